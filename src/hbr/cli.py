@@ -1,0 +1,220 @@
+"""The ``hbr`` command line: ``hbr fit``, ``hbr datasets``.
+
+The only module that prints or touches files besides explicit save functions. Errors the
+user can fix are printed as one message (no traceback) with exit code 2; an unexpected
+internal error prints one line (exit 3) unless ``HBR_DEBUG=1`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="hbr", no_args_is_help=True, add_completion=False,
+    help="Bayesian hierarchical regression from a formula: fit, summarise, save as ArviZ "
+         "netCDF. Example: hbr fit --example radon --out radon-fit")
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True) \
+        if "\n" not in message else err.print("error: " + message, markup=False)
+    raise typer.Exit(code)
+
+
+def _run(fn: Callable[[], Any]) -> Any:
+    from hbr.errors import HbrError, HbrWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", HbrWarning)
+        try:
+            result = fn()
+        except HbrError as exc:
+            _fail(str(exc))
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # an internal error: short message unless debugging
+            if os.environ.get("HBR_DEBUG"):
+                raise
+            _fail(f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}). "
+                  "This is a bug in hbr; rerun with HBR_DEBUG=1 to see the traceback and "
+                  "please report it.", code=3)
+    for w in caught:
+        if issubclass(w.category, HbrWarning):
+            err.print(f"warning: {w.message}", markup=False)
+    return result
+
+
+def _parse_priors(items: list[str]) -> dict[str, str]:
+    priors: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            _fail(f"--prior {item!r} is not NAME=PRIOR; write e.g. --prior \"sigma=HalfNormal(1)\"")
+        priors[name.strip()] = value.strip()
+    return priors
+
+
+def _progress() -> tuple[Any, Callable[[int, int, str], None]]:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
+    task = bar.add_task("compiling + warm-up", total=None)
+
+    def update(done: int, total: int, phase: str) -> None:
+        bar.update(task, completed=done, total=total,
+                   description="warm-up" if phase == "warmup" else "sampling")
+    return bar, update
+
+
+def _print_summary(df: Any, title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    table.add_column("", no_wrap=True)
+    for c in df.columns:
+        table.add_column(c, justify="right")
+    for name, row in df.iterrows():
+        cells = []
+        for c, v in row.items():
+            cells.append(f"{v:.0f}" if c.startswith("ess") else f"{v:.3f}")
+        table.add_row(str(name), *cells)
+    out.print(table)
+
+
+@app.command("fit")
+def fit_cmd(
+    data: Optional[str] = typer.Argument(None, help="CSV or Parquet file (omit with --example)."),
+    formula: Optional[str] = typer.Argument(
+        None, help='Model formula, e.g. "log_radon ~ floor + (floor | county)".'),
+    example: Optional[str] = typer.Option(
+        None, "--example", help="Fit a bundled example instead: 'radon' (Minnesota, "
+        "log_radon ~ floor + (floor | county))."),
+    out_dir: Optional[Path] = typer.Option(
+        None, "--out", "-o", help="Directory for posterior.nc and summary.csv."),
+    chains: int = typer.Option(4, help="Number of chains."),
+    draws: int = typer.Option(1000, help="Draws kept per chain."),
+    tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (recorded; random if omitted)."),
+    prior: list[str] = typer.Option(
+        [], "--prior", help='Override a prior, repeatable: --prior "sigma=HalfNormal(1)".'),
+    parameterization: str = typer.Option(
+        "noncentered", "--parameterization", "-p", help="noncentered or centered."),
+    target_accept: float = typer.Option(0.9, help="NUTS target acceptance (0.95 if divergent)."),
+    dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Fit a hierarchical regression with NUTS, print the summary and a diagnostics verdict,
+    and (with --out) write DIR/posterior.nc (ArviZ netCDF) and DIR/summary.csv."""
+    from hbr.io import check_writable
+
+    if example is not None:
+        from hbr.datasets import EXAMPLES
+
+        if example not in EXAMPLES:
+            _fail(f"no example named {example!r}; available: {', '.join(EXAMPLES)}")
+        if data is not None and formula is None and "~" in data:
+            data, formula = None, data
+        if data is not None:
+            _fail("give either a data file or --example, not both")
+    elif data is None or formula is None:
+        _fail("hbr fit needs a data file and a formula, e.g. "
+              "hbr fit data.csv \"y ~ x + (1 | g)\", or --example radon")
+    if out_dir is not None:
+        _run(lambda: [check_writable(out_dir / n, force) for n in ("posterior.nc", "summary.csv")])
+    priors = _parse_priors(prior)
+
+    def load() -> Any:
+        import hbr
+
+        if example is not None:
+            from hbr.datasets import EXAMPLES
+
+            ds, (col, val), default = EXAMPLES[example]
+            table = hbr.load_dataset(ds)
+            return table[table[col] == val].reset_index(drop=True), formula or default, \
+                f"bundled {example} data ({col} == {val!r})"
+        return hbr.read_table(data), formula, data
+
+    table, formula_text, source = _run(load)
+    err.print(f"fitting {formula_text!r} to {source}: {len(table)} rows", markup=False)
+    bar, update = _progress() if progress else (None, None)
+
+    def run_fit() -> Any:
+        import hbr
+
+        if bar is not None:
+            with bar:
+                return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
+                               seed=seed, priors=priors, parameterization=parameterization,
+                               target_accept=target_accept, dropna=dropna, progress=update)
+        return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune, seed=seed,
+                       priors=priors, parameterization=parameterization,
+                       target_accept=target_accept, dropna=dropna)
+
+    fit = _run(run_fit)
+    summary = _run(fit.summary)
+    hyper = summary.loc[[i for i in summary.index if not any(
+        i.startswith(f"{n}[") for g in fit.spec.groups for n in g.block.names)]]
+    n_group = len(summary) - len(hyper)
+    _print_summary(hyper, f"{fit.formula}  ({fit.parameterization}, seed {fit.seed})")
+    if n_group:
+        out.print(f"(+ {n_group} group-effect rows{' in summary.csv' if out_dir else ''})")
+    diag = fit.diagnostics()
+    out.print(("[green]" if diag.ok else "[yellow]") + str(diag).replace("[", "\\["))
+    t = fit.timings
+    out.print(f"time: {t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, warm-up "
+              f"{t['warmup_s']:.1f} s, sampling {t['sampling_s']:.1f} s)")
+    if out_dir is not None:
+        from hbr.io import write_atomic
+
+        def save() -> None:
+            fit.to_netcdf(out_dir / "posterior.nc", overwrite=force)
+            write_atomic(out_dir / "summary.csv", lambda p: summary.to_csv(p), overwrite=force)
+        _run(save)
+        out.print(f"wrote {out_dir / 'posterior.nc'} and {out_dir / 'summary.csv'}", markup=False)
+    else:
+        out.print("(use --out DIR to save posterior.nc and summary.csv)")
+
+
+@app.command("datasets")
+def datasets_cmd() -> None:
+    """List the bundled datasets (load them with hbr.load_dataset(name))."""
+    from hbr.datasets import list_datasets
+
+    for name, text in list_datasets().items():
+        out.print(f"{name}: {text}", markup=False)
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
+    """hbr: Bayesian hierarchical regression."""
+    if version:
+        from hbr import __version__
+
+        out.print(f"hbr {__version__}")
+        raise typer.Exit(0)
+
+
+def main() -> None:
+    """Entry point of the ``hbr`` script."""
+    app(prog_name="hbr")
+
+
+if __name__ == "__main__":
+    main()

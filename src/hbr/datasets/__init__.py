@@ -1,0 +1,46 @@
+"""Bundled datasets.
+
+``radon``: Gelman & Hill's radon measurements, 12,573 homes in all states (columns idnum,
+state, county, fips, floor, basement, activity, log_radon, uppm, log_uppm); Minnesota,
+``state == "MN"``, has 919 homes in 85 counties (seed 001).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pandas as pd
+
+from hbr.datasets.simulate import simulate
+from hbr.errors import OptionError
+
+__all__ = ["load_dataset", "list_datasets", "simulate", "DATASETS", "EXAMPLES"]
+
+DATASETS = {
+    "radon": "Gelman & Hill radon data: 12,573 homes, all states (Minnesota: 919 homes, 85 "
+             "counties)",
+}
+# name -> (dataset, row filter as (column, value), formula) for `hbr fit --example`
+EXAMPLES = {
+    "radon": ("radon", ("state", "MN"), "log_radon ~ floor + (floor | county)"),
+}
+
+
+def list_datasets() -> dict[str, str]:
+    """Names and one-line descriptions of the bundled datasets."""
+    return dict(DATASETS)
+
+
+def load_dataset(name: str) -> pd.DataFrame:
+    """Load a bundled dataset as a pandas DataFrame.
+
+    Examples
+    --------
+    >>> radon = load_dataset("radon")
+    >>> len(radon), int((radon.state == "MN").sum())
+    (12573, 919)
+    """
+    if name not in DATASETS:
+        raise OptionError(f"no dataset named {name!r}; available: {', '.join(DATASETS)}")
+    with resources.files(__name__).joinpath(f"{name}.csv").open("rb") as fh:
+        return pd.read_csv(fh)

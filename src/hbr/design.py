@@ -1,0 +1,456 @@
+"""Build the design of a model: a :class:`Formula` applied to a pandas table.
+
+The result, :class:`Design`, holds the response ``y`` (N,), the fixed-effect matrix ``X``
+(N x p) and one :class:`GroupBlock` per grouping factor and term (level names, an integer
+``index`` (N,) and a small ``Z`` (N x k)). A dense N x (J k) matrix is never formed.
+
+Coding of categorical factors follows the usual rule (as in patsy and R): a categorical factor
+in a term is coded with one column per level except the first (treatment coding) when the
+term without that factor is already in the model (the intercept counts as the empty term),
+and with one column per level otherwise. So ``y ~ C(county)`` gets an ``Intercept`` and 84
+county contrasts, while ``y ~ 0 + C(county) + C(county):floor`` gets 85 intercepts and 85
+slopes (the "no pooling" model).
+
+Transforms allowed inside a formula: ``C(x)``, ``log``, ``log2``, ``log10``, ``log1p``,
+``exp``, ``sqrt``, ``abs``, ``center(x)`` (subtract the mean), ``scale(x)`` / ``standardize(x)``
+(subtract the mean, divide by the standard deviation) and ``I(...)`` with ``+ - * / **``.
+
+This module never imports JAX.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hbr.errors import DataError, HbrWarning, caret_message
+from hbr.formula import Factor, Formula, Term, parse_formula
+
+__all__ = ["GroupBlock", "TermSlice", "Design", "build_design"]
+
+
+@dataclass(frozen=True, eq=False)
+class TermSlice:
+    """Columns ``start:stop`` of ``X`` belong to fixed term ``name``; ``labels`` names each
+    column within the term (level names for categorical terms, ``None`` for a scalar term)."""
+
+    name: str
+    start: int
+    stop: int
+    labels: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, eq=False)
+class GroupBlock:
+    """The group-specific coefficients of one term on one grouping factor.
+
+    Attributes
+    ----------
+    factor : str
+        Grouping factor name; nested inner levels are named ``"state:county"``.
+    levels : tuple of str
+        Level names, in the order of ``index``.
+    index : ndarray of int, shape (N,)
+        Level of each row.
+    Z : ndarray, shape (N, k)
+        Varying-coefficient columns (``1`` for the intercept).
+    coefs : tuple of str
+        Coefficient names, e.g. ``("1", "floor")``; the posterior variables are
+        ``f"{coef}|{factor}"``.
+    correlated : bool
+        True for ``(a + b | g)`` (LKJ prior on the correlation), False for ``||`` terms.
+    """
+
+    factor: str
+    levels: tuple[str, ...]
+    index: np.ndarray
+    Z: np.ndarray
+    coefs: tuple[str, ...]
+    correlated: bool
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"{c}|{self.factor}" for c in self.coefs)
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Response, fixed-effect matrix and group blocks of a formula on a table."""
+
+    formula: Formula
+    response: str
+    y: np.ndarray
+    X: np.ndarray
+    terms: tuple[TermSlice, ...]
+    groups: tuple[GroupBlock, ...]
+    n_dropped: int = 0
+
+    @property
+    def n_obs(self) -> int:
+        return self.y.shape[0]
+
+    @property
+    def fixed_names(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for t in self.terms:
+            out.extend([t.name] if t.labels is None else [f"{t.name}[{lab}]" for lab in t.labels])
+        return tuple(out)
+
+
+_UNARY = {
+    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+    "sqrt": np.sqrt, "abs": np.abs,
+    "center": lambda v: v - v.mean(),
+    "scale": lambda v: (v - v.mean()) / v.std(ddof=1) if v.std(ddof=1) > 0 else v - v.mean(),
+}
+_UNARY["standardize"] = _UNARY["scale"]
+_DOMAIN = {"log": "positive", "log2": "positive", "log10": "positive", "log1p": "> -1",
+           "sqrt": "non-negative"}
+_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
+           ast.Pow: np.power}
+_FUNCTIONS = sorted([*_UNARY, "C", "I"])
+
+
+class _Cat:
+    """A categorical factor evaluated on the data: integer codes and level names."""
+
+    def __init__(self, codes: np.ndarray, levels: list[str]) -> None:
+        self.codes, self.levels = codes, levels
+
+
+def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = False) -> Design:
+    """Apply ``formula`` to ``data``.
+
+    Parameters
+    ----------
+    formula : Formula or str
+        Parsed or textual formula.
+    data : pandas.DataFrame
+        One row per observation.
+    dropna : bool
+        Drop rows with missing values in the columns the formula uses (a
+        :class:`~hbr.errors.HbrWarning` says how many); by default they are an error.
+
+    Raises
+    ------
+    DataError, FormulaError
+        For unknown columns, missing, non-numeric or non-finite values, empty tables,
+        grouping factors with one level, constant or collinear predictors.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 1], "g": list("aabb")})
+    >>> des = build_design("y ~ x + (1 | g)", d)
+    >>> des.X.shape, des.fixed_names, des.groups[0].levels
+    ((4, 2), ('Intercept', 'x'), ('a', 'b'))
+    """
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}; "
+                        "read files with hbr.read_table(path)")
+    if len(data) == 0:
+        raise DataError("the table is empty (0 rows); nothing to fit")
+    if data.columns.duplicated().any():
+        dup = data.columns[data.columns.duplicated()][0]
+        raise DataError(f"the table has two columns named {dup!r}; rename one of them")
+    used = _check_columns(f, data)
+    data, n_dropped = _handle_missing(data, used, dropna)
+    y = _response(f, data)
+    X, terms = _fixed(f, data)
+    groups = tuple(_group_block(f, g_term, t, data) for g_term in f.groups
+                   for t in [g_term.terms])
+    return Design(f, f.response.expr, y, X, terms, groups, n_dropped)
+
+
+# ------------------------------------------------------------------------ columns and NAs
+def _factor_columns(factor: Factor) -> list[tuple[str, Factor]]:
+    """Column names a factor reads (function names excluded)."""
+    funcs = {id(n.func) for n in ast.walk(factor.tree) if isinstance(n, ast.Call)}
+    return [(factor.column_names.get(n.id, n.id), factor) for n in ast.walk(factor.tree)
+            if isinstance(n, ast.Name) and id(n) not in funcs]
+
+
+def _check_columns(f: Formula, data: pd.DataFrame) -> list[str]:
+    cols = [str(c) for c in data.columns]
+    used: list[str] = []
+    refs: list[tuple[str, tuple[int, int]]] = []
+    all_factors = [f.response] + [fa for t in f.terms for fa in t.factors]
+    all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
+    for fa in all_factors:
+        refs.extend((name, fa.span) for name, _ in _factor_columns(fa))
+        for node in ast.walk(fa.tree):
+            if isinstance(node, ast.Call):
+                fn = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+                if fn not in _FUNCTIONS:
+                    close = difflib.get_close_matches(fn, _FUNCTIONS, n=1)
+                    hint = f"; did you mean {close[0]}()?" if close else ""
+                    raise DataError(caret_message(
+                        f"unknown function {fn!r} in the formula{hint} (known: "
+                        f"{', '.join(_FUNCTIONS)})", f.text, fa.span[0],
+                        fa.span[1] - fa.span[0]))
+    for g in f.groups:
+        for name in g.factor:
+            refs.append((name, g.span))
+    for name, span in refs:
+        if name not in cols:
+            close = difflib.get_close_matches(name, cols, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            start = f.text.find(name, span[0])
+            start, length = (start, len(name)) if 0 <= start < span[1] else (span[0], 1)
+            raise DataError(caret_message(
+                f"unknown column {name!r}{hint} (the table has {len(cols)} columns: "
+                f"{', '.join(cols[:12])}{', ...' if len(cols) > 12 else ''})",
+                f.text, start, length))
+        if name not in used:
+            used.append(name)
+    return used
+
+
+def _handle_missing(data: pd.DataFrame, used: list[str], dropna: bool) -> tuple[pd.DataFrame, int]:
+    na = data[used].isna()
+    bad = na.any(axis=1)
+    if not bad.any():
+        return data, 0
+    if not dropna:
+        counts = na.sum()
+        parts = []
+        for col in used:
+            if counts[col]:
+                rows = list(data.index[na[col]][:5])
+                parts.append(f"column {col!r} has {counts[col]} missing value(s) "
+                             f"(rows {', '.join(map(str, rows))}{', ...' if counts[col] > 5 else ''})")
+        raise DataError("; ".join(parts) + ". Drop those rows with dropna=True (CLI: --dropna) "
+                        "or fill the values before fitting")
+    n = int(bad.sum())
+    kept = data.loc[~bad]
+    if len(kept) == 0:
+        raise DataError(f"every row has a missing value in {', '.join(used)}; nothing is left "
+                        "to fit after dropna")
+    warnings.warn(f"dropped {n} of {len(data)} rows with missing values in "
+                  f"{', '.join(c for c in used if na[c].any())}", HbrWarning, stacklevel=3)
+    return kept, n
+
+
+# ------------------------------------------------------------------------------ evaluation
+def _evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | _Cat:
+    def column(name: str) -> pd.Series:
+        return data[factor.column_names.get(name, name)]
+
+    def as_num(node: ast.expr) -> np.ndarray:
+        val = ev(node)
+        if isinstance(val, _Cat):
+            raise DataError(caret_message(
+                f"{ast.unparse(node)!r} is categorical and cannot be used in arithmetic",
+                text, factor.span[0], factor.span[1] - factor.span[0]))
+        return val
+
+    def ev(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name):
+            s = column(node.id)
+            if _is_categorical(s):
+                return _categorical(s)
+            return s.to_numpy(dtype=np.float64)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return np.full(len(data), float(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = as_num(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            with np.errstate(all="ignore"):
+                return _BINOPS[type(node.op)](as_num(node.left), as_num(node.right))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
+                and not node.keywords:
+            fn, arg = node.func.id, node.args[0]
+            if fn == "C":
+                if not isinstance(arg, ast.Name):
+                    raise DataError(caret_message("C() takes a column name", text,
+                                                  factor.span[0], factor.span[1] - factor.span[0]))
+                return _categorical(column(arg.id))
+            if fn == "I":
+                return as_num(arg)
+            v = as_num(arg)
+            with np.errstate(all="ignore"):
+                out = _UNARY[fn](v)
+            if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
+                i = int(np.flatnonzero(~np.isfinite(out))[0])
+                raise DataError(caret_message(
+                    f"{fn}() needs {_DOMAIN.get(fn, 'finite')} values, but "
+                    f"{ast.unparse(arg)} = {v[i]:g} in row {data.index[i]}", text,
+                    factor.span[0], factor.span[1] - factor.span[0]))
+            return out
+        raise DataError(caret_message(
+            f"cannot evaluate {ast.unparse(node)!r}: only columns, numbers, + - * / ** and the "
+            f"functions {', '.join(_FUNCTIONS)} (one argument each) are allowed", text,
+            factor.span[0], factor.span[1] - factor.span[0]))
+
+    val = ev(factor.tree)
+    if isinstance(val, np.ndarray):
+        bad = ~np.isfinite(val)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(caret_message(
+                f"{factor.expr!r} has {int(bad.sum())} non-finite value(s) (first: {val[i]} in "
+                f"row {data.index[i]}); remove or fix those rows", text, factor.span[0],
+                factor.span[1] - factor.span[0]))
+    return val
+
+
+def _is_categorical(s: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def _categorical(s: pd.Series) -> _Cat:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.cat.remove_unused_categories()
+    else:
+        try:
+            levels = sorted(pd.unique(s))
+        except TypeError:
+            levels = sorted(pd.unique(s.astype(str)))
+            s = s.astype(str)
+        cat = pd.Categorical(s, categories=levels)
+    codes = np.asarray(pd.Categorical(cat).codes, dtype=np.int64)
+    return _Cat(codes, [str(v) for v in pd.Categorical(cat).categories])
+
+
+def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
+    fa = f.response
+    for name, _ in _factor_columns(fa):
+        s = data[name]
+        if _is_categorical(s):
+            example = s.iloc[0]
+            raise DataError(
+                f"the response column {name!r} is not numeric (dtype {s.dtype}, e.g. "
+                f"{example!r} in row {s.index[0]}); a Gaussian model needs numbers: convert "
+                "the column (pd.to_numeric) or pick another response")
+    val = _evaluate(fa, data, f.text)
+    if isinstance(val, _Cat):
+        raise DataError(f"the response {fa.expr!r} is categorical; a Gaussian model needs numbers")
+    return val
+
+
+# ------------------------------------------------------------------------- coding and terms
+def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
+                ) -> tuple[list[np.ndarray], list[TermSlice]]:
+    """Columns and slices for ``terms`` (plus the intercept, named ``Intercept``)."""
+    spanned: set[frozenset[str]] = set()
+    cols: list[np.ndarray] = []
+    slices: list[TermSlice] = []
+    n = len(data)
+    if intercept:
+        spanned.add(frozenset())
+        cols.append(np.ones(n))
+        slices.append(TermSlice("Intercept", 0, 1, None))
+    cache: dict[str, np.ndarray | _Cat] = {}
+    for term in terms:
+        num = np.ones(n)
+        cats: list[tuple[str, _Cat, bool]] = []
+        key = term.key()
+        for fa in term.factors:
+            if fa.expr not in cache:
+                cache[fa.expr] = _evaluate(fa, data, text)
+            val = cache[fa.expr]
+            if isinstance(val, _Cat):
+                reduced = (key - {fa.expr}) in spanned
+                cats.append((fa.expr, val, reduced))
+            else:
+                num = num * val
+        spanned.add(key)
+        start = len(cols)
+        if not cats:
+            cols.append(num)
+            slices.append(TermSlice(term.name, start, start + 1, None))
+            continue
+        combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
+        for expr, cat, reduced in cats:
+            levels = range(1 if reduced else 0, len(cat.levels))
+            if len(cat.levels) - (1 if reduced else 0) <= 0:
+                raise DataError(f"{expr!r} has a single level ({cat.levels[0]!r}): it carries no "
+                                "information; drop it from the formula")
+            combos = [(c * (cat.codes == lv), labs + [cat.levels[lv]])
+                      for c, labs in combos for lv in levels]
+        for c, labs in combos:
+            cols.append(c)
+        slices.append(TermSlice(term.name, start, len(cols),
+                                tuple(", ".join(labs) for _, labs in combos)))
+    return cols, slices
+
+
+def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
+    cols, slices = _code_terms(list(f.terms), f.intercept, data, f.text)
+    if not cols:
+        return np.zeros((len(data), 0)), ()
+    X = np.column_stack(cols)
+    names = [s.name if s.labels is None else f"{s.name}[{lab}]" for s in slices
+             for lab in (s.labels or [None])]
+    _check_rank(X, names, f.intercept)
+    return X, tuple(slices)
+
+
+def _check_rank(X: np.ndarray, names: list[str], intercept: bool) -> None:
+    """Constant and collinear columns are errors; all-zero columns (e.g. a county with no
+    basement-free homes in ``C(county):floor``) only warn: the prior alone informs them."""
+    zero = np.all(X == 0, axis=0)
+    if zero.any():
+        bad = [names[j] for j in np.flatnonzero(zero)]
+        warnings.warn(f"{len(bad)} fixed-effect column(s) are zero in every row "
+                      f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): the data say "
+                      "nothing about them and their posterior is the prior", HbrWarning,
+                      stacklevel=4)
+    sd = X.std(axis=0)
+    for j, name in enumerate(names):
+        if name != "Intercept" and sd[j] == 0 and intercept and not zero[j]:
+            raise DataError(f"the predictor {name!r} is constant ({X[0, j]:g} in every row), so "
+                            "it cannot be told apart from the Intercept; drop it from the formula")
+    Xn = X[:, ~zero]
+    kept = [n for n, z in zip(names, zero) if not z]
+    if Xn.shape[1] > Xn.shape[0]:
+        raise DataError(f"the model has {Xn.shape[1]} fixed-effect columns but only "
+                        f"{Xn.shape[0]} rows; use group terms such as (1 | g) instead")
+    if Xn.shape[1] == 0:
+        return
+    r = np.abs(np.diag(np.linalg.qr(Xn / np.linalg.norm(Xn, axis=0), mode="r")))
+    dep = np.flatnonzero(r < max(Xn.shape) * np.finfo(float).eps * 1e3)
+    if dep.size:
+        j = int(dep[0])
+        raise DataError(f"the predictor {kept[j]!r} is a linear combination of earlier columns "
+                        f"({', '.join(kept[:j][-4:])}): the fixed effects are not identified; "
+                        "drop it or one of the columns it duplicates")
+
+
+def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame) -> GroupBlock:
+    intercept = any(not t.factors for t in terms)
+    cols, slices = _code_terms([t for t in terms if t.factors], intercept, data, f.text)
+    coefs: list[str] = []
+    for s in slices:
+        nm = "1" if s.name == "Intercept" else s.name
+        coefs.extend([nm] if s.labels is None else [f"{nm}[{lab}]" for lab in s.labels])
+    parts = [data[c] for c in g.factor]
+    if len(parts) == 1:
+        cat = _categorical(parts[0])
+    else:
+        joined = parts[0].astype(str)
+        for p in parts[1:]:
+            joined = joined + ":" + p.astype(str)
+        cat = _categorical(joined)
+    if len(cat.levels) < 2:
+        raise DataError(
+            f"the grouping factor {g.factor_name!r} has only one level ({cat.levels[0]!r}); a "
+            f"group term needs at least 2 levels: drop '({g.label})' or fit a model without it")
+    return GroupBlock(g.factor_name, tuple(cat.levels), cat.codes, np.column_stack(cols),
+                      tuple(coefs), g.correlated)

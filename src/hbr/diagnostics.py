@@ -1,0 +1,103 @@
+"""Sampling diagnostics and a verdict that says what to do.
+
+Checks (Vehtari et al. 2021; Betancourt 2017): divergent transitions after warm-up, rank-
+normalised split R-hat (bad above 1.01), bulk and tail effective sample size (bad below 100
+per chain), E-BFMI per chain (bad below 0.3) and hits of the maximum tree depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import warnings
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", FutureWarning)
+    import arviz as az
+import numpy as np
+
+__all__ = ["Diagnostics", "diagnose"]
+
+RHAT_MAX = 1.01
+ESS_PER_CHAIN_MIN = 100
+EBFMI_MIN = 0.3
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """Summary numbers of a run and advice when something is wrong."""
+
+    divergences: int
+    max_rhat: float
+    min_ess_bulk: float
+    min_ess_tail: float
+    min_ebfmi: float
+    max_treedepth_hits: int
+    chains: int
+    draws: int
+    advice: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.advice
+
+    def __str__(self) -> str:
+        head = "OK" if self.ok else "WARNING"
+        line = (f"{head}: {self.divergences} divergences, max R-hat {self.max_rhat:.3f}, "
+                f"min ESS bulk {self.min_ess_bulk:.0f} / tail {self.min_ess_tail:.0f}, "
+                f"min E-BFMI {self.min_ebfmi:.2f} ({self.chains} chains x {self.draws} draws)")
+        return line + "".join(f"\n  - {a}" for a in self.advice)
+
+
+def _ebfmi(energy: np.ndarray) -> np.ndarray:
+    num = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / energy.shape[1]
+    den = np.var(energy, axis=1)
+    return num / np.where(den > 0, den, np.inf)
+
+
+def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
+             max_tree_depth: int = 10, parameterization: str = "") -> Diagnostics:
+    """Compute :class:`Diagnostics` for the posterior of ``idata``."""
+    post = idata.posterior if var_names is None else idata.posterior[var_names]
+    chains, draws = post.sizes["chain"], post.sizes["draw"]
+    ss = idata.sample_stats
+    div = int(ss["diverging"].values.sum())
+    if draws >= 4:
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            rhat = az.rhat(post)
+            bulk, tail = az.ess(post, method="bulk"), az.ess(post, method="tail")
+
+        def extreme(ds: object, fn: object) -> float:
+            vals = [np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars]
+            allv = np.concatenate(vals) if vals else np.array([np.nan])
+            allv = allv[np.isfinite(allv)]
+            return float(fn(allv)) if allv.size else float("nan")
+        max_rhat = extreme(rhat, np.max)
+        min_bulk, min_tail = extreme(bulk, np.min), extreme(tail, np.min)
+    else:
+        max_rhat = min_bulk = min_tail = float("nan")
+    ebfmi = float(np.min(_ebfmi(np.asarray(ss["energy"].values)))) if draws > 1 else float("nan")
+    hits = int((np.asarray(ss["tree_depth"].values) > max_tree_depth).sum()) \
+        if "tree_depth" in ss else 0
+    advice = []
+    if div:
+        other = "centered" if parameterization == "noncentered" else "noncentered"
+        advice.append(f"{div} divergent transitions: the posterior has regions the sampler "
+                      f"cannot follow, so estimates may be biased. Try parameterization="
+                      f"'{other}' or target_accept=0.95 (CLI: --target-accept 0.95)")
+    if not max_rhat <= RHAT_MAX:
+        advice.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tune "
+                      "and draws, or check the model for multimodality")
+    need = ESS_PER_CHAIN_MIN * chains
+    if not min(min_bulk, min_tail) >= need:
+        advice.append(f"min ESS {min(min_bulk, min_tail):.0f} < {need}: too few effective "
+                      "draws for reliable intervals; run more draws")
+    if not ebfmi >= EBFMI_MIN:
+        advice.append(f"E-BFMI {ebfmi:.2f} < {EBFMI_MIN}: the sampler explores the energy "
+                      "poorly (often a funnel); try the other parameterization")
+    if hits:
+        advice.append(f"{hits} iterations hit the maximum tree depth: sampling is inefficient; "
+                      "consider rescaling predictors")
+    return Diagnostics(div, max_rhat, min_bulk, min_tail, ebfmi, hits, chains, draws,
+                       tuple(advice))

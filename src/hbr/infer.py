@@ -1,0 +1,197 @@
+"""Engines: pure functions over a :class:`~hbr.logdensity.Target`.
+
+:func:`nuts` runs NumPyro's NUTS kernel (``numpyro.infer.hmc.hmc``: windowed adaptation of
+the step size and a diagonal mass matrix, as Stan) on every chain at once with ``vmap``.
+Iterations run in fixed-size compiled chunks (``lax.scan``), which gives a progress callback
+between chunks and lets Ctrl-C stop sampling while keeping the draws finished so far. The
+compiled chunk takes the data as an argument, so fitting the same shapes twice compiles once.
+
+Engines never import ``formula`` or ``design``: they see only a Target.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax
+from numpyro.infer.hmc import hmc
+
+from hbr.logdensity import Target
+
+__all__ = ["SamplerResult", "nuts", "chunk_size", "apply_draws", "compile_count"]
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+class _CompiledCache:
+    """A small LRU memo of compiled functions keyed by a target's signature and the sampler
+    settings. It changes no result, only whether XLA compiles again; ``misses`` counts
+    compilations (for the compile-count test)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self.items, self.misses = size, OrderedDict(), 0
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        self.misses += 1
+        value = build()
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_COMPILED = _CompiledCache()
+
+
+def compile_count() -> int:
+    """How many sampler programs hbr has compiled in this process."""
+    return _COMPILED.misses
+
+
+class SamplerResult(NamedTuple):
+    """Draws of the flat position and per-draw statistics.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (chains, draws, dim)
+    stats : dict of ndarray, shape (chains, draws)
+        ``diverging``, ``energy``, ``lp``, ``n_steps``, ``tree_depth``, ``acceptance_rate``,
+        ``step_size``.
+    timings : dict of float
+        Seconds spent compiling, warming up and sampling.
+    interrupted : bool
+        True when Ctrl-C stopped sampling early; ``positions`` then has fewer draws.
+    """
+
+    positions: np.ndarray
+    stats: dict[str, np.ndarray]
+    timings: dict[str, float]
+    interrupted: bool
+
+
+def chunk_size(tune: int, draws: int, target: int = 100) -> int:
+    """The largest divisor of both ``tune`` and ``draws`` that is at most ``target`` (one
+    compiled chunk length serves warm-up and sampling)."""
+    g = math.gcd(tune, draws) if tune else draws
+    best = 1
+    for c in range(1, min(g, target) + 1):
+        if g % c == 0:
+            best = c
+    return best
+
+
+def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
+         tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
+         progress: ProgressFn | None = None) -> SamplerResult:
+    """Sample ``target`` with the No-U-Turn Sampler.
+
+    Parameters
+    ----------
+    target : Target
+    key : jax PRNG key (``jax.random.PRNGKey``)
+        All randomness (start points, momenta) derives from it.
+    chains, draws, tune : int
+        Chains run vectorised; ``tune`` warm-up iterations are discarded.
+    target_accept : float
+        Target mean acceptance probability of step-size adaptation.
+    max_tree_depth : int
+        At most ``2**max_tree_depth - 1`` leapfrog steps per iteration.
+    progress : callable, optional
+        ``progress(done, total, phase)`` after each chunk, ``phase`` "warmup" or "sampling".
+    """
+    data = target.data
+    init_kernel, sample_kernel = hmc(
+        potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
+    k_init, k_chain = jax.random.split(key)
+    z0 = jax.vmap(target.initial_point)(jax.random.split(k_init, chains))
+
+    def init_one(z: jax.Array, k: jax.Array, d: Any) -> Any:
+        return init_kernel(z, tune, target_accept_prob=target_accept,
+                           max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k)
+
+    n = chunk_size(tune, draws)
+
+    def run_chunk(state: Any, d: Any) -> tuple[Any, tuple]:
+        def body(s: Any, _: Any) -> tuple[Any, tuple]:
+            s = jax.vmap(lambda st: sample_kernel(st, model_args=(d,)))(s)
+            return s, (s.z, s.diverging, s.energy, s.potential_energy, s.num_steps,
+                       s.accept_prob, s.adapt_state.step_size)
+        return lax.scan(body, state, None, length=n)
+
+    t0 = time.perf_counter()
+    keys = jax.random.split(k_chain, chains)
+    key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
+    init_c = _COMPILED.get(("init",) + key_base, lambda: jax.jit(
+        jax.vmap(init_one, in_axes=(0, 0, None))).lower(z0, keys, data).compile())
+    state = init_c(z0, keys, data)
+    chunk_c = _COMPILED.get(("chunk",) + key_base,
+                            lambda: jax.jit(run_chunk).lower(state, data).compile())
+    t1 = time.perf_counter()
+
+    total = tune + draws
+    outs: list[tuple] = []
+    done, interrupted, t_warm_end = 0, False, None
+    try:
+        while done < total:
+            state, out = chunk_c(state, data)
+            jax.block_until_ready(state.z)
+            done += n
+            if done > tune:
+                outs.append(jax.tree_util.tree_map(np.asarray, out))
+            if done == tune:
+                t_warm_end = time.perf_counter()
+            if progress is not None:
+                progress(done, total, "warmup" if done <= tune else "sampling")
+    except KeyboardInterrupt:
+        interrupted = True
+        if not outs:
+            raise
+    t2 = time.perf_counter()
+    if t_warm_end is None:
+        t_warm_end = t1
+    # scan stacks (n, chains, ...) -> (chains, draws, ...)
+    cat = [np.concatenate([o[i] for o in outs], axis=0).swapaxes(0, 1) for i in range(7)]
+    z, div, energy, pe, steps, acc, eps = cat
+    stats = {
+        "diverging": div.astype(bool),
+        "energy": energy,
+        "lp": -pe,
+        "n_steps": steps.astype(np.int64),
+        "tree_depth": np.floor(np.log2(np.maximum(steps, 1))).astype(np.int64) + 1,
+        "acceptance_rate": acc,
+        "step_size": eps,
+    }
+    timings = {"compile_s": t1 - t0, "warmup_s": t_warm_end - t1, "sampling_s": t2 - t_warm_end}
+    return SamplerResult(z, stats, timings, interrupted)
+
+
+def apply_draws(fn: Callable[[jax.Array, Any], Any], positions: np.ndarray, data: Any,
+                batch: int = 1000, cache_key: tuple | None = None) -> Any:
+    """Apply ``fn(position, data)`` to every draw of ``positions`` (chains, draws, dim) in
+    batches of ``batch`` draws; returns the pytree of stacked numpy results. With
+    ``cache_key`` (e.g. a target signature and a name) the jitted function is reused."""
+    c, d, dim = positions.shape
+    flat = positions.reshape(c * d, dim)
+    make = lambda: jax.jit(jax.vmap(fn, in_axes=(0, None)))  # noqa: E731
+    f = make() if cache_key is None else _COMPILED.get(("apply",) + cache_key, make)
+    parts = []
+    for s in range(0, flat.shape[0], batch):
+        chunk = flat[s:s + batch]
+        pad = batch - chunk.shape[0]
+        if pad and flat.shape[0] > batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
+        res = jax.tree_util.tree_map(np.asarray, f(jnp.asarray(chunk), data))
+        if pad and flat.shape[0] > batch:
+            res = jax.tree_util.tree_map(lambda a: a[:batch - pad], res)
+        parts.append(res)
+    out = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *parts)
+    return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)

@@ -1,0 +1,77 @@
+"""Reading tables and writing outputs atomically.
+
+Outputs are written to a temporary file in the target directory and renamed into place, so
+a crash never leaves a half-written file, and an existing file is only replaced when
+``overwrite=True`` (CLI: ``--force``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+import pandas as pd
+
+from hbr.errors import DataError, OutputExistsError
+
+__all__ = ["read_table", "write_atomic", "check_writable"]
+
+
+def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV (``.csv``, ``.tsv``, ``.txt``) or Parquet (``.parquet``) file.
+
+    Raises
+    ------
+    DataError
+        If the file does not exist, is a directory, is empty or cannot be parsed.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"no such file: {str(p)!r}; check the path (relative paths start at "
+                        f"{os.getcwd()!r})")
+    if p.is_dir():
+        raise DataError(f"{str(p)!r} is a directory; give a CSV or Parquet file")
+    suffix = p.suffix.lower()
+    try:
+        if suffix == ".parquet":
+            try:
+                return pd.read_parquet(p)
+            except ImportError:
+                raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
+        sep = "\t" if suffix == ".tsv" else ","
+        return pd.read_csv(p, sep=sep)
+    except DataError:
+        raise
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{str(p)!r} is empty: no columns to read") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        kind = "Parquet" if suffix == ".parquet" else "CSV"
+        raise DataError(f"cannot read {str(p)!r} as {kind}: {first}. Is it really a {kind} "
+                        "file?") from None
+
+
+def check_writable(path: Path, overwrite: bool) -> None:
+    """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is False."""
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{str(path)!r} exists already; nothing was written. Choose "
+                                "another output or pass overwrite=True (CLI: --force)")
+
+
+def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
+                 overwrite: bool = False) -> Path:
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
+    target = Path(path)
+    check_writable(target, overwrite)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return target

@@ -1,0 +1,193 @@
+"""ModelSpec: a design plus family and priors, frozen and engine-agnostic.
+
+:func:`build_model` fills in the default priors (see :mod:`hbr.priors`), applies the user's
+overrides by parameter name, and checks that each prior's support fits its parameter
+(a standard deviation needs a prior on positive numbers, a correlation needs ``LKJ``).
+
+Parameter names (as in Bambi), for ``log_radon ~ floor + (floor | county)``:
+
+=======================  =========================================================
+``Intercept``, ``floor``  fixed effects, one variable per term (a categorical term is
+                          a vector over its levels, dimension ``<term>_dim``)
+``sigma``                 residual standard deviation
+``1|county``              county deviations of the intercept (dimension ``county``)
+``floor|county``          county deviations of the ``floor`` slope
+``1|county_sigma``        their standard deviations
+``county_corr``           correlation matrix of the county coefficients (``(a + b | g)``
+                          terms only; ``||`` terms are uncorrelated)
+=======================  =========================================================
+
+Nested factors are named after the interaction: ``(1 | state/county)`` gives ``1|state``
+and ``1|state:county``. This module does not import JAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from hbr.design import Design, GroupBlock
+from hbr.errors import OptionError, PriorError
+from hbr.priors import (LKJ, Exponential, HalfNormal, Normal, Prior, as_prior)
+
+__all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model", "FAMILY_NAMES"]
+
+FAMILY_NAMES = ("gaussian",)
+_DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
+                    "corr": ("corr",)}
+
+
+@dataclass(frozen=True, eq=False)
+class ParamSpec:
+    """One named model parameter: ``size`` scalars in ``domain`` with ``prior``."""
+
+    name: str
+    domain: str  # "real" | "positive" | "corr"
+    size: int
+    prior: Prior
+    labels: tuple[str, ...] | None = None  # coordinate labels for vector parameters
+
+
+@dataclass(frozen=True, eq=False)
+class GroupSpec:
+    """A group block with the names of its standard deviations and correlation."""
+
+    block: GroupBlock
+    sds: tuple[ParamSpec, ...]
+    corr: ParamSpec | None
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """Everything an engine needs to know about a model, as plain values."""
+
+    design: Design
+    family: str
+    fixed: tuple[ParamSpec, ...]
+    sigma: ParamSpec
+    groups: tuple[GroupSpec, ...]
+
+    @property
+    def params(self) -> tuple[ParamSpec, ...]:
+        out = list(self.fixed) + [self.sigma]
+        for g in self.groups:
+            out.extend(g.sds)
+            if g.corr is not None:
+                out.append(g.corr)
+        return tuple(out)
+
+    @property
+    def priors(self) -> dict[str, Prior]:
+        return {p.name: p.prior for p in self.params}
+
+
+def _sd(v: np.ndarray) -> float:
+    s = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
+    return s if s > 0 else 1.0
+
+
+def default_priors(design: Design) -> dict[str, Prior]:
+    """The data-scaled default priors (documented in :mod:`hbr.priors`)."""
+    y, X = design.y, design.X
+    my, sy = float(np.mean(y)), _sd(y)
+    out: dict[str, Prior] = {}
+    has_icpt = any(t.name == "Intercept" for t in design.terms)
+    widen = 0.0
+    for t in design.terms:
+        if t.name == "Intercept":
+            continue
+        cols = X[:, t.start:t.stop]
+        sx = np.array([_sd(c) for c in cols.T])
+        scale = 2.5 * sy / sx
+        widen += float(np.sum((scale * cols.mean(axis=0)) ** 2))
+        out[t.name] = Normal(0.0, scale if t.labels is not None else float(scale[0]))
+    if has_icpt:  # first, in the order of the design
+        out = {"Intercept": Normal(my, float(np.sqrt((2.5 * sy) ** 2 + widen))), **out}
+    out["sigma"] = Exponential(1.0 / sy)
+    for blk in design.groups:
+        for c, name in zip(blk.Z.T, blk.names):
+            sz = _sd(c) if not np.all(c == c[0]) else 1.0
+            out[f"{name}_sigma"] = HalfNormal(sy / sz)
+    for name in _corr_names(design.groups):
+        if name:
+            out[name] = LKJ(2.0)
+    return out
+
+
+def _corr_names(groups: tuple[GroupBlock, ...]) -> list[str | None]:
+    names: list[str | None] = []
+    for blk in groups:
+        if blk.correlated and blk.k > 1:
+            base, n = f"{blk.factor}_corr", 2
+            name = base
+            while name in names:
+                name, n = f"{base}_{n}", n + 1
+            names.append(name)
+        else:
+            names.append(None)
+    return names
+
+
+def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
+                family: str = "gaussian") -> ModelSpec:
+    """Combine ``design`` with ``family`` and priors into a :class:`ModelSpec`.
+
+    Parameters
+    ----------
+    design : Design
+    priors : mapping of parameter name to Prior or str, optional
+        Overrides of the defaults, e.g. ``{"sigma": "HalfNormal(1)"}``.
+    family : str
+        Only ``"gaussian"`` for now.
+
+    Raises
+    ------
+    PriorError
+        Unknown parameter name (the message lists the valid names), malformed prior, or a
+        prior whose support does not fit the parameter.
+    """
+    if family not in FAMILY_NAMES:
+        raise OptionError(f"family={family!r} is not available; choose one of "
+                          f"{', '.join(FAMILY_NAMES)}")
+    chosen = default_priors(design)
+    valid = list(chosen)
+    for name, value in (priors or {}).items():
+        if name not in chosen:
+            import difflib
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PriorError(f"there is no parameter named {name!r} in this model.{hint} "
+                             f"Parameters with priors: {', '.join(valid)}")
+        chosen[name] = as_prior(value, name)
+
+    def spec(name: str, domain: str, size: int, labels: tuple[str, ...] | None = None
+             ) -> ParamSpec:
+        prior = chosen[name]
+        if prior.support not in _DOMAIN_SUPPORTS[domain] or (
+                prior.support == "interval" and domain == "positive"
+                and float(np.min(prior.kwargs["lower"])) < 0):
+            need = {"real": "a real number", "positive": "a positive number",
+                    "corr": "a correlation matrix"}[domain]
+            fix = {"real": "Normal, StudentT, Cauchy or Uniform",
+                   "positive": "HalfNormal, HalfCauchy, HalfStudentT, Exponential, Gamma, "
+                               "LogNormal or Uniform(0, upper)",
+                   "corr": "LKJ(eta)"}[domain]
+            raise PriorError(f"prior for {name!r}: {prior} does not fit, because {name!r} is "
+                             f"{need}; use {fix}")
+        for k, v in prior.params:
+            a = np.asarray(v)
+            if a.ndim and a.shape != (size,):
+                raise PriorError(f"prior for {name!r}: parameter {k} has shape {a.shape}, "
+                                 f"expected a number or shape ({size},)")
+        return ParamSpec(name, domain, size, prior, labels)
+
+    fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels) for t in design.terms)
+    sigma = spec("sigma", "positive", 1)
+    groups = []
+    for blk, cname in zip(design.groups, _corr_names(design.groups)):
+        sds = tuple(spec(f"{n}_sigma", "positive", 1) for n in blk.names)
+        corr = spec(cname, "corr", blk.k, blk.coefs) if cname else None
+        groups.append(GroupSpec(blk, sds, corr))
+    return ModelSpec(design, family, fixed, sigma, tuple(groups))
