@@ -16,6 +16,7 @@ from typing import Any, Callable, Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 __all__ = ["app", "main"]
 
@@ -84,7 +85,7 @@ def _progress() -> tuple[Any, Callable[[int, int, str], None]]:
 
 
 def _print_summary(df: Any, title: str) -> None:
-    table = Table(title=title, title_justify="left")
+    table = Table(title=Text(title), title_justify="left")
     table.add_column("", no_wrap=True)
     for c in df.columns:
         table.add_column(c, justify="right")
@@ -92,7 +93,7 @@ def _print_summary(df: Any, title: str) -> None:
         cells = []
         for c, v in row.items():
             cells.append(f"{v:.0f}" if c.startswith("ess") else f"{v:.3f}")
-        table.add_row(str(name), *cells)
+        table.add_row(Text(str(name)), *cells)
     out.print(table)
 
 

@@ -1,0 +1,92 @@
+"""The command line: help, a real fit writing files, and bad input without tracebacks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from hbr.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_help_is_complete() -> None:
+    res = invoke("--help")
+    assert res.exit_code == 0 and "fit" in res.output and "datasets" in res.output
+    res = invoke("fit", "--help")
+    for option in ["--example", "--out", "--chains", "--draws", "--tune", "--seed", "--prior",
+                   "--parameterization", "--target-accept", "--dropna", "--force"]:
+        assert option in res.output, option
+
+
+def test_fit_example_writes_outputs_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "radon-fit"
+    cmd = [sys.executable, "-m", "hbr", "fit", "--example", "radon", "--out", str(out),
+           "--draws", "200", "--tune", "300", "--seed", "3", "--prior", "sigma=HalfNormal(1)"]
+    env = {**os.environ, "COLUMNS": "150"}
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "floor|county_sigma" in res.stdout and "county_corr[floor, 1]" in res.stdout
+    assert "divergences, max R-hat" in res.stdout  # the one-line verdict
+    assert "sampling" in res.stderr  # the progress bar
+    assert (out / "posterior.nc").exists() and (out / "summary.csv").exists()
+    summary = pd.read_csv(out / "summary.csv", index_col=0)
+    assert len(summary) == 6 + 170
+    import arviz as az
+
+    idata = az.from_netcdf(out / "posterior.nc")
+    assert idata.posterior.attrs["priors"].count("HalfNormal(sigma=1)") == 1
+    stamp = (out / "posterior.nc").stat().st_mtime_ns
+    res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 2 and "exists already" in res.stderr and "--force" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert (out / "posterior.nc").stat().st_mtime_ns == stamp
+
+
+@pytest.fixture()
+def csv(tmp_path: Path) -> Path:
+    p = tmp_path / "d.csv"
+    pd.DataFrame({"y": [1.0, 2, 3, 4, 5, 6], "x": [0, 1, 0, 1, 0, 1],
+                  "g": list("aabbcc")}).to_csv(p, index=False)
+    return p
+
+
+@pytest.mark.parametrize("args, message", [
+    (["{csv}", "y ~ xx + (1 | g)"], "unknown column 'xx'"),
+    (["{csv}", "y ~ x +"], "ends where a term was expected"),
+    (["{dir}/missing.csv", "y ~ x"], "no such file"),
+    (["{csv}", "y ~ x", "--prior", "sigma"], "is not NAME=PRIOR"),
+    (["{csv}", "y ~ x", "--prior", "sigm=HalfNormal(1)"], "no parameter named 'sigm'"),
+    (["{csv}", "y ~ x", "--chains", "0"], "chains must be an integer >= 1"),
+    (["{csv}", "y ~ x", "-p", "sideways"], "parameterization='sideways'"),
+    (["--example", "nope"], "no example named 'nope'"),
+    (["{csv}"], "needs a data file and a formula"),
+])
+def test_bad_input_exits_2_without_traceback(args: list[str], message: str, csv: Path) -> None:
+    args = [a.format(csv=csv, dir=csv.parent) for a in args]
+    res = invoke("fit", *args, "--no-progress")
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert "Traceback" not in res.output
+
+
+def test_formula_error_shows_caret(csv: Path) -> None:
+    res = invoke("fit", str(csv), "y ~ x + (1 | g", "--no-progress")
+    lines = res.output.splitlines()
+    i = next(i for i, line in enumerate(lines) if line.strip() == "y ~ x + (1 | g")
+    assert lines[i + 1].strip() == "^" and lines[i + 1].index("^") == lines[i].index("(")
+
+
+def test_datasets_lists_radon() -> None:
+    res = invoke("datasets")
+    assert res.exit_code == 0 and "radon" in res.output
