@@ -40,7 +40,7 @@ def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -
         rng = np.random.default_rng(1)
         z0 = np.asarray(t.initial_point(jax.random.PRNGKey(2))) + 0.3 * rng.normal(size=t.dim)
         lp0 = float(t.logdensity_fn(z0, t.data))
-        vals = {k: np.asarray(v) for k, v in t.constrain(z0, t.data).items()}
+        vals = {k: np.asarray(v) for k, v in t.constrain(z0, jax.random.PRNGKey(0), t.data).items()}
     # rebuild the log density with dense algebra from the constrained values
     design = spec.design
     y, X = design.y, design.X
@@ -122,7 +122,7 @@ def test_constrained_values_are_valid() -> None:
     with jax.enable_x64(True):
         t = make_target(spec, "noncentered")
         z = t.initial_point(jax.random.PRNGKey(0)) * 3
-        v = {k: np.asarray(a) for k, a in t.constrain(z, t.data).items()}
+        v = {k: np.asarray(a) for k, a in t.constrain(z, jax.random.PRNGKey(0), t.data).items()}
     R = v["g_corr"]
     np.testing.assert_allclose(R, R.T, atol=1e-12)
     np.testing.assert_allclose(np.diag(R), 1.0, atol=1e-12)

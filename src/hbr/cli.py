@@ -113,8 +113,13 @@ def fit_cmd(
     seed: Optional[int] = typer.Option(None, help="Random seed (recorded; random if omitted)."),
     prior: list[str] = typer.Option(
         [], "--prior", help='Override a prior, repeatable: --prior "sigma=HalfNormal(1)".'),
-    parameterization: str = typer.Option(
-        "noncentered", "--parameterization", "-p", help="noncentered or centered."),
+    parameterization: Optional[str] = typer.Option(
+        None, "--parameterization", "-p",
+        help="marginal (default: group effects integrated out exactly), noncentered or "
+             "centered."),
+    marginalize: Optional[str] = typer.Option(
+        None, "--marginalize", help="With marginal: the grouping factor to integrate out "
+        "(default: the one with most levels)."),
     target_accept: float = typer.Option(0.9, help="NUTS target acceptance (0.95 if divergent)."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
@@ -163,10 +168,11 @@ def fit_cmd(
             with bar:
                 return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
                                seed=seed, priors=priors, parameterization=parameterization,
-                               target_accept=target_accept, dropna=dropna, progress=update)
+                               marginalize=marginalize, target_accept=target_accept,
+                               dropna=dropna, progress=update)
         return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune, seed=seed,
                        priors=priors, parameterization=parameterization,
-                       target_accept=target_accept, dropna=dropna)
+                       marginalize=marginalize, target_accept=target_accept, dropna=dropna)
 
     fit = _run(run_fit)
     summary = _run(fit.summary)

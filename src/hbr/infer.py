@@ -174,24 +174,30 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     return SamplerResult(z, stats, timings, interrupted)
 
 
-def apply_draws(fn: Callable[[jax.Array, Any], Any], positions: np.ndarray, data: Any,
-                batch: int = 1000, cache_key: tuple | None = None) -> Any:
-    """Apply ``fn(position, data)`` to every draw of ``positions`` (chains, draws, dim) in
-    batches of ``batch`` draws; returns the pytree of stacked numpy results. With
-    ``cache_key`` (e.g. a target signature and a name) the jitted function is reused."""
+def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.ndarray,
+                key: jax.Array, data: Any, batch: int = 1000,
+                cache_key: tuple | None = None) -> Any:
+    """Apply ``fn(position, key, data)`` to every draw of ``positions`` (chains, draws, dim),
+    each draw with its own key split from ``key``, in batches of ``batch`` draws. Returns the
+    pytree of numpy results shaped (chains, draws, ...). With ``cache_key`` the jitted
+    function is reused across calls."""
     c, d, dim = positions.shape
-    flat = positions.reshape(c * d, dim)
-    make = lambda: jax.jit(jax.vmap(fn, in_axes=(0, None)))  # noqa: E731
-    f = make() if cache_key is None else _COMPILED.get(("apply",) + cache_key, make)
+    total = c * d
+    flat = positions.reshape(total, dim)
+    keys = np.asarray(jax.random.split(key, total))
+    make = lambda: jax.jit(jax.vmap(fn, in_axes=(0, 0, None)))  # noqa: E731
+    f = make() if cache_key is None else _COMPILED.get(("apply", batch) + cache_key, make)
+    size = min(batch, total)
     parts = []
-    for s in range(0, flat.shape[0], batch):
-        chunk = flat[s:s + batch]
-        pad = batch - chunk.shape[0]
-        if pad and flat.shape[0] > batch:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], pad, axis=0)])
-        res = jax.tree_util.tree_map(np.asarray, f(jnp.asarray(chunk), data))
-        if pad and flat.shape[0] > batch:
-            res = jax.tree_util.tree_map(lambda a: a[:batch - pad], res)
+    for s in range(0, total, size):
+        zs, ks = flat[s:s + size], keys[s:s + size]
+        pad = size - zs.shape[0]
+        if pad:  # keep one compiled shape: pad the last batch, then drop the padding
+            zs = np.concatenate([zs, np.repeat(zs[-1:], pad, axis=0)])
+            ks = np.concatenate([ks, np.repeat(ks[-1:], pad, axis=0)])
+        res = jax.tree_util.tree_map(np.asarray, f(jnp.asarray(zs), jnp.asarray(ks), data))
+        if pad:
+            res = jax.tree_util.tree_map(lambda a: a[:size - pad], res)
         parts.append(res)
     out = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *parts)
     return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)

@@ -13,6 +13,9 @@ Group effects :math:`b_j \sim N(0, \Sigma)`, :math:`\Sigma = L L^\top`,
                  weakly informed.
 ``centered``     :math:`b_j` sampled directly with density :math:`N(b_j; 0, L L^\top)`: better
                  when every group has much data.
+``marginal``     (Gaussian family) the effects of one grouping factor (by default the one with
+                 the most levels) are integrated out exactly (:mod:`hbr.marginal`) and drawn
+                 back from their conditional after sampling; other factors are non-centred.
 
 The data (response, design matrices, indices and prior parameters) travel as a pytree argument
 of ``logdensity_fn``, not as constants baked into the trace, so a second model with the same
@@ -32,9 +35,11 @@ from jax.scipy.linalg import solve_triangular
 from numpyro.distributions.transforms import biject_to
 
 from hbr.errors import OptionError
+from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec, ParamSpec
 
-__all__ = ["Target", "Parameterization", "PARAMETERIZATIONS", "make_target"]
+__all__ = ["Target", "Parameterization", "PARAMETERIZATIONS", "PARAMETERIZATION_NAMES",
+           "make_target", "marginal_factor"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -94,6 +99,22 @@ PARAMETERIZATIONS: dict[str, Parameterization] = {
 }
 
 
+PARAMETERIZATION_NAMES = ("marginal", "noncentered", "centered")
+
+
+def marginal_factor(spec: ModelSpec, requested: str | None = None) -> str | None:
+    """The grouping factor to integrate out: ``requested`` or the one with most levels."""
+    factors = {g.block.factor: g.block.n_levels for g in spec.groups}
+    if not factors:
+        return None
+    if requested is not None:
+        if requested not in factors:
+            raise OptionError(f"marginalize={requested!r} is not a grouping factor of this "
+                              f"model; choose one of {', '.join(factors)}")
+        return requested
+    return max(factors, key=lambda f: factors[f])
+
+
 class Target(NamedTuple):
     """What an engine needs: a log density over a flat vector, its size and start points.
 
@@ -108,10 +129,11 @@ class Target(NamedTuple):
     initial_point : callable
         ``initial_point(key) -> position``: a jittered start near a least-squares fit.
     constrain : callable
-        ``constrain(position, data) -> {name: value}`` on the constrained scale, with the
-        user-facing names of :mod:`hbr.model`.
+        ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
+        the user-facing names of :mod:`hbr.model`; ``key`` draws integrated-out effects.
     pointwise_loglik : callable
-        ``pointwise_loglik(position, data) -> (N,)`` log likelihood of each observation.
+        ``pointwise_loglik(position, key, data) -> (N,)`` log likelihood of each observation
+        given the group effects (drawn with ``key`` where integrated out).
     parameterization : str
     signature : tuple
         Hashable structure and shapes of the model (not the data values): two targets with
@@ -122,8 +144,8 @@ class Target(NamedTuple):
     data: Any
     dim: int
     initial_point: Callable[[jax.Array], jax.Array]
-    constrain: Callable[[jax.Array, Any], dict[str, jax.Array]]
-    pointwise_loglik: Callable[[jax.Array, Any], jax.Array]
+    constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
+    pointwise_loglik: Callable[[jax.Array, jax.Array, Any], jax.Array]
     parameterization: str
     signature: tuple = ()
 
@@ -138,13 +160,16 @@ def _free_size(p: ParamSpec) -> int:
     return p.size * (p.size - 1) // 2 if p.domain == "corr" else p.size
 
 
-def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Target:
+def make_target(spec: ModelSpec, parameterization: str = "noncentered",
+                marginalize: str | None = None) -> Target:
     """Build the :class:`Target` of ``spec`` under ``parameterization``.
 
     Parameters
     ----------
     spec : ModelSpec
-    parameterization : {"noncentered", "centered"}
+    parameterization : {"marginal", "noncentered", "centered"}
+    marginalize : str, optional
+        With "marginal": the grouping factor to integrate out (default: most levels).
 
     Examples
     --------
@@ -152,15 +177,20 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
     >>> from hbr.design import build_design
     >>> from hbr.model import build_model
     >>> d = pd.DataFrame({"y": [1.0, 2, 3, 5], "g": list("aabb")})
-    >>> t = make_target(build_model(build_design("y ~ 1 + (1 | g)", d)))
+    >>> t = make_target(build_model(build_design("y ~ 1 + (1 | g)", d)), "marginal")
     >>> with jax.enable_x64(True):
     ...     float(t.logdensity_fn(t.initial_point(jax.random.key(0)), t.data)) < 0
     True
     """
-    if parameterization not in PARAMETERIZATIONS:
+    if parameterization not in PARAMETERIZATION_NAMES:
         raise OptionError(f"parameterization={parameterization!r} is not available; choose "
-                          f"one of {', '.join(PARAMETERIZATIONS)}")
-    reparam = PARAMETERIZATIONS[parameterization]
+                          f"one of {', '.join(PARAMETERIZATION_NAMES)}")
+    if parameterization == "marginal" and spec.family != "gaussian":
+        raise OptionError(f"parameterization='marginal' needs the gaussian family, not "
+                          f"{spec.family!r}")
+    mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
+    reparam = PARAMETERIZATIONS["noncentered" if parameterization == "marginal"
+                                else parameterization]
     design = spec.design
     params = spec.params
     offsets: dict[str, tuple[int, int]] = {}
@@ -168,15 +198,18 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
     for p in params:
         offsets[p.name] = (pos, pos + _free_size(p))
         pos += _free_size(p)
-    raw_off: list[tuple[int, int, int, int]] = []
-    for g in spec.groups:
-        J, k = g.block.n_levels, g.block.k
-        raw_off.append((pos, pos + J * k, J, k))
+    marg_ids = [i for i, g in enumerate(spec.groups) if g.block.factor == mfactor]
+    samp_ids = [i for i in range(len(spec.groups)) if i not in marg_ids]
+    raw_off: dict[int, tuple[int, int, int, int]] = {}
+    for i in samp_ids:
+        J, k = spec.groups[i].block.n_levels, spec.groups[i].block.k
+        raw_off[i] = (pos, pos + J * k, J, k)
         pos += J * k
     dim = pos
     family_ll = _FAMILIES[spec.family]
+    use_stats = bool(marg_ids) and not samp_ids
 
-    data = {
+    data: dict[str, Any] = {
         "y": np.asarray(design.y, dtype=np.float64),
         "X": np.asarray(design.X, dtype=np.float64),
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
@@ -186,8 +219,16 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
                                                 else (p.size,)).copy()
                                 for _, v in p.prior.params) for p in params},
     }
+    if marg_ids:
+        blk0 = spec.groups[marg_ids[0]].block
+        Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
+        st = suffstats(data["y"], data["X"], Zm, blk0.index, blk0.n_levels)
+        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "Z": Zm, "index": data["groups"][marg_ids[0]]["index"]}
+        if use_stats:
+            data["marg"].update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
+    n_marg_levels = spec.groups[marg_ids[0]].block.n_levels if marg_ids else 0
 
-    def unpack(z: jax.Array, d: Any) -> tuple[jax.Array, dict[str, jax.Array], list]:
+    def unpack(z: jax.Array, d: Any) -> tuple[jax.Array, dict[str, jax.Array], dict, dict]:
         lp = jnp.zeros(())
         vals: dict[str, jax.Array] = {}
         for p in params:
@@ -195,53 +236,89 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
             u = z[a:b]
             prior = _prior_dist(p, d["prior"][p.name])
             t = biject_to(prior.support)
+            v = t(u)
             if p.domain == "corr":
-                v = t(u)
                 lp = lp + prior.log_prob(v) + t.log_abs_det_jacobian(u, v)
             else:
-                v = t(u)
                 lp = lp + jnp.sum(prior.log_prob(v)) + jnp.sum(t.log_abs_det_jacobian(u, v))
             vals[p.name] = v
-        effects = []
-        for g, (a, b, J, k), gd in zip(spec.groups, raw_off, d["groups"]):
+        Ls, effects = {}, {}
+        for i, g in enumerate(spec.groups):
             s = jnp.concatenate([vals[sp.name] for sp in g.sds])
-            L = s[:, None] * vals[g.corr.name] if g.corr is not None else jnp.diag(s)
-            raw = z[a:b].reshape(J, k)
-            lp = lp + reparam.log_prior(raw, L)
-            effects.append(reparam.effects(raw, L))
-        return lp, vals, effects
+            Ls[i] = s[:, None] * vals[g.corr.name] if g.corr is not None else jnp.diag(s)
+            if i in raw_off:
+                a, b, J, k = raw_off[i]
+                raw = z[a:b].reshape(J, k)
+                lp = lp + reparam.log_prior(raw, Ls[i])
+                effects[i] = reparam.effects(raw, Ls[i])
+        return lp, vals, effects, Ls
 
-    def linear_predictor(vals: dict[str, jax.Array], effects: list, d: Any) -> jax.Array:
+    def fixed_part(vals: dict[str, jax.Array], d: Any) -> tuple[jax.Array, jax.Array]:
         beta = (jnp.concatenate([jnp.atleast_1d(vals[p.name]) for p in spec.fixed])
                 if spec.fixed else jnp.zeros(0))
-        mu = d["X"] @ beta
-        for b, gd in zip(effects, d["groups"]):
+        return beta, d["X"] @ beta
+
+    def linear_predictor(vals: dict[str, jax.Array], effects: dict, d: Any) -> jax.Array:
+        _, mu = fixed_part(vals, d)
+        for i, b in effects.items():
+            gd = d["groups"][i]
             mu = mu + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
         return mu
 
-    def logdensity_fn(z: jax.Array, d: Any) -> jax.Array:
-        lp, vals, effects = unpack(z, d)
-        mu = linear_predictor(vals, effects, d)
-        return lp + jnp.sum(family_ll(d["y"], mu, vals["sigma"][0]))
+    def residual_stats(vals: dict, effects: dict, d: Any) -> tuple[jax.Array, jax.Array]:
+        """(sum r^2, Z_j' r_j) of the residuals without the integrated factor."""
+        m = d["marg"]
+        if use_stats:
+            beta, _ = fixed_part(vals, d)
+            rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
+            return rr, m["Zty"] - jnp.einsum("jkp,p->jk", m["ZtX"], beta)
+        r = d["y"] - linear_predictor(vals, effects, d)
+        Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_marg_levels)
+        return r @ r, Zr
 
-    def pointwise_loglik(z: jax.Array, d: Any) -> jax.Array:
-        _, vals, effects = unpack(z, d)
+    def marg_L(Ls: dict) -> jax.Array:
+        return jax.scipy.linalg.block_diag(*[Ls[i] for i in marg_ids])
+
+    def logdensity_fn(z: jax.Array, d: Any) -> jax.Array:
+        lp, vals, effects, Ls = unpack(z, d)
+        sigma = vals["sigma"][0]
+        if not marg_ids:
+            return lp + jnp.sum(family_ll(d["y"], linear_predictor(vals, effects, d), sigma))
+        rr, Zr = residual_stats(vals, effects, d)
+        return lp + marginal_loglik(rr, Zr, d["marg"]["ZtZ"], marg_L(Ls), sigma,
+                                    d["marg"]["N"])
+
+    def all_effects(z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:
+        _, vals, effects, Ls = unpack(z, d)
+        if marg_ids:
+            rr, Zr = residual_stats(vals, effects, d)
+            b = conditional_effects(key, Zr, d["marg"]["ZtZ"], marg_L(Ls), vals["sigma"][0])
+            col = 0
+            effects = dict(effects)
+            for i in marg_ids:
+                k = spec.groups[i].block.k
+                effects[i] = b[:, col:col + k]
+                col += k
+        return vals, effects
+
+    def pointwise_loglik(z: jax.Array, key: jax.Array, d: Any) -> jax.Array:
+        vals, effects = all_effects(z, key, d)
         return family_ll(d["y"], linear_predictor(vals, effects, d), vals["sigma"][0])
 
-    def constrain(z: jax.Array, d: Any) -> dict[str, jax.Array]:
-        _, vals, effects = unpack(z, d)
+    def constrain(z: jax.Array, key: jax.Array, d: Any) -> dict[str, jax.Array]:
+        vals, effects = all_effects(z, key, d)
         out: dict[str, jax.Array] = {}
         for p in spec.fixed:
             out[p.name] = vals[p.name] if p.labels is not None else vals[p.name][0]
         out["sigma"] = vals["sigma"][0]
-        for g, b in zip(spec.groups, effects):
+        for i, g in enumerate(spec.groups):
             for sp in g.sds:
                 out[sp.name] = vals[sp.name][0]
             if g.corr is not None:
                 Lc = vals[g.corr.name]
                 out[g.corr.name] = Lc @ Lc.T
             for j, name in enumerate(g.block.names):
-                out[name] = b[:, j]
+                out[name] = effects[i][:, j]
         return out
 
     center, jitter = _initial_center(spec, params, offsets, raw_off, reparam, data, dim)
@@ -251,7 +328,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
         return center + jitter * u
 
     signature = (
-        parameterization, spec.family, design.X.shape,
+        parameterization, mfactor, spec.family, design.X.shape,
         tuple((p.name, p.domain, p.size, p.prior.family, p.labels is None) for p in params),
         tuple((g.block.names, g.block.n_levels, g.block.k, g.corr is not None)
               for g in spec.groups),
@@ -262,7 +339,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered") -> Targe
 
 
 def _initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
-                    raw_off: list, reparam: Parameterization, data: Any, dim: int
+                    raw_off: dict, reparam: Parameterization, data: Any, dim: int
                     ) -> tuple[jax.Array, jax.Array]:
     """A start near the least-squares fit, and the size of the jitter around it."""
     X, y = spec.design.X, spec.design.y
@@ -303,7 +380,8 @@ def _initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dic
         center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
         if p.domain == "positive":
             jitter[a:b] = 0.5
-    for g, (a, b, J, k) in zip(spec.groups, raw_off):
+    for i, (a, b, J, k) in raw_off.items():
+        g = spec.groups[i]
         sds = [float(wanted[sp.name][0]) for sp in g.sds]
         jitter[a:b] = 0.5 * np.tile([reparam.init_scale(sd) for sd in sds], J)
     return jnp.asarray(center), jnp.asarray(jitter)
