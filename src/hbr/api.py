@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from hbr import __version__
+from hbr._cache import enable_compilation_cache
 from hbr.design import build_design
 from hbr.diagnostics import Diagnostics, diagnose
 from hbr.errors import OptionError
@@ -187,6 +188,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     design = build_design(formula, data, dropna=dropna)
     spec = build_model(design, priors, family)
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
+    enable_compilation_cache()
     with jax.enable_x64(True):
         target = make_target(spec, parameterization, mfactor)
         res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
