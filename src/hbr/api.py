@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -16,8 +18,9 @@ from hbr import __version__
 from hbr._cache import enable_compilation_cache
 from hbr.design import build_design
 from hbr.diagnostics import Diagnostics, diagnose
-from hbr.errors import OptionError
+from hbr.errors import HbrWarning, OptionError
 from hbr.infer import apply_draws, nuts
+from hbr.laplace import MAX_DIM, find_mode, precondition
 from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, make_target, marginal_factor
 from hbr.model import ModelSpec, build_model
@@ -65,6 +68,10 @@ class Fit:
     def priors(self) -> dict[str, Prior]:
         return self.spec.priors
 
+    @functools.cached_property
+    def _full_summary(self) -> pd.DataFrame:
+        return summarize(self.idata, None, self.spec)
+
     def summary(self, var_names: list[str] | None = None, group_effects: bool = True
                 ) -> pd.DataFrame:
         """Posterior summary: mean, sd, hdi_3%, hdi_97%, mcse_mean, ess_bulk, ess_tail, r_hat.
@@ -79,11 +86,14 @@ class Fit:
         """
         if var_names is None and not group_effects:
             var_names = hyper_names(self.spec)
+        if var_names is None:
+            return self._full_summary.copy()
         return summarize(self.idata, var_names, self.spec)
 
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
-        return diagnose(self.idata, parameterization=self.parameterization)
+        return diagnose(self.idata, parameterization=self.parameterization,
+                        summary=self._full_summary)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
@@ -97,6 +107,35 @@ class Fit:
                 f"{self.idata.posterior.sizes['draw']} draws>")
 
 
+def precondition_laplace(target: Any) -> bool:
+    """Precondition with a pilot Laplace fit when the sampled parameters are few (the
+    marginal parameterisation, or no group terms)."""
+    return target.dim <= MAX_DIM and target.parameterization == "marginal"
+
+
+LOGLIK_AUTO_MAX = 50_000_000
+LOGLIK_MAX = 250_000_000
+
+
+def _want_log_likelihood(requested: bool | None, size: int) -> bool:
+    if requested is False:
+        return False
+    if requested is None:
+        if size <= LOGLIK_AUTO_MAX:
+            return True
+        warnings.warn(f"the pointwise log likelihood would hold {size:.3g} numbers "
+                      f"({size * 8 / 2**30:.1f} GiB), so it was not stored and LOO is not "
+                      "available; pass log_likelihood=True with fewer draws to keep it",
+                      HbrWarning, stacklevel=3)
+        return False
+    if size > LOGLIK_MAX:
+        raise OptionError(f"log_likelihood=True needs {size:.3g} numbers "
+                          f"({size * 8 / 2**30:.1f} GiB) for N x chains x draws; reduce draws "
+                          f"or chains so that the product stays below {LOGLIK_MAX:.1e}, or "
+                          "pass log_likelihood=False")
+    return True
+
+
 def _check_int(name: str, value: Any, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
@@ -108,7 +147,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         priors: Mapping[str, Prior | str] | None = None,
         parameterization: str | None = None, marginalize: str | None = None,
         target_accept: float = 0.9,
-        family: str = "gaussian", dropna: bool = False, log_likelihood: bool = True,
+        family: str = "gaussian", dropna: bool = False, log_likelihood: bool | None = None,
         progress: Callable[[int, int, str], None] | None = None) -> Fit:
     r"""Fit a Bayesian hierarchical regression with NUTS.
 
@@ -146,8 +185,10 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         ``"gaussian"``.
     dropna : bool
         Drop rows with missing values in the used columns instead of raising.
-    log_likelihood : bool
-        Store the pointwise log likelihood (for LOO).
+    log_likelihood : bool, optional
+        Store the pointwise log likelihood (for LOO), an N x chains x draws array. By default
+        it is stored when that has at most 5 x 10^7 numbers (400 MB) and skipped with a
+        warning otherwise; True insists (an error above 2.5 x 10^8), False skips.
     progress : callable, optional
         ``progress(done, total, phase)`` called during sampling.
 
@@ -186,11 +227,21 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     if isinstance(data, (str, os.PathLike)):
         data = read_table(data)
     design = build_design(formula, data, dropna=dropna)
+    log_likelihood = _want_log_likelihood(log_likelihood, design.n_obs * chains * draws)
     spec = build_model(design, priors, family)
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     enable_compilation_cache()
     with jax.enable_x64(True):
         target = make_target(spec, parameterization, mfactor)
+        pilot = None
+        if precondition_laplace(target):
+            t_pilot = time.perf_counter()
+            mode = find_mode(target, target.initial_point(
+                jax.random.fold_in(jax.random.PRNGKey(seed), 2)))
+            if mode.converged:
+                target = precondition(target, mode)
+            pilot = {"converged": mode.converged, "iterations": mode.iterations,
+                     "seconds": time.perf_counter() - t_pilot}
         res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
                    target_accept=float(target_accept), progress=progress)
         # group effects integrated out are drawn from their exact conditional, one key per
@@ -201,6 +252,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         ll = (apply_draws(target.pointwise_loglik, res.positions, key, target.data,
                           cache_key=(target.signature, "loglik")) if log_likelihood else None)
     timings = dict(res.timings)
+    if pilot is not None:
+        timings["pilot_s"] = pilot["seconds"]
     timings["total_s"] = time.perf_counter() - t_start
     attrs = {
         "inference_library": "hbr", "inference_library_version": __version__,
@@ -211,6 +264,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "priors": {k: str(v) for k, v in spec.priors.items()},
         "n_obs": design.n_obs, "rows_dropped": design.n_dropped,
         "interrupted": int(res.interrupted),
+        "laplace_preconditioning": int(bool(pilot and pilot["converged"])),
         **{k: round(v, 4) for k, v in timings.items()},
     }
     idata = to_inference_data(spec, values, res.stats, ll, attrs)

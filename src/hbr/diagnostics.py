@@ -15,6 +15,9 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)
     import arviz as az
 import numpy as np
+import pandas as pd
+
+from hbr._mcmcstats import summary_arrays
 
 __all__ = ["Diagnostics", "diagnose"]
 
@@ -56,25 +59,27 @@ def _ebfmi(energy: np.ndarray) -> np.ndarray:
 
 
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
-             max_tree_depth: int = 10, parameterization: str = "") -> Diagnostics:
-    """Compute :class:`Diagnostics` for the posterior of ``idata``."""
+             max_tree_depth: int = 10, parameterization: str = "",
+             summary: pd.DataFrame | None = None) -> Diagnostics:
+    """Compute :class:`Diagnostics` for the posterior of ``idata`` (from ``summary``, a
+    table with ``r_hat``, ``ess_bulk`` and ``ess_tail`` columns, when given)."""
     post = idata.posterior if var_names is None else idata.posterior[var_names]
     chains, draws = post.sizes["chain"], post.sizes["draw"]
     ss = idata.sample_stats
     div = int(ss["diverging"].values.sum())
     if draws >= 4:
-        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rhat = az.rhat(post)
-            bulk, tail = az.ess(post, method="bulk"), az.ess(post, method="tail")
+        if summary is not None:
+            st = {k: summary[k].to_numpy(dtype=float) for k in ("r_hat", "ess_bulk", "ess_tail")}
+        else:
+            from hbr.posterior import _flat_draws
 
-        def extreme(ds: object, fn: object) -> float:
-            vals = [np.asarray(ds[v].values, dtype=float).ravel() for v in ds.data_vars]
-            allv = np.concatenate(vals) if vals else np.array([np.nan])
-            allv = allv[np.isfinite(allv)]
-            return float(fn(allv)) if allv.size else float("nan")
-        max_rhat = extreme(rhat, np.max)
-        min_bulk, min_tail = extreme(bulk, np.min), extreme(tail, np.min)
+            flat, _ = _flat_draws(idata, list(post.data_vars))
+            st = summary_arrays(flat)
+        ok = lambda a: a[np.isfinite(a)]  # noqa: E731
+        rh, eb, et = ok(st["r_hat"]), ok(st["ess_bulk"]), ok(st["ess_tail"])
+        max_rhat = float(rh.max()) if rh.size else float("nan")
+        min_bulk = float(eb.min()) if eb.size else float("nan")
+        min_tail = float(et.min()) if et.size else float("nan")
     else:
         max_rhat = min_bulk = min_tail = float("nan")
     ebfmi = float(np.min(_ebfmi(np.asarray(ss["energy"].values)))) if draws > 1 else float("nan")

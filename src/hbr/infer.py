@@ -24,7 +24,8 @@ from numpyro.infer.hmc import hmc
 
 from hbr.logdensity import Target
 
-__all__ = ["SamplerResult", "nuts", "chunk_size", "apply_draws", "compile_count"]
+__all__ = ["SamplerResult", "nuts", "chunk_size", "apply_draws", "cached", "compiled",
+           "compile_count", "compile_options"]
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -50,6 +51,25 @@ class _CompiledCache:
 
 
 _COMPILED = _CompiledCache()
+
+
+def compile_options() -> dict[str, Any]:
+    """Options for every program hbr compiles. On CPU, XLA's multi-threaded Eigen pool can
+    wedge while a large ``vmap`` result is materialised (seen here once in a test run, hung
+    for 15 minutes with idle threads; also reported in PyAutoFit issues #1528/#1530, where
+    this option took hangs from 14/16 runs to 0/12). It costs nothing measurable on the radon
+    model. Passed per executable, so the user's other JAX programs are untouched."""
+    return {"xla_cpu_multi_thread_eigen": False} if jax.default_backend() == "cpu" else {}
+
+
+def compiled(fn: Callable[..., Any], *args: Any) -> Any:
+    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`."""
+    return jax.jit(fn).lower(*args).compile(compiler_options=compile_options() or None)
+
+
+def cached(key: tuple, build: Callable[[], Any]) -> Any:
+    """Memoise a compiled (or jitted) function under ``key`` (see :class:`_CompiledCache`)."""
+    return _COMPILED.get(key, build)
 
 
 def compile_count() -> int:
@@ -130,11 +150,10 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     t0 = time.perf_counter()
     keys = jax.random.split(k_chain, chains)
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
-    init_c = _COMPILED.get(("init",) + key_base, lambda: jax.jit(
-        jax.vmap(init_one, in_axes=(0, 0, None))).lower(z0, keys, data).compile())
+    init_c = _COMPILED.get(("init",) + key_base, lambda: compiled(
+        jax.vmap(init_one, in_axes=(0, 0, None)), z0, keys, data))
     state = init_c(z0, keys, data)
-    chunk_c = _COMPILED.get(("chunk",) + key_base,
-                            lambda: jax.jit(run_chunk).lower(state, data).compile())
+    chunk_c = _COMPILED.get(("chunk",) + key_base, lambda: compiled(run_chunk, state, data))
     t1 = time.perf_counter()
 
     total = tune + draws
@@ -185,9 +204,15 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     total = c * d
     flat = positions.reshape(total, dim)
     keys = np.asarray(jax.random.split(key, total))
-    make = lambda: jax.jit(jax.vmap(fn, in_axes=(0, 0, None)))  # noqa: E731
-    f = make() if cache_key is None else _COMPILED.get(("apply", batch) + cache_key, make)
+    # size batches so one batch's output stays near 25e6 numbers (200 MB in float64)
+    out = jax.eval_shape(fn, jax.ShapeDtypeStruct((dim,), positions.dtype),
+                         jax.ShapeDtypeStruct(keys.shape[1:], keys.dtype), data)
+    per_draw = max(1, sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(out)))
+    batch = int(max(1, min(batch, 25_000_000 // per_draw)))
     size = min(batch, total)
+    make = lambda: compiled(jax.vmap(fn, in_axes=(0, 0, None)),  # noqa: E731
+                            jnp.asarray(flat[:size]), jnp.asarray(keys[:size]), data)
+    f = make() if cache_key is None else _COMPILED.get(("apply", size) + cache_key, make)
     parts = []
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]

@@ -271,10 +271,11 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         if use_stats:
             beta, _ = fixed_part(vals, d)
             rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
-            return rr, m["Zty"] - jnp.einsum("jkp,p->jk", m["ZtX"], beta)
+            ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+            return rr, m["Zty"] - ZtXb
         r = d["y"] - linear_predictor(vals, effects, d)
         Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_marg_levels)
-        return r @ r, Zr
+        return r @ r, Zr.T
 
     def marg_L(Ls: dict) -> jax.Array:
         return jax.scipy.linalg.block_diag(*[Ls[i] for i in marg_ids])

@@ -21,6 +21,7 @@ with warnings.catch_warnings():  # ArviZ 0.23 announces its 1.x refactor at impo
 import numpy as np
 import pandas as pd
 
+from hbr._mcmcstats import summary_arrays
 from hbr.model import ModelSpec
 
 __all__ = ["to_inference_data", "summarize", "SUMMARY_COLUMNS", "hyper_names"]
@@ -29,24 +30,26 @@ SUMMARY_COLUMNS = ["mean", "sd", "hdi_3%", "hdi_97%", "mcse_mean", "ess_bulk", "
                    "r_hat"]
 
 
-def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """Dims and coords; coordinates are NumPy arrays, since ArviZ deep-copies them once per
+    variable (a Python list of 10^6 observation numbers took 19 s)."""
     dims: dict[str, list[str]] = {}
-    coords: dict[str, list[str]] = {}
+    coords: dict[str, Any] = {}
     for p in spec.fixed:
         if p.labels is not None:
             dims[p.name] = [f"{p.name}_dim"]
-            coords[f"{p.name}_dim"] = list(p.labels)
+            coords[f"{p.name}_dim"] = np.asarray(p.labels)
     for g in spec.groups:
         dim = f"{g.block.factor}__factor_dim"
-        coords[dim] = list(g.block.levels)
+        coords[dim] = np.asarray(g.block.levels)
         for name in g.block.names:
             dims[name] = [dim]
         if g.corr is not None:
             d0, d1 = f"{g.corr.name}_dim_0", f"{g.corr.name}_dim_1"
             dims[g.corr.name] = [d0, d1]
-            coords[d0] = coords[d1] = list(g.block.coefs)
+            coords[d0] = coords[d1] = np.asarray(g.block.coefs)
     dims[spec.design.response] = ["__obs__"]
-    coords["__obs__"] = list(range(spec.design.n_obs))
+    coords["__obs__"] = np.arange(spec.design.n_obs)
     return dims, coords
 
 
@@ -86,17 +89,42 @@ def to_inference_data(spec: ModelSpec, draws: dict[str, np.ndarray],
     return az.from_dict(**kwargs)
 
 
+def _flat_draws(idata: az.InferenceData, var_names: list[str]) -> tuple[np.ndarray, list[str]]:
+    """Stack every scalar of ``var_names`` into (chains, draws, P) with ArviZ-style labels."""
+    post = idata.posterior
+    blocks, labels = [], []
+    for name in var_names:
+        da = post[name]
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        vals = da.values.reshape(da.sizes["chain"], da.sizes["draw"], -1)
+        blocks.append(vals)
+        if not extra:
+            labels.append(name)
+            continue
+        grids = np.meshgrid(*[da.coords[d].values if d in da.coords else np.arange(da.sizes[d])
+                              for d in extra], indexing="ij")
+        for combo in zip(*[g.ravel() for g in grids]):
+            labels.append(f"{name}[{', '.join(str(c) for c in combo)}]")
+    return np.concatenate(blocks, axis=2), labels
+
+
 def summarize(idata: az.InferenceData, var_names: list[str] | None = None,
               spec: ModelSpec | None = None) -> pd.DataFrame:
-    """``az.summary`` with hbr's columns: mean, sd, hdi_3%, hdi_97%, mcse_mean, ess_bulk,
-    ess_tail, r_hat (94% HDI). With ``spec``, a correlation matrix is shown by its lower
-    triangle only (the diagonal is 1 and the matrix symmetric)."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        # the constant diagonal of a correlation matrix has no R-hat: NaN, not a warning
-        warnings.simplefilter("ignore", RuntimeWarning)
-        df = az.summary(idata, var_names=var_names, hdi_prob=0.94, kind="all",
-                        round_to="none")
-    df = df[SUMMARY_COLUMNS]
+    """Posterior summary with hbr's columns: mean, sd, hdi_3%, hdi_97%, mcse_mean, ess_bulk,
+    ess_tail, r_hat (94% HDI).
+
+    The statistics are ArviZ's (rank-normalised split R-hat, bulk and tail ESS), computed by
+    the vectorised :mod:`hbr._mcmcstats`, which takes seconds for 10^4 groups where
+    ``az.summary`` takes a minute; they agree to rounding error. With ``spec``, a correlation
+    matrix is shown by its lower triangle only (the diagonal is 1, the matrix symmetric).
+    """
+    names = list(idata.posterior.data_vars) if var_names is None else list(var_names)
+    draws, labels = _flat_draws(idata, names)
+    st = summary_arrays(draws, hdi_prob=0.94)
+    df = pd.DataFrame({"mean": st["mean"], "sd": st["sd"], "hdi_3%": st["hdi_lo"],
+                       "hdi_97%": st["hdi_hi"], "mcse_mean": st["mcse_mean"],
+                       "ess_bulk": st["ess_bulk"], "ess_tail": st["ess_tail"],
+                       "r_hat": st["r_hat"]}, index=labels)
     if spec is not None:
         drop = []
         for g in spec.groups:

@@ -1,0 +1,196 @@
+r"""Vectorised MCMC statistics: the algorithms of ArviZ's ``summary``, over many parameters.
+
+ArviZ computes R-hat and ESS one parameter at a time (about 2.5 ms each), so 2 x 10^4 group
+effects took 50 s, longer than sampling. These functions compute the same quantities for an
+array of draws ``(chains, draws, P)`` at once, in batches of parameters:
+
+* rank-normalised split R-hat: the larger of the bulk and the folded (tail) R-hat
+  (Vehtari, Gelman, Simpson, Carpenter & Bürkner 2021);
+* bulk ESS (rank-normalised, split chains), tail ESS (the smaller ESS of the indicators of the
+  5% and 95% quantiles) and the mean ESS used for the MCSE of the mean, each with Geyer's
+  initial positive and monotone sequence truncation of the autocorrelations;
+* the highest-density interval of the pooled draws.
+
+They agree with ArviZ 0.23 to rounding error (tested).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.fft as sfft
+from scipy.fft import next_fast_len
+from scipy.special import ndtri
+from scipy.stats import rankdata
+
+__all__ = ["summary_arrays"]
+
+_BATCH = 1024
+
+
+def _split(x: np.ndarray) -> np.ndarray:
+    """(P, chains, draws) -> (P, 2 chains, draws // 2), dropping a middle draw if odd."""
+    n = x.shape[-1]
+    half = n // 2
+    return np.concatenate([x[..., :half], x[..., n - half:]], axis=1)
+
+
+def _average_ranks(srt: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """1-based average ranks, given each row's sorted values and the sorting permutation."""
+    P, m = srt.shape
+    pos = np.broadcast_to(np.arange(m), (P, m))
+    new_run = np.ones((P, m), dtype=bool)
+    new_run[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=1)
+    end_run = np.ones((P, m), dtype=bool)
+    end_run[:, :-1] = new_run[:, 1:]
+    end = np.minimum.accumulate(np.where(end_run, pos, m - 1)[:, ::-1], axis=1)[:, ::-1]
+    ranks = np.empty((P, m))
+    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=1)
+    return ranks
+
+
+def _z(ranks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return ndtri((ranks - 0.375) / (ranks.shape[1] + 0.25)).reshape(shape)
+
+
+def _z_scale(x: np.ndarray) -> np.ndarray:
+    """Rank-normalise each parameter over all its draws (average ranks for ties)."""
+    P = x.shape[0]
+    flat = x.reshape(P, -1)
+    order = np.argsort(flat, axis=1)
+    return _z(_average_ranks(np.take_along_axis(flat, order, axis=1), order), x.shape)
+
+
+def _bulk_and_folded_z(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank-normalised draws and rank-normalised |draws - median|, with one full sort.
+
+    Sorted, the folded values form a V (decreasing, then increasing); reversing the left arm
+    leaves two ascending runs, which a stable (merge) sort orders in linear time."""
+    P = split.shape[0]
+    flat = split.reshape(P, -1)
+    m = flat.shape[1]
+    order = np.argsort(flat, axis=1)
+    srt = np.take_along_axis(flat, order, axis=1)
+    z_bulk = _z(_average_ranks(srt, order), split.shape)
+    med = (srt[:, (m - 1) // 2] + srt[:, m // 2]) / 2.0
+    d = np.abs(srt - med[:, None])
+    left = np.sum(srt < med[:, None], axis=1)  # V's left arm length, per row
+    # rearrange each row as [left arm reversed, right arm]: both ascending
+    idx = np.broadcast_to(np.arange(m), (P, m))
+    src = np.where(idx < left[:, None], left[:, None] - 1 - idx, idx)
+    runs = np.take_along_axis(d, src, axis=1)
+    o2 = np.argsort(runs, axis=1, kind="stable")
+    fsrt = np.take_along_axis(runs, o2, axis=1)
+    forder = np.take_along_axis(np.take_along_axis(order, src, axis=1), o2, axis=1)
+    return z_bulk, _z(_average_ranks(fsrt, forder), split.shape), srt
+
+
+def _rhat(x: np.ndarray) -> np.ndarray:
+    n = x.shape[-1]
+    chain_mean = x.mean(axis=2)
+    chain_var = x.var(axis=2, ddof=1)
+    between = n * chain_mean.var(axis=1, ddof=1)
+    within = chain_var.mean(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.sqrt((between / within + n - 1) / n)
+
+
+def _ess(x: np.ndarray) -> np.ndarray:
+    """Effective sample size of (P, chains, draws): ArviZ's ``_ess``, vectorised over P.
+
+    The autocorrelation estimate :math:`\hat\rho_t` is truncated by Geyer's initial
+    positive sequence (pairs :math:`S_m = \hat\rho_{2m} + \hat\rho_{2m+1}` are summed up to
+    the first non-positive one) made monotone (a running minimum of the pair sums).
+    """
+    P, c, n = x.shape
+    m = next_fast_len(2 * n)
+    centred = x - x.mean(axis=2, keepdims=True)
+    f = sfft.rfft(centred, n=m, axis=2)
+    acov = sfft.irfft(f * np.conjugate(f), n=m, axis=2)[..., :n] / n
+    mean_var = acov[:, :, 0].mean(axis=1) * n / (n - 1.0)
+    var_plus = mean_var * (n - 1.0) / n
+    if c > 1:
+        var_plus = var_plus + x.mean(axis=2).var(axis=1, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]
+    rho[:, 0] = 1.0
+    K = n // 2
+    S = rho[:, 0:2 * K:2] + rho[:, 1:2 * K:2]  # pair sums, (P, K)
+    m_max = (n - 1) // 2 - 1  # last pair the loop may reach (t = 2m - 1 < n - 3)
+    nonpos = S[:, 1:m_max + 1] <= 0 if m_max >= 1 else np.zeros((P, 0), dtype=bool)
+    first = np.where(nonpos.any(axis=1), nonpos.argmax(axis=1) + 1, max(m_max, 0))
+    m_last = np.where(S[:, 0] > 0, first, 0)
+    rows = np.arange(P)
+    S_last = S[rows, np.minimum(m_last, K - 1)]
+    rho_even = np.where(m_last > 0, rho[rows, np.minimum(2 * m_last, n - 1)], 1.0)
+    tail = np.where((rho_even > 0) | (S_last >= 0), rho_even, 0.0)
+    S_mono = np.minimum.accumulate(S, axis=1)
+    inside = np.arange(K)[None, :] < m_last[:, None]
+    tau = -1.0 + 2.0 * np.sum(np.where(inside, S_mono, 0.0), axis=1) + tail
+    total = c * n
+    tau = np.maximum(tau, 1.0 / np.log10(total))
+    ess = total / tau
+    ess[np.isnan(rho).any(axis=1)] = np.nan
+    flat = x.reshape(P, -1)  # ArviZ: a (numerically) constant input has ESS = its size
+    ess[(flat.max(axis=1) - flat.min(axis=1)) < np.finfo(float).resolution] = float(total)
+    return ess
+
+
+def _hdi(s: np.ndarray, prob: float) -> tuple[np.ndarray, np.ndarray]:
+    """HDI from draws sorted along axis 1."""
+    n = s.shape[1]
+    k = int(np.floor(prob * n))
+    width = s[:, k:] - s[:, : n - k]
+    i = np.argmin(width, axis=1)
+    rows = np.arange(s.shape[0])
+    return s[rows, i], s[rows, i + k]
+
+
+def _summary_batch(x: np.ndarray, hdi_prob: float) -> dict[str, np.ndarray]:
+    """All statistics for one batch of parameters, x of shape (P, chains, draws)."""
+    P, c, n = x.shape
+    flat = x.reshape(P, -1)
+    out: dict[str, np.ndarray] = {"mean": flat.mean(axis=1)}
+    sd = flat.std(axis=1, ddof=1)
+    out["sd"] = sd
+    with np.errstate(invalid="ignore", divide="ignore"):
+        split = _split(x)
+        z_bulk, z_fold, srt = _bulk_and_folded_z(split)
+        if n % 2:  # the split dropped the middle draws: sort everything for HDI/quantiles
+            srt = np.sort(flat, axis=1)
+        out["hdi_lo"], out["hdi_hi"] = _hdi(srt, hdi_prob)
+        out["mcse_mean"] = sd / np.sqrt(_ess(split))
+        out["ess_bulk"] = _ess(z_bulk)
+        tails = []
+        for q in (0.05, 0.95):
+            pos = q * (srt.shape[1] - 1)  # numpy's default (type 7) quantile, from sorted draws
+            lo_i = int(np.floor(pos))
+            hi_i = min(lo_i + 1, srt.shape[1] - 1)
+            quant = srt[:, lo_i] + (pos - lo_i) * (srt[:, hi_i] - srt[:, lo_i])
+            tails.append(_ess(_split((x <= quant[:, None, None]).astype(float))))
+        out["ess_tail"] = np.minimum(*tails)
+        rh = np.maximum(_rhat(z_bulk), _rhat(z_fold))
+    const = np.all(flat == flat[:, :1], axis=1)  # ArviZ's conventions for constants
+    rh[const] = np.nan
+    if c < 2:
+        rh[:] = np.nan  # R-hat needs two chains (ArviZ returns NaN)
+    out["r_hat"] = rh
+    out["mcse_mean"][const] = 0.0
+    return out
+
+
+def summary_arrays(draws: np.ndarray, hdi_prob: float = 0.94) -> dict[str, np.ndarray]:
+    """Summary statistics of ``draws`` (chains, draws, P) for each of the P parameters.
+
+    Returns a dict of (P,) arrays: mean, sd, hdi_lo, hdi_hi, mcse_mean, ess_bulk, ess_tail,
+    r_hat. Constant parameters get NaN R-hat (as in ArviZ). Batches of parameters run on two
+    threads (NumPy's sorts and FFTs release the GIL).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    c, n, P = draws.shape
+    batches = [(a, np.ascontiguousarray(np.moveaxis(draws[:, :, a:a + _BATCH], 2, 0),
+                                        dtype=float)) for a in range(0, P, _BATCH)]
+    with ThreadPoolExecutor(max_workers=min(2, len(batches))) as pool:
+        parts = list(pool.map(lambda ab: _summary_batch(ab[1], hdi_prob), batches))
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
