@@ -162,17 +162,15 @@ def fit_cmd(
     bar, update = _progress() if progress else (None, None)
 
     def run_fit() -> Any:
+        import contextlib
+
         import hbr
 
-        if bar is not None:
-            with bar:
-                return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
-                               seed=seed, priors=priors, parameterization=parameterization,
-                               marginalize=marginalize, target_accept=target_accept,
-                               dropna=dropna, progress=update)
-        return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune, seed=seed,
-                       priors=priors, parameterization=parameterization,
-                       marginalize=marginalize, target_accept=target_accept, dropna=dropna)
+        with bar if bar is not None else contextlib.nullcontext():
+            return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
+                           seed=seed, priors=priors, parameterization=parameterization,
+                           marginalize=marginalize, target_accept=target_accept,
+                           dropna=dropna, progress=update)
 
     fit = _run(run_fit)
     summary = _run(fit.summary)
