@@ -161,3 +161,18 @@ def test_vectorised_summary_matches_arviz(mn_fits: dict[str, hbr.Fit]) -> None:
                 assert df.loc[label, col] == pytest.approx(want, rel=1e-9, nan_ok=True), (label, col)
             lo, hi = hdi[var].sel(sel).values
             assert (df.loc[label, "hdi_3%"], df.loc[label, "hdi_97%"]) == (lo, hi)
+
+
+def test_single_column_categorical_term_and_crossed_factors(mn) -> None:
+    """C(floor) after an intercept is one treatment column but still a categorical term
+    (a vector over C(floor)_dim); a crossed second factor is sampled, not preconditioned."""
+    fit = hbr.fit("log_radon ~ C(floor) + (1 | county)", mn, seed=3, draws=200, tune=300,
+                  chains=2)
+    assert fit.posterior["C(floor)"].dims == ("chain", "draw", "C(floor)_dim")
+    assert list(fit.posterior["C(floor)"].coords["C(floor)_dim"].values) == ["1"]
+    assert fit.idata.posterior.attrs["laplace_preconditioning"] == 1
+    with pytest.warns(hbr.HbrWarning, match="dropped 41 of 919 rows"):
+        crossed = hbr.fit("log_radon ~ floor + (1 | county) + (1 | basement)", mn, seed=3,
+                          draws=200, tune=300, chains=2, dropna=True)
+    assert crossed.idata.posterior.attrs["marginalized_factor"] == "county"
+    assert crossed.idata.posterior.attrs["laplace_preconditioning"] == 0

@@ -108,9 +108,13 @@ class Fit:
 
 
 def precondition_laplace(target: Any) -> bool:
-    """Precondition with a pilot Laplace fit when the sampled parameters are few (the
-    marginal parameterisation, or no group terms)."""
-    return target.dim <= MAX_DIM and target.parameterization == "marginal"
+    """Precondition with a pilot Laplace fit when NUTS samples only a few fixed effects and
+    hyperparameters (marginal, every group factor integrated out, or no group terms). With
+    sampled group effects (a second, crossed factor) the mode sits in a funnel and the
+    Laplace scale misleads: on radon with (1 | county) + (1 | floor) it gave 145
+    divergences against 24 without it."""
+    return (target.dim <= MAX_DIM and target.parameterization == "marginal"
+            and target.sampled_effects == 0)
 
 
 LOGLIK_AUTO_MAX = 50_000_000

@@ -107,4 +107,4 @@ def precondition(target: Target, mode: Mode) -> Target:
 
     return Target(logdensity_fn, data, target.dim, initial_point, constrain,
                   pointwise_loglik, target.parameterization,
-                  target.signature + ("laplace",))
+                  target.signature + ("laplace",), target.sampled_effects)

@@ -138,6 +138,8 @@ class Target(NamedTuple):
     signature : tuple
         Hashable structure and shapes of the model (not the data values): two targets with
         equal signatures share compiled code.
+    sampled_effects : int
+        How many coordinates of the position are group effects (not integrated out).
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -148,12 +150,19 @@ class Target(NamedTuple):
     pointwise_loglik: Callable[[jax.Array, jax.Array, Any], jax.Array]
     parameterization: str
     signature: tuple = ()
+    sampled_effects: int = 0
 
 
 def _prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
     if p.domain == "corr":
         return dist.LKJCholesky(p.size, params[0])
     return _DISTRIBUTIONS[p.prior.family](*params)
+
+
+def _prior_shape(p: ParamSpec) -> tuple[int, ...]:
+    """Shape of each prior parameter: scalar for scalars and correlations, (size,) for the
+    columns of a categorical term (even a single treatment column, as ``C(floor)``)."""
+    return (p.size,) if p.labels is not None and p.domain != "corr" else ()
 
 
 def _free_size(p: ParamSpec) -> int:
@@ -215,8 +224,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
         "prior": {p.name: tuple(np.broadcast_to(np.asarray(v, dtype=np.float64),
-                                                () if p.size == 1 or p.domain == "corr"
-                                                else (p.size,)).copy()
+                                                _prior_shape(p)).copy()
                                 for _, v in p.prior.params) for p in params},
     }
     if marg_ids:
@@ -335,8 +343,9 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
               for g in spec.groups),
         str(jnp.zeros(()).dtype),
     )
+    n_raw = sum(b - a for a, b, _, _ in raw_off.values())
     return Target(logdensity_fn, data, dim, initial_point, constrain, pointwise_loglik,
-                  parameterization, signature)
+                  parameterization, signature, n_raw)
 
 
 def _initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
