@@ -20,7 +20,6 @@ import numpy as np
 import scipy.fft as sfft
 from scipy.fft import next_fast_len
 from scipy.special import ndtri
-from scipy.stats import rankdata
 
 __all__ = ["summary_arrays"]
 
@@ -51,14 +50,6 @@ def _average_ranks(srt: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 def _z(ranks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return ndtri((ranks - 0.375) / (ranks.shape[1] + 0.25)).reshape(shape)
-
-
-def _z_scale(x: np.ndarray) -> np.ndarray:
-    """Rank-normalise each parameter over all its draws (average ranks for ties)."""
-    P = x.shape[0]
-    flat = x.reshape(P, -1)
-    order = np.argsort(flat, axis=1)
-    return _z(_average_ranks(np.take_along_axis(flat, order, axis=1), order), x.shape)
 
 
 def _bulk_and_folded_z(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,7 +87,7 @@ def _rhat(x: np.ndarray) -> np.ndarray:
 
 
 def _ess(x: np.ndarray) -> np.ndarray:
-    """Effective sample size of (P, chains, draws): ArviZ's ``_ess``, vectorised over P.
+    r"""Effective sample size of (P, chains, draws): ArviZ's ``_ess``, vectorised over P.
 
     The autocorrelation estimate :math:`\hat\rho_t` is truncated by Geyer's initial
     positive sequence (pairs :math:`S_m = \hat\rho_{2m} + \hat\rho_{2m+1}` are summed up to

@@ -237,15 +237,14 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     enable_compilation_cache()
     with jax.enable_x64(True):
         target = make_target(spec, parameterization, mfactor)
-        pilot = None
+        pilot_s, preconditioned = None, False
         if precondition_laplace(target):
             t_pilot = time.perf_counter()
             mode = find_mode(target, target.initial_point(
                 jax.random.fold_in(jax.random.PRNGKey(seed), 2)))
             if mode.converged:
-                target = precondition(target, mode)
-            pilot = {"converged": mode.converged, "iterations": mode.iterations,
-                     "seconds": time.perf_counter() - t_pilot}
+                target, preconditioned = precondition(target, mode), True
+            pilot_s = time.perf_counter() - t_pilot
         res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
                    target_accept=float(target_accept), progress=progress)
         # group effects integrated out are drawn from their exact conditional, one key per
@@ -256,8 +255,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         ll = (apply_draws(target.pointwise_loglik, res.positions, key, target.data,
                           cache_key=(target.signature, "loglik")) if log_likelihood else None)
     timings = dict(res.timings)
-    if pilot is not None:
-        timings["pilot_s"] = pilot["seconds"]
+    if pilot_s is not None:
+        timings["pilot_s"] = pilot_s
     timings["total_s"] = time.perf_counter() - t_start
     attrs = {
         "inference_library": "hbr", "inference_library_version": __version__,
@@ -268,7 +267,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "priors": {k: str(v) for k, v in spec.priors.items()},
         "n_obs": design.n_obs, "rows_dropped": design.n_dropped,
         "interrupted": int(res.interrupted),
-        "laplace_preconditioning": int(bool(pilot and pilot["converged"])),
+        "laplace_preconditioning": int(preconditioned),
         **{k: round(v, 4) for k, v in timings.items()},
     }
     idata = to_inference_data(spec, values, res.stats, ll, attrs)

@@ -17,8 +17,6 @@ with warnings.catch_warnings():
 import numpy as np
 import pandas as pd
 
-from hbr._mcmcstats import summary_arrays
-
 __all__ = ["Diagnostics", "diagnose"]
 
 RHAT_MAX = 1.01
@@ -68,13 +66,11 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
     ss = idata.sample_stats
     div = int(ss["diverging"].values.sum())
     if draws >= 4:
-        if summary is not None:
-            st = {k: summary[k].to_numpy(dtype=float) for k in ("r_hat", "ess_bulk", "ess_tail")}
-        else:
-            from hbr.posterior import _flat_draws
+        if summary is None:
+            from hbr.posterior import summarize
 
-            flat, _ = _flat_draws(idata, list(post.data_vars))
-            st = summary_arrays(flat)
+            summary = summarize(idata, list(post.data_vars))
+        st = {k: summary[k].to_numpy(dtype=float) for k in ("r_hat", "ess_bulk", "ess_tail")}
         ok = lambda a: a[np.isfinite(a)]  # noqa: E731
         rh, eb, et = ok(st["r_hat"]), ok(st["ess_bulk"]), ok(st["ess_tail"])
         max_rhat = float(rh.max()) if rh.size else float("nan")

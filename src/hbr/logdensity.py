@@ -231,9 +231,11 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
         st = suffstats(data["y"], data["X"], Zm, blk0.index, blk0.n_levels)
-        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "Z": Zm, "index": data["groups"][marg_ids[0]]["index"]}
-        if use_stats:
+        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N}
+        if use_stats:  # everything the likelihood needs: O(J k p) numbers
             data["marg"].update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
+        else:  # other factors are sampled: residual statistics come from the rows
+            data["marg"].update(Z=Zm, index=data["groups"][marg_ids[0]]["index"])
     n_marg_levels = spec.groups[marg_ids[0]].block.n_levels if marg_ids else 0
 
     def unpack(z: jax.Array, d: Any) -> tuple[jax.Array, dict[str, jax.Array], dict, dict]:
