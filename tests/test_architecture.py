@@ -21,7 +21,8 @@ def _imports(module: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["formula", "design", "model", "priors", "errors"])
+@pytest.mark.parametrize("module", ["formula", "_formula_syntax", "design", "_factors",
+                                    "model", "priors", "errors"])
 def test_front_end_never_imports_jax(module: str) -> None:
     bad = {n for n in _imports(module) if n.split(".")[0] in ("jax", "jaxlib", "numpyro")}
     assert not bad, f"{module} imports {bad}"

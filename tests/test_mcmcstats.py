@@ -27,7 +27,7 @@ def _draws(chains: int, n: int, P: int, seed: int) -> np.ndarray:
 @pytest.mark.parametrize("chains, n", [(4, 200), (4, 201), (2, 57), (1, 100)])
 def test_summary_arrays_match_arviz(chains: int, n: int) -> None:
     import arviz as az
-    from arviz.stats.diagnostics import _ess_bulk, _ess_mean, _ess_tail, _mcse_mean, _rhat_rank
+    from arviz.stats.diagnostics import _ess_bulk, _ess_tail, _mcse_mean, _rhat_rank
 
     x = _draws(chains, n, 12, seed=n)
     got = summary_arrays(x)

@@ -13,7 +13,8 @@ slopes (the "no pooling" model).
 
 Transforms allowed inside a formula: ``C(x)``, ``log``, ``log2``, ``log10``, ``log1p``,
 ``exp``, ``sqrt``, ``abs``, ``center(x)`` (subtract the mean), ``scale(x)`` / ``standardize(x)``
-(subtract the mean, divide by the standard deviation) and ``I(...)`` with ``+ - * / **``.
+(subtract the mean, divide by the standard deviation) and ``I(...)`` with ``+ - * / **``;
+:mod:`hbr._factors` evaluates them.
 
 This module never imports JAX.
 """
@@ -24,13 +25,14 @@ import ast
 import difflib
 import warnings
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from hbr.errors import DataError, HbrWarning, caret_message
-from hbr.formula import Factor, Formula, Term, parse_formula
+from hbr._factors import (FUNCTIONS, Categorical, categorical, evaluate, factor_columns,
+                          is_categorical)
+from hbr.formula import Formula, Term, parse_formula
 
 __all__ = ["GroupBlock", "TermSlice", "Design", "build_design"]
 
@@ -111,27 +113,6 @@ class Design:
         return tuple(out)
 
 
-_UNARY = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "sqrt": np.sqrt, "abs": np.abs,
-    "center": lambda v: v - v.mean(),
-    "scale": lambda v: (v - v.mean()) / v.std(ddof=1) if v.std(ddof=1) > 0 else v - v.mean(),
-}
-_UNARY["standardize"] = _UNARY["scale"]
-_DOMAIN = {"log": "positive", "log2": "positive", "log10": "positive", "log1p": "> -1",
-           "sqrt": "non-negative"}
-_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
-           ast.Pow: np.power}
-_FUNCTIONS = sorted([*_UNARY, "C", "I"])
-
-
-class _Cat:
-    """A categorical factor evaluated on the data: integer codes and level names."""
-
-    def __init__(self, codes: np.ndarray, levels: list[str]) -> None:
-        self.codes, self.levels = codes, levels
-
-
 def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = False) -> Design:
     """Apply ``formula`` to ``data``.
 
@@ -178,13 +159,6 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
 
 
 # ------------------------------------------------------------------------ columns and NAs
-def _factor_columns(factor: Factor) -> list[tuple[str, Factor]]:
-    """Column names a factor reads (function names excluded)."""
-    funcs = {id(n.func) for n in ast.walk(factor.tree) if isinstance(n, ast.Call)}
-    return [(factor.column_names.get(n.id, n.id), factor) for n in ast.walk(factor.tree)
-            if isinstance(n, ast.Name) and id(n) not in funcs]
-
-
 def _check_columns(f: Formula, data: pd.DataFrame) -> list[str]:
     cols = [str(c) for c in data.columns]
     used: list[str] = []
@@ -192,16 +166,16 @@ def _check_columns(f: Formula, data: pd.DataFrame) -> list[str]:
     all_factors = [f.response] + [fa for t in f.terms for fa in t.factors]
     all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
     for fa in all_factors:
-        refs.extend((name, fa.span) for name, _ in _factor_columns(fa))
+        refs.extend((name, fa.span) for name, _ in factor_columns(fa))
         for node in ast.walk(fa.tree):
             if isinstance(node, ast.Call):
                 fn = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-                if fn not in _FUNCTIONS:
-                    close = difflib.get_close_matches(fn, _FUNCTIONS, n=1)
+                if fn not in FUNCTIONS:
+                    close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
                     hint = f"; did you mean {close[0]}()?" if close else ""
                     raise DataError(caret_message(
                         f"unknown function {fn!r} in the formula{hint} (known: "
-                        f"{', '.join(_FUNCTIONS)})", f.text, fa.span[0],
+                        f"{', '.join(FUNCTIONS)})", f.text, fa.span[0],
                         fa.span[1] - fa.span[0]))
     for g in f.groups:
         for name in g.factor:
@@ -246,100 +220,18 @@ def _handle_missing(data: pd.DataFrame, used: list[str], dropna: bool) -> tuple[
     return kept, n
 
 
-# ------------------------------------------------------------------------------ evaluation
-def _evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | _Cat:
-    def column(name: str) -> pd.Series:
-        return data[factor.column_names.get(name, name)]
-
-    def as_num(node: ast.expr) -> np.ndarray:
-        val = ev(node)
-        if isinstance(val, _Cat):
-            raise DataError(caret_message(
-                f"{ast.unparse(node)!r} is categorical and cannot be used in arithmetic",
-                text, factor.span[0], factor.span[1] - factor.span[0]))
-        return val
-
-    def ev(node: ast.expr) -> Any:
-        if isinstance(node, ast.Name):
-            s = column(node.id)
-            if _is_categorical(s):
-                return _categorical(s)
-            return s.to_numpy(dtype=np.float64)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return np.full(len(data), float(node.value))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = as_num(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            with np.errstate(all="ignore"):
-                return _BINOPS[type(node.op)](as_num(node.left), as_num(node.right))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
-                and not node.keywords:
-            fn, arg = node.func.id, node.args[0]
-            if fn == "C":
-                if not isinstance(arg, ast.Name):
-                    raise DataError(caret_message("C() takes a column name", text,
-                                                  factor.span[0], factor.span[1] - factor.span[0]))
-                return _categorical(column(arg.id))
-            if fn == "I":
-                return as_num(arg)
-            v = as_num(arg)
-            with np.errstate(all="ignore"):
-                out = _UNARY[fn](v)
-            if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
-                i = int(np.flatnonzero(~np.isfinite(out))[0])
-                raise DataError(caret_message(
-                    f"{fn}() needs {_DOMAIN.get(fn, 'finite')} values, but "
-                    f"{ast.unparse(arg)} = {v[i]:g} in row {data.index[i]}", text,
-                    factor.span[0], factor.span[1] - factor.span[0]))
-            return out
-        raise DataError(caret_message(
-            f"cannot evaluate {ast.unparse(node)!r}: only columns, numbers, + - * / ** and the "
-            f"functions {', '.join(_FUNCTIONS)} (one argument each) are allowed", text,
-            factor.span[0], factor.span[1] - factor.span[0]))
-
-    val = ev(factor.tree)
-    if isinstance(val, np.ndarray):
-        bad = ~np.isfinite(val)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise DataError(caret_message(
-                f"{factor.expr!r} has {int(bad.sum())} non-finite value(s) (first: {val[i]} in "
-                f"row {data.index[i]}); remove or fix those rows", text, factor.span[0],
-                factor.span[1] - factor.span[0]))
-    return val
-
-
-def _is_categorical(s: pd.Series) -> bool:
-    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
-
-
-def _categorical(s: pd.Series) -> _Cat:
-    if isinstance(s.dtype, pd.CategoricalDtype):
-        cat = s.cat.remove_unused_categories()
-    else:
-        try:
-            levels = sorted(pd.unique(s))
-        except TypeError:
-            levels = sorted(pd.unique(s.astype(str)))
-            s = s.astype(str)
-        cat = pd.Categorical(s, categories=levels)
-    codes = np.asarray(pd.Categorical(cat).codes, dtype=np.int64)
-    return _Cat(codes, [str(v) for v in pd.Categorical(cat).categories])
-
-
 def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
     fa = f.response
-    for name, _ in _factor_columns(fa):
+    for name, _ in factor_columns(fa):
         s = data[name]
-        if _is_categorical(s):
+        if is_categorical(s):
             example = s.iloc[0]
             raise DataError(
                 f"the response column {name!r} is not numeric (dtype {s.dtype}, e.g. "
                 f"{example!r} in row {s.index[0]}); a Gaussian model needs numbers: convert "
                 "the column (pd.to_numeric) or pick another response")
-    val = _evaluate(fa, data, f.text)
-    if isinstance(val, _Cat):
+    val = evaluate(fa, data, f.text)
+    if isinstance(val, Categorical):
         raise DataError(f"the response {fa.expr!r} is categorical; a Gaussian model needs numbers")
     return val
 
@@ -356,16 +248,16 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
         spanned.add(frozenset())
         cols.append(np.ones(n))
         slices.append(TermSlice("Intercept", 0, 1, None))
-    cache: dict[str, np.ndarray | _Cat] = {}
+    cache: dict[str, np.ndarray | Categorical] = {}
     for term in terms:
         num = np.ones(n)
-        cats: list[tuple[str, _Cat, bool]] = []
+        cats: list[tuple[str, Categorical, bool]] = []
         key = term.key()
         for fa in term.factors:
             if fa.expr not in cache:
-                cache[fa.expr] = _evaluate(fa, data, text)
+                cache[fa.expr] = evaluate(fa, data, text)
             val = cache[fa.expr]
-            if isinstance(val, _Cat):
+            if isinstance(val, Categorical):
                 reduced = (key - {fa.expr}) in spanned
                 cats.append((fa.expr, val, reduced))
             else:
@@ -442,12 +334,12 @@ def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame) -> 
         coefs.extend([nm] if s.labels is None else [f"{nm}[{lab}]" for lab in s.labels])
     parts = [data[c] for c in g.factor]
     if len(parts) == 1:
-        cat = _categorical(parts[0])
+        cat = categorical(parts[0])
     else:
         joined = parts[0].astype(str)
         for p in parts[1:]:
             joined = joined + ":" + p.astype(str)
-        cat = _categorical(joined)
+        cat = categorical(joined)
     if len(cat.levels) < 2:
         raise DataError(
             f"the grouping factor {g.factor_name!r} has only one level ({cat.levels[0]!r}); a "

@@ -1,0 +1,132 @@
+"""Evaluate the factors of a formula on a table: columns, categorical coding, transforms.
+
+A factor is a column (``floor``) or a call (``C(county)``, ``log(x)``, ``I(x ** 2)``). Calls are
+Python expressions parsed by :mod:`hbr.formula` and evaluated here against a whitelist, never
+with ``eval``: columns, numbers, ``+ - * / **`` and the functions ``C``, ``I``, ``log``,
+``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, ``center``, ``scale`` and
+``standardize`` (one argument each). Text columns are categorical. This module never imports
+JAX.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hbr.errors import DataError, caret_message
+from hbr.formula import Factor
+
+__all__ = ["Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
+           "factor_columns"]
+
+
+_UNARY = {
+    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
+    "sqrt": np.sqrt, "abs": np.abs,
+    "center": lambda v: v - v.mean(),
+    "scale": lambda v: (v - v.mean()) / v.std(ddof=1) if v.std(ddof=1) > 0 else v - v.mean(),
+}
+_UNARY["standardize"] = _UNARY["scale"]
+_DOMAIN = {"log": "positive", "log2": "positive", "log10": "positive", "log1p": "> -1",
+           "sqrt": "non-negative"}
+_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
+           ast.Pow: np.power}
+FUNCTIONS = sorted([*_UNARY, "C", "I"])
+
+
+class Categorical:
+    """A categorical factor evaluated on the data: integer codes and level names."""
+
+    def __init__(self, codes: np.ndarray, levels: list[str]) -> None:
+        self.codes, self.levels = codes, levels
+
+
+def factor_columns(factor: Factor) -> list[tuple[str, Factor]]:
+    """Column names a factor reads (function names excluded)."""
+    funcs = {id(n.func) for n in ast.walk(factor.tree) if isinstance(n, ast.Call)}
+    return [(factor.column_names.get(n.id, n.id), factor) for n in ast.walk(factor.tree)
+            if isinstance(n, ast.Name) and id(n) not in funcs]
+
+
+def evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | Categorical:
+    def column(name: str) -> pd.Series:
+        return data[factor.column_names.get(name, name)]
+
+    def as_num(node: ast.expr) -> np.ndarray:
+        val = ev(node)
+        if isinstance(val, Categorical):
+            raise DataError(caret_message(
+                f"{ast.unparse(node)!r} is categorical and cannot be used in arithmetic",
+                text, factor.span[0], factor.span[1] - factor.span[0]))
+        return val
+
+    def ev(node: ast.expr) -> Any:
+        if isinstance(node, ast.Name):
+            s = column(node.id)
+            if is_categorical(s):
+                return categorical(s)
+            return s.to_numpy(dtype=np.float64)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+            return np.full(len(data), float(node.value))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            v = as_num(node.operand)
+            return -v if isinstance(node.op, ast.USub) else v
+        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+            with np.errstate(all="ignore"):
+                return _BINOPS[type(node.op)](as_num(node.left), as_num(node.right))
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
+                and not node.keywords:
+            fn, arg = node.func.id, node.args[0]
+            if fn == "C":
+                if not isinstance(arg, ast.Name):
+                    raise DataError(caret_message("C() takes a column name", text,
+                                                  factor.span[0], factor.span[1] - factor.span[0]))
+                return categorical(column(arg.id))
+            if fn == "I":
+                return as_num(arg)
+            v = as_num(arg)
+            with np.errstate(all="ignore"):
+                out = _UNARY[fn](v)
+            if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
+                i = int(np.flatnonzero(~np.isfinite(out))[0])
+                raise DataError(caret_message(
+                    f"{fn}() needs {_DOMAIN.get(fn, 'finite')} values, but "
+                    f"{ast.unparse(arg)} = {v[i]:g} in row {data.index[i]}", text,
+                    factor.span[0], factor.span[1] - factor.span[0]))
+            return out
+        raise DataError(caret_message(
+            f"cannot evaluate {ast.unparse(node)!r}: only columns, numbers, + - * / ** and the "
+            f"functions {', '.join(FUNCTIONS)} (one argument each) are allowed", text,
+            factor.span[0], factor.span[1] - factor.span[0]))
+
+    val = ev(factor.tree)
+    if isinstance(val, np.ndarray):
+        bad = ~np.isfinite(val)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DataError(caret_message(
+                f"{factor.expr!r} has {int(bad.sum())} non-finite value(s) (first: {val[i]} in "
+                f"row {data.index[i]}); remove or fix those rows", text, factor.span[0],
+                factor.span[1] - factor.span[0]))
+    return val
+
+
+def is_categorical(s: pd.Series) -> bool:
+    return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
+
+
+def categorical(s: pd.Series) -> Categorical:
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cat = s.cat.remove_unused_categories()
+    else:
+        try:
+            levels = sorted(pd.unique(s))
+        except TypeError:
+            levels = sorted(pd.unique(s.astype(str)))
+            s = s.astype(str)
+        cat = pd.Categorical(s, categories=levels)
+    codes = np.asarray(pd.Categorical(cat).codes, dtype=np.int64)
+    return Categorical(codes, [str(v) for v in pd.Categorical(cat).categories])
