@@ -29,14 +29,20 @@ def _dense_Z(block) -> np.ndarray:
     return Z
 
 
-@pytest.mark.parametrize("parameterization", ["centered", "noncentered"])
+def _random_centering(spec, seed: int = 5) -> dict[int, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {i: rng.uniform(size=(g.block.n_levels, g.block.k)) for i, g in enumerate(spec.groups)}
+
+
+@pytest.mark.parametrize("parameterization", ["centered", "noncentered", "auto"])
 @pytest.mark.parametrize("formula", ["y ~ x + (1 | g)", "y ~ x + (x | g)",
                                      "y ~ x + (1 + x + z | g)", "y ~ x + (x || g)"])
 def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -> None:
     spec = build_model(build_design(formula, _data()),
                        {"sigma": "HalfNormal(1.5)", "Intercept": "Normal(0.3, 2)"})
+    centering = _random_centering(spec) if parameterization == "auto" else None
     with jax.enable_x64(True):
-        t = make_target(spec, parameterization)
+        t = make_target(spec, parameterization, centering=centering)
         rng = np.random.default_rng(1)
         z0 = np.asarray(t.initial_point(jax.random.PRNGKey(2))) + 0.3 * rng.normal(size=t.dim)
         lp0 = float(t.logdensity_fn(z0, t.data))
@@ -47,7 +53,7 @@ def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -
     beta = np.concatenate([np.atleast_1d(vals[p.name]) for p in spec.fixed])
     mu = X @ beta
     lp_groups = 0.0
-    for g in spec.groups:
+    for i, g in enumerate(spec.groups):
         b = np.column_stack([vals[n] for n in g.block.names])  # (J, k)
         mu = mu + _dense_Z(g.block) @ b.reshape(-1)
         s = np.array([vals[sp.name] for sp in g.sds])
@@ -55,6 +61,15 @@ def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -
         cov = s[:, None] * R * s[None, :]
         if parameterization == "centered":
             lp_groups += stats.multivariate_normal(np.zeros(len(s)), cov).logpdf(b).sum()
+        elif parameterization == "auto":
+            # zeta_j = w_j m + s^w_j L_R^-1 (b_j / s) ~ N(w_j m, s^(2 w_j)), m the fixed
+            # effects of the same columns (Intercept for 1|g, x for x|g, none for z|g)
+            m = np.array([{"1": vals["Intercept"], "x": vals["x"]}.get(c, 0.0)
+                          for c in g.block.coefs])
+            LR = np.linalg.cholesky(R)
+            for bj, wj in zip(b, centering[i]):
+                zeta = wj * m + s**wj * np.linalg.solve(LR, bj / s)
+                lp_groups += stats.norm(wj * m, s**wj).logpdf(zeta).sum()
         else:  # raw z = L^{-1} b, standard normal
             L = np.linalg.cholesky(cov)
             zraw = np.linalg.solve(L, b.T)
@@ -129,6 +144,33 @@ def test_constrained_values_are_valid() -> None:
     assert np.all(np.linalg.eigvalsh(R) > 0)
     assert v["sigma"] > 0 and v["1|g_sigma"] > 0 and v["z|g_sigma"] > 0
     assert v["1|g"].shape == (5,)
+
+
+def test_partial_centring_at_one_is_centred() -> None:
+    """For uncorrelated effects, w = 1 everywhere is the centred parameterisation on the
+    location too: raw = fixed effect + b, with the same density as the centred raw b."""
+    spec = build_model(build_design("y ~ x + (1 + x + z || g)", _data()))
+    ones = {i: np.ones((g.block.n_levels, g.block.k)) for i, g in enumerate(spec.groups)}
+    with jax.enable_x64(True):
+        a, c = make_target(spec, "auto", centering=ones), make_target(spec, "centered")
+        z = np.array(a.initial_point(jax.random.PRNGKey(3)))
+        v = a.constrain(z, jax.random.PRNGKey(0), a.data)
+        zc = z.copy()  # raw blocks come last: 1|g, x|g, z|g, five levels each
+        zc[-15:-10] -= float(v["Intercept"])
+        zc[-10:-5] -= float(v["x"])
+        np.testing.assert_allclose(float(a.logdensity_fn(z, a.data)),
+                                   float(c.logdensity_fn(zc, c.data)), rtol=1e-12)
+        np.testing.assert_allclose(v["1|g"], c.constrain(zc, jax.random.PRNGKey(0), c.data)["1|g"])
+
+
+def test_centering_is_checked() -> None:
+    from hbr.errors import OptionError
+
+    spec = build_model(build_design("y ~ x + (x | g)", _data()))
+    with pytest.raises(OptionError, match=r"centering\[0\] must be a \(5, 2\) array"):
+        make_target(spec, "auto", centering={0: np.full((5, 2), 1.5)})
+    with pytest.raises(OptionError, match="'auto' and 'marginal'"):
+        make_target(spec, "noncentered", centering={0: np.zeros((5, 2))})
 
 
 def test_same_shapes_share_a_signature() -> None:

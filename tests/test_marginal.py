@@ -3,6 +3,8 @@ agreement with the non-centred model within Monte Carlo error."""
 
 from __future__ import annotations
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -171,9 +173,9 @@ def test_unknown_marginal_factor(mn) -> None:
 
 @pytest.mark.parametrize("formula", ["log_radon ~ floor + (floor | county)",
                                      "log_radon ~ floor + (floor || county)"])
-def test_marginal_agrees_with_noncentered_on_radon(formula: str, mn, mn_fits) -> None:
-    """Every hyperparameter and every county effect within 4 combined MCSE; marginal has no
-    divergences."""
+def test_marginal_noncentered_and_auto_agree_on_radon(formula: str, mn, mn_fits) -> None:
+    """Every hyperparameter and every county effect within 4 combined MCSE (non-centred and
+    auto against marginal); marginal and auto have no divergences."""
     marg = hbr.fit(formula, mn, seed=21, parameterization="marginal")
     nc = (mn_fits["noncentered"] if "(floor | county)" in formula else
           hbr.fit(formula, mn, seed=22, parameterization="noncentered"))
@@ -187,3 +189,19 @@ def test_marginal_agrees_with_noncentered_on_radon(formula: str, mn, mn_fits) ->
     assert marg.idata.posterior.attrs["marginalized_factor"] == "county"
     # integrated effects come back with the same names, dims and coordinates
     assert marg.posterior["floor|county"].dims == nc.posterior["floor|county"].dims
+    # auto (partial centring from the pilot) against the exact marginal engine
+    auto = hbr.fit(formula, mn, seed=23, parameterization="auto")
+    d = auto.diagnostics()
+    assert d.divergences == 0 and d.max_rhat < 1.01
+    c = auto.summary()
+    z = (a["mean"] - c["mean"]).abs() / np.hypot(a["mcse_mean"], c["mcse_mean"])
+    assert len(z) in (175, 176) and z.max() < 4, z.sort_values().tail(5)
+    w = auto.parameterization.centered_fraction
+    assert auto.parameterization == "auto" and set(w) == {"1|county", "floor|county"}
+    assert all(v.between(0, 1).all() and len(v) == 85 for v in w.values())
+    # the big counties' intercepts are centred more than the small ones'
+    n = mn.county.value_counts()
+    big, small = n.index[n >= 40], n.index[n <= 3]
+    assert w["1|county"][big].min() > w["1|county"][small].max()
+    stored = json.loads(auto.idata.posterior.attrs["centered_fraction"])
+    assert stored["1|county"]["HENNEPIN"] == pytest.approx(w["1|county"]["HENNEPIN"], abs=1e-4)

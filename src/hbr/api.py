@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import secrets
 import warnings
@@ -24,10 +25,50 @@ from hbr.laplace import MAX_DIM, find_mode, precondition
 from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, make_target, marginal_factor
 from hbr.model import ModelSpec, build_model
+from hbr.pilot import auto_centering
 from hbr.posterior import hyper_names, summarize, to_inference_data
 from hbr.priors import Prior
 
 __all__ = ["fit", "Fit"]
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterizationChoice:
+    r"""How a fit handled its group effects; compares equal to its name (``== "marginal"``).
+
+    Attributes
+    ----------
+    name : str
+        "marginal", "auto", "noncentered" or "centered".
+    marginalized : str or None
+        The grouping factor integrated out ("marginal").
+    centered_fraction : dict of pandas.Series
+        For each sampled, partially centred effect (``"1|floor"``), the centred fraction
+        :math:`w_j \in [0, 1]` chosen per level by the pilot fit (0 = non-centred,
+        1 = centred; :func:`hbr.reparam.centered_fraction`).
+    """
+
+    name: str
+    marginalized: str | None = None
+    centered_fraction: Mapping[str, pd.Series] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        if isinstance(other, ParameterizationChoice):
+            return (self.name, self.marginalized) == (other.name, other.marginalized)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_json(self) -> str:
+        """The centred fractions as JSON ``{effect: {level: w}}`` (for netCDF attrs)."""
+        return json.dumps({k: {str(lv): round(float(w), 4) for lv, w in v.items()}
+                           for k, v in self.centered_fraction.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +81,8 @@ class Fit:
         ``posterior``, ``sample_stats``, ``observed_data``, ``log_likelihood``.
     spec : ModelSpec
         The model that was fitted (design, priors).
-    parameterization : str
+    parameterization : ParameterizationChoice
+        Its name ("marginal", ...), the factor integrated out and the centred fractions.
     seed : int
         The seed used (drawn at random and recorded when none was given).
     timings : dict of float
@@ -51,7 +93,7 @@ class Fit:
 
     idata: Any  # arviz.InferenceData
     spec: ModelSpec
-    parameterization: str
+    parameterization: ParameterizationChoice
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
@@ -92,7 +134,7 @@ class Fit:
 
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
-        return diagnose(self.idata, parameterization=self.parameterization,
+        return diagnose(self.idata, parameterization=self.parameterization.name,
                         summary=self._full_summary)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -176,10 +218,13 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         (and recorded in ``fit.seed``) when omitted.
     priors : dict, optional
         Prior by parameter name, e.g. ``{"sigma": "HalfNormal(1)"}``.
-    parameterization : {"marginal", "noncentered", "centered"}, optional
+    parameterization : {"marginal", "auto", "noncentered", "centered"}, optional
         How group effects are handled (see :mod:`hbr.logdensity`). Default "marginal" for
         Gaussian models: one factor's effects are integrated out exactly and drawn back
-        afterwards, so there is no funnel to fall into.
+        afterwards, so there is no funnel to fall into; the effects of other factors are
+        partially centred as in "auto". "auto" samples every effect with a centred
+        fraction per group chosen by a pilot fit (:mod:`hbr.pilot`), recorded in
+        ``fit.parameterization.centered_fraction``.
     marginalize : str, optional
         With "marginal": which grouping factor to integrate out (default: most levels).
     target_accept : float
@@ -221,7 +266,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         raise OptionError(f"target_accept must be a number between 0 and 1 (e.g. 0.8 or 0.95), "
                           f"got {target_accept!r}")
     if parameterization is None:
-        parameterization = "marginal" if family == "gaussian" else "noncentered"
+        parameterization = "marginal" if family == "gaussian" else "auto"
     if parameterization not in PARAMETERIZATION_NAMES:
         raise OptionError(f"parameterization={parameterization!r} is not available; choose one "
                           f"of {', '.join(PARAMETERIZATION_NAMES)}")
@@ -236,15 +281,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     enable_compilation_cache()
     with jax.enable_x64(True):
-        target = make_target(spec, parameterization, mfactor)
-        pilot_s, preconditioned = None, False
-        if precondition_laplace(target):
-            t_pilot = time.perf_counter()
-            mode = find_mode(target, target.initial_point(
-                jax.random.fold_in(jax.random.PRNGKey(seed), 2)))
-            if mode.converged:
-                target, preconditioned = precondition(target, mode), True
-            pilot_s = time.perf_counter() - t_pilot
+        target, choice, pilot_s, preconditioned = _prepare_target(spec, parameterization,
+                                                                  mfactor, seed)
         res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
                    target_accept=float(target_accept), progress=progress)
         # group effects integrated out are drawn from their exact conditional, one key per
@@ -262,6 +300,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "inference_library": "hbr", "inference_library_version": __version__,
         "formula": design.formula.text, "family": family, "method": "nuts",
         "parameterization": parameterization, "marginalized_factor": mfactor or "",
+        "centered_fraction": choice.to_json(),
         "seed": seed, "chains": chains,
         "draws": draws, "tune": tune, "target_accept": float(target_accept),
         "priors": {k: str(v) for k, v in spec.priors.items()},
@@ -271,4 +310,36 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         **{k: round(v, 4) for k, v in timings.items()},
     }
     idata = to_inference_data(spec, values, res.stats, ll, attrs)
-    return Fit(idata, spec, parameterization, seed, timings, res.interrupted)
+    return Fit(idata, spec, choice, seed, timings, res.interrupted)
+
+
+def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int
+                    ) -> tuple[Any, ParameterizationChoice, float | None, bool]:
+    """The target NUTS samples: partially centred from a pilot fit when group effects are
+    sampled under "auto"/"marginal", Laplace-preconditioned when only a few parameters are
+    left. Returns it with the choice made, the pilot's seconds and whether preconditioned."""
+    import time
+
+    target = make_target(spec, parameterization, mfactor)
+    t_pilot = time.perf_counter()
+    fractions: dict[str, pd.Series] = {}
+    if target.sampled_groups and parameterization in ("auto", "marginal"):
+        centering = auto_centering(spec, parameterization, mfactor,
+                                   jax.random.fold_in(jax.random.PRNGKey(seed), 3))
+        target = make_target(spec, parameterization, mfactor, centering)
+        for i, w in centering.items():
+            blk = spec.groups[i].block
+            for c, name in enumerate(blk.names):
+                fractions[name] = pd.Series(w[:, c], index=pd.Index(blk.levels, name=blk.factor),
+                                            name=name)
+    elif precondition_laplace(target):
+        mode = find_mode(target, target.initial_point(
+            jax.random.fold_in(jax.random.PRNGKey(seed), 2)))
+        choice = ParameterizationChoice(parameterization, mfactor)
+        if mode.converged:
+            return (precondition(target, mode), choice, time.perf_counter() - t_pilot, True)
+        return target, choice, time.perf_counter() - t_pilot, False
+    else:
+        return target, ParameterizationChoice(parameterization, mfactor), None, False
+    return (target, ParameterizationChoice(parameterization, mfactor, fractions),
+            time.perf_counter() - t_pilot, False)

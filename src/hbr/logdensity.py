@@ -5,17 +5,17 @@ bijection of its prior's support (``exp`` for a standard deviation with a HalfNo
 scaled sigmoid for ``Uniform``, the LKJ Cholesky transform for a correlation), and the log
 density includes the log absolute Jacobian, so NUTS sees a density on :math:`\mathbb{R}^d`.
 
-Group effects :math:`b_j \sim N(0, \Sigma)`, :math:`\Sigma = L L^\top`,
-:math:`L = \mathrm{diag}(s)\, L_R`, are parameterised by a transform from the table
-:data:`PARAMETERIZATIONS` (DESIGN.md style rule 2, as numpyro's ``LocScaleReparam``):
+Group effects :math:`b_j \sim N(0, \Sigma)` that NUTS samples are built from a raw block by a
+transform of :data:`hbr.reparam.REPARAMS` (DESIGN.md style rule 2). The parameterisations:
 
-``noncentered``  :math:`b_j = L z_j`, :math:`z_j \sim N(0, I)`: no funnel when groups are
-                 weakly informed.
-``centered``     :math:`b_j` sampled directly with density :math:`N(b_j; 0, L L^\top)`: better
-                 when every group has much data.
-``marginal``     (Gaussian family) the effects of one grouping factor (by default the one with
-                 the most levels) are integrated out exactly (:mod:`hbr.marginal`) and drawn
-                 back from their conditional after sampling; other factors are non-centred.
+``marginal``     (Gaussian family, the default) the effects of one grouping factor (by default
+                 the one with the most levels) are integrated out exactly (:mod:`hbr.marginal`)
+                 and drawn back from their conditional after sampling; the effects of any
+                 other factor are partially centred as in ``auto``.
+``auto``         every group effect partially centred, with a centred fraction per group and
+                 coefficient (:func:`hbr.reparam.centered_fraction`, from a pilot fit).
+``noncentered``  :math:`b_j = \mathrm{diag}(s) L_R z_j`, :math:`z_j \sim N(0, I)`.
+``centered``     :math:`b_j` sampled directly.
 
 The data (response, design matrices, indices and prior parameters) travel as a pytree argument
 of ``logdensity_fn``, not as constants baked into the trace, so a second model with the same
@@ -24,43 +24,22 @@ shapes reuses the compiled code.
 
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
-from jax.scipy.linalg import solve_triangular
 from numpyro.distributions.transforms import biject_to
 
+from hbr._target_parts import (centering_weights, free_size, initial_center, location_map,
+                                prior_dist, prior_shape)
 from hbr.errors import OptionError
 from hbr.marginal import conditional_effects, marginal_loglik, suffstats
-from hbr.model import ModelSpec, ParamSpec
+from hbr.model import ModelSpec
+from hbr.reparam import REPARAMS
 
-__all__ = ["Target", "Parameterization", "PARAMETERIZATIONS", "PARAMETERIZATION_NAMES",
-           "make_target", "marginal_factor"]
-
-_LOG_2PI = math.log(2 * math.pi)
-
-
-def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
-    return dist.FoldedDistribution(dist.StudentT(nu, 0.0, sigma))
-
-
-# prior family -> numpyro distribution from the prior's parameters (in FAMILIES order)
-_DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
-    "Normal": dist.Normal,
-    "StudentT": dist.StudentT,
-    "Cauchy": dist.Cauchy,
-    "HalfNormal": dist.HalfNormal,
-    "HalfCauchy": dist.HalfCauchy,
-    "HalfStudentT": _half_student_t,
-    "Exponential": dist.Exponential,
-    "Gamma": dist.Gamma,
-    "LogNormal": dist.LogNormal,
-    "Uniform": dist.Uniform,
-}
+__all__ = ["Target", "PARAMETERIZATION_NAMES", "make_target", "marginal_factor"]
 
 # family -> pointwise log likelihood (y, mu, sigma)
 _FAMILIES: dict[str, Callable[[Any, Any, Any], Any]] = {
@@ -68,38 +47,11 @@ _FAMILIES: dict[str, Callable[[Any, Any, Any], Any]] = {
 }
 
 
-class Parameterization(NamedTuple):
-    r"""How group effects ``b`` (J, k) are built from the raw position block ``raw`` (J, k).
+PARAMETERIZATION_NAMES = ("marginal", "auto", "noncentered", "centered")
 
-    ``effects(raw, L) -> b`` and ``log_prior(raw, L)``: the log density of ``raw`` implied by
-    :math:`b_j \sim N(0, L L^\top)` (including the Jacobian of ``raw -> b``).
-    """
-
-    name: str
-    effects: Callable[[jax.Array, jax.Array], jax.Array]
-    log_prior: Callable[[jax.Array, jax.Array], jax.Array]
-    init_scale: Callable[[float], float]
-
-
-def _nc_log_prior(raw: jax.Array, L: jax.Array) -> jax.Array:
-    return -0.5 * jnp.sum(raw**2) - 0.5 * raw.size * _LOG_2PI
-
-
-def _c_log_prior(raw: jax.Array, L: jax.Array) -> jax.Array:
-    J, k = raw.shape
-    w = solve_triangular(L, raw.T, lower=True)
-    return (-0.5 * jnp.sum(w**2) - J * jnp.sum(jnp.log(jnp.diagonal(L)))
-            - 0.5 * J * k * _LOG_2PI)
-
-
-PARAMETERIZATIONS: dict[str, Parameterization] = {
-    "noncentered": Parameterization("noncentered", lambda raw, L: raw @ L.T, _nc_log_prior,
-                                    lambda sd: 1.0),
-    "centered": Parameterization("centered", lambda raw, L: raw, _c_log_prior, lambda sd: sd),
-}
-
-
-PARAMETERIZATION_NAMES = ("marginal", "noncentered", "centered")
+# how the group effects that NUTS samples are parameterised, per parameterisation
+_SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "noncentered",
+                    "centered": "centered"}
 
 
 def marginal_factor(spec: ModelSpec, requested: str | None = None) -> str | None:
@@ -140,6 +92,15 @@ class Target(NamedTuple):
         equal signatures share compiled code.
     sampled_effects : int
         How many coordinates of the position are group effects (not integrated out).
+    sampled_groups : tuple of int
+        Indices (in ``spec.groups``) of the group terms whose effects are sampled.
+    effect_information : callable
+        ``effect_information(position, data) -> {group index: (s, I, b)}``: the group sds
+        ``s`` (k,), the data precision ``I`` (J, k) about each sampled effect and the
+        effects ``b`` (J, k) themselves (for :func:`hbr.reparam.centered_fraction`).
+    pilot_logdensity : callable
+        ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
+        the effects centred) estimates the hyperparameters (:mod:`hbr.pilot`).
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -151,26 +112,14 @@ class Target(NamedTuple):
     parameterization: str
     signature: tuple = ()
     sampled_effects: int = 0
-
-
-def _prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
-    if p.domain == "corr":
-        return dist.LKJCholesky(p.size, params[0])
-    return _DISTRIBUTIONS[p.prior.family](*params)
-
-
-def _prior_shape(p: ParamSpec) -> tuple[int, ...]:
-    """Shape of each prior parameter: scalar for scalars and correlations, (size,) for the
-    columns of a categorical term (even a single treatment column, as ``C(floor)``)."""
-    return (p.size,) if p.labels is not None and p.domain != "corr" else ()
-
-
-def _free_size(p: ParamSpec) -> int:
-    return p.size * (p.size - 1) // 2 if p.domain == "corr" else p.size
+    sampled_groups: tuple[int, ...] = ()
+    effect_information: Callable[[jax.Array, Any], dict[int, tuple]] | None = None
+    pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
-                marginalize: str | None = None) -> Target:
+                marginalize: str | None = None,
+                centering: Mapping[int, np.ndarray] | None = None) -> Target:
     """Build the :class:`Target` of ``spec`` under ``parameterization``.
 
     Parameters
@@ -179,6 +128,9 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     parameterization : {"marginal", "noncentered", "centered"}
     marginalize : str, optional
         With "marginal": the grouping factor to integrate out (default: most levels).
+    centering : dict, optional
+        With "auto" and "marginal": the centred fraction (J, k) in [0, 1] of the effects of
+        each sampled group term, by its index in ``spec.groups`` (default 0: non-centred).
 
     Examples
     --------
@@ -198,15 +150,14 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         raise OptionError(f"parameterization='marginal' needs the gaussian family, not "
                           f"{spec.family!r}")
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
-    reparam = PARAMETERIZATIONS["noncentered" if parameterization == "marginal"
-                                else parameterization]
+    reparam = REPARAMS[_SAMPLED_REPARAM[parameterization]]
     design = spec.design
     params = spec.params
     offsets: dict[str, tuple[int, int]] = {}
     pos = 0
     for p in params:
-        offsets[p.name] = (pos, pos + _free_size(p))
-        pos += _free_size(p)
+        offsets[p.name] = (pos, pos + free_size(p))
+        pos += free_size(p)
     marg_ids = [i for i, g in enumerate(spec.groups) if g.block.factor == mfactor]
     samp_ids = [i for i in range(len(spec.groups)) if i not in marg_ids]
     raw_off: dict[int, tuple[int, int, int, int]] = {}
@@ -215,6 +166,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         raw_off[i] = (pos, pos + J * k, J, k)
         pos += J * k
     dim = pos
+    loc = location_map(spec)
     family_ll = _FAMILIES[spec.family]
     use_stats = bool(marg_ids) and not samp_ids
 
@@ -224,9 +176,11 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
         "prior": {p.name: tuple(np.broadcast_to(np.asarray(v, dtype=np.float64),
-                                                _prior_shape(p)).copy()
+                                                prior_shape(p)).copy()
                                 for _, v in p.prior.params) for p in params},
     }
+    data["W"] = [centering_weights(centering, i, raw_off[i][2:], reparam.name)
+                 if i in raw_off else None for i in range(len(spec.groups))]
     if marg_ids:
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
@@ -244,7 +198,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         for p in params:
             a, b = offsets[p.name]
             u = z[a:b]
-            prior = _prior_dist(p, d["prior"][p.name])
+            prior = prior_dist(p, d["prior"][p.name])
             t = biject_to(prior.support)
             v = t(u)
             if p.domain == "corr":
@@ -259,8 +213,10 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
             if i in raw_off:
                 a, b, J, k = raw_off[i]
                 raw = z[a:b].reshape(J, k)
-                lp = lp + reparam.log_prior(raw, Ls[i])
-                effects[i] = reparam.effects(raw, Ls[i])
+                Lr = vals[g.corr.name] if g.corr is not None else jnp.eye(k, dtype=s.dtype)
+                m = jnp.stack([vals[n][0] if n else jnp.zeros((), s.dtype) for n in loc[i]])
+                lp = lp + reparam.log_prior(raw, s, Lr, d["W"][i], m)
+                effects[i] = reparam.effects(raw, s, Lr, d["W"][i], m)
         return lp, vals, effects, Ls
 
     def fixed_part(vals: dict[str, jax.Array], d: Any) -> tuple[jax.Array, jax.Array]:
@@ -332,7 +288,42 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                 out[name] = effects[i][:, j]
         return out
 
-    center, jitter = _initial_center(spec, params, offsets, raw_off, reparam, data, dim)
+    def data_precision(z: jax.Array, d: Any) -> tuple[dict[int, jax.Array], dict]:
+        """Per group j of each sampled term, the data precision (J, k, k) about b_j,
+        sum_i z_i z_i' (-d^2 log p(y_i | mu_i) / d mu_i^2), at ``z`` (an integrated-out
+        factor, if any, is left out of mu); and the Cholesky factors of the covariances."""
+        _, vals, effects, Ls = unpack(z, d)
+        mu = linear_predictor(vals, effects, d)
+        sigma = vals["sigma"][0]
+        curv = -jax.vmap(jax.grad(jax.grad(lambda m, yy: family_ll(yy, m, sigma))))(mu, d["y"])
+        out = {}
+        for i in raw_off:
+            Zi = d["groups"][i]["Z"]
+            outer = Zi[:, :, None] * Zi[:, None, :] * curv[:, None, None]
+            out[i] = jax.ops.segment_sum(outer, d["groups"][i]["index"], raw_off[i][2])
+        return out, Ls
+
+    def effect_information(z: jax.Array, d: Any) -> dict[int, tuple]:
+        P, Ls = data_precision(z, d)
+        effects = unpack(z, d)[2]
+        return {i: (jnp.sqrt(jnp.sum(Ls[i] ** 2, axis=1)), jnp.diagonal(p, axis1=1, axis2=2),
+                    effects[i]) for i, p in P.items()}
+
+    def pilot_logdensity(z: jax.Array, d: Any) -> jax.Array:
+        """``logdensity_fn`` with the Laplace correction -1/2 sum_j log det(P_j + Sigma^-1)
+        of the sampled effects (P_j from :func:`data_precision`; cross-factor terms left
+        out). With the effects centred, its maximum over them approximates the log marginal
+        posterior of the other parameters (exactly, for one Gaussian factor)."""
+        P, Ls = data_precision(z, d)
+        lp = logdensity_fn(z, d)
+        for i, p in P.items():
+            k = p.shape[-1]
+            Sinv = jax.scipy.linalg.cho_solve((Ls[i], True), jnp.eye(k, dtype=p.dtype))
+            C = jnp.linalg.cholesky(p + Sinv[None])
+            lp = lp - jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)))
+        return lp
+
+    center, jitter = initial_center(spec, params, offsets, raw_off, reparam, data, dim, loc)
 
     def initial_point(key: jax.Array) -> jax.Array:
         u = jax.random.uniform(key, (dim,), minval=-1.0, maxval=1.0, dtype=center.dtype)
@@ -347,53 +338,5 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     )
     n_raw = sum(b - a for a, b, _, _ in raw_off.values())
     return Target(logdensity_fn, data, dim, initial_point, constrain, pointwise_loglik,
-                  parameterization, signature, n_raw)
-
-
-def _initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
-                    raw_off: dict, reparam: Parameterization, data: Any, dim: int
-                    ) -> tuple[jax.Array, jax.Array]:
-    """A start near the least-squares fit, and the size of the jitter around it."""
-    X, y = spec.design.X, spec.design.y
-    center = np.zeros(dim)
-    jitter = np.zeros(dim)
-    if X.shape[1]:
-        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
-        resid = y - X @ beta
-        dof = max(1, len(y) - X.shape[1])
-        s = float(np.sqrt(resid @ resid / dof)) or float(np.std(y)) or 1.0
-        se = s * np.sqrt(np.clip(np.diag(np.linalg.pinv(X.T @ X)), 0, None))
-    else:
-        beta, se = np.zeros(0), np.zeros(0)
-        s = float(np.std(y)) or 1.0
-    sy = float(np.std(y)) or 1.0
-    wanted: dict[str, np.ndarray] = {"sigma": np.array([s])}
-    col = 0
-    for p in spec.fixed:
-        wanted[p.name] = beta[col:col + p.size]
-        a, b = offsets[p.name]
-        jitter[a:b] = 2.0 * np.maximum(se[col:col + p.size], 1e-3 * sy)
-        col += p.size
-    for g in spec.groups:
-        for sp, zc in zip(g.sds, g.block.Z.T):
-            sz = float(np.std(zc)) if np.std(zc) > 0 else 1.0
-            wanted[sp.name] = np.array([0.5 * s / sz])
-    for p in params:
-        a, b = offsets[p.name]
-        if p.domain == "corr":
-            jitter[a:b] = 0.3
-            continue
-        prior = _prior_dist(p, data["prior"][p.name])
-        v = np.asarray(wanted[p.name], dtype=np.float64)
-        if p.prior.support == "interval":
-            lo = np.asarray(p.prior.kwargs["lower"], dtype=float)
-            hi = np.asarray(p.prior.kwargs["upper"], dtype=float)
-            v = np.clip(v, lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
-        center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
-        if p.domain == "positive":
-            jitter[a:b] = 0.5
-    for i, (a, b, J, k) in raw_off.items():
-        g = spec.groups[i]
-        sds = [float(wanted[sp.name][0]) for sp in g.sds]
-        jitter[a:b] = 0.5 * np.tile([reparam.init_scale(sd) for sd in sds], J)
-    return jnp.asarray(center), jnp.asarray(jitter)
+                  parameterization, signature, n_raw, tuple(raw_off), effect_information,
+                  pilot_logdensity)

@@ -1,0 +1,141 @@
+"""Pieces of :func:`hbr.logdensity.make_target`: prior distributions of parameters, the
+location map and centred fractions of partially centred effects, and the start point."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from numpyro.distributions.transforms import biject_to
+
+from hbr.errors import OptionError
+from hbr.model import ModelSpec, ParamSpec
+from hbr.reparam import Parameterization
+
+__all__ = ["prior_dist", "prior_shape", "free_size", "location_map", "centering_weights",
+           "initial_center"]
+
+
+def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
+    return dist.FoldedDistribution(dist.StudentT(nu, 0.0, sigma))
+
+
+# prior family -> numpyro distribution from the prior's parameters (in FAMILIES order)
+_DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
+    "Normal": dist.Normal,
+    "StudentT": dist.StudentT,
+    "Cauchy": dist.Cauchy,
+    "HalfNormal": dist.HalfNormal,
+    "HalfCauchy": dist.HalfCauchy,
+    "HalfStudentT": _half_student_t,
+    "Exponential": dist.Exponential,
+    "Gamma": dist.Gamma,
+    "LogNormal": dist.LogNormal,
+    "Uniform": dist.Uniform,
+}
+
+def prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
+    if p.domain == "corr":
+        return dist.LKJCholesky(p.size, params[0])
+    return _DISTRIBUTIONS[p.prior.family](*params)
+
+
+def prior_shape(p: ParamSpec) -> tuple[int, ...]:
+    """Shape of each prior parameter: scalar for scalars and correlations, (size,) for the
+    columns of a categorical term (even a single treatment column, as ``C(floor)``)."""
+    return (p.size,) if p.labels is not None and p.domain != "corr" else ()
+
+
+def free_size(p: ParamSpec) -> int:
+    return p.size * (p.size - 1) // 2 if p.domain == "corr" else p.size
+
+
+def location_map(spec: ModelSpec) -> list[tuple[str | None, ...]]:
+    """For each group term and coefficient, the scalar fixed effect with the same column
+    (``Intercept`` for ``1|g``, ``x`` for ``x|g``), or None: the location that partial
+    centring centres on."""
+    X, out = spec.design.X, []
+    scalar = [(t.name, X[:, t.start]) for t in spec.design.terms if t.stop - t.start == 1
+              and t.labels is None]
+    for g in spec.groups:
+        names: list[str | None] = []
+        for c, coef in enumerate(g.block.coefs):
+            zc = g.block.Z[:, c]
+            same = [n for n, col in scalar if np.array_equal(col, zc)]
+            names.append(next((n for n in same if n == coef or (coef == "1" and n == "Intercept")),
+                              same[0] if same else None))
+        out.append(tuple(names))
+    return out
+
+
+def centering_weights(centering: Mapping[int, np.ndarray] | None, i: int, shape: tuple[int, int],
+               reparam: str) -> np.ndarray | None:
+    """The centred fractions of sampled group term ``i`` as a (J, k) float array, or None
+    when the parameterisation has none."""
+    if reparam != "partial":
+        if centering:
+            raise OptionError("centering= applies to the 'auto' and 'marginal' "
+                              "parameterisations only")
+        return None
+    w = np.zeros(shape) if not centering or i not in centering else np.asarray(
+        centering[i], dtype=np.float64)
+    if w.shape != shape or not np.all((w >= 0) & (w <= 1)):
+        raise OptionError(f"centering[{i}] must be a ({shape[0]}, {shape[1]}) array of "
+                          f"fractions in [0, 1], got shape {w.shape}")
+    return w
+
+
+def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
+                    raw_off: dict, reparam: Parameterization, data: Any, dim: int,
+                    loc: list) -> tuple[jax.Array, jax.Array]:
+    """A start near the least-squares fit, and the size of the jitter around it."""
+    X, y = spec.design.X, spec.design.y
+    center = np.zeros(dim)
+    jitter = np.zeros(dim)
+    if X.shape[1]:
+        beta, *_ = np.linalg.lstsq(X, y, rcond=None)
+        resid = y - X @ beta
+        dof = max(1, len(y) - X.shape[1])
+        s = float(np.sqrt(resid @ resid / dof)) or float(np.std(y)) or 1.0
+        se = s * np.sqrt(np.clip(np.diag(np.linalg.pinv(X.T @ X)), 0, None))
+    else:
+        beta, se = np.zeros(0), np.zeros(0)
+        s = float(np.std(y)) or 1.0
+    sy = float(np.std(y)) or 1.0
+    wanted: dict[str, np.ndarray] = {"sigma": np.array([s])}
+    col = 0
+    for p in spec.fixed:
+        wanted[p.name] = beta[col:col + p.size]
+        a, b = offsets[p.name]
+        jitter[a:b] = 2.0 * np.maximum(se[col:col + p.size], 1e-3 * sy)
+        col += p.size
+    for g in spec.groups:
+        for sp, zc in zip(g.sds, g.block.Z.T):
+            sz = float(np.std(zc)) if np.std(zc) > 0 else 1.0
+            wanted[sp.name] = np.array([0.5 * s / sz])
+    for p in params:
+        a, b = offsets[p.name]
+        if p.domain == "corr":
+            jitter[a:b] = 0.3
+            continue
+        prior = prior_dist(p, data["prior"][p.name])
+        v = np.asarray(wanted[p.name], dtype=np.float64)
+        if p.prior.support == "interval":
+            lo = np.asarray(p.prior.kwargs["lower"], dtype=float)
+            hi = np.asarray(p.prior.kwargs["upper"], dtype=float)
+            v = np.clip(v, lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
+        center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
+        if p.domain == "positive":
+            jitter[a:b] = 0.5
+    for i, (a, b, J, k) in raw_off.items():
+        g = spec.groups[i]
+        sds = [float(wanted[sp.name][0]) for sp in g.sds]
+        w = data["W"][i] if data["W"][i] is not None else np.zeros((J, k))
+        jitter[a:b] = 0.5 * reparam.init_scale(np.array(sds), w).ravel()
+        if reparam.name == "partial":  # centred coordinates sit around w * (fixed effect)
+            m = np.array([float(wanted[n][0]) if n else 0.0 for n in loc[i]])
+            center[a:b] = (w * m).ravel()
+    return jnp.asarray(center), jnp.asarray(jitter)
