@@ -2,7 +2,7 @@
 
 Minnesota radon, log_radon ~ floor + (floor | county), 4 chains x (1000 tune + 1000 draws),
 priors Intercept, floor ~ Normal(0, 10); sigma, group sds ~ HalfNormal(5); LKJ(2):
-  * hbr marginal (default) and hbr noncentered;
+  * hbr marginal (default), hbr auto (partial centring from a pilot) and hbr noncentered;
   * PyMC + nutpie, non-centred (if pymc and nutpie are installed: pip install ".[bench]");
   * NumPyro, non-centred.
 Each runs in a fresh process (cold: start, imports, compilation, sampling), then samples
@@ -162,6 +162,7 @@ report(runs)
 
 TOOLS = {
     "hbr-marginal": (HBR, ["marginal"]),
+    "hbr-auto": (HBR, ["auto"]),
     "hbr-noncentered": (HBR, ["noncentered"]),
     "pymc+nutpie": (NUTPIE, []),
     "numpyro-noncentered": (NUMPYRO, []),

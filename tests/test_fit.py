@@ -109,6 +109,27 @@ def test_same_seed_same_draws_and_compiles_once() -> None:
     assert a.seed == 7 and a.idata.posterior.attrs["seed"] == 7
 
 
+def test_group_counts_in_one_size_bucket_share_the_sampler(mn) -> None:
+    """J is padded to a size bucket on the statistics path: 81 and 85 counties (both padded
+    to 96) reuse the pilot and sampler programs; only the programs whose outputs have J or N
+    rows (constrained draws) are compiled again."""
+    from hbr.logdensity import padded_levels
+
+    assert [padded_levels(j) for j in (1, 8, 9, 81, 85, 96, 97, 10_000)] == [
+        8, 8, 10, 96, 96, 96, 128, 10_240]
+    assert all(padded_levels(j) <= max(8, 4 * j / 3) for j in range(1, 5000))
+    kw = dict(draws=100, tune=100, chains=2, log_likelihood=False)
+    counties = mn.county.unique()
+    a = hbr.fit("log_radon ~ floor + (1 | county)", mn[mn.county.isin(counties[:85])],
+                seed=1, **kw)
+    before = compile_count()
+    b = hbr.fit("log_radon ~ floor + (1 | county)", mn[mn.county.isin(counties[:81])],
+                seed=1, **kw)
+    assert compile_count() == before + 1  # the constrain program only
+    assert a.posterior["1|county"].shape[-1] == 85 and b.posterior["1|county"].shape[-1] == 81
+    assert b.diagnostics().divergences == 0
+
+
 def test_netcdf_round_trip_opens_in_plain_arviz(mn_fits: dict[str, hbr.Fit], tmp_path) -> None:
     import arviz as az
 

@@ -147,7 +147,7 @@ def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | Non
         assert zn.size == tn.dim and src == zm.size
         nonlik = float(tn.logdensity_fn(jnp.asarray(zn), tn.data))
         cond = np.asarray(tn.pointwise_loglik(jnp.asarray(zn), jax.random.PRNGKey(0),
-                                              tn.data)).sum()
+                                              tn.data, tn.rows)).sum()
         nz = sum(g.block.n_levels * g.block.k for g in spec.groups
                  if g.block.factor == mfactor)
     expected = nonlik - cond + 0.5 * nz * np.log(2 * np.pi) + lik

@@ -115,8 +115,9 @@ def fit_cmd(
         [], "--prior", help='Override a prior, repeatable: --prior "sigma=HalfNormal(1)".'),
     parameterization: Optional[str] = typer.Option(
         None, "--parameterization", "-p",
-        help="marginal (default: group effects integrated out exactly), noncentered or "
-             "centered."),
+        help="marginal (default: group effects integrated out exactly, others partially "
+             "centred), auto (every group partially centred from a pilot fit), noncentered "
+             "or centered."),
     marginalize: Optional[str] = typer.Option(
         None, "--marginalize", help="With marginal: the grouping factor to integrate out "
         "(default: the one with most levels)."),

@@ -102,9 +102,12 @@ def precondition(target: Target, mode: Mode) -> Target:
     def constrain(w: jax.Array, key: jax.Array, d: Any) -> dict:
         return target.constrain(to_z(w, d), key, d["inner"])
 
-    def pointwise_loglik(w: jax.Array, key: jax.Array, d: Any) -> jax.Array:
-        return target.pointwise_loglik(to_z(w, d), key, d["inner"])
+    def pointwise_loglik(w: jax.Array, key: jax.Array, d: Any, rows: Any) -> jax.Array:
+        return target.pointwise_loglik(to_z(w, d), key, d["inner"], rows)
 
-    return Target(logdensity_fn, data, target.dim, initial_point, constrain,
-                  pointwise_loglik, target.parameterization,
-                  target.signature + ("laplace",), target.sampled_effects)
+    return target._replace(
+        logdensity_fn=logdensity_fn, data=data, initial_point=initial_point,
+        constrain=constrain, pointwise_loglik=pointwise_loglik,
+        signature=target.signature + ("laplace",),
+        output_signature=target.output_signature + ("laplace",),
+        effect_information=None, pilot_logdensity=None)

@@ -84,12 +84,12 @@ class Target(NamedTuple):
         ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
         the user-facing names of :mod:`hbr.model`; ``key`` draws integrated-out effects.
     pointwise_loglik : callable
-        ``pointwise_loglik(position, key, data) -> (N,)`` log likelihood of each observation
-        given the group effects (drawn with ``key`` where integrated out).
+        ``pointwise_loglik(position, key, data, rows) -> (N,)`` log likelihood of each
+        observation given the group effects (drawn with ``key`` where integrated out).
     parameterization : str
     signature : tuple
-        Hashable structure and shapes of the model (not the data values): two targets with
-        equal signatures share compiled code.
+        Hashable structure and shapes of ``data`` (not its values): two targets with equal
+        signatures share the compiled log density (sampler, pilot).
     sampled_effects : int
         How many coordinates of the position are group effects (not integrated out).
     sampled_groups : tuple of int
@@ -101,6 +101,12 @@ class Target(NamedTuple):
     pilot_logdensity : callable
         ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
         the effects centred) estimates the hyperparameters (:mod:`hbr.pilot`).
+    rows : pytree
+        Row-level arrays (y, X, group indices) that ``pointwise_loglik`` needs but the log
+        density does not (the statistics path); empty when ``data`` holds them.
+    output_signature : tuple
+        ``signature`` plus the real numbers of rows and levels: the key of compiled
+        ``constrain`` and ``pointwise_loglik`` programs, whose outputs have those sizes.
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -115,6 +121,8 @@ class Target(NamedTuple):
     sampled_groups: tuple[int, ...] = ()
     effect_information: Callable[[jax.Array, Any], dict[int, tuple]] | None = None
     pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
+    rows: Any = None
+    output_signature: tuple = ()
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
@@ -170,27 +178,34 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     family_ll = _FAMILIES[spec.family]
     use_stats = bool(marg_ids) and not samp_ids
 
-    data: dict[str, Any] = {
+    rows: dict[str, Any] = {
         "y": np.asarray(design.y, dtype=np.float64),
         "X": np.asarray(design.X, dtype=np.float64),
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
+    }
+    data: dict[str, Any] = {
         "prior": {p.name: tuple(np.broadcast_to(np.asarray(v, dtype=np.float64),
                                                 prior_shape(p)).copy()
                                 for _, v in p.prior.params) for p in params},
+        "W": [centering_weights(centering, i, raw_off[i][2:], reparam.name)
+              if i in raw_off else None for i in range(len(spec.groups))],
     }
-    data["W"] = [centering_weights(centering, i, raw_off[i][2:], reparam.name)
-                 if i in raw_off else None for i in range(len(spec.groups))]
+    if not use_stats:  # the likelihood reads the rows
+        data.update(rows)
+    n_marg_levels = spec.groups[marg_ids[0]].block.n_levels if marg_ids else 0
+    # on the statistics path the sampler sees only O(J k p) numbers; J is padded to a size
+    # bucket with empty groups (which add nothing), so similar tables share compiled code
+    n_marg_padded = padded_levels(n_marg_levels) if use_stats else n_marg_levels
     if marg_ids:
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
-        st = suffstats(data["y"], data["X"], Zm, blk0.index, blk0.n_levels)
+        st = suffstats(rows["y"], rows["X"], Zm, blk0.index, n_marg_padded)
         data["marg"] = {"ZtZ": st.ZtZ, "N": st.N}
-        if use_stats:  # everything the likelihood needs: O(J k p) numbers
+        if use_stats:  # everything the likelihood needs
             data["marg"].update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
         else:  # other factors are sampled: residual statistics come from the rows
-            data["marg"].update(Z=Zm, index=data["groups"][marg_ids[0]]["index"])
-    n_marg_levels = spec.groups[marg_ids[0]].block.n_levels if marg_ids else 0
+            data["marg"].update(Z=Zm, index=rows["groups"][marg_ids[0]]["index"])
 
     def unpack(z: jax.Array, d: Any) -> tuple[jax.Array, dict[str, jax.Array], dict, dict]:
         lp = jnp.zeros(())
@@ -219,13 +234,12 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                 effects[i] = reparam.effects(raw, s, Lr, d["W"][i], m)
         return lp, vals, effects, Ls
 
-    def fixed_part(vals: dict[str, jax.Array], d: Any) -> tuple[jax.Array, jax.Array]:
-        beta = (jnp.concatenate([jnp.atleast_1d(vals[p.name]) for p in spec.fixed])
+    def fixed_beta(vals: dict[str, jax.Array]) -> jax.Array:
+        return (jnp.concatenate([jnp.atleast_1d(vals[p.name]) for p in spec.fixed])
                 if spec.fixed else jnp.zeros(0))
-        return beta, d["X"] @ beta
 
     def linear_predictor(vals: dict[str, jax.Array], effects: dict, d: Any) -> jax.Array:
-        _, mu = fixed_part(vals, d)
+        mu = d["X"] @ fixed_beta(vals)
         for i, b in effects.items():
             gd = d["groups"][i]
             mu = mu + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
@@ -235,7 +249,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         """(sum r^2, Z_j' r_j) of the residuals without the integrated factor."""
         m = d["marg"]
         if use_stats:
-            beta, _ = fixed_part(vals, d)
+            beta = fixed_beta(vals)
             rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
             ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
             return rr, m["Zty"] - ZtXb
@@ -264,11 +278,12 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
             effects = dict(effects)
             for i in marg_ids:
                 k = spec.groups[i].block.k
-                effects[i] = b[:, col:col + k]
+                effects[i] = b[:n_marg_levels, col:col + k]
                 col += k
         return vals, effects
 
-    def pointwise_loglik(z: jax.Array, key: jax.Array, d: Any) -> jax.Array:
+    def pointwise_loglik(z: jax.Array, key: jax.Array, d: Any, r: Any) -> jax.Array:
+        d = {**d, **r}
         vals, effects = all_effects(z, key, d)
         return family_ll(d["y"], linear_predictor(vals, effects, d), vals["sigma"][0])
 
@@ -330,13 +345,26 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         return center + jitter * u
 
     signature = (
-        parameterization, mfactor, spec.family, design.X.shape,
+        parameterization, mfactor, spec.family,
+        design.X.shape[1:] if use_stats else design.X.shape,
         tuple((p.name, p.domain, p.size, p.prior.family, p.labels is None) for p in params),
-        tuple((g.block.names, g.block.n_levels, g.block.k, g.corr is not None)
-              for g in spec.groups),
+        tuple((g.block.names, n_marg_padded if i in marg_ids else g.block.n_levels,
+               g.block.k, g.corr is not None) for i, g in enumerate(spec.groups)),
         str(jnp.zeros(()).dtype),
     )
     n_raw = sum(b - a for a, b, _, _ in raw_off.values())
+    sizes = (design.n_obs, tuple(g.block.n_levels for g in spec.groups))
     return Target(logdensity_fn, data, dim, initial_point, constrain, pointwise_loglik,
                   parameterization, signature, n_raw, tuple(raw_off), effect_information,
-                  pilot_logdensity)
+                  pilot_logdensity, rows if use_stats else {}, signature + sizes)
+
+
+def padded_levels(J: int) -> int:
+    """The size bucket of J groups: the smallest of 8, 10, 12, 16, 20, 24, 32, ... (steps of
+    at most a third) that holds J, so padding adds at most a third of the O(J) work."""
+    b = 8
+    while True:
+        for m in (8, 10, 12):
+            if b * m // 8 >= J:
+                return b * m // 8
+        b *= 2
