@@ -60,20 +60,61 @@ def _uniformity_pvalue(ranks: list[int]) -> float:
     return float(stats.chisquare(counts).pvalue)
 
 
-_TAU_OPEN = pytest.mark.xfail(reason=(
-    "open finding: on this stream (seed 2018) the ranks of 1|g_sigma pile up at the low end "
-    "(p = 3e-4 at 200 replicates); other streams gave p = 0.40, 0.02, 0.89, and the "
-    "non-centred and centred parameterisations show the same ranks on the same data, so it "
-    "is not specific to the marginal engine. Under investigation (issue 3 note)."), strict=False)
+def _exact_sd_cdf(data: pd.DataFrame, truth: float) -> float:
+    r"""P(1|g_sigma < truth | y) under the exact posterior, by quadrature on a log grid of
+    (tau, sigma), independently of hbr: for this balanced one-way model the within-group sum
+    of squares W carries sigma only, and the group means are
+    :math:`\bar y \sim N(0, 11^\top + v I)`, :math:`v = \tau^2 + \sigma^2 / n`, once mu ~ N(0, 1)
+    is integrated out."""
+    y = data.y.to_numpy().reshape(J, N_PER)  # rows are g0..g7 (see _simulate)
+    ybar = y.mean(1)
+    W, m = ((y - ybar[:, None]) ** 2).sum(), ybar.mean()
+    B = ((ybar - m) ** 2).sum()
+    lt = np.linspace(np.log(1e-5), np.log(8), 500)
+    tau, sig = np.exp(lt)[:, None], np.exp(np.linspace(np.log(1e-4), np.log(8), 500))[None, :]
+    v = tau**2 + sig**2 / N_PER
+    logp = (-J * (N_PER - 1) * np.log(sig) - W / (2 * sig**2)
+            - 0.5 * ((J - 1) * np.log(v) + np.log(v + J)) - 0.5 * (B / v + J * m**2 / (v + J))
+            - 0.5 * tau**2 - 0.5 * sig**2 + np.log(tau) + np.log(sig))  # priors, log-grid
+    p = np.exp(logp - logp.max()).sum(1)
+    return float(np.interp(np.log(truth), lt, np.cumsum(p) / p.sum()))
 
 
 @pytest.mark.parametrize("parameterization", ["marginal", "auto"])
-@pytest.mark.parametrize("name", ["Intercept", "sigma",
-                                  pytest.param("1|g_sigma", marks=_TAU_OPEN), "1|g[g0]"])
+@pytest.mark.parametrize("name", ["Intercept", "sigma", "1|g[g0]"])
 def test_ranks_are_uniform(parameterization: str, name: str) -> None:
-    # 8 parameters at level 0.001 each: a false alarm has probability < 0.8%
+    # 6 parameters at level 0.001 each: a false alarm has probability < 0.6%
     ranks = sbc_ranks(parameterization)[name]
     assert _uniformity_pvalue(ranks) > 0.001, np.sort(ranks)
+
+
+@pytest.mark.parametrize("parameterization", ["marginal", "auto"])
+def test_group_sd_ranks_follow_the_exact_posterior(parameterization: str) -> None:
+    """1|g_sigma, against the exact posterior rather than uniformity. On this stream the
+    exact posterior itself ranks the true sds unevenly (quadrature PIT histogram 58 37 41
+    37 27, chi-square p = 0.008): the simulated stream, not the sampler, is lopsided, which
+    is why a plain uniformity test of this parameter failed for every parameterisation
+    (p = 3e-4). Here the rank of replicate r is Binomial(L, u_r) with u_r the exact CDF at
+    the truth, and the binned ranks must match those expectations (chi-square, conservative
+    for a sum of unequal Bernoullis)."""
+    from scipy.stats import binom
+
+    rng = np.random.default_rng(2018)
+    u = []
+    for _ in range(N_REP):  # the same replicates as sbc_ranks
+        data, truth = _simulate(rng)
+        u.append(_exact_sd_cdf(data, truth["1|g_sigma"]))
+    u = np.array(u)
+    edges = np.linspace(-0.5, L + 0.5, BINS + 1)
+    ks = np.arange(L + 1)
+    pmf = binom.pmf(ks[None, :], L, u[:, None])  # (reps, L + 1)
+    expected = np.array([pmf[:, (ks > lo) & (ks < hi)].sum() for lo, hi in
+                         zip(edges[:-1], edges[1:])])
+    observed = np.histogram(sbc_ranks(parameterization)["1|g_sigma"], bins=edges)[0]
+    chi2 = float(np.sum((observed - expected) ** 2 / expected))
+    assert stats.chi2(BINS - 1).sf(chi2) > 0.001, (observed, expected.round(1))
+    # and the exact posterior's own PIT on this stream is the lopsided one described above
+    assert np.histogram(u, bins=BINS, range=(0, 1))[0][0] > 1.4 * N_REP / BINS
 
 
 @pytest.mark.parametrize("parameterization", ["marginal", "auto"])

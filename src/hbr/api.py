@@ -25,7 +25,7 @@ from hbr.laplace import MAX_DIM, find_mode, precondition
 from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, make_target, marginal_factor
 from hbr.model import ModelSpec, build_model
-from hbr.pilot import auto_centering
+from hbr.pilot import auto_centering, start_mass_matrix
 from hbr.posterior import hyper_names, summarize, to_inference_data
 from hbr.priors import Prior
 
@@ -281,10 +281,11 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     enable_compilation_cache()
     with jax.enable_x64(True):
-        target, choice, pilot_s, preconditioned = _prepare_target(spec, parameterization,
-                                                                  mfactor, seed)
+        target, choice, pilot_s, preconditioned, imm = _prepare_target(
+            spec, parameterization, mfactor, seed)
         res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
-                   target_accept=float(target_accept), progress=progress)
+                   target_accept=float(target_accept), progress=progress,
+                   inverse_mass_matrix=imm)
         # group effects integrated out are drawn from their exact conditional, one key per
         # draw; the pointwise log likelihood uses the same keys, hence the same effects
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
@@ -316,32 +317,39 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
 
 
 def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int
-                    ) -> tuple[Any, ParameterizationChoice, float | None, bool]:
-    """The target NUTS samples: partially centred from a pilot fit when group effects are
-    sampled under "auto"/"marginal", Laplace-preconditioned when only a few parameters are
-    left. Returns it with the choice made, the pilot's seconds and whether preconditioned."""
+                    ) -> tuple[Any, ParameterizationChoice, float | None, bool,
+                               np.ndarray | None]:
+    """The target NUTS samples, with the choices made for it.
+
+    * Group effects sampled under "auto"/"marginal": partially centred with fractions from
+      a pilot fit, and a starting mass matrix from the exact Hessian diagonal at the pilot
+      mode of the final target.
+    * Only a few parameters left ("marginal" with every factor integrated out):
+      Laplace-preconditioned.
+
+    Returns the target, the choice, the pilot's seconds (None without a pilot), whether it
+    was preconditioned, and the starting inverse mass matrix (None: NUTS's default)."""
     import time
 
     target = make_target(spec, parameterization, mfactor)
     t_pilot = time.perf_counter()
-    fractions: dict[str, pd.Series] = {}
+    key = jax.random.PRNGKey(seed)
     if target.sampled_groups and parameterization in ("auto", "marginal"):
-        centering = auto_centering(spec, parameterization, mfactor,
-                                   jax.random.fold_in(jax.random.PRNGKey(seed), 3))
+        centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
         target = make_target(spec, parameterization, mfactor, centering)
+        imm = start_mass_matrix(target, jax.random.fold_in(key, 4))
+        fractions = {}
         for i, w in centering.items():
             blk = spec.groups[i].block
             for c, name in enumerate(blk.names):
                 fractions[name] = pd.Series(w[:, c], index=pd.Index(blk.levels, name=blk.factor),
                                             name=name)
-    elif precondition_laplace(target):
-        mode = find_mode(target, target.initial_point(
-            jax.random.fold_in(jax.random.PRNGKey(seed), 2)))
-        choice = ParameterizationChoice(parameterization, mfactor)
-        if mode.converged:
-            return (precondition(target, mode), choice, time.perf_counter() - t_pilot, True)
-        return target, choice, time.perf_counter() - t_pilot, False
-    else:
-        return target, ParameterizationChoice(parameterization, mfactor), None, False
-    return (target, ParameterizationChoice(parameterization, mfactor, fractions),
-            time.perf_counter() - t_pilot, False)
+        return (target, ParameterizationChoice(parameterization, mfactor, fractions),
+                time.perf_counter() - t_pilot, False, imm)
+    choice = ParameterizationChoice(parameterization, mfactor)
+    if not precondition_laplace(target):
+        return target, choice, None, False, None
+    mode = find_mode(target, target.initial_point(jax.random.fold_in(key, 2)))
+    if mode.converged:
+        target = precondition(target, mode)
+    return target, choice, time.perf_counter() - t_pilot, mode.converged, None

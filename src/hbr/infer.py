@@ -111,7 +111,8 @@ def chunk_size(tune: int, draws: int, target: int = 100) -> int:
 
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
          tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
-         progress: ProgressFn | None = None) -> SamplerResult:
+         progress: ProgressFn | None = None,
+         inverse_mass_matrix: np.ndarray | None = None) -> SamplerResult:
     """Sample ``target`` with the No-U-Turn Sampler.
 
     Parameters
@@ -127,6 +128,9 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
         At most ``2**max_tree_depth - 1`` leapfrog steps per iteration.
     progress : callable, optional
         ``progress(done, total, phase)`` after each chunk, ``phase`` "warmup" or "sampling".
+    inverse_mass_matrix : (dim,) array, optional
+        Starting diagonal inverse mass matrix (posterior variances); adaptation refines it.
+        Default ones.
     """
     data = target.data
     init_kernel, sample_kernel = hmc(
@@ -134,8 +138,11 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     k_init, k_chain = jax.random.split(key)
     z0 = jax.vmap(target.initial_point)(jax.random.split(k_init, chains))
 
-    def init_one(z: jax.Array, k: jax.Array, d: Any) -> Any:
-        return init_kernel(z, tune, target_accept_prob=target_accept,
+    imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
+        inverse_mass_matrix)
+
+    def init_one(z: jax.Array, k: jax.Array, m: jax.Array, d: Any) -> Any:
+        return init_kernel(z, tune, inverse_mass_matrix=m, target_accept_prob=target_accept,
                            max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k)
 
     n = chunk_size(tune, draws)
@@ -151,8 +158,8 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     keys = jax.random.split(k_chain, chains)
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
     init_c = _COMPILED.get(("init",) + key_base, lambda: compiled(
-        jax.vmap(init_one, in_axes=(0, 0, None)), z0, keys, data))
-    state = init_c(z0, keys, data)
+        jax.vmap(init_one, in_axes=(0, 0, None, None)), z0, keys, imm, data))
+    state = init_c(z0, keys, imm, data)
     chunk_c = _COMPILED.get(("chunk",) + key_base, lambda: compiled(run_chunk, state, data))
     t1 = time.perf_counter()
 

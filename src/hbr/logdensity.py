@@ -107,6 +107,8 @@ class Target(NamedTuple):
     output_signature : tuple
         ``signature`` plus the real numbers of rows and levels: the key of compiled
         ``constrain`` and ``pointwise_loglik`` programs, whose outputs have those sizes.
+    raw_blocks : tuple of (start, J, k)
+        Where each sampled group term's raw block (J, k), row-major, sits in the position.
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -123,6 +125,7 @@ class Target(NamedTuple):
     pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
     rows: Any = None
     output_signature: tuple = ()
+    raw_blocks: tuple[tuple[int, int, int], ...] = ()
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
@@ -325,17 +328,19 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                     effects[i]) for i, p in P.items()}
 
     def pilot_logdensity(z: jax.Array, d: Any) -> jax.Array:
-        """``logdensity_fn`` with the Laplace correction -1/2 sum_j log det(P_j + Sigma^-1)
-        of the sampled effects (P_j from :func:`data_precision`; cross-factor terms left
-        out). With the effects centred, its maximum over them approximates the log marginal
-        posterior of the other parameters (exactly, for one Gaussian factor)."""
+        """``logdensity_fn`` with the Laplace correction for the sampled effects in their
+        raw coordinates, -1/2 log det(J' H J) = -1/2 sum_j log det(P_j + Sigma^-1) - log|J|
+        (P_j from :func:`data_precision`, cross-factor terms left out; J = d b / d raw).
+        Its maximum over the raw effects approximates the log marginal posterior of the
+        other parameters, exactly for one Gaussian factor, in any parameterisation."""
         P, Ls = data_precision(z, d)
         lp = logdensity_fn(z, d)
         for i, p in P.items():
-            k = p.shape[-1]
+            J, k = p.shape[0], p.shape[-1]
             Sinv = jax.scipy.linalg.cho_solve((Ls[i], True), jnp.eye(k, dtype=p.dtype))
             C = jnp.linalg.cholesky(p + Sinv[None])
             lp = lp - jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)))
+            lp = lp - reparam.log_jacobian(Ls[i], d["W"][i], J)
         return lp
 
     center, jitter = initial_center(spec, params, offsets, raw_off, reparam, data, dim, loc)
@@ -356,7 +361,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     sizes = (design.n_obs, tuple(g.block.n_levels for g in spec.groups))
     return Target(logdensity_fn, data, dim, initial_point, constrain, pointwise_loglik,
                   parameterization, signature, n_raw, tuple(raw_off), effect_information,
-                  pilot_logdensity, rows if use_stats else {}, signature + sizes)
+                  pilot_logdensity, rows if use_stats else {}, signature + sizes,
+                  tuple((a, J, k) for a, _, J, k in raw_off.values()))
 
 
 def padded_levels(J: int) -> int:

@@ -74,12 +74,15 @@ class Parameterization(NamedTuple):
     density of ``raw`` implied by :math:`b_j \sim N(0, \Sigma)`; ``m`` (k,) are the matching
     fixed effects (used by ``partial`` only). ``init_scale(sd, w)`` is the typical
     size of a raw coordinate when the effect has standard deviation ``sd``.
+    ``log_jacobian(L, w, J)``: :math:`\sum_j \log|\det \partial b_j / \partial raw_j|`
+    with ``L = diag(s) L_R`` (used by the pilot's Laplace correction).
     """
 
     name: str
     effects: RawFn
     log_prior: RawFn
     init_scale: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    log_jacobian: Callable[[jax.Array, Any, int], jax.Array]
 
 
 def _mvn_log_prior(u: jax.Array, Lr: jax.Array, logdet_scale: jax.Array) -> jax.Array:
@@ -117,13 +120,25 @@ def _partial_log_prior(raw: jax.Array, s: jax.Array, Lr: jax.Array, w: Any, m: j
             - 0.5 * raw.size * _LOG_2PI)
 
 
+def _logdet_l(L: jax.Array) -> jax.Array:
+    return jnp.sum(jnp.log(jnp.diagonal(L)))
+
+
+def _partial_log_jacobian(L: jax.Array, w: Any, J: int) -> jax.Array:
+    # b_j = diag(s) L_R diag(s^-w_j) (zeta_j - w_j m): log|det| = log|L| - sum_c w_jc log s_c
+    s = jnp.sqrt(jnp.sum(L**2, axis=1))
+    return J * _logdet_l(L) - jnp.sum(w * jnp.log(s))
+
+
 REPARAMS: dict[str, Parameterization] = {
     "noncentered": Parameterization("noncentered", _nc_effects, _nc_log_prior,
-                                    lambda sd, w: np.ones_like(sd * w)),
+                                    lambda sd, w: np.ones_like(sd * w),
+                                    lambda L, w, J: J * _logdet_l(L)),
     "centered": Parameterization("centered", lambda raw, s, Lr, w, m: raw, _c_log_prior,
-                                 lambda sd, w: sd * np.ones_like(w)),
+                                 lambda sd, w: sd * np.ones_like(w),
+                                 lambda L, w, J: jnp.zeros((), L.dtype)),
     "partial": Parameterization("partial", _partial_effects, _partial_log_prior,
-                                lambda sd, w: sd**w),
+                                lambda sd, w: sd**w, _partial_log_jacobian),
 }
 
 
