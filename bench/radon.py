@@ -42,7 +42,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="repeat with seeds 1..N")
     a = ap.parse_args()
     rows = []
-    for par in ("marginal", "noncentered", "centered"):
+    for par in ("marginal", "auto", "noncentered", "centered"):
         for seed in range(1, a.seeds + 1):
             t = time.perf_counter()
             res = subprocess.run([sys.executable, "-c", CHILD, par, str(seed), str(a.chains),

@@ -5,7 +5,9 @@ Compilation is most of a cold run's wait (about 3 of 9 s on Minnesota radon), so
 model of the same structure and shapes loads the compiled program instead of compiling it.
 Only compiled XLA programs are stored (keyed by JAX on the program and the machine), never data.
 
-Location: ``$HBR_CACHE_DIR``, else ``$XDG_CACHE_HOME/hbr/jax``, else ``~/.cache/hbr/jax``.
+Location: ``$HBR_CACHE_DIR``, else ``$XDG_CACHE_HOME/hbr/jax``, else ``~/.cache/hbr/jax``;
+the traced programs of :mod:`hbr._programs` sit beside it (``.../hbr/programs``, or
+``$HBR_CACHE_DIR/programs``).
 Opt out with ``HBR_NO_COMPILATION_CACHE=1``. If the user has configured a JAX cache directory
 already, hbr leaves it alone. This changes JAX configuration for the process, at fit time and
 never at import.

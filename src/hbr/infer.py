@@ -22,6 +22,7 @@ import numpy as np
 from jax import lax
 from numpyro.infer.hmc import hmc
 
+from hbr._programs import load_or_export
 from hbr.logdensity import Target
 
 __all__ = ["SamplerResult", "nuts", "chunk_size", "apply_draws", "cached", "compiled",
@@ -62,14 +63,19 @@ def compile_options() -> dict[str, Any]:
     return {"xla_cpu_multi_thread_eigen": False} if jax.default_backend() == "cpu" else {}
 
 
-def compiled(fn: Callable[..., Any], *args: Any) -> Any:
-    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`."""
-    return jax.jit(fn).lower(*args).compile(compiler_options=compile_options() or None)
+def compiled(fn: Callable[..., Any], *args: Any, key: tuple | None = None) -> Any:
+    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`. With a
+    ``key`` that names the program (structure and settings, not data), the traced program
+    is kept on disk (:mod:`hbr._programs`) and a later process skips tracing."""
+    exp = load_or_export(key, fn, args) if key is not None else None
+    f = jax.jit(exp.call) if exp is not None else jax.jit(fn)
+    return f.lower(*args).compile(compiler_options=compile_options() or None)
 
 
-def cached(key: tuple, build: Callable[[], Any]) -> Any:
-    """Memoise a compiled (or jitted) function under ``key`` (see :class:`_CompiledCache`)."""
-    return _COMPILED.get(key, build)
+def cached(key: tuple, fn: Callable[..., Any], *args: Any) -> Any:
+    """``compiled(fn, *args, key=key)``, memoised under ``key`` in this process (see
+    :class:`_CompiledCache`)."""
+    return _COMPILED.get(key, lambda: compiled(fn, *args, key=key))
 
 
 def compile_count() -> int:
@@ -157,10 +163,10 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     t0 = time.perf_counter()
     keys = jax.random.split(k_chain, chains)
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
-    init_c = _COMPILED.get(("init",) + key_base, lambda: compiled(
-        jax.vmap(init_one, in_axes=(0, 0, None, None)), z0, keys, imm, data))
+    init_c = cached(("init",) + key_base, jax.vmap(init_one, in_axes=(0, 0, None, None)),
+                    z0, keys, imm, data)
     state = init_c(z0, keys, imm, data)
-    chunk_c = _COMPILED.get(("chunk",) + key_base, lambda: compiled(run_chunk, state, data))
+    chunk_c = cached(("chunk",) + key_base, run_chunk, state, data)
     t1 = time.perf_counter()
 
     total = tune + draws
@@ -217,9 +223,9 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     per_draw = max(1, sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(out)))
     batch = int(max(1, min(batch, 25_000_000 // per_draw)))
     size = min(batch, total)
-    make = lambda: compiled(jax.vmap(fn, in_axes=(0, 0, None)),  # noqa: E731
-                            jnp.asarray(flat[:size]), jnp.asarray(keys[:size]), data)
-    f = make() if cache_key is None else _COMPILED.get(("apply", size) + cache_key, make)
+    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(flat[:size]),
+            jnp.asarray(keys[:size]), data)
+    f = compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
     parts = []
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]

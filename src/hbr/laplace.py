@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hbr.infer import cached, compiled
+from hbr.infer import cached
 from hbr.logdensity import Target
 
 __all__ = ["Mode", "find_mode", "precondition", "MAX_DIM"]
@@ -50,30 +50,40 @@ def find_mode(target: Target, start: jax.Array, max_iter: int = 100, tol: float 
         f = lambda x: target.logdensity_fn(x, d)  # noqa: E731
         return f(z), jax.grad(f)(z), jax.hessian(f)(z)
 
-    z = jnp.asarray(start)
-    fgh_c = cached(("laplace-fgh",) + target.signature, lambda: compiled(fgh, z, target.data))
-    f, g, H = fgh_c(z, target.data)
+    z = np.asarray(start, dtype=np.float64)
+    fgh_c = cached(("laplace-fgh",) + target.signature, fgh, jnp.asarray(z), target.data)
+
+    def evaluate(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        # the loop runs in NumPy: eager JAX ops would each be a small program to compile
+        f, g, H = fgh_c(x, target.data)
+        return float(f), np.asarray(g), np.asarray(H)
+
+    f, g, H = evaluate(z)
     lam, it, converged = 1e-3, 0, False
-    eye = jnp.eye(z.shape[0])
+    eye = np.eye(z.shape[0])
     for it in range(1, max_iter + 1):
-        if not bool(jnp.isfinite(f)):
+        if not np.isfinite(f):
             break
         neg_h = -H
         step_ok = False
         for _ in range(30):  # raise damping until the step improves the log density
-            A = neg_h + lam * (jnp.abs(jnp.diag(neg_h)).mean() + 1.0) * eye
-            delta = jnp.linalg.solve(A, g)
-            f_new, g_new, H_new = fgh_c(z + delta, target.data)
-            if bool(jnp.isfinite(f_new)) and float(f_new) >= float(f) - 1e-12:
+            A = neg_h + lam * (np.abs(np.diag(neg_h)).mean() + 1.0) * eye
+            try:
+                delta = np.linalg.solve(A, g)
+            except np.linalg.LinAlgError:
+                lam *= 4.0
+                continue
+            f_new, g_new, H_new = evaluate(z + delta)
+            if np.isfinite(f_new) and f_new >= f - 1e-12:
                 step_ok = True
                 break
             lam *= 4.0
         if not step_ok:
             break
-        gain = float(f_new) - float(f)
+        gain = f_new - f
         z, f, g, H = z + delta, f_new, g_new, H_new
         lam = max(lam / 3.0, 1e-9)
-        if gain < tol * (1.0 + abs(float(f))) and float(jnp.max(jnp.abs(g))) < 1e-3:
+        if gain < tol * (1.0 + abs(f)) and float(np.max(np.abs(g))) < 1e-3:
             converged = True
             break
     neg_h = -np.asarray(H)

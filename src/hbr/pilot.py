@@ -29,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from hbr.infer import cached, compiled
+from hbr.infer import cached
 from hbr.logdensity import Target, make_target
 from hbr.model import ModelSpec
 from hbr.reparam import centered_fraction, plausible_low_sd
@@ -64,8 +64,7 @@ def pilot_mode(target: Target, start: jax.Array, steps: int = 400, lr: float = 0
         return best
 
     z0 = jnp.asarray(start)
-    fn = cached(("pilot-adam", steps, lr) + target.signature,
-                lambda: compiled(run, z0, target.data))
+    fn = cached(("pilot-adam", steps, lr) + target.signature, run, z0, target.data)
     return np.asarray(fn(z0, target.data))
 
 
@@ -88,8 +87,7 @@ def auto_centering(spec: ModelSpec, parameterization: str, mfactor: str | None,
 
 def _information(target: Target, z: jax.Array) -> dict:
     """``target.effect_information`` at ``z``, compiled (eager dispatch is slower)."""
-    run = cached(("pilot-info",) + target.signature,
-                 lambda: compiled(target.effect_information, z, target.data))
+    run = cached(("pilot-info",) + target.signature, target.effect_information, z, target.data)
     return run(z, target.data)
 
 
@@ -121,7 +119,7 @@ def diagonal_precision(target: Target, z: jax.Array) -> np.ndarray:
         g = jax.grad(lambda x: target.logdensity_fn(x, d))
         return jax.vmap(lambda v: jax.jvp(g, (z,), (v,))[1])(V)
 
-    run = cached(("pilot-hvp",) + target.signature, lambda: compiled(fn, z, V, target.data))
+    run = cached(("pilot-hvp",) + target.signature, fn, z, V, target.data)
     HV = -np.asarray(run(z, V, target.data))
     diag = np.empty(dim)
     diag[:n_h] = np.diagonal(HV[:n_h, :n_h])
