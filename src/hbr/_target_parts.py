@@ -16,7 +16,15 @@ from hbr.model import ModelSpec, ParamSpec
 from hbr.reparam import Parameterization
 
 __all__ = ["prior_dist", "prior_shape", "free_size", "location_map", "centering_weights",
-           "initial_center"]
+           "initial_center", "key_rng"]
+
+
+def key_rng(key: jax.Array) -> np.random.Generator:
+    """A NumPy generator seeded by a JAX key (legacy uint32 or typed), so start points are
+    drawn without compiling a JAX program; the same key gives the same stream."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        key = jax.random.key_data(key)
+    return np.random.default_rng(np.asarray(key).astype(np.uint64).ravel().tolist())
 
 
 def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:

@@ -142,7 +142,8 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
     k_init, k_chain = jax.random.split(key)
-    z0 = jax.vmap(target.initial_point)(jax.random.split(k_init, chains))
+    z0 = jnp.asarray(np.stack([target.initial_point(k) for k in
+                               np.asarray(jax.random.split(k_init, chains))]))
 
     imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
         inverse_mass_matrix)
@@ -206,6 +207,13 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     return SamplerResult(z, stats, timings, interrupted)
 
 
+def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, data: Any,
+                   size: int, cache_key: tuple | None) -> Any:
+    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(flat[:size]),
+            jnp.asarray(keys[:size]), data)
+    return compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
+
+
 def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.ndarray,
                 key: jax.Array, data: Any, batch: int = 1000,
                 cache_key: tuple | None = None) -> Any:
@@ -217,15 +225,15 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     total = c * d
     flat = positions.reshape(total, dim)
     keys = np.asarray(jax.random.split(key, total))
-    # size batches so one batch's output stays near 25e6 numbers (200 MB in float64)
-    out = jax.eval_shape(fn, jax.ShapeDtypeStruct((dim,), positions.dtype),
-                         jax.ShapeDtypeStruct(keys.shape[1:], keys.dtype), data)
-    per_draw = max(1, sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(out)))
-    batch = int(max(1, min(batch, 25_000_000 // per_draw)))
     size = min(batch, total)
-    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(flat[:size]),
-            jnp.asarray(keys[:size]), data)
-    f = compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
+    f = _apply_program(fn, flat, keys, data, size, cache_key)
+    # keep one batch's output near 25e6 numbers (200 MB in float64); the compiled program
+    # knows its output shapes, so no separate trace is needed to find them
+    per_draw = max(1, sum(int(np.prod(a.shape)) for a in
+                          jax.tree_util.tree_leaves(f.out_info)) // size)
+    if size * per_draw > 25_000_000 and size > 1:
+        size = int(max(1, 25_000_000 // per_draw))
+        f = _apply_program(fn, flat, keys, data, size, cache_key)
     parts = []
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hbr._target_parts import key_rng
 from hbr.infer import cached
 from hbr.logdensity import Target
 
@@ -104,10 +105,9 @@ def precondition(target: Target, mode: Mode) -> Target:
     def logdensity_fn(w: jax.Array, d: Any) -> jax.Array:
         return target.logdensity_fn(to_z(w, d), d["inner"])
 
-    def initial_point(key: jax.Array) -> jax.Array:
+    def initial_point(key: jax.Array) -> np.ndarray:
         # over-dispersed around the mode (about two posterior sds), so R-hat can see trouble
-        return jax.random.uniform(key, (target.dim,), minval=-2.0, maxval=2.0,
-                                  dtype=jnp.asarray(C).dtype)
+        return key_rng(key).uniform(-2.0, 2.0, target.dim)
 
     def constrain(w: jax.Array, key: jax.Array, d: Any) -> dict:
         return target.constrain(to_z(w, d), key, d["inner"])

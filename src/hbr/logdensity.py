@@ -32,8 +32,8 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
-from hbr._target_parts import (centering_weights, free_size, initial_center, location_map,
-                                prior_dist, prior_shape)
+from hbr._target_parts import (centering_weights, free_size, initial_center, key_rng,
+                                location_map, prior_dist, prior_shape)
 from hbr.errors import OptionError
 from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec
@@ -345,9 +345,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
 
     center, jitter = initial_center(spec, params, offsets, raw_off, reparam, data, dim, loc)
 
-    def initial_point(key: jax.Array) -> jax.Array:
-        u = jax.random.uniform(key, (dim,), minval=-1.0, maxval=1.0, dtype=center.dtype)
-        return center + jitter * u
+    def initial_point(key: jax.Array) -> np.ndarray:
+        return np.asarray(center) + np.asarray(jitter) * key_rng(key).uniform(-1.0, 1.0, dim)
 
     signature = (
         parameterization, mfactor, spec.family,
