@@ -289,12 +289,15 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         # group effects integrated out are drawn from their exact conditional, one key per
         # draw; the pointwise log likelihood uses the same keys, hence the same effects
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
-        values = apply_draws(target.constrain, res.positions, key, target.data,
-                             cache_key=(target.output_signature, "constrain"))
-        ll = (apply_draws(lambda z, k, dr: target.pointwise_loglik(z, k, *dr), res.positions,
-                          key, (target.data, target.rows),
-                          cache_key=(target.output_signature, "loglik"))
-              if log_likelihood else None)
+        if log_likelihood:  # one pass (one program) for both
+            values, ll = apply_draws(
+                lambda z, k, dr: (target.constrain(z, k, dr[0]),
+                                  target.pointwise_loglik(z, k, *dr)),
+                res.positions, key, (target.data, target.rows),
+                cache_key=(target.output_signature, "constrain+loglik"))
+        else:
+            values, ll = apply_draws(target.constrain, res.positions, key, target.data,
+                                     cache_key=(target.output_signature, "constrain")), None
     timings = dict(res.timings)
     if pilot_s is not None:
         timings["pilot_s"] = pilot_s
