@@ -298,6 +298,10 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         else:
             values, ll = apply_draws(target.constrain, res.positions, key, target.data,
                                      cache_key=(target.output_signature, "constrain")), None
+    if res.interrupted:
+        warnings.warn(f"sampling was interrupted after {res.positions.shape[1]} of {draws} "
+                      "draws per chain; the draws done so far are kept and marked partial "
+                      "(posterior attrs 'interrupted' = 1)", HbrWarning, stacklevel=2)
     timings = dict(res.timings)
     if pilot_s is not None:
         timings["pilot_s"] = pilot_s

@@ -56,6 +56,16 @@ def _ebfmi(energy: np.ndarray) -> np.ndarray:
     return num / np.where(den > 0, den, np.inf)
 
 
+# what to try first against divergences, by parameterisation
+_DIVERGENCE_FIX = {
+    "noncentered": "parameterization='auto' (or 'centered' if every group has much data)",
+    "centered": "parameterization='auto' or 'noncentered'",
+    "auto": "parameterization='noncentered'",
+    "marginal": "marginalize= another grouping factor (the sampled one diverges)",
+    "": "another parameterization",
+}
+
+
 def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
              max_tree_depth: int = 10, parameterization: str = "",
              summary: pd.DataFrame | None = None) -> Diagnostics:
@@ -82,11 +92,14 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
     hits = int((np.asarray(ss["tree_depth"].values) > max_tree_depth).sum()) \
         if "tree_depth" in ss else 0
     advice = []
+    if post.attrs.get("interrupted"):
+        advice.append(f"sampling was interrupted: {draws} draws per chain instead of "
+                      f"{post.attrs.get('draws', '?')}; the estimates below rest on those")
     if div:
-        other = "centered" if parameterization == "noncentered" else "noncentered"
         advice.append(f"{div} divergent transitions: the posterior has regions the sampler "
-                      f"cannot follow, so estimates may be biased. Try parameterization="
-                      f"'{other}' or target_accept=0.95 (CLI: --target-accept 0.95)")
+                      f"cannot follow, so estimates may be biased. Try "
+                      f"{_DIVERGENCE_FIX.get(parameterization, _DIVERGENCE_FIX[''])} or "
+                      "target_accept=0.95 (CLI: --target-accept 0.95)")
     if not max_rhat <= RHAT_MAX:
         advice.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tune "
                       "and draws, or check the model for multimodality")
