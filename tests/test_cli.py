@@ -90,3 +90,11 @@ def test_formula_error_shows_caret(csv: Path) -> None:
 def test_datasets_lists_radon() -> None:
     res = invoke("datasets")
     assert res.exit_code == 0 and "radon" in res.output
+
+
+def test_fit_auto_reports_the_centred_fractions(csv: Path) -> None:
+    res = invoke("fit", str(csv), "y ~ x + (1 | g)", "-p", "auto", "--draws", "100",
+                 "--tune", "100", "--chains", "2", "--seed", "1", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "(auto, seed 1)" in res.output
+    assert "centred fraction of 1|g: median" in res.output and "over 3 levels" in res.output

@@ -181,6 +181,10 @@ def fit_cmd(
     _print_summary(hyper, f"{fit.formula}  ({fit.parameterization}, seed {fit.seed})")
     if n_group:
         out.print(f"(+ {n_group} group-effect rows{' in summary.csv' if out_dir else ''})")
+    for name, w in fit.parameterization.centered_fraction.items():
+        out.print(f"centred fraction of {name}: median {w.median():.2f}, range "
+                  f"{w.min():.2f}-{w.max():.2f} over {len(w)} levels (0 = non-centred)",
+                  markup=False)
     diag = fit.diagnostics()
     out.print(("[green]" if diag.ok else "[yellow]") + str(diag).replace("[", "\\["))
     t = fit.timings
