@@ -89,8 +89,10 @@ def to_inference_data(spec: ModelSpec, draws: dict[str, np.ndarray],
     return az.from_dict(**kwargs)
 
 
-def _flat_draws(idata: az.InferenceData, var_names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Stack every scalar of ``var_names`` into (chains, draws, P) with ArviZ-style labels."""
+def _flat_draws(idata: az.InferenceData, var_names: list[str]
+                ) -> tuple[list[np.ndarray], list[str]]:
+    """Every scalar of ``var_names`` as (chains, draws, P_v) blocks, one per variable (views,
+    not copies), with ArviZ-style labels."""
     post = idata.posterior
     blocks, labels = [], []
     for name in var_names:
@@ -105,7 +107,7 @@ def _flat_draws(idata: az.InferenceData, var_names: list[str]) -> tuple[np.ndarr
                               for d in extra], indexing="ij")
         for combo in zip(*[g.ravel() for g in grids]):
             labels.append(f"{name}[{', '.join(str(c) for c in combo)}]")
-    return np.concatenate(blocks, axis=2), labels
+    return blocks, labels
 
 
 def summarize(idata: az.InferenceData, var_names: list[str] | None = None,
