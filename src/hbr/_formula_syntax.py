@@ -130,39 +130,30 @@ class Parser:
         tok = self.peek()
         return tok.kind == "op" and tok.text in ops
 
+    def chain(self, ops: tuple[str, ...], operand: Callable[[], tuple],
+              node: tuple | None = None) -> tuple:
+        """Left-associative ``operand (op operand)*`` for the operators ``ops``."""
+        node = operand() if node is None else node
+        while self.is_op(*ops):
+            op = self.take()
+            node = ("bin", op.text, node, operand(), op.start)
+        return node
+
     def sum(self) -> tuple:
-        start = self.peek()
+        node = None
         if self.is_op("-", "+"):  # leading sign: "y ~ -1 + x"
             op = self.take()
-            node: tuple = ("bin", op.text, ("empty", op.start), self.product(), op.start)
-        else:
-            node = self.product()
-        while self.is_op("+", "-"):
-            op = self.take()
-            node = ("bin", op.text, node, self.product(), op.start)
-        del start
-        return node
+            node = ("bin", op.text, ("empty", op.start), self.product(), op.start)
+        return self.chain(("+", "-"), self.product, node)
 
     def product(self) -> tuple:
-        node = self.nest()
-        while self.is_op("*"):
-            op = self.take()
-            node = ("bin", "*", node, self.nest(), op.start)
-        return node
+        return self.chain(("*",), self.nest)
 
     def nest(self) -> tuple:
-        node = self.inter()
-        while self.is_op("/"):
-            op = self.take()
-            node = ("bin", "/", node, self.inter(), op.start)
-        return node
+        return self.chain(("/",), self.inter)
 
     def inter(self) -> tuple:
-        node = self.atom()
-        while self.is_op(":"):
-            op = self.take()
-            node = ("bin", ":", node, self.atom(), op.start)
-        return node
+        return self.chain((":",), self.atom)
 
     def atom(self) -> tuple:
         tok = self.take()
