@@ -107,13 +107,14 @@ def diagonal_precision(target: Target, z: jax.Array) -> np.ndarray:
     n_h = dim - target.sampled_effects
     if target.parameterization == "marginal" and target.sampled_effects <= MAX_UNIT_PROBES:
         n_h = dim
-    probes = [np.eye(dim)[:n_h]]
-    for start, J, k in ([] if n_h == dim else target.raw_blocks):
-        for c in range(k):
-            v = np.zeros(dim)
-            v[start + c:start + J * k:k] = 1.0
-            probes.append(v[None])
-    V = jnp.asarray(np.concatenate(probes))
+    # one probe per coordinate below n_h, then one per (term, coefficient) over its levels
+    summed = [slice(start + c, start + J * k, k) for start, J, k in target.raw_blocks
+              for c in range(k)] if n_h < dim else []
+    V = np.zeros((n_h + len(summed), dim))
+    V[np.arange(n_h), np.arange(n_h)] = 1.0
+    for row, sl in enumerate(summed, start=n_h):
+        V[row, sl] = 1.0
+    V = jnp.asarray(V)
 
     def fn(z: jax.Array, V: jax.Array, d: Any) -> jax.Array:
         g = jax.grad(lambda x: target.logdensity_fn(x, d))
@@ -123,11 +124,8 @@ def diagonal_precision(target: Target, z: jax.Array) -> np.ndarray:
     HV = -np.asarray(run(z, V, target.data))
     diag = np.empty(dim)
     diag[:n_h] = np.diagonal(HV[:n_h, :n_h])
-    row = n_h
-    for start, J, k in ([] if n_h == dim else target.raw_blocks):
-        for c in range(k):
-            diag[start + c:start + J * k:k] = HV[row, start + c:start + J * k:k]
-            row += 1
+    for row, sl in enumerate(summed, start=n_h):
+        diag[sl] = HV[row, sl]
     return diag
 
 
