@@ -6,6 +6,7 @@ import functools
 import json
 import os
 import secrets
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -253,8 +254,6 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     >>> f = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1)  # doctest: +SKIP
     >>> f.summary(group_effects=False)  # doctest: +SKIP
     """
-    import time
-
     t_start = time.perf_counter()
     chains = _check_int("chains", chains, 1)
     draws = _check_int("draws", draws, 1)
@@ -336,12 +335,10 @@ def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None,
 
     Returns the target, the choice, the pilot's seconds (None without a pilot), whether it
     was preconditioned, and the starting inverse mass matrix (None: NUTS's default)."""
-    import time
-
-    target = make_target(spec, parameterization, mfactor)
     t_pilot = time.perf_counter()
     key = jax.random.PRNGKey(seed)
-    if target.sampled_groups and parameterization in ("auto", "marginal"):
+    sampled = any(g.block.factor != mfactor for g in spec.groups)  # not integrated out
+    if sampled and parameterization in ("auto", "marginal"):
         centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
         target = make_target(spec, parameterization, mfactor, centering)
         imm = start_mass_matrix(target, jax.random.fold_in(key, 4))
@@ -353,9 +350,11 @@ def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None,
                                             name=name)
         return (target, ParameterizationChoice(parameterization, mfactor, fractions),
                 time.perf_counter() - t_pilot, False, imm)
+    target = make_target(spec, parameterization, mfactor)
     choice = ParameterizationChoice(parameterization, mfactor)
     if not precondition_laplace(target):
         return target, choice, None, False, None
+    t_pilot = time.perf_counter()
     mode = find_mode(target, target.initial_point(jax.random.fold_in(key, 2)))
     if mode.converged:
         target = precondition(target, mode)
