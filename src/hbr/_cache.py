@@ -18,7 +18,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-__all__ = ["cache_dir", "enable_compilation_cache"]
+__all__ = ["cache_dir", "caching_disabled", "enable_compilation_cache"]
+
+
+def caching_disabled() -> bool:
+    """True when the user opted out with ``HBR_NO_COMPILATION_CACHE`` (any value but 0)."""
+    return os.environ.get("HBR_NO_COMPILATION_CACHE", "") not in ("", "0")
 
 
 def cache_dir() -> Path:
@@ -34,7 +39,7 @@ def enable_compilation_cache() -> Path | None:
     returns the directory in use, or None."""
     import jax
 
-    if os.environ.get("HBR_NO_COMPILATION_CACHE", "") not in ("", "0"):
+    if caching_disabled():
         return None
     current = jax.config.jax_compilation_cache_dir
     if current:

@@ -25,17 +25,18 @@ from typing import Any, Callable
 import jax
 from jax import export
 
-from hbr._cache import cache_dir
+from hbr._cache import cache_dir, caching_disabled
 
 __all__ = ["load_or_export", "program_dir"]
 
 
 def program_dir() -> Path | None:
     """``<cache dir>/programs``, or None when caching is off."""
-    if os.environ.get("HBR_NO_COMPILATION_CACHE", "") not in ("", "0"):
+    if caching_disabled():
         return None
-    return cache_dir().parent / "programs" if not os.environ.get("HBR_CACHE_DIR") else (
-        cache_dir() / "programs")
+    # beside JAX's cache (.../hbr/jax), or inside the folder the user named
+    return cache_dir() / "programs" if os.environ.get("HBR_CACHE_DIR") else (
+        cache_dir().parent / "programs")
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,15 +83,15 @@ def load_or_export(key: tuple, fn: Callable[..., Any], args: tuple) -> Any:
         try:
             exp = export.deserialize(bytearray(path.read_bytes()))
             if (exp.in_tree == jax.tree_util.tree_structure((args, {}))
-                    and list(exp.in_avals) == [jax.core.ShapedArray(a.shape, a.dtype) for a
-                                               in jax.tree_util.tree_leaves(avals)]):
+                    and [(a.shape, a.dtype) for a in exp.in_avals]
+                    == [(a.shape, a.dtype) for a in jax.tree_util.tree_leaves(avals)]):
                 return exp
         except Exception:  # noqa: BLE001 - a stale or foreign file is simply replaced
             pass
     try:
         exp = export.export(jax.jit(fn))(*avals)
         blob = exp.serialize()
-    except Exception as e:  # noqa: BLE001 - not exportable: the caller compiles as usual
+    except Exception:  # noqa: BLE001 - not exportable: the caller compiles as usual
         if os.environ.get("HBR_DEBUG"):
             raise
         return None
