@@ -20,7 +20,7 @@ from hbr.logdensity import make_target, Target
 from hbr.laplace import find_mode, precondition
 from hbr.infer import nuts
 from hbr._mcmcstats import summary_arrays
-from hbr._target_parts import prior_dist
+from hbr._target_parts import key_rng, prior_dist
 
 radon = hbr.load_dataset("radon"); mn = radon[radon.state == "MN"]
 spec = build_model(build_design("log_radon ~ floor + (floor | county)", mn))
@@ -79,7 +79,7 @@ with jax.enable_x64(True):
     z0 = np.asarray(base.initial_point(jax.random.PRNGKey(0)))
     # same hyper layout as the base target without the fixed effects (Intercept, floor first)
     hyper0 = z0[2:6]
-    tgt = Target(logdensity_fn, data, 4, lambda key: hyper0 + np.random.default_rng(np.asarray(key).tolist()).uniform(-0.3, 0.3, 4),
+    tgt = Target(logdensity_fn, data, 4, lambda key: hyper0 + key_rng(key).uniform(-0.3, 0.3, 4),
                  constrain, None, "marginal", ("beta-integrated-exp",), 0)
     for run in range(2):
         t = time.perf_counter()
