@@ -61,15 +61,13 @@ for run in ("cold", "warm"):
     t = time.perf_counter()
     fit = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1 + (run == "warm"),
                   parameterization=par, priors=PRIORS)
-    fit.diagnostics()
+    div = fit.diagnostics().divergences
     total = time.perf_counter() - t
-    p = fit.posterior
-    cols = [p[v].values[..., None] for v in ("Intercept", "floor", "sigma", "1|county_sigma",
+    p = fit.draws.posterior  # NumPy arrays; fit.idata would build InferenceData (and import ArviZ)
+    cols = [p[v][..., None] for v in ("Intercept", "floor", "sigma", "1|county_sigma",
                                              "floor|county_sigma")]
-    cols += [p["county_corr"].values[..., 1, 0][..., None], p["1|county"].values,
-             p["floor|county"].values]
-    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"],
-                 fit.idata.sample_stats.diverging.values.sum())
+    cols += [p["county_corr"][..., 1, 0][..., None], p["1|county"], p["floor|county"]]
+    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"], div)
     ENDS[run] = time.perf_counter() - T0
 report(runs)
 """.replace("PRIORS", repr(PRIORS))
@@ -98,7 +96,7 @@ for run in ("cold", "warm"):
     t_sample = time.perf_counter() - ts
     total = time.perf_counter() - t
     p = tr.posterior
-    cols = [p[v].values[..., None] for v in ("Intercept", "floor", "sigma")]
+    cols = [p[v][..., None] for v in ("Intercept", "floor", "sigma")]
     cols += [p["chol_stds"].values, p["chol_corr"].values[..., 1, 0][..., None],
              p["b"].values[..., 0], p["b"].values[..., 1]]
     runs[run] = (np.concatenate(cols, axis=2), total, t_sample,
@@ -149,13 +147,12 @@ runs = {}
 for run in ("cold", "warm"):
     t = time.perf_counter()
     fit = hbr.fit("y ~ x + (x | g)", data, seed=1 + (run == "warm"))
-    fit.diagnostics()
+    div = fit.diagnostics().divergences
     total = time.perf_counter() - t
-    p = fit.posterior
-    cols = [p[v].values[..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
-    cols += [p["g_corr"].values[..., 1, 0][..., None], p["1|g"].values, p["x|g"].values]
-    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"],
-                 fit.idata.sample_stats.diverging.values.sum())
+    p = fit.draws.posterior  # NumPy arrays; fit.idata would build InferenceData (and import ArviZ)
+    cols = [p[v][..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
+    cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"], p["x|g"]]
+    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"], div)
     ENDS[run] = time.perf_counter() - T0
 report(runs)
 """

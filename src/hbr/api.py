@@ -27,7 +27,7 @@ from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, make_target, marginal_factor
 from hbr.model import ModelSpec, build_model
 from hbr.pilot import auto_centering, start_mass_matrix
-from hbr.posterior import hyper_names, summarize, to_inference_data
+from hbr.posterior import Draws, hyper_names, make_draws, summarize
 from hbr.priors import Prior
 
 __all__ = ["fit", "Fit"]
@@ -79,7 +79,10 @@ class Fit:
     Attributes
     ----------
     idata : arviz.InferenceData
-        ``posterior``, ``sample_stats``, ``observed_data``, ``log_likelihood``.
+        ``posterior``, ``sample_stats``, ``observed_data``, ``log_likelihood``; built from
+        ``draws`` on first use (so a script that only reads the summary never imports ArviZ).
+    draws : hbr.posterior.Draws
+        The same draws as plain NumPy arrays.
     spec : ModelSpec
         The model that was fitted (design, priors).
     parameterization : ParameterizationChoice
@@ -92,12 +95,16 @@ class Fit:
         True when Ctrl-C stopped sampling; the draws done so far are kept.
     """
 
-    idata: Any  # arviz.InferenceData
+    draws: Draws
     spec: ModelSpec
     parameterization: ParameterizationChoice
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+
+    @functools.cached_property
+    def idata(self) -> Any:  # arviz.InferenceData
+        return self.draws.to_inference_data()
 
     @property
     def formula(self) -> str:
@@ -113,7 +120,7 @@ class Fit:
 
     @functools.cached_property
     def _full_summary(self) -> pd.DataFrame:
-        return summarize(self.idata, None, self.spec)
+        return summarize(self.draws, None, self.spec)
 
     def summary(self, var_names: list[str] | None = None, group_effects: bool = True
                 ) -> pd.DataFrame:
@@ -131,11 +138,11 @@ class Fit:
             var_names = hyper_names(self.spec)
         if var_names is None:
             return self._full_summary.copy()
-        return summarize(self.idata, var_names, self.spec)
+        return summarize(self.draws, var_names, self.spec)
 
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
-        return diagnose(self.idata, parameterization=self.parameterization.name,
+        return diagnose(self.draws, parameterization=self.parameterization.name,
                         summary=self._full_summary)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
@@ -146,8 +153,7 @@ class Fit:
     def __repr__(self) -> str:
         d = self.spec.design
         return (f"<hbr.Fit {self.formula!r}: {d.n_obs} rows, {self.parameterization}, "
-                f"{self.idata.posterior.sizes['chain']} chains x "
-                f"{self.idata.posterior.sizes['draw']} draws>")
+                f"{self.draws.chains} chains x {self.draws.n_draws} draws>")
 
 
 def precondition_laplace(target: Any) -> bool:
@@ -318,8 +324,7 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "laplace_preconditioning": int(preconditioned),
         **{k: round(v, 4) for k, v in timings.items()},
     }
-    idata = to_inference_data(spec, values, res.stats, ll, attrs)
-    return Fit(idata, spec, choice, seed, timings, res.interrupted)
+    return Fit(make_draws(spec, values, res.stats, ll, attrs), spec, choice, seed, timings, res.interrupted)
 
 
 def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int

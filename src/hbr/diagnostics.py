@@ -8,14 +8,15 @@ per chain), E-BFMI per chain (bad below 0.3) and hits of the maximum tree depth.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import warnings
-
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", FutureWarning)
-    import arviz as az
 import numpy as np
 import pandas as pd
+
+from hbr.posterior import Draws, as_draws, summarize
+
+if TYPE_CHECKING:
+    import arviz as az
 
 __all__ = ["Diagnostics", "diagnose"]
 
@@ -66,20 +67,19 @@ _DIVERGENCE_FIX = {
 }
 
 
-def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
+def diagnose(idata: Draws | az.InferenceData, var_names: list[str] | None = None,
              max_tree_depth: int = 10, parameterization: str = "",
              summary: pd.DataFrame | None = None) -> Diagnostics:
     """Compute :class:`Diagnostics` for the posterior of ``idata`` (from ``summary``, a
     table with ``r_hat``, ``ess_bulk`` and ``ess_tail`` columns, when given)."""
-    post = idata.posterior if var_names is None else idata.posterior[var_names]
-    chains, draws = post.sizes["chain"], post.sizes["draw"]
-    ss = idata.sample_stats
-    div = int(ss["diverging"].values.sum())
+    source = as_draws(idata)
+    names = list(source.posterior) if var_names is None else list(var_names)
+    chains, draws = source.chains, source.n_draws
+    ss = source.stats
+    div = int(ss["diverging"].sum())
     if draws >= 4:
         if summary is None:
-            from hbr.posterior import summarize
-
-            summary = summarize(idata, list(post.data_vars))
+            summary = summarize(source, names)
         st = {k: summary[k].to_numpy(dtype=float) for k in ("r_hat", "ess_bulk", "ess_tail")}
         ok = lambda a: a[np.isfinite(a)]  # noqa: E731
         rh, eb, et = ok(st["r_hat"]), ok(st["ess_bulk"]), ok(st["ess_tail"])
@@ -88,13 +88,13 @@ def diagnose(idata: az.InferenceData, var_names: list[str] | None = None,
         min_tail = float(et.min()) if et.size else float("nan")
     else:
         max_rhat = min_bulk = min_tail = float("nan")
-    ebfmi = float(np.min(_ebfmi(np.asarray(ss["energy"].values)))) if draws > 1 else float("nan")
-    hits = int((np.asarray(ss["tree_depth"].values) > max_tree_depth).sum()) \
+    ebfmi = float(np.min(_ebfmi(np.asarray(ss["energy"])))) if draws > 1 else float("nan")
+    hits = int((np.asarray(ss["tree_depth"]) > max_tree_depth).sum()) \
         if "tree_depth" in ss else 0
     advice = []
-    if post.attrs.get("interrupted"):
+    if source.attrs.get("interrupted"):
         advice.append(f"sampling was interrupted: {draws} draws per chain instead of "
-                      f"{post.attrs.get('draws', '?')}; the estimates below rest on those")
+                      f"{source.attrs.get('draws', '?')}; the estimates below rest on those")
     if div:
         advice.append(f"{div} divergent transitions: the posterior has regions the sampler "
                       f"cannot follow, so estimates may be biased. Try "
