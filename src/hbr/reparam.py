@@ -45,7 +45,9 @@ So :math:`w` is evaluated not at the pilot's :math:`\hat s` but at the smallest 
 data leave plausible (:func:`plausible_low_sd`); where that is 0 the term stays non-centred.
 On Minnesota ``(floor | county)`` the pilot's :math:`\hat s` alone centred the floor slopes
 (up to w = 0.8) and gave 1-96 divergences per run; the plausible lower bound keeps them
-non-centred. The weights are data (a jit argument), so refitting with other
+non-centred. For a correlated term every coefficient of a group gets the group's smallest
+fraction (:func:`hbr.pilot.auto_centering`): through :math:`L_R` a centred intercept otherwise
+leaks into a non-centred slope. The weights are data (a jit argument), so refitting with other
 weights reuses the compiled code.
 """
 
