@@ -48,3 +48,16 @@ def test_every_module_declares_all() -> None:
     missing = [p.stem for p in SRC.glob("*.py") if p.stem not in ("__main__",)
                and "__all__" not in p.read_text()]
     assert not missing, missing
+
+
+def test_import_hbr_leaves_arviz_and_matplotlib_unloaded() -> None:
+    """ArviZ (with SciPy stats and matplotlib, 1 s) loads only when InferenceData or a plot is
+    asked for: the summary and diagnostics read NumPy arrays."""
+    import subprocess
+    import sys
+
+    code = ("import sys, hbr; from hbr import posterior, diagnostics; "
+            "print(sorted(m for m in ('arviz', 'matplotlib', 'xarray') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
