@@ -96,7 +96,7 @@ for run in ("cold", "warm"):
     t_sample = time.perf_counter() - ts
     total = time.perf_counter() - t
     p = tr.posterior
-    cols = [p[v][..., None] for v in ("Intercept", "floor", "sigma")]
+    cols = [p[v].values[..., None] for v in ("Intercept", "floor", "sigma")]
     cols += [p["chol_stds"].values, p["chol_corr"].values[..., 1, 0][..., None],
              p["b"].values[..., 0], p["b"].values[..., 1]]
     runs[run] = (np.concatenate(cols, axis=2), total, t_sample,
