@@ -28,7 +28,7 @@ def test_front_end_never_imports_jax(module: str) -> None:
     assert not bad, f"{module} imports {bad}"
 
 
-@pytest.mark.parametrize("module", ["infer", "laplace", "marginal"])
+@pytest.mark.parametrize("module", ["infer", "methods", "laplace", "marginal"])
 def test_engines_never_import_formula_or_design(module: str) -> None:
     bad = {n for n in _imports(module) if n in ("hbr.formula", "hbr.design", "hbr.api",
                                                  "hbr.cli")}

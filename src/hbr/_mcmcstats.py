@@ -147,6 +147,11 @@ def _summary_batch(x: np.ndarray, hdi_prob: float) -> dict[str, np.ndarray]:
     P, c, n = x.shape
     flat = x.reshape(P, -1)
     out: dict[str, np.ndarray] = {"mean": flat.mean(axis=1)}
+    if n < 4:  # a point estimate or a stub: nothing to split, rank or search
+        nan = np.full(P, np.nan)
+        out["sd"] = flat.std(axis=1, ddof=1) if flat.shape[1] > 1 else nan
+        return {**out, **{k: nan for k in ("hdi_lo", "hdi_hi", "mcse_mean", "ess_bulk",
+                                            "ess_tail", "r_hat")}}
     sd = flat.std(axis=1, ddof=1)
     out["sd"] = sd
     with np.errstate(invalid="ignore", divide="ignore"):

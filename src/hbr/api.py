@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import os
 import secrets
 import time
@@ -21,55 +20,16 @@ from hbr._cache import enable_compilation_cache
 from hbr.design import build_design
 from hbr.diagnostics import Diagnostics, diagnose
 from hbr.errors import HbrWarning, OptionError
-from hbr.infer import apply_draws, nuts
-from hbr.laplace import MAX_DIM, find_mode, precondition
+from hbr.infer import apply_draws
 from hbr.io import read_table, write_atomic
-from hbr.logdensity import PARAMETERIZATION_NAMES, make_target, marginal_factor
+from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
+from hbr.methods import INITS, METHODS
+from hbr._run import ParameterizationChoice, prepare_target, run_method
 from hbr.model import ModelSpec, build_model
-from hbr.pilot import auto_centering, start_mass_matrix
 from hbr.posterior import Draws, hyper_names, make_draws, summarize
 from hbr.priors import Prior
 
 __all__ = ["fit", "Fit"]
-
-
-@dataclass(frozen=True, eq=False)
-class ParameterizationChoice:
-    r"""How a fit handled its group effects; compares equal to its name (``== "marginal"``).
-
-    Attributes
-    ----------
-    name : str
-        "marginal", "auto", "noncentered" or "centered".
-    marginalized : str or None
-        The grouping factor integrated out ("marginal").
-    centered_fraction : dict of pandas.Series
-        For each sampled, partially centred effect (``"1|floor"``), the centred fraction
-        :math:`w_j \in [0, 1]` chosen per level by the pilot fit (0 = non-centred,
-        1 = centred; :func:`hbr.reparam.centered_fraction`).
-    """
-
-    name: str
-    marginalized: str | None = None
-    centered_fraction: Mapping[str, pd.Series] = field(default_factory=dict)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return self.name == other
-        if isinstance(other, ParameterizationChoice):
-            return (self.name, self.marginalized) == (other.name, other.marginalized)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    def __str__(self) -> str:
-        return self.name
-
-    def to_json(self) -> str:
-        """The centred fractions as JSON ``{effect: {level: w}}`` (for netCDF attrs)."""
-        return json.dumps({k: {str(lv): round(float(w), 4) for lv, w in v.items()}
-                           for k, v in self.centered_fraction.items()})
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,6 +53,8 @@ class Fit:
         Seconds: ``compile_s``, ``warmup_s``, ``sampling_s``, ``total_s``.
     interrupted : bool
         True when Ctrl-C stopped sampling; the draws done so far are kept.
+    info : dict of ndarray
+        Extra outputs of the method: ``elbo`` (ADVI: after each step; Pathfinder: per path).
     """
 
     draws: Draws
@@ -101,6 +63,7 @@ class Fit:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
+    info: dict[str, np.ndarray] = field(default_factory=dict)
 
     @functools.cached_property
     def idata(self) -> Any:  # arviz.InferenceData
@@ -156,16 +119,6 @@ class Fit:
                 f"{self.draws.chains} chains x {self.draws.n_draws} draws>")
 
 
-def precondition_laplace(target: Any) -> bool:
-    """Precondition with a pilot Laplace fit when NUTS samples only a few fixed effects and
-    hyperparameters (marginal, every group factor integrated out, or no group terms). With
-    sampled group effects (a second, crossed factor) the mode sits in a funnel and the
-    Laplace scale misleads: on radon with (1 | county) + (1 | floor) it gave 145
-    divergences against 24 without it."""
-    return (target.dim <= MAX_DIM and target.parameterization == "marginal"
-            and target.sampled_effects == 0)
-
-
 LOGLIK_AUTO_MAX = 50_000_000
 LOGLIK_MAX = 250_000_000
 
@@ -199,10 +152,11 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         draws: int = 1000, tune: int = 1000, seed: int | None = None,
         priors: Mapping[str, Prior | str] | None = None,
         parameterization: str | None = None, marginalize: str | None = None,
-        target_accept: float = 0.9,
+        target_accept: float = 0.9, method: str = "nuts", init: str | None = None,
+        thin: int = 1, vi_steps: int = 10_000,
         family: str = "gaussian", dropna: bool = False, log_likelihood: bool | None = None,
         progress: Callable[[int, int, str], None] | None = None) -> Fit:
-    r"""Fit a Bayesian hierarchical regression with NUTS.
+    r"""Fit a Bayesian hierarchical regression (NUTS by default).
 
     The model for ``y ~ x + (x | g)`` is
 
@@ -237,6 +191,19 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     target_accept : float
         NUTS target acceptance rate in (0, 1). The default 0.9 (not 0.8) gave 0 divergences
         and higher ESS per second on Minnesota radon; raise it (0.95) if there are divergences.
+    method : {"nuts", "metropolis", "advi", "fullrank_advi", "pathfinder", "map", "laplace"}
+        The engine (:mod:`hbr.methods`). All leave the same InferenceData layout; the
+        approximations (ADVI, Pathfinder, Laplace) leave ``chains x draws`` independent draws
+        of the approximation and "map" a single draw, the mode; ``fit.diagnostics()`` gives
+        their Pareto k. ``fit.info["elbo"]`` holds the ELBO trace of ADVI (after each step)
+        and Pathfinder (one per path).
+    init : {"map", "advi", "pathfinder"}, optional
+        NUTS only: start each chain at a draw of this approximation and start the mass
+        matrix at its variances (default: random points in (-2, 2), unit mass matrix).
+    thin : int
+        Metropolis only: keep every ``thin``-th step (``tune`` and ``draws`` count kept ones).
+    vi_steps : int
+        ADVI optimisation steps (Adam, learning rate 0.01 decaying to 1e-4).
     family : str
         ``"gaussian"``.
     dropna : bool
@@ -264,6 +231,14 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     chains = _check_int("chains", chains, 1)
     draws = _check_int("draws", draws, 1)
     tune = _check_int("tune", tune, 0)
+    thin = _check_int("thin", thin, 1)
+    vi_steps = _check_int("vi_steps", vi_steps, 1)
+    if method not in METHODS:
+        raise OptionError(f"method={method!r} is not available; choose one of "
+                          f"{', '.join(METHODS)}")
+    if init is not None and (method != "nuts" or init not in INITS):
+        raise OptionError(f"init={init!r} is not available with method={method!r}; init is "
+                          f"for method='nuts' and one of {', '.join(INITS)}")
     if seed is None:
         seed = secrets.randbits(31)
     seed = _check_int("seed", seed, 0)
@@ -286,11 +261,12 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     enable_compilation_cache()
     with jax.enable_x64(True):
-        target, choice, pilot_s, preconditioned, imm = _prepare_target(
+        target, choice, pilot_s, preconditioned, imm = prepare_target(
             spec, parameterization, mfactor, seed)
-        res = nuts(target, jax.random.PRNGKey(seed), chains=chains, draws=draws, tune=tune,
-                   target_accept=float(target_accept), progress=progress,
-                   inverse_mass_matrix=imm)
+        res, info, target = run_method(method, target, jax.random.PRNGKey(seed), imm, init,
+                                 dict(chains=chains, draws=draws, tune=tune, thin=thin,
+                                      vi_steps=vi_steps, target_accept=float(target_accept),
+                                      progress=progress))
         # group effects integrated out are drawn from their exact conditional, one key per
         # draw; the pointwise log likelihood uses the same keys, hence the same effects
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
@@ -313,7 +289,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     timings["total_s"] = time.perf_counter() - t_start
     attrs = {
         "inference_library": "hbr", "inference_library_version": __version__,
-        "formula": design.formula.text, "family": family, "method": "nuts",
+        "formula": design.formula.text, "family": family, "method": method,
+        "init": init or "", "thin": thin, "vi_steps": vi_steps if "advi" in method else 0,
         "parameterization": parameterization, "marginalized_factor": mfactor or "",
         "centered_fraction": choice.to_json(),
         "seed": seed, "chains": chains,
@@ -324,43 +301,9 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "laplace_preconditioning": int(preconditioned),
         **{k: round(v, 4) for k, v in timings.items()},
     }
-    return Fit(make_draws(spec, values, res.stats, ll, attrs), spec, choice, seed, timings, res.interrupted)
+    if "elbo" in info:
+        attrs["elbo_final"] = float(np.mean(info["elbo"][-100:]))
+    return Fit(make_draws(spec, values, res.stats, ll, attrs), spec, choice, seed, timings,
+               res.interrupted, info)
 
 
-def _prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int
-                    ) -> tuple[Any, ParameterizationChoice, float | None, bool,
-                               np.ndarray | None]:
-    """The target NUTS samples, with the choices made for it.
-
-    * Group effects sampled under "auto"/"marginal": partially centred with fractions from
-      a pilot fit, and a starting mass matrix from the exact Hessian diagonal at the pilot
-      mode of the final target.
-    * Only a few parameters left ("marginal" with every factor integrated out):
-      Laplace-preconditioned.
-
-    Returns the target, the choice, the pilot's seconds (None without a pilot), whether it
-    was preconditioned, and the starting inverse mass matrix (None: NUTS's default)."""
-    t_pilot = time.perf_counter()
-    key = jax.random.PRNGKey(seed)
-    sampled = any(g.block.factor != mfactor for g in spec.groups)  # not integrated out
-    if sampled and parameterization in ("auto", "marginal"):
-        centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
-        target = make_target(spec, parameterization, mfactor, centering)
-        imm = start_mass_matrix(target, jax.random.fold_in(key, 4))
-        fractions = {}
-        for i, w in centering.items():
-            blk = spec.groups[i].block
-            for c, name in enumerate(blk.names):
-                fractions[name] = pd.Series(w[:, c], index=pd.Index(blk.levels, name=blk.factor),
-                                            name=name)
-        return (target, ParameterizationChoice(parameterization, mfactor, fractions),
-                time.perf_counter() - t_pilot, False, imm)
-    target = make_target(spec, parameterization, mfactor)
-    choice = ParameterizationChoice(parameterization, mfactor)
-    if not precondition_laplace(target):
-        return target, choice, None, False, None
-    t_pilot = time.perf_counter()
-    mode = find_mode(target, target.initial_point(jax.random.fold_in(key, 2)))
-    if mode.converged:
-        target = precondition(target, mode)
-    return target, choice, time.perf_counter() - t_pilot, mode.converged, None

@@ -25,7 +25,7 @@ from numpyro.infer.hmc import hmc
 from hbr._programs import load_or_export
 from hbr.logdensity import Target
 
-__all__ = ["SamplerResult", "nuts", "chunk_size", "apply_draws", "cached", "compiled",
+__all__ = ["SamplerResult", "nuts", "run_chunks", "chunk_size", "apply_draws", "cached", "compiled",
            "compile_count", "compile_options"]
 
 ProgressFn = Callable[[int, int, str], None]
@@ -123,7 +123,8 @@ def chunk_size(tune: int, draws: int, target: int = 100) -> int:
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
          tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
          progress: ProgressFn | None = None,
-         inverse_mass_matrix: np.ndarray | None = None) -> SamplerResult:
+         inverse_mass_matrix: np.ndarray | None = None,
+         init_positions: np.ndarray | None = None) -> SamplerResult:
     """Sample ``target`` with the No-U-Turn Sampler.
 
     Parameters
@@ -142,13 +143,16 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     inverse_mass_matrix : (dim,) array, optional
         Starting diagonal inverse mass matrix (posterior variances); adaptation refines it.
         Default ones.
+    init_positions : (chains, dim) array, optional
+        Start points; default ``target.initial_point`` of a key per chain.
     """
     data = target.data
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
     k_init, k_chain = jax.random.split(key)
     z0 = jnp.asarray(np.stack([target.initial_point(k) for k in
-                               np.asarray(jax.random.split(k_init, chains))]))
+                               np.asarray(jax.random.split(k_init, chains))])
+                     if init_positions is None else init_positions)
 
     imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
         inverse_mass_matrix)
@@ -175,13 +179,38 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     chunk_c = cached(("chunk",) + key_base, run_chunk, state, data)
     t1 = time.perf_counter()
 
+    state, cat, timings, interrupted = run_chunks(
+        lambda s, i, warm: chunk_c(s, data), state, tune, draws, n, progress)
+    z, div, energy, pe, steps, acc, eps = cat
+    stats = {
+        "diverging": div.astype(bool),
+        "energy": energy,
+        "lp": -pe,
+        "n_steps": steps.astype(np.int64),
+        "tree_depth": np.floor(np.log2(np.maximum(steps, 1))).astype(np.int64) + 1,
+        "acceptance_rate": acc,
+        "step_size": eps,
+    }
+    return SamplerResult(z, stats, {"compile_s": t1 - t0, **timings}, interrupted)
+
+
+def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, tune: int,
+               draws: int, n: int, progress: ProgressFn | None = None, stack: bool = True
+               ) -> tuple[Any, list[np.ndarray], dict[str, float], bool]:
+    """Drive a compiled chunk: ``state, out = step(state, i, warm)`` advances ``n``
+    iterations (chunk ``i``; ``warm`` for the first ``tune``), until ``tune + draws``.
+
+    Outputs of the kept chunks are concatenated along their first (iteration) axis and,
+    with ``stack``, swapped to (chains, draws, ...). Ctrl-C stops between chunks and keeps
+    what was done (``interrupted``); before any kept chunk it propagates. Returns the final
+    state, the outputs, ``warmup_s``/``sampling_s`` and ``interrupted``."""
     total = tune + draws
     outs: list[tuple] = []
-    done, interrupted, t_warm_end = 0, False, None
+    done, interrupted, t1, t_warm_end = 0, False, time.perf_counter(), None
     try:
         while done < total:
-            state, out = chunk_c(state, data)
-            jax.block_until_ready(state.z)
+            state, out = step(state, done // n, done < tune)
+            jax.block_until_ready(state)
             done += n
             if done > tune:
                 outs.append(jax.tree_util.tree_map(np.asarray, out))
@@ -196,20 +225,10 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     t2 = time.perf_counter()
     if t_warm_end is None:
         t_warm_end = t1
-    # scan stacks (n, chains, ...) -> (chains, draws, ...)
-    cat = [np.concatenate([o[i] for o in outs], axis=0).swapaxes(0, 1) for i in range(7)]
-    z, div, energy, pe, steps, acc, eps = cat
-    stats = {
-        "diverging": div.astype(bool),
-        "energy": energy,
-        "lp": -pe,
-        "n_steps": steps.astype(np.int64),
-        "tree_depth": np.floor(np.log2(np.maximum(steps, 1))).astype(np.int64) + 1,
-        "acceptance_rate": acc,
-        "step_size": eps,
-    }
-    timings = {"compile_s": t1 - t0, "warmup_s": t_warm_end - t1, "sampling_s": t2 - t_warm_end}
-    return SamplerResult(z, stats, timings, interrupted)
+    cat = [np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0]))]
+    if stack:  # scan stacks (n, chains, ...) -> (chains, draws, ...)
+        cat = [c.swapaxes(0, 1) for c in cat]
+    return state, cat, {"warmup_s": t_warm_end - t1, "sampling_s": t2 - t_warm_end}, interrupted
 
 
 def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, data: Any,

@@ -204,7 +204,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
         st = suffstats(rows["y"], rows["X"], Zm, blk0.index, n_marg_padded)
-        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N}
+        # noise 1: effects are drawn from their conditional; 0: its mean (point estimates)
+        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "noise": np.float64(1.0)}
         if use_stats:  # everything the likelihood needs
             data["marg"].update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
         else:  # other factors are sampled: residual statistics come from the rows
@@ -276,7 +277,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         _, vals, effects, Ls = unpack(z, d)
         if marg_ids:
             rr, Zr = residual_stats(vals, effects, d)
-            b = conditional_effects(key, Zr, d["marg"]["ZtZ"], marg_L(Ls), vals["sigma"][0])
+            b = conditional_effects(key, Zr, d["marg"]["ZtZ"], marg_L(Ls), vals["sigma"][0],
+                                    d["marg"]["noise"])
             col = 0
             effects = dict(effects)
             for i in marg_ids:

@@ -132,13 +132,14 @@ def marginal_loglik(rr: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
 
 
 def conditional_effects(key: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
-                        sigma: jax.Array) -> jax.Array:
+                        sigma: jax.Array, noise: jax.Array | float = 1.0) -> jax.Array:
     r"""One exact draw of the group effects b (J, k) from :math:`p(b \mid \theta, y)`;
-    ``Zr`` (k, J) and ``ZtZ`` (k, k, J) as in :func:`marginal_loglik`."""
+    ``Zr`` (k, J) and ``ZtZ`` (k, k, J) as in :func:`marginal_loglik`. ``noise = 0`` gives
+    the conditional mean (= mode) instead of a draw."""
     s2 = sigma**2
     M, u = _m_u(Zr, ZtZ, L, s2)
     k = u.shape[0]
-    eps = jax.random.normal(key, (u.shape[1], k), dtype=u.dtype)
+    eps = noise * jax.random.normal(key, (u.shape[1], k), dtype=u.dtype)
     if k == 1:  # c = u / (m s2) + eps / sqrt(m)
         m = M[0][0]
         c = (u[0] / (m * s2) + eps[:, 0] / jnp.sqrt(m))[:, None]
