@@ -25,7 +25,8 @@ def test_help_is_complete() -> None:
     assert res.exit_code == 0 and "fit" in res.output and "datasets" in res.output
     res = invoke("fit", "--help")
     for option in ["--example", "--out", "--chains", "--draws", "--tune", "--seed", "--prior",
-                   "--parameterization", "--target-accept", "--dropna", "--force"]:
+                   "--parameterization", "--target-accept", "--dropna", "--force",
+                   "--method", "--init", "--thin", "--vi-steps"]:
         assert option in res.output, option
 
 
@@ -69,6 +70,7 @@ def csv(tmp_path: Path) -> Path:
     (["{csv}", "y ~ x", "--prior", "sigm=HalfNormal(1)"], "no parameter named 'sigm'"),
     (["{csv}", "y ~ x", "--chains", "0"], "chains must be an integer >= 1"),
     (["{csv}", "y ~ x", "-p", "sideways"], "parameterization='sideways'"),
+    (["{csv}", "y ~ x", "--method", "gibbs"], "method='gibbs' is not available"),
     (["--example", "nope"], "no example named 'nope'"),
     (["{csv}"], "needs a data file and a formula"),
 ])
@@ -98,3 +100,11 @@ def test_fit_auto_reports_the_centred_fractions(csv: Path) -> None:
     assert res.exit_code == 0, res.output
     assert "(auto, seed 1)" in res.output
     assert "centred fraction of 1|g: median" in res.output and "over 3 levels" in res.output
+
+
+def test_fit_with_advi_prints_the_elbo_and_the_approximation_verdict(csv: Path) -> None:
+    res = invoke("fit", str(csv), "y ~ x + (1 | g)", "--method", "advi", "--vi-steps", "500",
+                 "--draws", "100", "--seed", "1", "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "(marginal, advi, seed 1)" in res.output and "ELBO: " in res.output
+    assert "(advi, an approximation): Pareto k" in res.output

@@ -122,11 +122,16 @@ def fit_cmd(
         None, "--marginalize", help="With marginal: the grouping factor to integrate out "
         "(default: the one with most levels)."),
     target_accept: float = typer.Option(0.9, help="NUTS target acceptance (0.95 if divergent)."),
+    method: str = typer.Option("nuts", help="nuts, metropolis, advi, fullrank_advi, pathfinder, "
+                               "map or laplace."),
+    init: Optional[str] = typer.Option(None, help="NUTS start points: map, advi or pathfinder."),
+    thin: int = typer.Option(1, help="Metropolis: keep every THIN-th step."),
+    vi_steps: int = typer.Option(10_000, help="ADVI optimisation steps."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Fit a hierarchical regression with NUTS, print the summary and a diagnostics verdict,
+    """Fit a hierarchical regression (NUTS, or --method), print the summary and a diagnostics verdict,
     and (with --out) write DIR/posterior.nc (ArviZ netCDF) and DIR/summary.csv."""
     from hbr.io import check_writable
 
@@ -171,6 +176,7 @@ def fit_cmd(
             return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
                            seed=seed, priors=priors, parameterization=parameterization,
                            marginalize=marginalize, target_accept=target_accept,
+                           method=method, init=init, thin=thin, vi_steps=vi_steps,
                            dropna=dropna, progress=update)
 
     fit = _run(run_fit)
@@ -178,7 +184,8 @@ def fit_cmd(
     hyper = summary.loc[[i for i in summary.index if not any(
         i.startswith(f"{n}[") for g in fit.spec.groups for n in g.block.names)]]
     n_group = len(summary) - len(hyper)
-    _print_summary(hyper, f"{fit.formula}  ({fit.parameterization}, seed {fit.seed})")
+    how = f"{fit.parameterization}" + (f", {method}" if method != "nuts" else "")
+    _print_summary(hyper, f"{fit.formula}  ({how}, seed {fit.seed})")
     if n_group:
         out.print(f"(+ {n_group} group-effect rows{' in summary.csv' if out_dir else ''})")
     for name, w in fit.parameterization.centered_fraction.items():
@@ -187,6 +194,8 @@ def fit_cmd(
                   markup=False)
     diag = fit.diagnostics()
     out.print(("[green]" if diag.ok else "[yellow]") + str(diag).replace("[", "\\["))
+    if "elbo" in fit.info:
+        out.print(f"ELBO: {fit.info['elbo'][-100:].mean():.2f} (final; trace in fit.info)")
     t = fit.timings
     out.print(f"time: {t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, warm-up "
               f"{t['warmup_s']:.1f} s, sampling {t['sampling_s']:.1f} s)")
