@@ -41,7 +41,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     for par in ("marginal", "noncentered"):
         for m in METHODS:
-            kw = dict(method=m, parameterization=par)
+            kw = dict(method=m, parameterization=par, log_likelihood=False)
             if m == "metropolis":
                 kw.update(draws=20_000, tune=10_000)
             times = []
