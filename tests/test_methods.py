@@ -33,6 +33,7 @@ def test_approximations_match_nuts_means(method: str, mn: pd.DataFrame,
     assert err.max() < APPROX_TOL, err.sort_values().tail(3)
     d = fit.diagnostics()
     assert d.method == method and fit.idata.posterior.attrs["method"] == method
+    assert "{" in fit.idata.posterior.attrs["method_settings"]  # JSON of the settings
     if method == "map":
         assert fit.posterior.sizes["draw"] == 1 and "point estimate" in str(d)
     else:
@@ -97,7 +98,8 @@ def test_nuts_init_from_an_approximation(init: str, mn: pd.DataFrame,
     assert fit.idata.posterior.attrs["init"] == init
 
 
-@pytest.mark.parametrize("method", ["nuts", "metropolis", "advi", "pathfinder", "laplace"])
+@pytest.mark.parametrize("method", ["nuts", "metropolis", "advi", "fullrank_advi",
+                                    "pathfinder", "laplace"])
 def test_every_method_honours_the_seed(method: str, mn: pd.DataFrame) -> None:
     kw = dict(method=method, draws=50, tune=50, vi_steps=300)
     a = hbr.fit(FORMULA, mn, seed=8, **kw).posterior["1|county"].values

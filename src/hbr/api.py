@@ -23,7 +23,7 @@ from hbr.errors import HbrWarning, OptionError
 from hbr.infer import apply_draws
 from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
-from hbr.methods import INITS, METHODS
+from hbr.methods import INITS, METHODS, method_settings
 from hbr._run import ParameterizationChoice, prepare_target, run_method
 from hbr.model import ModelSpec, build_model
 from hbr.posterior import Draws, hyper_names, make_draws, summarize
@@ -291,6 +291,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         "inference_library": "hbr", "inference_library_version": __version__,
         "formula": design.formula.text, "family": family, "method": method,
         "init": init or "", "thin": thin, "vi_steps": vi_steps if "advi" in method else 0,
+        "method_settings": method_settings(method, thin=thin, vi_steps=vi_steps,
+                                           target_accept=float(target_accept)),
         "parameterization": parameterization, "marginalized_factor": mfactor or "",
         "centered_fraction": choice.to_json(),
         "seed": seed, "chains": chains,

@@ -44,11 +44,13 @@ from hbr.laplace import find_mode
 from hbr.logdensity import Target
 
 __all__ = ["METHODS", "metropolis", "advi", "pathfinder", "laplace", "map_point",
-           "point_effects", "initial_points", "INITS", "MAX_DENSE_DIM"]
+           "point_effects", "initial_points", "method_settings", "INITS", "MAX_DENSE_DIM"]
 
 METHODS = ("nuts", "metropolis", "advi", "fullrank_advi", "pathfinder", "map", "laplace")
 MAX_DENSE_DIM = 2000  # laplace/map build the dense Hessian: dim^2 numbers, dim HVPs
 ACCEPT_TARGET = 0.234
+ADVI_LEARNING_RATE = 0.01  # Adam, decaying exponentially to 1% of it over the steps
+PATHFINDER_MAXITER = 100
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -153,7 +155,7 @@ def _vi_model(target: Target) -> Callable[[Any], None]:
 
 
 def advi(target: Target, key: jax.Array, *, fullrank: bool = False, chains: int = 4,
-         draws: int = 1000, steps: int = 10_000, learning_rate: float = 0.01,
+         draws: int = 1000, steps: int = 10_000, learning_rate: float = ADVI_LEARNING_RATE,
          progress: ProgressFn | None = None) -> tuple[SamplerResult, np.ndarray]:
     """ADVI by NumPyro SVI.
 
@@ -198,7 +200,7 @@ def advi(target: Target, key: jax.Array, *, fullrank: bool = False, chains: int 
 
 
 def pathfinder(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
-               maxiter: int = 100) -> tuple[SamplerResult, np.ndarray]:
+               maxiter: int = PATHFINDER_MAXITER) -> tuple[SamplerResult, np.ndarray]:
     """Single-path Pathfinder from each chain's start point; each chain holds ``draws``
     draws of its own path's best normal approximation (so R-hat compares paths). Returns
     the result and each path's ELBO."""
@@ -306,3 +308,20 @@ def initial_points(init: str, target: Target, key: jax.Array, chains: int
         raise OptionError(f"init={init!r} is not available; choose one of {', '.join(INITS)}")
     z = res.positions
     return z[:, 0], z.reshape(-1, z.shape[-1]).var(axis=0)
+
+
+def method_settings(method: str, *, thin: int, vi_steps: int, target_accept: float
+                    ) -> dict[str, Any]:
+    """The settings ``method`` ran with, for the result's attrs."""
+    return {
+        "nuts": {"target_accept": target_accept, "adaptation": "windowed (Stan)"},
+        "metropolis": {"thin": thin, "accept_target": ACCEPT_TARGET,
+                       "proposal": "diagonal normal, adapted during burn-in"},
+        "advi": {"guide": "AutoDiagonalNormal", "steps": vi_steps,
+                 "learning_rate": ADVI_LEARNING_RATE, "elbo_particles": 1},
+        "fullrank_advi": {"guide": "AutoMultivariateNormal", "steps": vi_steps,
+                          "learning_rate": ADVI_LEARNING_RATE, "elbo_particles": 1},
+        "pathfinder": {"maxiter": PATHFINDER_MAXITER, "paths": "one per chain"},
+        "laplace": {"hessian": "exact, at the mode"},
+        "map": {"optimizer": "damped Newton"},
+    }[method]
