@@ -149,6 +149,33 @@ def test_collinear_predictors() -> None:
         build_design("y ~ x + I(2 * x)", small())
 
 
+def test_constant_response() -> None:
+    with pytest.raises(DataError, match="the response 'y' is constant \\(3 in every row\\)"):
+        build_design("y ~ x + (1 | g)", small().assign(y=3.0))
+
+
+def test_integer_response_is_accepted() -> None:
+    n = len(small())
+    d = build_design("y ~ x", small().assign(y=np.arange(n)))  # int64 counts of a Gaussian
+    np.testing.assert_array_equal(d.y, np.arange(n, dtype=float))
+
+
+def test_categorical_with_many_levels_warns_and_refuses_a_huge_design() -> None:
+    """A categorical fixed effect gets one unpooled column per level: 150 levels warn and
+    suggest a group term; 10^5 levels over 2 x 10^5 rows (149 GiB dense) are refused before
+    anything is allocated."""
+    rng = np.random.default_rng(0)
+    mid = pd.DataFrame({"y": rng.normal(size=600), "c": [f"l{i % 150}" for i in range(600)]})
+    with pytest.warns(HbrWarning, match=r"'c' has 150 levels.*\(1 \| c\) pools the levels"):
+        d = build_design("y ~ c", mid)
+    assert d.X.shape == (600, 150)
+    n = 200_000
+    huge = pd.DataFrame({"y": rng.normal(size=n), "c": (np.arange(n) % 100_000).astype(str)})
+    with pytest.raises(DataError, match=r"'c' has 100000 levels: .* \(149 GiB\); a group term "
+                                        r"such as \(1 \| c\)"):
+        build_design("y ~ c", huge)
+
+
 def test_duplicate_column_names() -> None:
     df = pd.concat([small(), small()[["x"]]], axis=1)
     with pytest.raises(DataError, match="two columns named 'x'"):

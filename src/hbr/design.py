@@ -233,6 +233,9 @@ def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
     val = evaluate(fa, data, f.text)
     if isinstance(val, Categorical):
         raise DataError(f"the response {fa.expr!r} is categorical; a Gaussian model needs numbers")
+    if len(val) > 1 and np.all(val == val[0]):
+        raise DataError(f"the response {fa.expr!r} is constant ({val[0]:g} in every row): there "
+                        "is no variation to model; check that it is the right column")
     return val
 
 
@@ -268,6 +271,7 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
             cols.append(num)
             slices.append(TermSlice(term.name, start, start + 1, None))
             continue
+        _check_width(cats, n)
         combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
         for expr, cat, reduced in cats:
             levels = range(1 if reduced else 0, len(cat.levels))
@@ -281,6 +285,25 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
         slices.append(TermSlice(term.name, start, len(cols),
                                 tuple(", ".join(labs) for _, labs in combos)))
     return cols, slices
+
+
+MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
+MAX_DENSE = 250_000_000  # numbers (2 GB) in one term's columns
+
+
+def _check_width(cats: list[tuple[str, Categorical, bool]], n: int) -> None:
+    """A categorical predictor with many levels gets one unpooled coefficient per level, and
+    a dense column per level: warn from MANY_LEVELS levels, refuse beyond MAX_DENSE numbers."""
+    width = int(np.prod([len(c.levels) - r for _, c, r in cats]))
+    expr, cat, _ = max(cats, key=lambda t: len(t[1].levels))
+    fix = (f"a group term such as (1 | {expr}) pools the levels instead and stores no "
+           "column per level")
+    if n * width > MAX_DENSE:
+        raise DataError(f"{expr!r} has {len(cat.levels)} levels: as a predictor it needs "
+                        f"{width} columns of {n} rows ({n * width * 8 / 2**30:.0f} GiB); {fix}")
+    if len(cat.levels) >= MANY_LEVELS:
+        warnings.warn(f"{expr!r} has {len(cat.levels)} levels, each with its own coefficient "
+                      f"and no pooling between them; {fix}", HbrWarning, stacklevel=5)
 
 
 def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
