@@ -32,8 +32,8 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
-from hbr._target_parts import (centering_weights, free_size, initial_center, key_rng,
-                                location_map, prior_dist, prior_shape)
+from hbr._target_parts import (centering_weights, fixed_affine, free_size, initial_center,
+                               key_rng, location_map, prior_dist, prior_shape)
 from hbr.errors import OptionError
 from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec
@@ -193,6 +193,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                                 for _, v in p.prior.params) for p in params},
         "W": [centering_weights(centering, i, raw_off[i][2:], reparam.name)
               if i in raw_off else None for i in range(len(spec.groups))],
+        "affine": fixed_affine(spec),
     }
     if not use_stats:  # the likelihood reads the rows
         data.update(rows)
@@ -219,6 +220,11 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
             u = z[a:b]
             prior = prior_dist(p, d["prior"][p.name])
             t = biject_to(prior.support)
+            if p.name in d["affine"]:  # beta = b + s u; the constant log s is left out
+                v = d["affine"][p.name][0] + d["affine"][p.name][1] * u
+                lp = lp + jnp.sum(prior.log_prob(v))
+                vals[p.name] = v
+                continue
             v = t(u)
             if p.domain == "corr":
                 lp = lp + prior.log_prob(v) + t.log_abs_det_jacobian(u, v)
