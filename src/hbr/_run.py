@@ -76,11 +76,11 @@ def precondition_laplace(target: Any) -> bool:
             and target.sampled_effects == 0)
 
 
-
-def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int
-                    ) -> tuple[Any, ParameterizationChoice, float | None, bool,
-                               np.ndarray | None]:
-    """The target NUTS samples, with the choices made for it.
+def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int,
+                   mass_matrix: bool = True
+                   ) -> tuple[Any, ParameterizationChoice, float | None, bool,
+                              np.ndarray | None]:
+    """The target to sample, with the choices made for it.
 
     * Group effects sampled under "auto"/"marginal": partially centred with fractions from
       a pilot fit, and a starting mass matrix from the exact Hessian diagonal at the pilot
@@ -89,14 +89,15 @@ def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, 
       Laplace-preconditioned.
 
     Returns the target, the choice, the pilot's seconds (None without a pilot), whether it
-    was preconditioned, and the starting inverse mass matrix (None: NUTS's default)."""
+    was preconditioned, and the starting inverse mass matrix (None: NUTS's default; always
+    None without ``mass_matrix``, which only NUTS uses)."""
     t_pilot = time.perf_counter()
     key = jax.random.PRNGKey(seed)
     sampled = any(g.block.factor != mfactor for g in spec.groups)  # not integrated out
     if sampled and parameterization in ("auto", "marginal"):
         centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
         target = make_target(spec, parameterization, mfactor, centering)
-        imm = start_mass_matrix(target, jax.random.fold_in(key, 4))
+        imm = start_mass_matrix(target, jax.random.fold_in(key, 4)) if mass_matrix else None
         fractions = {}
         for i, w in centering.items():
             blk = spec.groups[i].block
@@ -116,8 +117,8 @@ def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, 
     return target, choice, time.perf_counter() - t_pilot, mode.converged, None
 
 
-def run_method(method: str, target: Any, key: jax.Array, imm: np.ndarray | None, init: str | None,
-         o: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray], Any]:
+def run_method(method: str, target: Any, key: jax.Array, imm: np.ndarray | None,
+               init: str | None, o: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray], Any]:
     """Run ``method`` on ``target``: the result, extra outputs (ELBO traces) and the target
     the draws belong to (for "map", one that returns effects at their conditional mean)."""
     n = dict(chains=o["chains"], draws=o["draws"])

@@ -114,13 +114,14 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     return bs / norms, se, s
 
 
-def fixed_affine(spec: ModelSpec) -> dict[str, np.ndarray]:
+def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]
+                 ) -> dict[str, np.ndarray]:
     r"""Coordinates of the fixed effects with a real-line prior: :math:`\beta = b + s\,u`,
     ``{name: stack([b, s])}``, :math:`b` the least-squares fit and :math:`s` its standard
     error (the prior's scale where that is 0). NUTS then sees :math:`u` of order one
     whatever the units: with raw coefficients, y ~ 1e9 and x ~ 1e-9 left the slope (5e17,
-    posterior sd 6e16) stuck at its start, ESS 4."""
-    beta, se, _ = least_squares(spec)
+    posterior sd 6e16) stuck at its start, ESS 4. ``ols`` is :func:`least_squares`."""
+    beta, se, _ = ols
     out, col = {}, 0
     for p in spec.fixed:
         b, s = beta[col:col + p.size], se[col:col + p.size]
@@ -135,12 +136,14 @@ def fixed_affine(spec: ModelSpec) -> dict[str, np.ndarray]:
 
 def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
                     raw_off: dict, reparam: Parameterization, data: Any, dim: int,
-                    loc: list) -> tuple[jax.Array, jax.Array]:
-    """A start near the least-squares fit, and the size of the jitter around it."""
+                    loc: list, ols: tuple[np.ndarray, np.ndarray, float]
+                    ) -> tuple[jax.Array, jax.Array]:
+    """A start near the least-squares fit ``ols`` (:func:`least_squares`), and the size of
+    the jitter around it."""
     y = spec.design.y
     center = np.zeros(dim)
     jitter = np.zeros(dim)
-    beta, se, s = least_squares(spec)
+    beta, se, s = ols
     sy = float(np.std(y)) or 1.0
     wanted: dict[str, np.ndarray] = {"sigma": np.array([s])}
     col = 0
@@ -164,11 +167,12 @@ def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict
             lo = np.asarray(p.prior.kwargs["lower"], dtype=float)
             hi = np.asarray(p.prior.kwargs["upper"], dtype=float)
             v = np.clip(v, lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
-        center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
-        if p.name in data.get("affine", {}):  # u = (beta - b) / s
+        if p.name in data["affine"]:  # u = (beta - b) / s
             shift, scale = data["affine"][p.name]
             center[a:b] = (v - shift) / scale
             jitter[a:b] = jitter[a:b] / scale
+        else:
+            center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
         if p.domain == "positive":
             jitter[a:b] = 0.5
     for i, (a, b, J, k) in raw_off.items():

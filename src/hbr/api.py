@@ -262,11 +262,12 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     enable_compilation_cache()
     with jax.enable_x64(True):
         target, choice, pilot_s, preconditioned, imm = prepare_target(
-            spec, parameterization, mfactor, seed)
+            spec, parameterization, mfactor, seed, mass_matrix=method == "nuts")
         res, info, target = run_method(method, target, jax.random.PRNGKey(seed), imm, init,
-                                 dict(chains=chains, draws=draws, tune=tune, thin=thin,
-                                      vi_steps=vi_steps, target_accept=float(target_accept),
-                                      progress=progress))
+                                       dict(chains=chains, draws=draws, tune=tune, thin=thin,
+                                            vi_steps=vi_steps,
+                                            target_accept=float(target_accept),
+                                            progress=progress))
         # group effects integrated out are drawn from their exact conditional, one key per
         # draw; the pointwise log likelihood uses the same keys, hence the same effects
         key = jax.random.fold_in(jax.random.PRNGKey(seed), 1)
@@ -307,5 +308,3 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
         attrs["elbo_final"] = float(np.mean(info["elbo"][-100:]))
     return Fit(make_draws(spec, values, res.stats, ll, attrs), spec, choice, seed, timings,
                res.interrupted, info)
-
-

@@ -194,8 +194,8 @@ def fit_cmd(
                   markup=False)
     diag = fit.diagnostics()
     out.print(("[green]" if diag.ok else "[yellow]") + str(diag).replace("[", "\\["))
-    if "elbo" in fit.info:
-        out.print(f"ELBO: {fit.info['elbo'][-100:].mean():.2f} (final; trace in fit.info)")
+    if "elbo_final" in fit.draws.attrs:
+        out.print(f"ELBO: {fit.draws.attrs['elbo_final']:.2f} (final; trace in fit.info)")
     t = fit.timings
     out.print(f"time: {t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, warm-up "
               f"{t['warmup_s']:.1f} s, sampling {t['sampling_s']:.1f} s)")

@@ -25,8 +25,8 @@ from numpyro.infer.hmc import hmc
 from hbr._programs import load_or_export
 from hbr.logdensity import Target
 
-__all__ = ["SamplerResult", "nuts", "run_chunks", "chunk_size", "apply_draws", "cached", "compiled",
-           "compile_count", "compile_options"]
+__all__ = ["SamplerResult", "nuts", "run_chunks", "start_points", "chunk_size", "apply_draws",
+           "cached", "compiled", "compile_count", "compile_options"]
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -120,6 +120,12 @@ def chunk_size(tune: int, draws: int, target: int = 100) -> int:
     return best
 
 
+def start_points(target: Target, key: jax.Array, chains: int) -> jax.Array:
+    """One ``target.initial_point`` per chain, each from its own key split from ``key``."""
+    return jnp.asarray(np.stack([target.initial_point(k) for k in
+                                 np.asarray(jax.random.split(key, chains))]))
+
+
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
          tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
          progress: ProgressFn | None = None,
@@ -150,9 +156,8 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
     k_init, k_chain = jax.random.split(key)
-    z0 = jnp.asarray(np.stack([target.initial_point(k) for k in
-                               np.asarray(jax.random.split(k_init, chains))])
-                     if init_positions is None else init_positions)
+    z0 = (start_points(target, k_init, chains) if init_positions is None
+          else jnp.asarray(init_positions))
 
     imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
         inverse_mass_matrix)

@@ -33,7 +33,7 @@ import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
 from hbr._target_parts import (centering_weights, fixed_affine, free_size, initial_center,
-                               key_rng, location_map, prior_dist, prior_shape)
+                               key_rng, least_squares, location_map, prior_dist, prior_shape)
 from hbr.errors import OptionError
 from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec
@@ -187,13 +187,14 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
     }
+    ols = least_squares(spec)  # once: the fixed-effect coordinates and the start point
     data: dict[str, Any] = {
         "prior": {p.name: tuple(np.broadcast_to(np.asarray(v, dtype=np.float64),
                                                 prior_shape(p)).copy()
                                 for _, v in p.prior.params) for p in params},
         "W": [centering_weights(centering, i, raw_off[i][2:], reparam.name)
               if i in raw_off else None for i in range(len(spec.groups))],
-        "affine": fixed_affine(spec),
+        "affine": fixed_affine(spec, ols),
     }
     if not use_stats:  # the likelihood reads the rows
         data.update(rows)
@@ -351,7 +352,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
             lp = lp - reparam.log_jacobian(Ls[i], d["W"][i], J)
         return lp
 
-    center, jitter = initial_center(spec, params, offsets, raw_off, reparam, data, dim, loc)
+    center, jitter = initial_center(spec, params, offsets, raw_off, reparam, data, dim, loc,
+                                    ols)
 
     def initial_point(key: jax.Array) -> np.ndarray:
         return np.asarray(center) + np.asarray(jitter) * key_rng(key).uniform(-1.0, 1.0, dim)

@@ -39,7 +39,7 @@ import numpy as np
 from jax import lax
 
 from hbr.errors import OptionError
-from hbr.infer import SamplerResult, cached, chunk_size, run_chunks
+from hbr.infer import SamplerResult, cached, chunk_size, run_chunks, start_points
 from hbr.laplace import find_mode
 from hbr.logdensity import Target
 
@@ -53,11 +53,6 @@ ADVI_LEARNING_RATE = 0.01  # Adam, decaying exponentially to 1% of it over the s
 PATHFINDER_MAXITER = 100
 
 ProgressFn = Callable[[int, int, str], None]
-
-
-def _starts(target: Target, key: jax.Array, chains: int) -> jax.Array:
-    return jnp.asarray(np.stack([target.initial_point(k) for k in
-                                 np.asarray(jax.random.split(key, chains))]))
 
 
 def metropolis(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
@@ -74,7 +69,7 @@ def metropolis(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
     dim, data = target.dim, target.data
     kernel = rw.build_additive_step()
     k_init, k_run = jax.random.split(key)
-    z0 = _starts(target, k_init, chains)
+    z0 = start_points(target, k_init, chains)
     collect_from = float((tune * thin) // 4)
 
     def one_step(carry: tuple, key_t: jax.Array, d: Any, adapt: jax.Array) -> tuple:
@@ -172,7 +167,7 @@ def advi(target: Target, key: jax.Array, *, fullrank: bool = False, chains: int 
     k_init, k_svi, k_draw = jax.random.split(key, 3)
     model = _vi_model(target)
     guide_cls = AutoMultivariateNormal if fullrank else AutoDiagonalNormal
-    guide = guide_cls(model, init_loc_fn=init_to_value(values={"z": _starts(target, k_init,
+    guide = guide_cls(model, init_loc_fn=init_to_value(values={"z": start_points(target, k_init,
                                                                              1)[0]}))
     schedule = optax.exponential_decay(learning_rate, steps, 0.01)
     svi = SVI(model, guide, optax_to_numpyro(optax.adam(schedule)), Trace_ELBO())
@@ -207,7 +202,7 @@ def pathfinder(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
     from blackjax.vi import pathfinder as pf
 
     k_init, k_fit, k_draw = jax.random.split(key, 3)
-    z0 = _starts(target, k_init, chains)
+    z0 = start_points(target, k_init, chains)
 
     def one(z: jax.Array, kf: jax.Array, kd: jax.Array, d: Any) -> tuple:
         state, _ = pf.approximate(kf, lambda x: target.logdensity_fn(x, d), z,
@@ -215,12 +210,12 @@ def pathfinder(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
         samples, logq = pf.sample(kd, state, draws)
         return samples, logq, state.elbo
 
-    t0 = time.perf_counter()
     def run(z: jax.Array, kf: jax.Array, kd: jax.Array, d: Any) -> tuple:
         # one path after another (lax.map), not vmap: the vmapped L-BFGS while loops
         # deadlocked XLA CPU in 5 of 8 runs here (idle threads; cf. jax issue #24219)
         return lax.map(lambda a: one(a[0], a[1], a[2], d), (z, kf, kd))
 
+    t0 = time.perf_counter()
     args = (z0, jax.random.split(k_fit, chains), jax.random.split(k_draw, chains), target.data)
     fn = cached(("pathfinder", chains, draws, maxiter) + target.signature, run, *args)
     t1 = time.perf_counter()
@@ -236,7 +231,7 @@ def _mode(target: Target, key: jax.Array, method: str) -> Any:
         raise OptionError(f"method={method!r} needs the dense Hessian of {target.dim} "
                           f"parameters (limit {MAX_DENSE_DIM}); integrate the largest factor "
                           "out (parameterization='marginal') or use method='advi'")
-    mode = find_mode(target, _starts(target, key, 1)[0])
+    mode = find_mode(target, start_points(target, key, 1)[0])
     if not mode.converged:
         raise OptionError(f"method={method!r}: the optimiser found no mode with a positive-"
                           f"definite Hessian after {mode.iterations} iterations (the "
