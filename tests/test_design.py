@@ -216,8 +216,15 @@ def test_fit_options_are_checked(mn: pd.DataFrame) -> None:
         hbr.fit(f, mn, target_accept=1.5)
     with pytest.raises(OptionError, match="parameterization='sideways'.*noncentered"):
         hbr.fit(f, mn, parameterization="sideways")
-    with pytest.raises(OptionError, match="family='poisson'"):
+    with pytest.raises(OptionError, match="family='poison'.*did you mean 'poisson'"):
+        hbr.fit(f, mn, family="poison")
+    with pytest.raises(OptionError, match="link='log' is not available.*'logit' or 'probit'"):
+        hbr.fit(f, mn, family="bernoulli", link="log")
+    with pytest.raises(DataError, match="needs 'log_radon' to hold counts.*0.83"):
         hbr.fit(f, mn, family="poisson")
+    with pytest.raises(OptionError, match="marginal.*gaussian.*'auto'"):
+        hbr.fit("floor ~ 1 + (1 | county)", mn, family="bernoulli",
+                parameterization="marginal")
     with pytest.raises(FormulaError):
         hbr.fit("log_radon ~ floor +", mn)
 

@@ -93,7 +93,8 @@ def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, 
     None without ``mass_matrix``, which only NUTS uses)."""
     t_pilot = time.perf_counter()
     key = jax.random.PRNGKey(seed)
-    sampled = any(g.block.factor != mfactor for g in spec.groups)  # not integrated out
+    # not integrated out (a sigma ~ (1 | g) term is always sampled)
+    sampled = any(g.block.factor != mfactor or g.block.dpar for g in spec.groups)
     if sampled and parameterization in ("auto", "marginal"):
         centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
         target = make_target(spec, parameterization, mfactor, centering)

@@ -9,7 +9,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -20,6 +20,7 @@ from hbr._cache import enable_compilation_cache
 from hbr.design import build_design
 from hbr.diagnostics import Diagnostics, diagnose
 from hbr.errors import HbrWarning, OptionError
+from hbr.families import resolve_family
 from hbr.infer import apply_draws
 from hbr.io import read_table, write_atomic
 from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
@@ -105,8 +106,11 @@ class Fit:
 
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
-        return diagnose(self.draws, parameterization=self.parameterization.name,
-                        summary=self._full_summary)
+        name = self.parameterization.name
+        if name == "marginal" and not any(g.block.factor != self.parameterization.marginalized
+                                          or g.block.dpar for g in self.spec.groups):
+            name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
+        return diagnose(self.draws, parameterization=name, summary=self._full_summary)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
@@ -148,13 +152,13 @@ def _check_int(name: str, value: Any, minimum: int) -> int:
     return int(value)
 
 
-def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: int = 4,
+def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *, chains: int = 4,
         draws: int = 1000, tune: int = 1000, seed: int | None = None,
         priors: Mapping[str, Prior | str] | None = None,
         parameterization: str | None = None, marginalize: str | None = None,
         target_accept: float = 0.9, method: str = "nuts", init: str | None = None,
         thin: int = 1, vi_steps: int = 10_000,
-        family: str = "gaussian", dropna: bool = False, log_likelihood: bool | None = None,
+        family: str = "gaussian", link: str | None = None, dropna: bool = False, log_likelihood: bool | None = None,
         progress: Callable[[int, int, str], None] | None = None) -> Fit:
     r"""Fit a Bayesian hierarchical regression (NUTS by default).
 
@@ -168,8 +172,10 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
 
     Parameters
     ----------
-    formula : str
-        lme4/brms syntax, see :mod:`hbr.formula`.
+    formula : str or list of str
+        lme4/brms syntax, see :mod:`hbr.formula`. A list adds formulas for parameters of the
+        family, brms style: ``["price ~ area + (area | zip)", "sigma ~ 1 + (1 | zip)"]``
+        lets log sigma vary by ZIP code (hierarchical prior on the ZIP effects).
     data : pandas.DataFrame or path
         The table, or a CSV/Parquet file.
     chains, draws, tune : int
@@ -205,7 +211,11 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     vi_steps : int
         ADVI optimisation steps (Adam, learning rate 0.01 decaying to 1e-4).
     family : str
-        ``"gaussian"``.
+        "gaussian" (default), "student_t", "bernoulli", "binomial" (``y | trials(n) ~``),
+        "poisson" or "negative_binomial"; see :mod:`hbr.families`. Families other than the
+        Gaussian cannot have their effects integrated out and default to "auto".
+    link : str, optional
+        The family's link: "logit" (default) or "probit" for bernoulli and binomial.
     dropna : bool
         Drop rows with missing values in the used columns instead of raising.
     log_likelihood : bool, optional
@@ -245,8 +255,9 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     if not isinstance(target_accept, (int, float)) or not 0 < target_accept < 1:
         raise OptionError(f"target_accept must be a number between 0 and 1 (e.g. 0.8 or 0.95), "
                           f"got {target_accept!r}")
+    fam, link = resolve_family(family, link)
     if parameterization is None:
-        parameterization = "marginal" if family == "gaussian" else "auto"
+        parameterization = "marginal" if fam.marginal else "auto"
     if parameterization not in PARAMETERIZATION_NAMES:
         raise OptionError(f"parameterization={parameterization!r} is not available; choose one "
                           f"of {', '.join(PARAMETERIZATION_NAMES)}")
@@ -255,9 +266,12 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
                           f"parameterization='marginal', not {parameterization!r}")
     if isinstance(data, (str, os.PathLike)):
         data = read_table(data)
-    design = build_design(formula, data, dropna=dropna)
+    formulas = [formula] if isinstance(formula, str) else list(formula)
+    if not formulas:
+        raise OptionError("formula is empty: give a formula such as 'y ~ x + (1 | g)'")
+    design = build_design(formulas[0], data, dropna=dropna, dpars=tuple(formulas[1:]))
     log_likelihood = _want_log_likelihood(log_likelihood, design.n_obs * chains * draws)
-    spec = build_model(design, priors, family)
+    spec = build_model(design, priors, family, link)
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     enable_compilation_cache()
     with jax.enable_x64(True):
@@ -290,7 +304,8 @@ def fit(formula: str, data: pd.DataFrame | str | os.PathLike[str], *, chains: in
     timings["total_s"] = time.perf_counter() - t_start
     attrs = {
         "inference_library": "hbr", "inference_library_version": __version__,
-        "formula": design.formula.text, "family": family, "method": method,
+        "formula": design.formula.text, "family": family, "link": link, "method": method,
+        "dpar_formulas": "; ".join(d.formula.text for d in design.dpars),
         "init": init or "", "thin": thin, "vi_steps": vi_steps if "advi" in method else 0,
         "method_settings": method_settings(method, thin=thin, vi_steps=vi_steps,
                                            target_accept=float(target_accept)),

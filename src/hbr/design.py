@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import difflib
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ from hbr._factors import (FUNCTIONS, Categorical, categorical, evaluate, factor_
                           is_categorical)
 from hbr.formula import Formula, Term, parse_formula
 
-__all__ = ["GroupBlock", "TermSlice", "Design", "build_design"]
+__all__ = ["GroupBlock", "TermSlice", "Design", "DparDesign", "build_design", "DPARS"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +75,7 @@ class GroupBlock:
     Z: np.ndarray
     coefs: tuple[str, ...]
     correlated: bool
+    dpar: str = ""  # "" for the mean; "sigma" for a term of the ``sigma ~ ...`` formula
 
     @property
     def n_levels(self) -> int:
@@ -86,7 +87,19 @@ class GroupBlock:
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(f"{c}|{self.factor}" for c in self.coefs)
+        pre = f"{self.dpar}_" if self.dpar else ""
+        return tuple(f"{pre}{c}|{self.factor}" for c in self.coefs)
+
+
+@dataclass(frozen=True, eq=False)
+class DparDesign:
+    """The design of a distributional formula such as ``sigma ~ 1 + (1 | g)``: the model of
+    ``log sigma``. Its fixed terms are named ``sigma_Intercept``, ``sigma_x``."""
+
+    name: str
+    formula: Formula
+    X: np.ndarray
+    terms: tuple[TermSlice, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,6 +113,11 @@ class Design:
     terms: tuple[TermSlice, ...]
     groups: tuple[GroupBlock, ...]
     n_dropped: int = 0
+    se: np.ndarray | None = None  # known standard errors, ``y | se(s)``
+    trials: np.ndarray | None = None  # ``y | trials(n)``
+    offset: np.ndarray | None = None  # sum of the ``offset()`` terms
+    dpars: tuple[DparDesign, ...] = ()  # e.g. ``sigma ~ 1 + (1 | g)``; its groups are in
+    #                                     ``groups`` with ``dpar="sigma"``
 
     @property
     def n_obs(self) -> int:
@@ -113,7 +131,11 @@ class Design:
         return tuple(out)
 
 
-def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = False) -> Design:
+DPARS = ("sigma",)  # parameters a second formula may model
+
+
+def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = False,
+                 dpars: tuple[Formula | str, ...] = ()) -> Design:
     """Apply ``formula`` to ``data``.
 
     Parameters
@@ -122,6 +144,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
         Parsed or textual formula.
     data : pandas.DataFrame
         One row per observation.
+    dpars : tuple of Formula or str
+        Formulas of distributional parameters, e.g. ``"sigma ~ 1 + (1 | g)"``.
     dropna : bool
         Drop rows with missing values in the columns the formula uses (a
         :class:`~hbr.errors.HbrWarning` says how many); by default they are an error.
@@ -149,21 +173,58 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     if data.columns.duplicated().any():
         dup = data.columns[data.columns.duplicated()][0]
         raise DataError(f"the table has two columns named {dup!r}; rename one of them")
+    dfs = [parse_formula(d) if isinstance(d, str) else d for d in dpars]
+    for d in dfs:
+        if d.response.expr not in DPARS:
+            raise DataError(caret_message(
+                f"a second formula models a parameter of the family ({', '.join(DPARS)}), "
+                f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
+                d.response.span[0], d.response.span[1] - d.response.span[0]))
+        if d.additions or d.offsets:
+            raise DataError(f"the formula {d.text!r} cannot have se(), trials() or offset()")
+    if len({d.response.expr for d in dfs}) < len(dfs):
+        raise DataError("two formulas model the same parameter; give one formula per parameter")
     used = _check_columns(f, data)
+    for d in dfs:
+        used += [c for c in _check_columns(d, data, response=False) if c not in used]
     data, n_dropped = _handle_missing(data, used, dropna)
     y = _response(f, data)
     X, terms = _fixed(f, data)
     groups = tuple(_group_block(f, g_term, t, data) for g_term in f.groups
                    for t in [g_term.terms])
-    return Design(f, f.response.expr, y, X, terms, groups, n_dropped)
+    extra = {}
+    for name, fa in f.additions:
+        extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()"), dtype=float)
+    offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()") for fa in f.offsets],
+                     axis=0) if f.offsets else None)
+    dpar_designs = []
+    for d in dfs:
+        name = d.response.expr
+        Xd, td = _fixed(d, data)
+        td = tuple(TermSlice(f"{name}_{t.name}", t.start, t.stop, t.labels) for t in td)
+        dpar_designs.append(DparDesign(name, d, Xd, td))
+        groups += tuple(replace(_group_block(d, g_term, g_term.terms, data), dpar=name)
+                        for g_term in d.groups)
+    return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
+                  extra.get("trials"), offset, tuple(dpar_designs))
+
+
+def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str) -> np.ndarray:
+    """A factor that must be numeric (the argument of se(), trials() or offset())."""
+    val = evaluate(fa, data, text)
+    if isinstance(val, Categorical):
+        raise DataError(caret_message(f"{what} needs numbers, but {fa.expr!r} is not numeric",
+                                      text, fa.span[0], fa.span[1] - fa.span[0]))
+    return val
 
 
 # ------------------------------------------------------------------------ columns and NAs
-def _check_columns(f: Formula, data: pd.DataFrame) -> list[str]:
+def _check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list[str]:
     cols = [str(c) for c in data.columns]
     used: list[str] = []
     refs: list[tuple[str, tuple[int, int]]] = []
-    all_factors = [f.response] + [fa for t in f.terms for fa in t.factors]
+    all_factors = ([f.response] if response else []) + [fa for t in f.terms for fa in t.factors]
+    all_factors += [fa for _, fa in f.additions] + list(f.offsets)
     all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
     for fa in all_factors:
         refs.extend((name, fa.span) for name, _ in factor_columns(fa))

@@ -77,6 +77,14 @@ _DIVERGENCE_FIX = {
     "centered": "parameterization='auto' or 'noncentered'",
     "auto": "parameterization='noncentered'",
     "marginal": "marginalize= another grouping factor (the sampled one diverges)",
+    # every group effect integrated out: the divergences are in the hyperparameters
+    # themselves (e.g. a residual sd near 0 with noise-free data)
+    "marginal-exact": "target_accept=0.99 (CLI: --target-accept 0.99); every group effect "
+                      "is already integrated out, so the hard region is in the "
+                      "hyperparameters, typically a standard deviation near 0 (noise-free "
+                      "data pins the intercept as sigma shrinks: a funnel). A prior that "
+                      "keeps it away from 0 also helps, e.g. priors={'sigma': "
+                      "'Gamma(2, 10)'}",
     "": "another parameterization",
 }
 
@@ -115,8 +123,10 @@ def diagnose(idata: Draws | az.InferenceData, var_names: list[str] | None = None
     if div:
         advice.append(f"{div} divergent transitions: the posterior has regions the sampler "
                       f"cannot follow, so estimates may be biased. Try "
-                      f"{_DIVERGENCE_FIX.get(parameterization, _DIVERGENCE_FIX[''])} or "
-                      "target_accept=0.95 (CLI: --target-accept 0.95)")
+                      + (_DIVERGENCE_FIX["marginal-exact"] if parameterization ==
+                         "marginal-exact" else
+                         f"{_DIVERGENCE_FIX.get(parameterization, _DIVERGENCE_FIX[''])} or "
+                         "target_accept=0.95 (CLI: --target-accept 0.95)"))
     if not max_rhat <= RHAT_MAX:
         advice.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tune "
                       "and draws, or check the model for multimodality")

@@ -14,6 +14,12 @@ Supported syntax (``y ~ rhs``):
 ``(1 | g1) + (1 | g2)``      crossed factors
 ``(1 | a/b)``                nested: ``(1 | a) + (1 | a:b)``; the inner factor is named ``a:b``
 ``\`odd name\```             a column whose name is not an identifier
+``offset(log(t))``           a term with coefficient fixed at 1 (exposure of a rate)
+``y | se(s) ~ ...``          known measurement error ``s`` (``se(s, sigma=True)`` adds the
+                             residual sigma), family gaussian
+``y | trials(n) ~ ...``      successes out of ``n`` trials (a column or a number), binomial
+``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
+                             (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
 
 Errors are :class:`~hbr.errors.FormulaError` with the formula repeated and a caret under the
@@ -105,6 +111,13 @@ class Formula:
     intercept: bool
     terms: tuple[Term, ...]
     groups: tuple[GroupTerm, ...]
+    additions: tuple[tuple[str, Factor], ...] = ()  # ("se" | "trials", argument)
+    se_sigma: bool = False  # se(s, sigma=True): also estimate the residual sigma
+    offsets: tuple[Factor, ...] = ()  # arguments of offset() terms
+
+    def addition(self, name: str) -> Factor | None:
+        """The argument of the response addition ``name`` ("se", "trials"), or None."""
+        return next((f for n, f in self.additions if n == name), None)
 
     def __str__(self) -> str:
         return self.text
@@ -160,11 +173,11 @@ def parse_formula(text: str) -> Formula:
     p.take()
     response = _make_factor(lhs_tok, text)
     tok = p.peek()
+    additions: list[tuple[str, Factor]] = []
+    se_sigma = False
     if tok.kind == "op" and tok.text in ("|", "||"):
-        raise p.error(
-            "response additions such as 'y | se(s)' or 'y | trials(n)' are not supported yet",
-            tok,
-        )
+        additions, se_sigma = _additions(p, text)
+        tok = p.peek()
     if not (tok.kind == "op" and tok.text == "~"):
         if tok.kind == "end":
             raise p.error(
@@ -187,19 +200,95 @@ def parse_formula(text: str) -> Formula:
     ev = _Evaluator(text)
     terms, no_icpt, groups = ev.eval(node, top=True)
     intercept = not no_icpt
+    terms, offsets = _split_offsets(terms, text)
     fixed = tuple(t for t in terms if t.factors)
     if any(not t.factors for t in terms) and no_icpt:
         intercept = False
     if not fixed and not intercept and not groups:
         raise FormulaError("the formula has no terms left after removing the intercept",
                            text, tilde.start)
-    for t in fixed:
-        for f in t.factors:
-            if f.expr == response.expr:
-                raise FormulaError(
-                    f"the response {response.expr!r} also appears on the right-hand side",
-                    text, f.span[0], f.span[1] - f.span[0])
-    return Formula(text, response, intercept, fixed, tuple(_dedupe_groups(groups, text)))
+    for f in [fa for t in fixed for fa in t.factors] + list(offsets):
+        if f.expr == response.expr:
+            raise FormulaError(
+                f"the response {response.expr!r} also appears on the right-hand side",
+                text, f.span[0], f.span[1] - f.span[0])
+    return Formula(text, response, intercept, fixed, tuple(_dedupe_groups(groups, text)),
+                   tuple(additions), se_sigma, tuple(offsets))
+
+
+_ADDITIONS = ("se", "trials")
+
+
+def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
+    """The factor of one argument of a call (``s`` in ``se(s)``, ``log(t)`` in
+    ``offset(log(t))``); columns keep the call's backtick names."""
+    names = {k: v for k, v in call.column_names.items()
+             if any(isinstance(n, ast.Name) and n.id == k for n in ast.walk(arg))}
+    expr = ast.unparse(arg)
+    for key, col in names.items():
+        expr = expr.replace(key, f"`{col}`" if key != col else col)
+    return Factor(expr, call.span, arg, names)
+
+
+def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
+    """Parse ``| se(s)``, ``| trials(n)`` (joined by '+') after the response."""
+    bar = p.take()
+    if bar.text == "||":
+        raise p.error("use a single '|' before response additions: 'y | se(s) ~ ...'", bar)
+    out: list[tuple[str, Factor]] = []
+    se_sigma = False
+    while True:
+        tok = p.peek()
+        if tok.kind != "call":
+            raise p.error("expected se(...) or trials(...) after '|', e.g. 'y | se(s) ~ x'",
+                          tok)
+        p.take()
+        call = _make_factor(tok, text)
+        fn = call.tree.func.id if isinstance(call.tree.func, ast.Name) else ""
+        if fn not in _ADDITIONS:
+            raise FormulaError(f"unknown response addition {fn or tok.text!r}; hbr knows "
+                               "se(s) (known standard errors) and trials(n) (binomial)",
+                               text, tok.start, len(fn) or 1)
+        if any(n == fn for n, _ in out):
+            raise FormulaError(f"{fn}() is given twice", text, tok.start, len(fn))
+        kw = {k.arg: k.value for k in call.tree.keywords}
+        if len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
+            form = "se(s) or se(s, sigma=True)" if fn == "se" else "trials(n)"
+            raise FormulaError(f"{fn}() takes one column or number: write {form}", text,
+                               tok.start, tok.end - tok.start)
+        if "sigma" in kw:
+            v = kw["sigma"]
+            if not (isinstance(v, ast.Constant) and isinstance(v.value, bool)) and not (
+                    isinstance(v, ast.Name) and v.id in ("TRUE", "FALSE")):
+                raise FormulaError("se(..., sigma=) takes True or False", text, tok.start,
+                                   tok.end - tok.start)
+            se_sigma = bool(v.value) if isinstance(v, ast.Constant) else v.id == "TRUE"
+        out.append((fn, _argument(call, call.tree.args[0], text)))
+        nxt = p.peek()
+        if nxt.kind == "op" and nxt.text == "+":
+            p.take()
+            continue
+        return out, se_sigma
+
+
+def _split_offsets(terms: list[Term], text: str) -> tuple[list[Term], list[Factor]]:
+    """Move ``offset(...)`` terms out of the fixed terms."""
+    kept, offsets = [], []
+    for t in terms:
+        calls = [f for f in t.factors if f.is_call and isinstance(f.tree.func, ast.Name)
+                 and f.tree.func.id == "offset"]
+        if not calls:
+            kept.append(t)
+            continue
+        f = calls[0]
+        if len(t.factors) > 1:
+            raise FormulaError("offset() cannot be part of an interaction", text, f.span[0],
+                               f.span[1] - f.span[0])
+        if len(f.tree.args) != 1 or f.tree.keywords:
+            raise FormulaError("offset() takes one column or expression, e.g. "
+                               "offset(log(exposure))", text, f.span[0], f.span[1] - f.span[0])
+        offsets.append(_argument(f, f.tree.args[0], text))
+    return kept, offsets
 
 
 def _dedupe_groups(groups: list[GroupTerm], text: str) -> list[GroupTerm]:
@@ -268,6 +357,10 @@ class _Evaluator:
         if not no_icpt and not any(not t.factors for t in terms):
             terms = [Term()] + terms
         terms = [t for t in terms if not (no_icpt and not t.factors)]
+        for f in (f for t in terms for f in t.factors):
+            if f.is_call and isinstance(f.tree.func, ast.Name) and f.tree.func.id == "offset":
+                raise self.err("offset() belongs outside group terms: 'y ~ x + offset(o) + "
+                               "(1 | g)'", f.span[0], f.span[1] - f.span[0])
         if not terms:
             raise self.err("this group term has no coefficients", start, end - start)
         factors = self.group_factors(rhs)

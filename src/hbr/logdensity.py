@@ -34,18 +34,14 @@ from numpyro.distributions.transforms import biject_to
 
 from hbr._target_parts import (centering_weights, fixed_affine, free_size, initial_center,
                                key_rng, least_squares, location_map, prior_dist, prior_shape)
+from hbr._likelihoods import LOGLIK, aux_information, row_arrays
 from hbr.errors import OptionError
+from hbr.families import FAMILIES
 from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec
 from hbr.reparam import REPARAMS
 
 __all__ = ["Target", "PARAMETERIZATION_NAMES", "make_target", "marginal_factor"]
-
-# family -> pointwise log likelihood (y, mu, sigma)
-_FAMILIES: dict[str, Callable[[Any, Any, Any], Any]] = {
-    "gaussian": lambda y, mu, sigma: dist.Normal(mu, sigma).log_prob(y),
-}
-
 
 PARAMETERIZATION_NAMES = ("marginal", "auto", "noncentered", "centered")
 
@@ -55,8 +51,9 @@ _SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "no
 
 
 def marginal_factor(spec: ModelSpec, requested: str | None = None) -> str | None:
-    """The grouping factor to integrate out: ``requested`` or the one with most levels."""
-    factors = {g.block.factor: g.block.n_levels for g in spec.groups}
+    """The grouping factor to integrate out: ``requested`` or the one with most levels
+    (among the factors of the mean; those of ``sigma ~ ...`` are sampled)."""
+    factors = {g.block.factor: g.block.n_levels for g in spec.groups if not g.block.dpar}
     if not factors:
         return None
     if requested is not None:
@@ -157,9 +154,10 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     if parameterization not in PARAMETERIZATION_NAMES:
         raise OptionError(f"parameterization={parameterization!r} is not available; choose "
                           f"one of {', '.join(PARAMETERIZATION_NAMES)}")
-    if parameterization == "marginal" and spec.family != "gaussian":
+    if parameterization == "marginal" and not FAMILIES[spec.family].marginal:
         raise OptionError(f"parameterization='marginal' needs the gaussian family, not "
-                          f"{spec.family!r}")
+                          f"{spec.family!r}: only Gaussian group effects can be integrated "
+                          "out exactly; use 'auto' (the default for other families)")
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
     reparam = REPARAMS[_SAMPLED_REPARAM[parameterization]]
     design = spec.design
@@ -169,7 +167,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     for p in params:
         offsets[p.name] = (pos, pos + free_size(p))
         pos += free_size(p)
-    marg_ids = [i for i, g in enumerate(spec.groups) if g.block.factor == mfactor]
+    marg_ids = [i for i, g in enumerate(spec.groups)
+                if g.block.factor == mfactor and not g.block.dpar]
     samp_ids = [i for i in range(len(spec.groups)) if i not in marg_ids]
     raw_off: dict[int, tuple[int, int, int, int]] = {}
     for i in samp_ids:
@@ -178,15 +177,31 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         pos += J * k
     dim = pos
     loc = location_map(spec)
-    family_ll = _FAMILIES[spec.family]
+    family_ll = LOGLIK[(spec.family, spec.link)]
     use_stats = bool(marg_ids) and not samp_ids
+    # residual noise: one sigma ("scalar"), known se ("se"), or varying with parameters by
+    # row (a sigma formula, or se(s, sigma=True): "rows")
+    has_se = design.se is not None
+    sigma_model = bool(spec.dpar_fixed) or any(g.block.dpar for g in spec.groups)
+    noise_kind = ("rows" if sigma_model or (has_se and design.formula.se_sigma) else
+                  "se" if has_se else "scalar")
+    use_stats = use_stats and noise_kind != "rows"
+    mean_ids = [i for i, g in enumerate(spec.groups) if not g.block.dpar]
+    dpar_ids = [i for i, g in enumerate(spec.groups) if g.block.dpar]
 
     rows: dict[str, Any] = {
         "y": np.asarray(design.y, dtype=np.float64),
         "X": np.asarray(design.X, dtype=np.float64),
+        "offset": (np.asarray(design.offset, dtype=np.float64) if design.offset is not None
+                   else np.zeros(design.n_obs)),
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
+        **row_arrays(design),
     }
+    if has_se:
+        rows["se"] = np.asarray(design.se, dtype=np.float64)
+    if spec.dpar_fixed:
+        rows["sigma_X"] = np.asarray(design.dpars[0].X, dtype=np.float64)
     ols = least_squares(spec)  # once: the fixed-effect coordinates and the start point
     data: dict[str, Any] = {
         "prior": {p.name: tuple(np.broadcast_to(np.asarray(v, dtype=np.float64),
@@ -205,9 +220,13 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     if marg_ids:
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
-        st = suffstats(rows["y"], rows["X"], Zm, blk0.index, n_marg_padded)
+        # known se: statistics of the rows scaled by 1/se (weighted least squares)
+        sw = 1.0 / rows["se"] if noise_kind == "se" else np.ones(design.n_obs)
+        st = suffstats((rows["y"] - rows["offset"]) * sw, rows["X"] * sw[:, None],
+                       Zm * sw[:, None], blk0.index, n_marg_padded)
         # noise 1: effects are drawn from their conditional; 0: its mean (point estimates)
-        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "noise": np.float64(1.0)}
+        data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "noise": np.float64(1.0),
+                        "log_se": np.float64(np.sum(np.log(rows["se"])) if has_se else 0.0)}
         if use_stats:  # everything the likelihood needs
             data["marg"].update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
         else:  # other factors are sampled: residual statistics come from the rows
@@ -250,42 +269,73 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                 if spec.fixed else jnp.zeros(0))
 
     def linear_predictor(vals: dict[str, jax.Array], effects: dict, d: Any) -> jax.Array:
-        mu = d["X"] @ fixed_beta(vals)
+        mu = d["X"] @ fixed_beta(vals) + d["offset"]
         for i, b in effects.items():
-            gd = d["groups"][i]
-            mu = mu + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
+            if i in mean_ids:
+                gd = d["groups"][i]
+                mu = mu + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
         return mu
 
-    def residual_stats(vals: dict, effects: dict, d: Any) -> tuple[jax.Array, jax.Array]:
-        """(sum r^2, Z_j' r_j) of the residuals without the integrated factor."""
+    def noise_sd(vals: dict, effects: dict, d: Any) -> jax.Array:
+        """The residual sd: a scalar, or one per row (known se, sigma formula)."""
+        if sigma_model:
+            ls = d["sigma_X"] @ jnp.concatenate([jnp.atleast_1d(vals[p.name])
+                                                 for p in spec.dpar_fixed])
+            for i in dpar_ids:
+                gd = d["groups"][i]
+                ls = ls + jnp.sum(gd["Z"] * effects[i][gd["index"]], axis=1)
+            return jnp.exp(ls)
+        if not has_se:
+            return vals["sigma"][0]
+        if design.formula.se_sigma:
+            return jnp.sqrt(d["se"] ** 2 + vals["sigma"][0] ** 2)
+        return d["se"]
+
+    def aux_values(vals: dict, effects: dict, d: Any) -> dict[str, jax.Array]:
+        out = {p.name: vals[p.name][0] for p in spec.aux}
+        if "sigma" in FAMILIES[spec.family].aux:
+            out["sigma"] = noise_sd(vals, effects, d)
+        return out
+
+    def marg_parts(vals: dict, effects: dict, d: Any) -> tuple:
+        """(sum r^2, Z_j' r_j, Z_j' Z_j, sigma, constant) of the residuals without the
+        integrated factor, such that the log likelihood is ``marginal_loglik(...)`` plus the
+        constant. With a noise sd per row, every row is scaled by 1 / sd and sigma is 1."""
         m = d["marg"]
-        if use_stats:
+        if use_stats:  # statistics (weighted by 1/se^2 for known se)
             beta = fixed_beta(vals)
             rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
             ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
-            return rr, m["Zty"] - ZtXb
+            if noise_kind == "se":
+                return rr, m["Zty"] - ZtXb, m["ZtZ"], jnp.ones(()), -m["log_se"]
+            return rr, m["Zty"] - ZtXb, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
         r = d["y"] - linear_predictor(vals, effects, d)
-        Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_marg_levels)
-        return r @ r, Zr.T
+        if noise_kind == "scalar":
+            Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_marg_levels)
+            return r @ r, Zr.T, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
+        sd = noise_sd(vals, effects, d)
+        rw, Zw = r / sd, m["Z"] / sd[:, None]
+        Zr = jax.ops.segment_sum(Zw * rw[:, None], m["index"], n_marg_levels)
+        ZtZ = jax.ops.segment_sum(Zw[:, :, None] * Zw[:, None, :], m["index"], n_marg_levels)
+        return (rw @ rw, Zr.T, jnp.moveaxis(ZtZ, 0, -1), jnp.ones(()),
+                -jnp.sum(jnp.log(sd)))
 
     def marg_L(Ls: dict) -> jax.Array:
         return jax.scipy.linalg.block_diag(*[Ls[i] for i in marg_ids])
 
     def logdensity_fn(z: jax.Array, d: Any) -> jax.Array:
         lp, vals, effects, Ls = unpack(z, d)
-        sigma = vals["sigma"][0]
         if not marg_ids:
-            return lp + jnp.sum(family_ll(d["y"], linear_predictor(vals, effects, d), sigma))
-        rr, Zr = residual_stats(vals, effects, d)
-        return lp + marginal_loglik(rr, Zr, d["marg"]["ZtZ"], marg_L(Ls), sigma,
-                                    d["marg"]["N"])
+            eta = linear_predictor(vals, effects, d)
+            return lp + jnp.sum(family_ll(d["y"], eta, aux_values(vals, effects, d), d))
+        rr, Zr, ZtZ, sigma, const = marg_parts(vals, effects, d)
+        return lp + marginal_loglik(rr, Zr, ZtZ, marg_L(Ls), sigma, d["marg"]["N"]) + const
 
     def all_effects(z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:
         _, vals, effects, Ls = unpack(z, d)
         if marg_ids:
-            rr, Zr = residual_stats(vals, effects, d)
-            b = conditional_effects(key, Zr, d["marg"]["ZtZ"], marg_L(Ls), vals["sigma"][0],
-                                    d["marg"]["noise"])
+            _, Zr, ZtZ, sigma, _ = marg_parts(vals, effects, d)
+            b = conditional_effects(key, Zr, ZtZ, marg_L(Ls), sigma, d["marg"]["noise"])
             col = 0
             effects = dict(effects)
             for i in marg_ids:
@@ -297,14 +347,16 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     def pointwise_loglik(z: jax.Array, key: jax.Array, d: Any, r: Any) -> jax.Array:
         d = {**d, **r}
         vals, effects = all_effects(z, key, d)
-        return family_ll(d["y"], linear_predictor(vals, effects, d), vals["sigma"][0])
+        return family_ll(d["y"], linear_predictor(vals, effects, d),
+                         aux_values(vals, effects, d), d)
 
     def constrain(z: jax.Array, key: jax.Array, d: Any) -> dict[str, jax.Array]:
         vals, effects = all_effects(z, key, d)
         out: dict[str, jax.Array] = {}
-        for p in spec.fixed:
+        for p in spec.fixed + spec.dpar_fixed:
             out[p.name] = vals[p.name] if p.labels is not None else vals[p.name][0]
-        out["sigma"] = vals["sigma"][0]
+        for p in spec.aux:
+            out[p.name] = vals[p.name][0]
         for i, g in enumerate(spec.groups):
             for sp in g.sds:
                 out[sp.name] = vals[sp.name][0]
@@ -321,12 +373,22 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         factor, if any, is left out of mu); and the Cholesky factors of the covariances."""
         _, vals, effects, Ls = unpack(z, d)
         mu = linear_predictor(vals, effects, d)
-        sigma = vals["sigma"][0]
-        curv = -jax.vmap(jax.grad(jax.grad(lambda m, yy: family_ll(yy, m, sigma))))(mu, d["y"])
+        aux = aux_values(vals, effects, d)
+
+        def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
+            row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,
+                                         {**aux, **{k: d[k] for k in ("y", "trials", "se")
+                                                    if k in d}})
+            return family_ll(row["y"], m, row, row)
+
+        curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))
+        # effects on log sigma: the expected information per row (2 for the Gaussian)
+        curv_s = aux_information(spec.family, aux) * jnp.ones_like(mu)
         out = {}
         for i in raw_off:
             Zi = d["groups"][i]["Z"]
-            outer = Zi[:, :, None] * Zi[:, None, :] * curv[:, None, None]
+            c = curv_s if spec.groups[i].block.dpar else curv
+            outer = Zi[:, :, None] * Zi[:, None, :] * c[:, None, None]
             out[i] = jax.ops.segment_sum(outer, d["groups"][i]["index"], raw_off[i][2])
         return out, Ls
 
@@ -359,7 +421,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         return np.asarray(center) + np.asarray(jitter) * key_rng(key).uniform(-1.0, 1.0, dim)
 
     signature = (
-        parameterization, mfactor, spec.family,
+        parameterization, mfactor, spec.family, spec.link, noise_kind,
+        tuple(g.block.dpar for g in spec.groups),
         design.X.shape[1:] if use_stats else design.X.shape,
         tuple((p.name, p.domain, p.size, p.prior.family, p.labels is None) for p in params),
         tuple((g.block.names, n_marg_padded if i in marg_ids else g.block.n_levels,

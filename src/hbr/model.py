@@ -9,7 +9,12 @@ Parameter names (as in Bambi), for ``log_radon ~ floor + (floor | county)``:
 =======================  =========================================================
 ``Intercept``, ``floor``  fixed effects, one variable per term (a categorical term is
                           a vector over its levels, dimension ``<term>_dim``)
-``sigma``                 residual standard deviation
+``sigma``                 residual standard deviation (gaussian, student_t)
+``nu``, ``phi``           student_t degrees of freedom, negative-binomial shape
+                          (:mod:`hbr.families`)
+``sigma_Intercept`` ...   with a formula ``sigma ~ 1 + x + (1 | g)``: the coefficients of
+                          ``log sigma`` (and ``sigma_1|g``, ``sigma_1|g_sigma``); then there
+                          is no scalar ``sigma``
 ``1|county``              county deviations of the intercept (dimension ``county``)
 ``floor|county``          county deviations of the ``floor`` slope
 ``1|county_sigma``        their standard deviations
@@ -29,12 +34,11 @@ from typing import Mapping
 import numpy as np
 
 from hbr.design import Design, GroupBlock
-from hbr.errors import OptionError, PriorError
-from hbr.priors import (LKJ, Exponential, HalfNormal, Normal, Prior, as_prior)
+from hbr.errors import PriorError
+from hbr.families import Family, check_response, resolve_family
+from hbr.priors import (LKJ, Exponential, Gamma, HalfNormal, Normal, Prior, as_prior)
 
-__all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model", "FAMILY_NAMES"]
-
-FAMILY_NAMES = ("gaussian",)
+__all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
                     "corr": ("corr",)}
 
@@ -66,12 +70,14 @@ class ModelSpec:
     design: Design
     family: str
     fixed: tuple[ParamSpec, ...]
-    sigma: ParamSpec
+    aux: tuple[ParamSpec, ...]  # the family's extra parameters (sigma, nu, phi)
     groups: tuple[GroupSpec, ...]
+    link: str = "identity"
+    dpar_fixed: tuple[ParamSpec, ...] = ()  # coefficients of ``log sigma`` (sigma ~ ...)
 
     @property
     def params(self) -> tuple[ParamSpec, ...]:
-        out = list(self.fixed) + [self.sigma]
+        out = list(self.fixed) + list(self.dpar_fixed) + list(self.aux)
         for g in self.groups:
             out.extend(g.sds)
             if g.corr is not None:
@@ -88,10 +94,26 @@ def _sd(v: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
-def default_priors(design: Design) -> dict[str, Prior]:
-    """The data-scaled default priors (documented in :mod:`hbr.priors`)."""
+def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
+    """Centre and scale of the linear predictor that the default priors are built on: the
+    mean and sd of y for the identity link; 0 and 1 for logit and probit (so slopes get
+    Normal(0, 2.5 / s_x), as rstanarm); log of the mean rate and 1 for the log link."""
+    y = design.y
+    if link == "identity":
+        return float(np.mean(y)), _sd(y)
+    if link == "log":
+        expo = np.exp(design.offset) if design.offset is not None else np.ones_like(y)
+        return float(np.log(max(np.sum(y), 0.5) / np.sum(expo))), 1.0
+    return 0.0, 1.0
+
+
+def default_priors(design: Design, family: str = "gaussian", link: str | None = None
+                   ) -> dict[str, Prior]:
+    """The data-scaled default priors (documented in :mod:`hbr.priors` and
+    :mod:`hbr.families`)."""
+    fam, link = resolve_family(family, link)
     y, X = design.y, design.X
-    my, sy = float(np.mean(y)), _sd(y)
+    my, sy = _link_location(design, fam, link)
     out: dict[str, Prior] = {}
     has_icpt = any(t.name == "Intercept" for t in design.terms)
     widen = 0.0
@@ -105,11 +127,26 @@ def default_priors(design: Design) -> dict[str, Prior]:
         out[t.name] = Normal(0.0, scale if t.labels is not None else float(scale[0]))
     if has_icpt:  # first, in the order of the design
         out = {"Intercept": Normal(my, float(np.sqrt((2.5 * sy) ** 2 + widen))), **out}
-    out["sigma"] = Exponential(1.0 / sy)
+    for dd in design.dpars:  # log sigma: centred on log sd(y), a factor e^3 either way
+        for t in dd.terms:
+            cols = dd.X[:, t.start:t.stop]
+            if t.name == f"{dd.name}_Intercept":
+                out[t.name] = Normal(float(np.log(_sd(y))), 1.5)
+            else:
+                sx = np.array([_sd(c) for c in cols.T])
+                out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
+                                     float(1.0 / sx[0]))
+    se_only = design.se is not None and not design.formula.se_sigma
+    aux_defaults = {"sigma": Exponential(1.0 / sy), "nu": Gamma(2.0, 0.1),
+                    "phi": Exponential(0.1)}
+    for name in fam.aux:
+        if name == "sigma" and (se_only or any(d.name == "sigma" for d in design.dpars)):
+            continue
+        out[name] = aux_defaults[name]
     for blk in design.groups:
         for c, name in zip(blk.Z.T, blk.names):
             sz = _sd(c) if not np.all(c == c[0]) else 1.0
-            out[f"{name}_sigma"] = HalfNormal(sy / sz)
+            out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / sz)
     for name in _corr_names(design.groups):
         if name:
             out[name] = LKJ(2.0)
@@ -120,7 +157,7 @@ def _corr_names(groups: tuple[GroupBlock, ...]) -> list[str | None]:
     names: list[str | None] = []
     for blk in groups:
         if blk.correlated and blk.k > 1:
-            base, n = f"{blk.factor}_corr", 2
+            base, n = f"{blk.dpar + '_' if blk.dpar else ''}{blk.factor}_corr", 2
             name = base
             while name in names:
                 name, n = f"{base}_{n}", n + 1
@@ -131,7 +168,7 @@ def _corr_names(groups: tuple[GroupBlock, ...]) -> list[str | None]:
 
 
 def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
-                family: str = "gaussian") -> ModelSpec:
+                family: str = "gaussian", link: str | None = None) -> ModelSpec:
     """Combine ``design`` with ``family`` and priors into a :class:`ModelSpec`.
 
     Parameters
@@ -139,19 +176,25 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     design : Design
     priors : mapping of parameter name to Prior or str, optional
         Overrides of the defaults, e.g. ``{"sigma": "HalfNormal(1)"}``.
-    family : str
-        Only ``"gaussian"`` for now.
+    family, link : str
+        A family of :mod:`hbr.families` and one of its links (default: its first).
 
     Raises
     ------
+    OptionError
+        Unknown family or link.
+    DataError
+        A response that does not fit the family (see :func:`hbr.families.check_response`).
     PriorError
         Unknown parameter name (the message lists the valid names), malformed prior, or a
         prior whose support does not fit the parameter.
     """
-    if family not in FAMILY_NAMES:
-        raise OptionError(f"family={family!r} is not available; choose one of "
-                          f"{', '.join(FAMILY_NAMES)}")
-    chosen = default_priors(design)
+    fam, link = resolve_family(family, link)
+    check_response(fam, design.response, design.y, design.trials, design.se)
+    if design.dpars and "sigma" not in fam.aux:
+        from hbr.errors import DataError
+        raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
+    chosen = default_priors(design, family, link)
     valid = list(chosen)
     for name, value in (priors or {}).items():
         if name not in chosen:
@@ -184,10 +227,12 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
         return ParamSpec(name, domain, size, prior, labels)
 
     fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels) for t in design.terms)
-    sigma = spec("sigma", "positive", 1)
+    dpar_fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels)
+                       for d in design.dpars for t in d.terms)
+    aux = tuple(spec(n, "positive", 1) for n in fam.aux if n in chosen)
     groups = []
     for blk, cname in zip(design.groups, _corr_names(design.groups)):
         sds = tuple(spec(f"{n}_sigma", "positive", 1) for n in blk.names)
         corr = spec(cname, "corr", blk.k, blk.coefs) if cname else None
         groups.append(GroupSpec(blk, sds, corr))
-    return ModelSpec(design, family, fixed, sigma, tuple(groups))
+    return ModelSpec(design, family, fixed, aux, tuple(groups), link, dpar_fixed)
