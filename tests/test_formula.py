@@ -75,7 +75,9 @@ ERRORS = {
     "y ~ (1 | log(g))": ("grouping factor must be a column name", 9),
     "y ~ (1 | g + h)": ("after '|' write the grouping factor", 11),
     "y ~ 0": ("no terms left", 2),
-    "y | se(s) ~ 1": ("not supported yet", 2),
+    "y | weights(w) ~ 1": ("unknown response addition 'weights'", 4),
+    "y | s ~ 1": ("expected se", 4),
+    "y ~ x + offset(a):b": ("offset() cannot be part of an interaction", 8),
     "y ~ log(x +)": ("invalid expression", 11),
     "y ~ `x": ("unclosed backtick", 4),
 }
