@@ -26,7 +26,8 @@ def test_help_is_complete() -> None:
     res = invoke("fit", "--help")
     for option in ["--example", "--out", "--chains", "--draws", "--tune", "--seed", "--prior",
                    "--parameterization", "--target-accept", "--dropna", "--force",
-                   "--method", "--init", "--thin", "--vi-steps"]:
+                   "--method", "--init", "--thin", "--vi-steps", "--family", "--link",
+                   "--sigma"]:
         assert option in res.output, option
 
 
@@ -108,3 +109,23 @@ def test_fit_with_advi_prints_the_elbo_and_the_approximation_verdict(csv: Path) 
     assert res.exit_code == 0, res.output
     assert "(marginal, advi, seed 1)" in res.output and "ELBO: " in res.output
     assert "(advi, an approximation): Pareto k" in res.output
+
+
+def test_fit_with_a_family_and_a_sigma_formula(tmp_path: Path) -> None:
+    d = pd.DataFrame({"k": [0, 1, 1, 0, 1, 1, 0, 0, 1, 1, 0, 1], "x": range(12),
+                      "g": list("aaabbbcccddd"), "y": [0.1, 0.5, 0.2, 1.5, 1.9, 2.2, 0.3, 0.9,
+                                                       0.4, 2.0, 1.1, 1.4]})
+    csv = tmp_path / "d.csv"
+    d.to_csv(csv, index=False)
+    res = invoke("fit", str(csv), "k ~ 1 + (1 | g)", "--family", "bernoulli", "--link",
+                 "probit", "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1",
+                 "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "(auto, seed 1)" in res.output and "1|g_sigma" in res.output
+    res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--sigma", "sigma ~ 1 + (1 | g)",
+                 "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1",
+                 "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "sigma_Intercept" in res.output and "sigma_1|g_sigma" in res.output
+    res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--family", "poisson", "--no-progress")
+    assert res.exit_code == 2 and "whole numbers" in res.output

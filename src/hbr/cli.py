@@ -127,6 +127,13 @@ def fit_cmd(
     init: Optional[str] = typer.Option(None, help="NUTS start points: map, advi or pathfinder."),
     thin: int = typer.Option(1, help="Metropolis: keep every THIN-th step."),
     vi_steps: int = typer.Option(10_000, help="ADVI optimisation steps."),
+    family: str = typer.Option("gaussian", help="gaussian, student_t, bernoulli, binomial "
+                               "(formula 'y | trials(n) ~ ...'), poisson or negative_binomial."),
+    link: Optional[str] = typer.Option(None, help="The family's link: logit (default) or probit "
+                                       "for bernoulli and binomial."),
+    sigma: Optional[str] = typer.Option(
+        None, "--sigma", help='A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" '
+        "(log sigma varies by zip)."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
@@ -173,7 +180,8 @@ def fit_cmd(
         import hbr
 
         with bar if bar is not None else contextlib.nullcontext():
-            return hbr.fit(formula_text, table, chains=chains, draws=draws, tune=tune,
+            formulas = [formula_text, sigma] if sigma else formula_text
+            return hbr.fit(formulas, table, family=family, link=link, chains=chains, draws=draws, tune=tune,
                            seed=seed, priors=priors, parameterization=parameterization,
                            marginalize=marginalize, target_accept=target_accept,
                            method=method, init=init, thin=thin, vi_steps=vi_steps,
