@@ -21,14 +21,16 @@ def _imports(module: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["formula", "_formula_syntax", "design", "_factors",
-                                    "model", "priors", "errors"])
+@pytest.mark.parametrize("module", ["formula", "_formula_syntax", "_formula_types",
+                                    "_formula_eval", "design", "_design_checks", "_factors",
+                                    "model", "priors", "errors", "families"])
 def test_front_end_never_imports_jax(module: str) -> None:
     bad = {n for n in _imports(module) if n.split(".")[0] in ("jax", "jaxlib", "numpyro")}
     assert not bad, f"{module} imports {bad}"
 
 
-@pytest.mark.parametrize("module", ["infer", "methods", "laplace", "marginal"])
+@pytest.mark.parametrize("module", ["infer", "methods", "laplace", "marginal",
+                                    "_likelihoods", "_target"])
 def test_engines_never_import_formula_or_design(module: str) -> None:
     bad = {n for n in _imports(module) if n in ("hbr.formula", "hbr.design", "hbr.api",
                                                  "hbr.cli")}

@@ -151,7 +151,10 @@ def test_collinear_predictors() -> None:
 
 def test_constant_response() -> None:
     with pytest.raises(DataError, match="the response 'y' is constant \\(3 in every row\\)"):
-        build_design("y ~ x + (1 | g)", small().assign(y=3.0))
+        build_model(build_design("y ~ x + (1 | g)", small().assign(y=3.0)))
+    # counts that are all 0 (rare events) are data, not a mistake
+    spec = build_model(build_design("y ~ x + (1 | g)", small().assign(y=0.0)), family="poisson")
+    assert spec.family == "poisson"
 
 
 def test_integer_response_is_accepted() -> None:

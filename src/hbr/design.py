@@ -32,6 +32,7 @@ import pandas as pd
 from hbr.errors import DataError, HbrWarning, caret_message
 from hbr._factors import (FUNCTIONS, Categorical, categorical, evaluate, factor_columns,
                           is_categorical)
+from hbr._design_checks import check_rank, check_width
 from hbr.formula import Formula, Term, parse_formula
 
 __all__ = ["GroupBlock", "TermSlice", "Design", "DparDesign", "build_design", "DPARS"]
@@ -289,14 +290,11 @@ def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
             example = s.iloc[0]
             raise DataError(
                 f"the response column {name!r} is not numeric (dtype {s.dtype}, e.g. "
-                f"{example!r} in row {s.index[0]}); a Gaussian model needs numbers: convert "
+                f"{example!r} in row {s.index[0]}); the model needs numbers: convert "
                 "the column (pd.to_numeric) or pick another response")
     val = evaluate(fa, data, f.text)
     if isinstance(val, Categorical):
-        raise DataError(f"the response {fa.expr!r} is categorical; a Gaussian model needs numbers")
-    if len(val) > 1 and np.all(val == val[0]):
-        raise DataError(f"the response {fa.expr!r} is constant ({val[0]:g} in every row): there "
-                        "is no variation to model; check that it is the right column")
+        raise DataError(f"the response {fa.expr!r} is categorical; the model needs numbers")
     return val
 
 
@@ -332,7 +330,7 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
             cols.append(num)
             slices.append(TermSlice(term.name, start, start + 1, None))
             continue
-        _check_width(cats, n)
+        check_width(cats, n)
         combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
         for expr, cat, reduced in cats:
             levels = range(1 if reduced else 0, len(cat.levels))
@@ -348,25 +346,6 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
     return cols, slices
 
 
-MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
-MAX_DENSE = 250_000_000  # numbers (2 GB) in one term's columns
-
-
-def _check_width(cats: list[tuple[str, Categorical, bool]], n: int) -> None:
-    """A categorical predictor with many levels gets one unpooled coefficient per level, and
-    a dense column per level: warn from MANY_LEVELS levels, refuse beyond MAX_DENSE numbers."""
-    width = int(np.prod([len(c.levels) - r for _, c, r in cats]))
-    expr, cat, _ = max(cats, key=lambda t: len(t[1].levels))
-    fix = (f"a group term such as (1 | {expr}) pools the levels instead and stores no "
-           "column per level")
-    if n * width > MAX_DENSE:
-        raise DataError(f"{expr!r} has {len(cat.levels)} levels: as a predictor it needs "
-                        f"{width} columns of {n} rows ({n * width * 8 / 2**30:.0f} GiB); {fix}")
-    if len(cat.levels) >= MANY_LEVELS:
-        warnings.warn(f"{expr!r} has {len(cat.levels)} levels, each with its own coefficient "
-                      f"and no pooling between them; {fix}", HbrWarning, stacklevel=5)
-
-
 def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
     cols, slices = _code_terms(list(f.terms), f.intercept, data, f.text)
     if not cols:
@@ -374,39 +353,8 @@ def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice,
     X = np.column_stack(cols)
     names = [s.name if s.labels is None else f"{s.name}[{lab}]" for s in slices
              for lab in (s.labels or [None])]
-    _check_rank(X, names, f.intercept)
+    check_rank(X, names, f.intercept)
     return X, tuple(slices)
-
-
-def _check_rank(X: np.ndarray, names: list[str], intercept: bool) -> None:
-    """Constant and collinear columns are errors; all-zero columns (e.g. a county with no
-    basement-free homes in ``C(county):floor``) only warn: the prior alone informs them."""
-    zero = np.all(X == 0, axis=0)
-    if zero.any():
-        bad = [names[j] for j in np.flatnonzero(zero)]
-        warnings.warn(f"{len(bad)} fixed-effect column(s) are zero in every row "
-                      f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): the data say "
-                      "nothing about them and their posterior is the prior", HbrWarning,
-                      stacklevel=4)
-    sd = X.std(axis=0)
-    for j, name in enumerate(names):
-        if name != "Intercept" and sd[j] == 0 and intercept and not zero[j]:
-            raise DataError(f"the predictor {name!r} is constant ({X[0, j]:g} in every row), so "
-                            "it cannot be told apart from the Intercept; drop it from the formula")
-    Xn = X[:, ~zero]
-    kept = [n for n, z in zip(names, zero) if not z]
-    if Xn.shape[1] > Xn.shape[0]:
-        raise DataError(f"the model has {Xn.shape[1]} fixed-effect columns but only "
-                        f"{Xn.shape[0]} rows; use group terms such as (1 | g) instead")
-    if Xn.shape[1] == 0:
-        return
-    r = np.abs(np.diag(np.linalg.qr(Xn / np.linalg.norm(Xn, axis=0), mode="r")))
-    dep = np.flatnonzero(r < max(Xn.shape) * np.finfo(float).eps * 1e3)
-    if dep.size:
-        j = int(dep[0])
-        raise DataError(f"the predictor {kept[j]!r} is a linear combination of earlier columns "
-                        f"({', '.join(kept[:j][-4:])}): the fixed effects are not identified; "
-                        "drop it or one of the columns it duplicates")
 
 
 def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame) -> GroupBlock:

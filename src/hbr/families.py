@@ -35,12 +35,22 @@ This module never imports JAX: the log likelihoods are in :mod:`hbr._likelihoods
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from hbr.errors import DataError, OptionError
+from hbr.priors import Exponential, Gamma, Prior
 
-__all__ = ["Family", "FAMILIES", "resolve_family", "check_response", "simulate_response"]
+__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "resolve_family", "check_response",
+           "simulate_response"]
+
+# default prior of each extra parameter, given the response's scale s_y (identity link)
+AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
+    "sigma": lambda sy: Exponential(1.0 / sy),
+    "nu": lambda sy: Gamma(2.0, 0.1),
+    "phi": lambda sy: Exponential(0.1),
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,9 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
                             f"row(s) {_rows(bad)}; a known standard error of 0 or less is not "
                             "a standard error (drop those rows or fix the column)")
     if fam.response == "real":
+        if len(y) > 1 and np.all(y == y[0]) and se is None:
+            raise DataError(f"the response {name!r} is constant ({y[0]:g} in every row): there "
+                            "is no variation to model; check that it is the right column")
         return
     if fam.response == "binary":
         bad = ~np.isin(y, (0.0, 1.0))

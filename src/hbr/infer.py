@@ -126,6 +126,15 @@ def start_points(target: Target, key: jax.Array, chains: int) -> jax.Array:
                                  np.asarray(jax.random.split(key, chains))]))
 
 
+SEQUENTIAL_ROWS = 20_000
+
+
+def _rows_read(data: Any) -> int:
+    """How many rows the log density reads (0 on the statistics path)."""
+    y = data.get("y") if isinstance(data, dict) else None
+    return 0 if y is None else int(np.shape(y)[0])
+
+
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
          tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
          progress: ProgressFn | None = None,
@@ -139,7 +148,11 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     key : jax PRNG key (``jax.random.PRNGKey``)
         All randomness (start points, momenta) derives from it.
     chains, draws, tune : int
-        Chains run vectorised; ``tune`` warm-up iterations are discarded.
+        Chains run vectorised; ``tune`` warm-up iterations are discarded. When the log density
+        reads many rows (at least ``SEQUENTIAL_ROWS``, a likelihood that cannot be reduced
+        to statistics), each step runs the chains one after another instead (``lax.map``):
+        the row operations are vectorised anyway, and a vectorised NUTS step lasts as long
+        as the longest of the chains' trees.
     target_accept : float
         Target mean acceptance probability of step-size adaptation.
     max_tree_depth : int
@@ -167,17 +180,20 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
                            max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k)
 
     n = chunk_size(tune, draws)
+    one_by_one = chains > 1 and _rows_read(data) >= SEQUENTIAL_ROWS
 
     def run_chunk(state: Any, d: Any) -> tuple[Any, tuple]:
         def body(s: Any, _: Any) -> tuple[Any, tuple]:
-            s = jax.vmap(lambda st: sample_kernel(st, model_args=(d,)))(s)
+            step = lambda st: sample_kernel(st, model_args=(d,))  # noqa: E731
+            s = lax.map(step, s) if one_by_one else jax.vmap(step)(s)
             return s, (s.z, s.diverging, s.energy, s.potential_energy, s.num_steps,
                        s.accept_prob, s.adapt_state.step_size)
         return lax.scan(body, state, None, length=n)
 
     t0 = time.perf_counter()
     keys = jax.random.split(k_chain, chains)
-    key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
+    key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth,
+                one_by_one)
     init_c = cached(("init",) + key_base, jax.vmap(init_one, in_axes=(0, 0, None, None)),
                     z0, keys, imm, data)
     state = init_c(z0, keys, imm, data)

@@ -24,14 +24,14 @@ shapes reuses the compiled code.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
+from hbr._target import Target
 from hbr._target_parts import (centering_weights, fixed_affine, free_size, initial_center,
                                key_rng, least_squares, location_map, prior_dist, prior_shape)
 from hbr._likelihoods import LOGLIK, aux_information, row_arrays
@@ -62,67 +62,6 @@ def marginal_factor(spec: ModelSpec, requested: str | None = None) -> str | None
                               f"model; choose one of {', '.join(factors)}")
         return requested
     return max(factors, key=lambda f: factors[f])
-
-
-class Target(NamedTuple):
-    """What an engine needs: a log density over a flat vector, its size and start points.
-
-    Attributes
-    ----------
-    logdensity_fn : callable
-        ``logdensity_fn(position, data) -> scalar`` (unnormalised log posterior).
-    data : pytree
-        The second argument of ``logdensity_fn``.
-    dim : int
-        Length of the position vector.
-    initial_point : callable
-        ``initial_point(key) -> position``: a jittered start near a least-squares fit.
-    constrain : callable
-        ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
-        the user-facing names of :mod:`hbr.model`; ``key`` draws integrated-out effects.
-    pointwise_loglik : callable
-        ``pointwise_loglik(position, key, data, rows) -> (N,)`` log likelihood of each
-        observation given the group effects (drawn with ``key`` where integrated out).
-    parameterization : str
-    signature : tuple
-        Hashable structure and shapes of ``data`` (not its values): two targets with equal
-        signatures share the compiled log density (sampler, pilot).
-    sampled_effects : int
-        How many coordinates of the position are group effects (not integrated out).
-    sampled_groups : tuple of int
-        Indices (in ``spec.groups``) of the group terms whose effects are sampled.
-    effect_information : callable
-        ``effect_information(position, data) -> {group index: (s, I, b)}``: the group sds
-        ``s`` (k,), the data precision ``I`` (J, k) about each sampled effect and the
-        effects ``b`` (J, k) themselves (for :func:`hbr.reparam.centered_fraction`).
-    pilot_logdensity : callable
-        ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
-        the effects centred) estimates the hyperparameters (:mod:`hbr.pilot`).
-    rows : pytree
-        Row-level arrays (y, X, group indices) that ``pointwise_loglik`` needs but the log
-        density does not (the statistics path); empty when ``data`` holds them.
-    output_signature : tuple
-        ``signature`` plus the real numbers of rows and levels: the key of compiled
-        ``constrain`` and ``pointwise_loglik`` programs, whose outputs have those sizes.
-    raw_blocks : tuple of (start, J, k)
-        Where each sampled group term's raw block (J, k), row-major, sits in the position.
-    """
-
-    logdensity_fn: Callable[[jax.Array, Any], jax.Array]
-    data: Any
-    dim: int
-    initial_point: Callable[[jax.Array], jax.Array]
-    constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
-    pointwise_loglik: Callable[[jax.Array, jax.Array, Any], jax.Array]
-    parameterization: str
-    signature: tuple = ()
-    sampled_effects: int = 0
-    sampled_groups: tuple[int, ...] = ()
-    effect_information: Callable[[jax.Array, Any], dict[int, tuple]] | None = None
-    pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
-    rows: Any = None
-    output_signature: tuple = ()
-    raw_blocks: tuple[tuple[int, int, int], ...] = ()
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",

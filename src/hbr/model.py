@@ -35,8 +35,8 @@ import numpy as np
 
 from hbr.design import Design, GroupBlock
 from hbr.errors import PriorError
-from hbr.families import Family, check_response, resolve_family
-from hbr.priors import (LKJ, Exponential, Gamma, HalfNormal, Normal, Prior, as_prior)
+from hbr.families import AUX_PRIORS, Family, check_response, resolve_family
+from hbr.priors import LKJ, HalfNormal, Normal, Prior, as_prior
 
 __all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
@@ -137,12 +137,10 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
                 out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
                                      float(1.0 / sx[0]))
     se_only = design.se is not None and not design.formula.se_sigma
-    aux_defaults = {"sigma": Exponential(1.0 / sy), "nu": Gamma(2.0, 0.1),
-                    "phi": Exponential(0.1)}
     for name in fam.aux:
         if name == "sigma" and (se_only or any(d.name == "sigma" for d in design.dpars)):
             continue
-        out[name] = aux_defaults[name]
+        out[name] = AUX_PRIORS[name](sy)
     for blk in design.groups:
         for c, name in zip(blk.Z.T, blk.names):
             sz = _sd(c) if not np.all(c == c[0]) else 1.0

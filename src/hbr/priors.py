@@ -21,6 +21,11 @@ slope of column j           :math:`\\mathrm{Normal}(0,\\ 2.5 s_y / s_{x_j})`
 ==========================  ===================================================================
 
 Without an intercept, every column gets the slope prior (column sd from its own values).
+For families with a logit, probit or log link the same rules apply on the link scale with
+:math:`s_y = 1` and :math:`\\bar y = 0` (logit, probit) or the log of the mean rate (log); a
+``sigma ~ ...`` formula gets :math:`\\mathrm{Normal}(\\log s_y, 1.5)` for ``sigma_Intercept``,
+:math:`\\mathrm{Normal}(0, 1 / s_x)` for its slopes and :math:`\\mathrm{HalfNormal}(1 / s_z)` for
+its group sds. The extra parameters ``nu`` and ``phi`` are in :mod:`hbr.families`.
 """
 
 from __future__ import annotations

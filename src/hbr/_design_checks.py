@@ -1,0 +1,63 @@
+"""Checks of a design's fixed-effect columns: categorical predictors with many levels,
+constant, all-zero and collinear columns (used by :mod:`hbr.design`)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from hbr._factors import Categorical
+from hbr.errors import DataError, HbrWarning
+
+__all__ = ["check_width", "check_rank", "MANY_LEVELS", "MAX_DENSE"]
+
+
+MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
+MAX_DENSE = 250_000_000  # numbers (2 GB) in one term's columns
+
+
+def check_width(cats: list[tuple[str, Categorical, bool]], n: int) -> None:
+    """A categorical predictor with many levels gets one unpooled coefficient per level, and
+    a dense column per level: warn from MANY_LEVELS levels, refuse beyond MAX_DENSE numbers."""
+    width = int(np.prod([len(c.levels) - r for _, c, r in cats]))
+    expr, cat, _ = max(cats, key=lambda t: len(t[1].levels))
+    fix = (f"a group term such as (1 | {expr}) pools the levels instead and stores no "
+           "column per level")
+    if n * width > MAX_DENSE:
+        raise DataError(f"{expr!r} has {len(cat.levels)} levels: as a predictor it needs "
+                        f"{width} columns of {n} rows ({n * width * 8 / 2**30:.0f} GiB); {fix}")
+    if len(cat.levels) >= MANY_LEVELS:
+        warnings.warn(f"{expr!r} has {len(cat.levels)} levels, each with its own coefficient "
+                      f"and no pooling between them; {fix}", HbrWarning, stacklevel=5)
+
+
+def check_rank(X: np.ndarray, names: list[str], intercept: bool) -> None:
+    """Constant and collinear columns are errors; all-zero columns (e.g. a county with no
+    basement-free homes in ``C(county):floor``) only warn: the prior alone informs them."""
+    zero = np.all(X == 0, axis=0)
+    if zero.any():
+        bad = [names[j] for j in np.flatnonzero(zero)]
+        warnings.warn(f"{len(bad)} fixed-effect column(s) are zero in every row "
+                      f"({', '.join(bad[:3])}{', ...' if len(bad) > 3 else ''}): the data say "
+                      "nothing about them and their posterior is the prior", HbrWarning,
+                      stacklevel=4)
+    sd = X.std(axis=0)
+    for j, name in enumerate(names):
+        if name != "Intercept" and sd[j] == 0 and intercept and not zero[j]:
+            raise DataError(f"the predictor {name!r} is constant ({X[0, j]:g} in every row), so "
+                            "it cannot be told apart from the Intercept; drop it from the formula")
+    Xn = X[:, ~zero]
+    kept = [n for n, z in zip(names, zero) if not z]
+    if Xn.shape[1] > Xn.shape[0]:
+        raise DataError(f"the model has {Xn.shape[1]} fixed-effect columns but only "
+                        f"{Xn.shape[0]} rows; use group terms such as (1 | g) instead")
+    if Xn.shape[1] == 0:
+        return
+    r = np.abs(np.diag(np.linalg.qr(Xn / np.linalg.norm(Xn, axis=0), mode="r")))
+    dep = np.flatnonzero(r < max(Xn.shape) * np.finfo(float).eps * 1e3)
+    if dep.size:
+        j = int(dep[0])
+        raise DataError(f"the predictor {kept[j]!r} is a linear combination of earlier columns "
+                        f"({', '.join(kept[:j][-4:])}): the fixed effects are not identified; "
+                        "drop it or one of the columns it duplicates")

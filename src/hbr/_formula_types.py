@@ -1,0 +1,87 @@
+"""The values a parsed formula is made of (re-exported by :mod:`hbr.formula`)."""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+__all__ = ["Factor", "Term", "GroupTerm", "Formula"]
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One variable of a term: a column (``floor``) or a call (``C(county)``, ``log(x)``).
+
+    ``expr`` is the canonical text, used for names and equality; ``tree`` the parsed Python
+    expression of a call (columns as ``ast.Name``), ``span`` the (start, end) offsets.
+    """
+
+    expr: str
+    span: tuple[int, int] = field(compare=False)
+    tree: ast.expr = field(compare=False, repr=False)
+    column_names: dict[str, str] = field(compare=False, repr=False, default_factory=dict)
+
+    @property
+    def is_call(self) -> bool:
+        return isinstance(self.tree, ast.Call)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of factors (``a:b``); the empty product is the intercept."""
+
+    factors: tuple[Factor, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return ":".join(f.expr for f in self.factors) if self.factors else "1"
+
+    def key(self) -> frozenset[str]:
+        return frozenset(f.expr for f in self.factors)
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """A group-specific term ``(terms | factor)``.
+
+    ``factor`` holds the grouping columns (two or more for an interaction such as the inner
+    level ``a:b`` of a nested term). ``correlated`` is False for ``||`` terms, which are split
+    into one uncorrelated term per coefficient.
+    """
+
+    terms: tuple[Term, ...]
+    factor: tuple[str, ...]
+    correlated: bool
+    span: tuple[int, int] = field(compare=False)
+
+    @property
+    def factor_name(self) -> str:
+        return ":".join(self.factor)
+
+    @property
+    def label(self) -> str:
+        lhs = " + ".join(t.name for t in self.terms)
+        if not any(not t.factors for t in self.terms):
+            lhs = "0 + " + lhs
+        return f"{lhs} | {self.factor_name}"
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A parsed formula: response, fixed terms, intercept flag and group terms."""
+
+    text: str
+    response: Factor
+    intercept: bool
+    terms: tuple[Term, ...]
+    groups: tuple[GroupTerm, ...]
+    additions: tuple[tuple[str, Factor], ...] = ()  # ("se" | "trials", argument)
+    se_sigma: bool = False  # se(s, sigma=True): also estimate the residual sigma
+    offsets: tuple[Factor, ...] = ()  # arguments of offset() terms
+
+    def addition(self, name: str) -> Factor | None:
+        """The argument of the response addition ``name`` ("se", "trials"), or None."""
+        return next((f for n, f in self.additions if n == name), None)
+
+    def __str__(self) -> str:
+        return self.text
