@@ -295,3 +295,21 @@ def test_bad_family_options_are_named() -> None:
         hbr.fit(["y ~ 1 + (1 | g)", "sigma ~ 1 + (1 | g)"], d, family="bernoulli")
     with pytest.raises(DataError, match="not 'mu'"):
         hbr.fit(["y ~ 1 + (1 | g)", "mu ~ 1"], d)
+
+
+def test_counts_in_the_thousands_start_where_the_data_are() -> None:
+    """SBC found Poisson fits stuck at Intercept = 219 (every transition divergent) when the
+    counts reached 10^3-10^4: the IRLS start stepped from beta = 0 to eta ~ 10^3. It now
+    starts at mu = y + 1/2 with step halving."""
+    rng = np.random.default_rng(118)
+    g = np.repeat(np.arange(8), 6)
+    x = rng.normal(size=g.size)
+    b = rng.normal(0, 1.75, 8)
+    y = rng.poisson(np.exp(0.55 + 2.0 * x + b[g]))
+    assert y.max() > 500
+    d = pd.DataFrame({"y": y, "x": x, "g": g.astype(str)})
+    fit = hbr.fit("y ~ x + (1 | g)", d, family="poisson", seed=0, chains=2, draws=300,
+                  tune=300, log_likelihood=False)
+    assert fit.diagnostics().divergences == 0
+    s = fit.summary(group_effects=False)
+    assert abs(s.loc["x", "mean"] - 2.0) < 4 * s.loc["x", "sd"] and s.loc["x", "sd"] > 0

@@ -31,3 +31,20 @@ def test_ranks_are_uniform(case: str) -> None:
 @pytest.mark.parametrize("case", [c for c in CASES if c != "gaussian"])
 def test_negative_control_fails(case: str) -> None:
     assert rank_pvalue(_ranks(case)["biased x"]) < 0.001
+
+
+# the rest of the family x parameterisation matrix (the defaults are above and in
+# test_sbc.py), at 100 replicates each; bench/sbc.py runs it at 200 with histograms
+MATRIX = [(case, par) for case, c in CASES.items()
+          for par in ("auto", "centered", "noncentered")
+          if (case, par) != ("gaussian", "auto") and not (c.family != "gaussian" and
+                                                          par == "auto")]
+
+
+@pytest.mark.parametrize("case,parameterization", MATRIX)
+def test_every_parameterization_is_calibrated(case: str, parameterization: str) -> None:
+    ranks, _ = sbc_ranks(case, parameterization, reps=100, seed=7)
+    bad = {k: round(rank_pvalue(v), 5) for k, v in ranks.items()
+           if k != "biased x" and rank_pvalue(v) < 0.001}
+    assert not bad, bad
+    assert rank_pvalue(ranks["biased x"]) < 0.001

@@ -150,25 +150,58 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     b = np.zeros(X.shape[1])
     if not X.shape[1]:
         return b, b.copy(), 1.0
-    from scipy.special import expit, ndtr  # SciPy only here, at target build time
-    for _ in range(iterations):
-        eta = X @ b + off
+    from scipy.special import erfinv, expit, log_ndtr, ndtr  # SciPy only at build time
+
+    def mean(eta: np.ndarray) -> np.ndarray:
         if spec.link == "log":
-            mu = np.exp(np.clip(eta, -30, 30))
-            w, z = mu, eta - off + (y - mu) / np.maximum(mu, 1e-10)
+            return np.exp(np.clip(eta, -700, 700))
+        p = expit(eta) if spec.link == "logit" else ndtr(eta)
+        return np.clip(p, 1e-12, 1 - 1e-12)
+
+    def objective(beta: np.ndarray) -> float:
+        eta = X @ beta + off
+        if spec.link == "log":
+            ll = np.sum(y * eta - np.exp(np.clip(eta, -700, 700)))
+        elif spec.link == "logit":
+            ll = np.sum(y * eta - n * np.logaddexp(0.0, eta))
         else:
-            p = expit(eta) if spec.link == "logit" else ndtr(eta)
-            p = np.clip(p, 1e-10, 1 - 1e-10)
-            dens = p * (1 - p) if spec.link == "logit" else np.exp(-0.5 * eta**2) / np.sqrt(
+            ll = np.sum(y * log_ndtr(eta) + (n - y) * log_ndtr(-eta))
+        return float(ll - 0.5 * (beta - m0) @ P @ (beta - m0))
+
+    # start from the data (mu = y + 1/2, as glm() does), not from beta = 0: with counts in
+    # the thousands the first Newton step from 0 overshot to eta ~ 10^3
+    if spec.link == "log":
+        eta = np.log(y + 0.5)
+    else:
+        p0 = (y + 0.5) / (n + 1.0)
+        eta = np.log(p0 / (1 - p0)) if spec.link == "logit" else np.sqrt(2) * erfinv(2 * p0 - 1)
+    best = -np.inf
+    A = X.T @ X + P
+    for _ in range(iterations):
+        mu = mean(eta)
+        if spec.link == "log":
+            w, z = mu, eta - off + (y - mu) / mu
+        else:
+            dens = mu * (1 - mu) if spec.link == "logit" else np.exp(-0.5 * eta**2) / np.sqrt(
                 2 * np.pi)
-            w = n * dens**2 / (p * (1 - p))
-            z = eta - off + (y - n * p) / np.maximum(n * dens, 1e-10)
+            dens = np.maximum(dens, 1e-12)
+            w = n * dens**2 / (mu * (1 - mu))
+            z = eta - off + (y - n * mu) / (n * dens)
         A = X.T @ (w[:, None] * X) + P
         new = np.linalg.solve(A, X.T @ (w * z) + P @ m0)
-        if np.max(np.abs(new - b)) < 1e-8 * (1 + np.max(np.abs(b))):
-            b = new
+        f = objective(new)
+        for _ in range(30):  # step halving: never accept a worse penalised fit
+            if np.isfinite(f) and f >= best - 1e-12 * abs(best):
+                break
+            new = 0.5 * (new + b)
+            f = objective(new)
+        done = np.max(np.abs(new - b)) < 1e-8 * (1 + np.max(np.abs(b)))
+        b, best = new, max(best, f)
+        eta = X @ b + off
+        if done:
             break
-        b = new
+    if not np.all(np.isfinite(b)):  # fall back to the prior
+        return m0, 1.0 / np.sqrt(np.maximum(np.diag(P), 1e-300)), 1.0
     se = np.sqrt(np.clip(np.diag(np.linalg.inv(A)), 0, None))
     return b, se, 1.0
 
