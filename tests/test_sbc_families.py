@@ -34,7 +34,10 @@ def test_negative_control_fails(case: str) -> None:
 
 
 # the rest of the family x parameterisation matrix (the defaults are above and in
-# test_sbc.py), at 100 replicates each; bench/sbc.py runs it at 200 with histograms
+# test_sbc.py), at 100 replicates each; bench/sbc.py runs it at 200 with histograms. At 100
+# replicates the half-sd negative control is caught only with probability 0.78 (see
+# hbr.calibration.sbc_ranks; 7 of 15 missed it with seed 7), so here the biased engine is
+# off by one posterior sd (caught with probability > 0.999)
 MATRIX = [(case, par) for case, c in CASES.items()
           for par in ("auto", "centered", "noncentered")
           if (case, par) != ("gaussian", "auto") and not (c.family != "gaussian" and
@@ -43,7 +46,7 @@ MATRIX = [(case, par) for case, c in CASES.items()
 
 @pytest.mark.parametrize("case,parameterization", MATRIX)
 def test_every_parameterization_is_calibrated(case: str, parameterization: str) -> None:
-    ranks, _ = sbc_ranks(case, parameterization, reps=100, seed=7)
+    ranks, _ = sbc_ranks(case, parameterization, reps=100, seed=7, bias=1.0)
     bad = {k: round(rank_pvalue(v), 5) for k, v in ranks.items()
            if k != "biased x" and rank_pvalue(v) < 0.001}
     assert not bad, bad
