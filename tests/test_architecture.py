@@ -23,7 +23,7 @@ def _imports(module: str) -> set[str]:
 
 @pytest.mark.parametrize("module", ["formula", "_formula_syntax", "_formula_types",
                                     "_formula_eval", "design", "_design_checks", "_factors",
-                                    "model", "priors", "errors", "families"])
+                                    "model", "priors", "errors", "families", "predictive"])
 def test_front_end_never_imports_jax(module: str) -> None:
     bad = {n for n in _imports(module) if n.split(".")[0] in ("jax", "jaxlib", "numpyro")}
     assert not bad, f"{module} imports {bad}"

@@ -112,6 +112,32 @@ class Fit:
             name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
         return diagnose(self.draws, parameterization=name, summary=self._full_summary)
 
+    def sample_posterior_predictive(self, seed: int | None = None) -> np.ndarray:
+        r"""Replicate the response once per posterior draw, for the fitted rows
+        (:func:`hbr.predictive.posterior_predictive`), and add it to ``idata`` as the group
+        ``posterior_predictive`` (variable named after the response, dimension ``__obs__``).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Default: the fit's seed, so that repeating the call gives the same draws.
+
+        Returns
+        -------
+        ndarray (chains, draws, N)
+        """
+        from hbr.predictive import posterior_predictive
+
+        seed = self.seed if seed is None else _check_int("seed", seed, 0)
+        rep = posterior_predictive(self.spec, self.draws.posterior, seed)
+        name = self.spec.design.response
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups({"posterior_predictive": {name: rep}},
+                              dims={name: ["__obs__"]},
+                              coords={"__obs__": np.arange(self.spec.design.n_obs)})
+        return rep
+
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
         unless ``overwrite=True``. Open it with ``arviz.from_netcdf``."""
