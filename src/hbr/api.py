@@ -112,6 +112,14 @@ class Fit:
             name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
         return diagnose(self.draws, parameterization=name, summary=self._full_summary)
 
+    def map_vs_mean(self) -> pd.DataFrame:
+        """Posterior mean and sd next to the modes of the same model: marginal (empirical
+        Bayes), joint non-centred and joint centred (which has none); see
+        :func:`hbr.modes.map_vs_mean`."""
+        from hbr.modes import map_vs_mean
+
+        return map_vs_mean(self)
+
     def sample_posterior_predictive(self, seed: int | None = None) -> np.ndarray:
         r"""Replicate the response once per posterior draw, for the fitted rows
         (:func:`hbr.predictive.posterior_predictive`), and add it to ``idata`` as the group
