@@ -34,7 +34,7 @@ from typing import Mapping
 import numpy as np
 
 from hbr.design import Design, GroupBlock
-from hbr.errors import PriorError
+from hbr.errors import DataError, PriorError
 from hbr.families import AUX_PRIORS, Family, check_response, resolve_family
 from hbr.priors import LKJ, HalfNormal, Normal, Prior, as_prior
 
@@ -190,7 +190,6 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     fam, link = resolve_family(family, link)
     check_response(fam, design.response, design.y, design.trials, design.se)
     if design.dpars and "sigma" not in fam.aux:
-        from hbr.errors import DataError
         raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
     chosen = default_priors(design, family, link)
     valid = list(chosen)
