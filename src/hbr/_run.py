@@ -18,7 +18,7 @@ import pandas as pd
 
 from hbr.infer import nuts
 from hbr.laplace import MAX_DIM, find_mode, precondition
-from hbr.logdensity import make_target
+from hbr.logdensity import integrated_ids, make_target
 from hbr.methods import (advi, initial_points, laplace, map_point, metropolis, pathfinder,
                          point_effects)
 from hbr.model import ModelSpec
@@ -93,8 +93,7 @@ def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, 
     None without ``mass_matrix``, which only NUTS uses)."""
     t_pilot = time.perf_counter()
     key = jax.random.PRNGKey(seed)
-    # not integrated out (a sigma ~ (1 | g) term is always sampled)
-    sampled = any(g.block.factor != mfactor or g.block.dpar for g in spec.groups)
+    sampled = len(integrated_ids(spec, mfactor)) < len(spec.groups)
     if sampled and parameterization in ("auto", "marginal"):
         centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
         target = make_target(spec, parameterization, mfactor, centering)

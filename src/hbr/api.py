@@ -23,7 +23,7 @@ from hbr.errors import HbrWarning, OptionError
 from hbr.families import resolve_family
 from hbr.infer import apply_draws
 from hbr.io import read_table, write_atomic
-from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
+from hbr.logdensity import PARAMETERIZATION_NAMES, integrated_ids, marginal_factor
 from hbr.methods import INITS, METHODS, method_settings
 from hbr._run import ParameterizationChoice, prepare_target, run_method
 from hbr.model import ModelSpec, build_model
@@ -107,8 +107,8 @@ class Fit:
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
         name = self.parameterization.name
-        if name == "marginal" and not any(g.block.factor != self.parameterization.marginalized
-                                          or g.block.dpar for g in self.spec.groups):
+        if name == "marginal" and len(integrated_ids(
+                self.spec, self.parameterization.marginalized)) == len(self.spec.groups):
             name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
         return diagnose(self.draws, parameterization=name, summary=self._full_summary)
 

@@ -41,7 +41,8 @@ from hbr.marginal import conditional_effects, marginal_loglik, suffstats
 from hbr.model import ModelSpec
 from hbr.reparam import REPARAMS
 
-__all__ = ["Target", "PARAMETERIZATION_NAMES", "make_target", "marginal_factor"]
+__all__ = ["Target", "PARAMETERIZATION_NAMES", "make_target", "marginal_factor",
+           "integrated_ids"]
 
 PARAMETERIZATION_NAMES = ("marginal", "auto", "noncentered", "centered")
 
@@ -62,6 +63,13 @@ def marginal_factor(spec: ModelSpec, requested: str | None = None) -> str | None
                               f"model; choose one of {', '.join(factors)}")
         return requested
     return max(factors, key=lambda f: factors[f])
+
+
+def integrated_ids(spec: ModelSpec, mfactor: str | None) -> list[int]:
+    """Indices (in ``spec.groups``) of the group terms integrated out when ``mfactor`` is
+    the marginal factor: its terms in the mean (a ``sigma ~ (1 | g)`` term is sampled)."""
+    return [i for i, g in enumerate(spec.groups)
+            if g.block.factor == mfactor and not g.block.dpar]
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
@@ -106,8 +114,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     for p in params:
         offsets[p.name] = (pos, pos + free_size(p))
         pos += free_size(p)
-    marg_ids = [i for i, g in enumerate(spec.groups)
-                if g.block.factor == mfactor and not g.block.dpar]
+    marg_ids = integrated_ids(spec, mfactor)
     samp_ids = [i for i in range(len(spec.groups)) if i not in marg_ids]
     raw_off: dict[int, tuple[int, int, int, int]] = {}
     for i in samp_ids:
@@ -207,23 +214,24 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         return (jnp.concatenate([jnp.atleast_1d(vals[p.name]) for p in spec.fixed])
                 if spec.fixed else jnp.zeros(0))
 
-    def linear_predictor(vals: dict[str, jax.Array], effects: dict, d: Any) -> jax.Array:
-        mu = d["X"] @ fixed_beta(vals) + d["offset"]
+    def add_groups(out: jax.Array, ids: list[int], effects: dict, d: Any) -> jax.Array:
+        """``out`` plus z_i' b_g[i] of each group term in ``ids`` whose effects are given
+        (in the order of ``effects``)."""
         for i, b in effects.items():
-            if i in mean_ids:
+            if i in ids:
                 gd = d["groups"][i]
-                mu = mu + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
-        return mu
+                out = out + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
+        return out
+
+    def linear_predictor(vals: dict[str, jax.Array], effects: dict, d: Any) -> jax.Array:
+        return add_groups(d["X"] @ fixed_beta(vals) + d["offset"], mean_ids, effects, d)
 
     def noise_sd(vals: dict, effects: dict, d: Any) -> jax.Array:
         """The residual sd: a scalar, or one per row (known se, sigma formula)."""
         if sigma_model:
             ls = d["sigma_X"] @ jnp.concatenate([jnp.atleast_1d(vals[p.name])
                                                  for p in spec.dpar_fixed])
-            for i in dpar_ids:
-                gd = d["groups"][i]
-                ls = ls + jnp.sum(gd["Z"] * effects[i][gd["index"]], axis=1)
-            return jnp.exp(ls)
+            return jnp.exp(add_groups(ls, dpar_ids, effects, d))
         if not has_se:
             return vals["sigma"][0]
         if design.formula.se_sigma:

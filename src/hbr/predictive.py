@@ -84,7 +84,6 @@ def posterior_predictive(spec: ModelSpec, post: dict[str, np.ndarray], seed: int
     sd = noise_sd(spec, post)
     if sd is not None:
         aux["sigma"] = sd
-    rng = np.random.default_rng(seed)
-    if spec.family == "gaussian":
-        return eta + np.broadcast_to(aux["sigma"], eta.shape) * rng.standard_normal(eta.shape)
-    return simulate_response(spec.family, spec.link, eta, aux, rng, spec.design.trials)
+    # known se is already inside the sd, so simulate_response gets no se of its own
+    return simulate_response(spec.family, spec.link, eta, aux, np.random.default_rng(seed),
+                             spec.design.trials)
