@@ -46,6 +46,62 @@ def report(runs):
     out["since_start_s"] = time.perf_counter() - T0
     out["cold_end_s"] = ENDS["cold"]
     print("RESULT" + json.dumps(out))
+def timed_runs(sample):
+    # sample(seed) -> (collect, sampling_s, divergences), once cold and once warm; the total
+    # stops before collect() gathers the (chains, draws, P) block of the scalars, the
+    # correlation and both effect vectors
+    runs = {}
+    for run in ("cold", "warm"):
+        t = time.perf_counter()
+        collect, t_sample, div = sample(1 + (run == "warm"))
+        total = time.perf_counter() - t
+        runs[run] = (collect(), total, t_sample, div)
+        ENDS[run] = time.perf_counter() - T0
+    report(runs)
+def hbr_runs(fit, scalars, corr, effects):
+    # fit(seed) -> hbr.Fit; fit.draws are NumPy (fit.idata would import ArviZ)
+    def sample(seed):
+        f = fit(seed)
+        def collect():
+            p = f.draws.posterior
+            cols = [p[v][..., None] for v in scalars] + [p[corr][..., 1, 0][..., None]]
+            return np.concatenate(cols + [p[e] for e in effects], axis=2)
+        return collect, f.timings["sampling_s"], f.diagnostics().divergences
+    timed_runs(sample)
+def nutpie_runs(build, scalars):
+    # build() -> a non-centred pm.Model with LKJCholeskyCov "chol" and effects "b" (J, 2)
+    import nutpie
+    def sample(seed):
+        compiled = nutpie.compile_pymc_model(build())
+        ts = time.perf_counter()
+        tr = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=seed,
+                           progress_bar=False)
+        t_sample = time.perf_counter() - ts
+        def collect():
+            p = tr.posterior
+            cols = [p[v].values[..., None] for v in scalars]
+            cols += [p["chol_stds"].values, p["chol_corr"].values[..., 1, 0][..., None],
+                     p["b"].values[..., 0], p["b"].values[..., 1]]
+            return np.concatenate(cols, axis=2)
+        return collect, t_sample, tr.sample_stats.diverging.values.sum()
+    timed_runs(sample)
+def numpyro_runs(model, args, scalars):
+    # model(*args): non-centred, with sites "sds", "Lc" and deterministic "b" (J, 2)
+    import jax
+    from numpyro.infer import MCMC, NUTS
+    def sample(seed):
+        t = time.perf_counter()
+        mc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4,
+                  chain_method="vectorized", progress_bar=False)
+        mc.run(jax.random.PRNGKey(seed), *args, extra_fields=("diverging",))
+        t_sample = time.perf_counter() - t
+        def collect():
+            s = {k: np.asarray(v) for k, v in mc.get_samples(group_by_chain=True).items()}
+            cols = [s[v][..., None] for v in scalars]
+            cols += [s["sds"], s["Lc"][..., 1, 0][..., None], s["b"][..., 0], s["b"][..., 1]]
+            return np.concatenate(cols, axis=2)
+        return collect, t_sample, np.asarray(mc.get_extra_fields()["diverging"]).sum()
+    timed_runs(sample)
 """
 
 PRIORS = {"Intercept": "Normal(0, 10)", "floor": "Normal(0, 10)", "sigma": "HalfNormal(5)",
@@ -56,29 +112,17 @@ HBR = COMMON + r"""
 import hbr
 par = sys.argv[1]
 mn, _, _ = load()
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
-    fit = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1 + (run == "warm"),
-                  parameterization=par, priors=PRIORS)
-    div = fit.diagnostics().divergences
-    total = time.perf_counter() - t
-    p = fit.draws.posterior  # NumPy arrays; fit.idata would build InferenceData (and import ArviZ)
-    cols = [p[v][..., None] for v in ("Intercept", "floor", "sigma", "1|county_sigma",
-                                             "floor|county_sigma")]
-    cols += [p["county_corr"][..., 1, 0][..., None], p["1|county"], p["floor|county"]]
-    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"], div)
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+hbr_runs(lambda seed: hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=seed,
+                              parameterization=par, priors=PRIORS),
+         ("Intercept", "floor", "sigma", "1|county_sigma", "floor|county_sigma"),
+         "county_corr", ("1|county", "floor|county"))
 """.replace("PRIORS", repr(PRIORS))
 
 NUTPIE = COMMON + r"""
-import pymc as pm, nutpie
+import pymc as pm
 mn, idx, levels = load()
 y, floor = mn.log_radon.values, mn.floor.values.astype(float)
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
+def build():
     with pm.Model(coords={"county": levels, "coef": ["1", "floor"]}) as m:
         icpt = pm.Normal("Intercept", 0, 10)
         fl = pm.Normal("floor", 0, 10)
@@ -89,25 +133,12 @@ for run in ("cold", "warm"):
         sigma = pm.HalfNormal("sigma", 5)
         mu = icpt + b[idx, 0] + (fl + b[idx, 1]) * floor
         pm.Normal("y", mu, sigma, observed=y)
-    compiled = nutpie.compile_pymc_model(m)
-    ts = time.perf_counter()
-    tr = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1 + (run == "warm"),
-                       progress_bar=False)
-    t_sample = time.perf_counter() - ts
-    total = time.perf_counter() - t
-    p = tr.posterior
-    cols = [p[v].values[..., None] for v in ("Intercept", "floor", "sigma")]
-    cols += [p["chol_stds"].values, p["chol_corr"].values[..., 1, 0][..., None],
-             p["b"].values[..., 0], p["b"].values[..., 1]]
-    runs[run] = (np.concatenate(cols, axis=2), total, t_sample,
-                 tr.sample_stats.diverging.values.sum())
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+    return m
+nutpie_runs(build, ("Intercept", "floor", "sigma"))
 """
 
 NUMPYRO = COMMON + r"""
-import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist
-from numpyro.infer import MCMC, NUTS
+import jax.numpy as jnp, numpyro, numpyro.distributions as dist
 mn, idx, levels = load()
 y, floor = jnp.asarray(mn.log_radon.values), jnp.asarray(mn.floor.values, dtype=float)
 idx = jnp.asarray(idx)
@@ -122,39 +153,14 @@ def model(idx, floor, y):
     sigma = numpyro.sample("sigma", dist.HalfNormal(5.0))
     mu = icpt + b[idx, 0] + (fl + b[idx, 1]) * floor
     numpyro.sample("y", dist.Normal(mu, sigma), obs=y)
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
-    mc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4,
-              chain_method="vectorized", progress_bar=False)
-    mc.run(jax.random.PRNGKey(1 + (run == "warm")), idx, floor, y, extra_fields=("diverging",))
-    total = time.perf_counter() - t
-    s = mc.get_samples(group_by_chain=True)
-    Lc = np.asarray(s["Lc"])
-    cols = [np.asarray(s[v])[..., None] for v in ("Intercept", "floor", "sigma")]
-    cols += [np.asarray(s["sds"]), Lc[..., 1, 0][..., None], np.asarray(s["b"])[..., 0],
-             np.asarray(s["b"])[..., 1]]
-    runs[run] = (np.concatenate(cols, axis=2), total, total,
-                 np.asarray(mc.get_extra_fields()["diverging"]).sum())
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+numpyro_runs(model, (idx, floor, y), ("Intercept", "floor", "sigma"))
 """
 
 BIG = COMMON + r"""
 import hbr
 data, _ = hbr.simulate(10_000, 100, seed=1)
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
-    fit = hbr.fit("y ~ x + (x | g)", data, seed=1 + (run == "warm"))
-    div = fit.diagnostics().divergences
-    total = time.perf_counter() - t
-    p = fit.draws.posterior  # NumPy arrays; fit.idata would build InferenceData (and import ArviZ)
-    cols = [p[v][..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
-    cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"], p["x|g"]]
-    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"], div)
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+hbr_runs(lambda seed: hbr.fit("y ~ x + (x | g)", data, seed=seed),
+         ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma"), "g_corr", ("1|g", "x|g"))
 """
 
 TOOLS = {

@@ -43,27 +43,15 @@ y, x, g, J = simulate()
 d = pd.DataFrame({"y": y, "x": x, "g": [f"g{i:03d}" for i in g]})
 priors = {"Intercept": "Normal(0, 2.5)", "x": "Normal(0, 2.5)", "1|g_sigma": "HalfNormal(1)",
           "x|g_sigma": "HalfNormal(1)", "g_corr": "LKJ(2)"}
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
-    fit = hbr.fit("y ~ x + (x | g)", d, family="bernoulli", seed=1 + (run == "warm"),
-                  parameterization=par, priors=priors, log_likelihood=False)
-    div = fit.diagnostics().divergences
-    total = time.perf_counter() - t
-    p = fit.draws.posterior
-    cols = [p[v][..., None] for v in ("Intercept", "x", "1|g_sigma", "x|g_sigma")]
-    cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"], p["x|g"]]
-    runs[run] = (np.concatenate(cols, axis=2), total, fit.timings["sampling_s"], div)
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+hbr_runs(lambda seed: hbr.fit("y ~ x + (x | g)", d, family="bernoulli", seed=seed,
+                              parameterization=par, priors=priors, log_likelihood=False),
+         ("Intercept", "x", "1|g_sigma", "x|g_sigma"), "g_corr", ("1|g", "x|g"))
 """
 
 NUTPIE = COMMON + DATA + r"""
-import pymc as pm, nutpie
+import pymc as pm
 y, x, g, J = simulate()
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
+def build():
     with pm.Model() as m:
         icpt = pm.Normal("Intercept", 0, 2.5)
         bx = pm.Normal("x", 0, 2.5)
@@ -73,28 +61,14 @@ for run in ("cold", "warm"):
         b = pm.Deterministic("b", z @ chol.T)
         eta = icpt + b[g, 0] + (bx + b[g, 1]) * x
         pm.Bernoulli("y", logit_p=eta, observed=y)
-    compiled = nutpie.compile_pymc_model(m)
-    ts = time.perf_counter()
-    tr = nutpie.sample(compiled, draws=1000, tune=1000, chains=4, seed=1 + (run == "warm"),
-                       progress_bar=False)
-    t_sample = time.perf_counter() - ts
-    total = time.perf_counter() - t
-    p = tr.posterior
-    cols = [p[v].values[..., None] for v in ("Intercept", "x")]
-    cols += [p["chol_stds"].values, p["chol_corr"].values[..., 1, 0][..., None],
-             p["b"].values[..., 0], p["b"].values[..., 1]]
-    runs[run] = (np.concatenate(cols, axis=2), total, t_sample,
-                 tr.sample_stats.diverging.values.sum())
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+    return m
+nutpie_runs(build, ("Intercept", "x"))
 """
 
 NUMPYRO = COMMON + DATA + r"""
 import jax, jax.numpy as jnp, numpyro, numpyro.distributions as dist
-from numpyro.infer import MCMC, NUTS
 jax.config.update("jax_enable_x64", True)
 y, x, g, J = simulate()
-y, x, g = jnp.asarray(y), jnp.asarray(x), jnp.asarray(g)
 def model(g, x, y):
     icpt = numpyro.sample("Intercept", dist.Normal(0, 2.5))
     bx = numpyro.sample("x", dist.Normal(0, 2.5))
@@ -104,22 +78,7 @@ def model(g, x, y):
     b = numpyro.deterministic("b", z @ (sds[:, None] * Lc).T)
     eta = icpt + b[g, 0] + (bx + b[g, 1]) * x
     numpyro.sample("y", dist.Bernoulli(logits=eta), obs=y)
-runs = {}
-for run in ("cold", "warm"):
-    t = time.perf_counter()
-    mc = MCMC(NUTS(model), num_warmup=1000, num_samples=1000, num_chains=4,
-              chain_method="vectorized", progress_bar=False)
-    mc.run(jax.random.PRNGKey(1 + (run == "warm")), g, x, y, extra_fields=("diverging",))
-    total = time.perf_counter() - t
-    s = mc.get_samples(group_by_chain=True)
-    Lc = np.asarray(s["Lc"])
-    cols = [np.asarray(s[v])[..., None] for v in ("Intercept", "x")]
-    cols += [np.asarray(s["sds"]), Lc[..., 1, 0][..., None], np.asarray(s["b"])[..., 0],
-             np.asarray(s["b"])[..., 1]]
-    runs[run] = (np.concatenate(cols, axis=2), total, total,
-                 np.asarray(mc.get_extra_fields()["diverging"]).sum())
-    ENDS[run] = time.perf_counter() - T0
-report(runs)
+numpyro_runs(model, (jnp.asarray(g), jnp.asarray(x), jnp.asarray(y)), ("Intercept", "x"))
 """
 
 TOOLS = {
