@@ -6,11 +6,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 
 from hbr._factors import Categorical
 from hbr.errors import DataError, HbrWarning
 
-__all__ = ["check_width", "check_rank", "MANY_LEVELS", "MAX_DENSE"]
+__all__ = ["check_width", "check_rank", "check_known_levels", "MANY_LEVELS", "MAX_DENSE"]
 
 
 MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
@@ -61,3 +62,18 @@ def check_rank(X: np.ndarray, names: list[str], intercept: bool) -> None:
         raise DataError(f"the predictor {kept[j]!r} is a linear combination of earlier columns "
                         f"({', '.join(kept[:j][-4:])}): the fixed effects are not identified; "
                         "drop it or one of the columns it duplicates")
+
+
+def check_known_levels(cats: list[tuple[str, Categorical, bool]], data: pd.DataFrame) -> None:
+    """New rows for prediction: a fixed-effect level unknown to the training data (code -1)
+    has no coefficient."""
+    for expr, cat, _ in cats:
+        if (cat.codes < 0).any():
+            i = int(np.flatnonzero(cat.codes < 0)[0])
+            col = expr[2:-1] if expr.startswith("C(") else expr
+            value = f" ({data[col].iloc[i]!r})" if col in data.columns else ""
+            raise DataError(
+                f"{expr!r} has a level{value} in row {data.index[i]} that the model was not fitted "
+                f"to (known: {', '.join(map(repr, cat.levels[:6]))}"
+                f"{', ...' if len(cat.levels) > 6 else ''}); a fixed effect has no estimate "
+                f"for it: model it as a group term, (1 | {expr}), to predict new levels")

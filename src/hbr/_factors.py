@@ -25,11 +25,8 @@ __all__ = ["Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorica
 
 _UNARY = {
     "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "sqrt": np.sqrt, "abs": np.abs,
-    "center": lambda v: v - v.mean(),
-    "scale": lambda v: (v - v.mean()) / v.std(ddof=1) if v.std(ddof=1) > 0 else v - v.mean(),
+    "sqrt": np.sqrt, "abs": np.abs, "center": None, "scale": None, "standardize": None,
 }
-_UNARY["standardize"] = _UNARY["scale"]
 _DOMAIN = {"log": "positive", "log2": "positive", "log10": "positive", "log1p": "> -1",
            "sqrt": "non-negative"}
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
@@ -51,7 +48,17 @@ def factor_columns(factor: Factor) -> list[tuple[str, Factor]]:
             if isinstance(n, ast.Name) and id(n) not in funcs]
 
 
-def evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | Categorical:
+def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any] | None = None
+             ) -> np.ndarray | Categorical:
+    """The value of ``factor`` on ``data``: numbers (N,) or a :class:`Categorical`.
+
+    ``memo`` remembers what a transform learnt from the data it was first evaluated on: the
+    mean (and sd) of ``center``/``scale`` and the levels of each categorical, keyed by the
+    expression. Evaluating new rows with the training fit's ``memo`` codes them as the training
+    rows were (new data for prediction); a level not seen in training gets code -1.
+    """
+    memo = {} if memo is None else memo
+
     def column(name: str) -> pd.Series:
         return data[factor.column_names.get(name, name)]
 
@@ -66,8 +73,8 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | Cate
     def ev(node: ast.expr) -> Any:
         if isinstance(node, ast.Name):
             s = column(node.id)
-            if is_categorical(s):
-                return categorical(s)
+            if f"levels:{node.id}" in memo or is_categorical(s):
+                return categorical(s, memo, f"levels:{node.id}")
             return s.to_numpy(dtype=np.float64)
         if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
             return np.full(len(data), float(node.value))
@@ -84,12 +91,12 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | Cate
                 if not isinstance(arg, ast.Name):
                     raise DataError(caret_message("C() takes a column name", text,
                                                   factor.span[0], factor.span[1] - factor.span[0]))
-                return categorical(column(arg.id))
+                return categorical(column(arg.id), memo, f"levels:{arg.id}")
             if fn == "I":
                 return as_num(arg)
             v = as_num(arg)
             with np.errstate(all="ignore"):
-                out = _UNARY[fn](v)
+                out = _stateful(fn, v, memo, f"{fn}:{ast.unparse(arg)}")
             if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
                 i = int(np.flatnonzero(~np.isfinite(out))[0])
                 raise DataError(caret_message(
@@ -114,11 +121,38 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str) -> np.ndarray | Cate
     return val
 
 
+def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndarray:
+    """``fn(v)``; ``center``/``scale``/``standardize`` use (and record) the training mean and
+    sd (ddof=1; a constant column is only centred)."""
+    if _UNARY[fn] is not None:
+        return _UNARY[fn](v)
+    if key not in memo:
+        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
+        memo[key] = (float(v.mean()), sd if fn != "center" and sd > 0 else 1.0)
+    mean, sd = memo[key]
+    return (v - mean) / sd
+
+
 def is_categorical(s: pd.Series) -> bool:
     return not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s))
 
 
-def categorical(s: pd.Series) -> Categorical:
+def categorical(s: pd.Series, memo: dict[str, Any] | None = None, key: str = ""
+                ) -> Categorical:
+    """Codes and level names of ``s`` (levels sorted, or the categorical's own order). With
+    ``memo[key]`` set, the levels are those (codes -1 for values not among them); otherwise
+    they are recorded there."""
+    if memo is not None and key in memo:
+        levels = memo[key]
+        codes = pd.Index(levels).get_indexer(s.astype(str).to_numpy())
+        return Categorical(np.asarray(codes, dtype=np.int64), list(levels))
+    out = _categorical(s)
+    if memo is not None:
+        memo[key] = tuple(out.levels)
+    return out
+
+
+def _categorical(s: pd.Series) -> Categorical:
     if isinstance(s.dtype, pd.CategoricalDtype):
         cat = s.cat.remove_unused_categories()
     else:

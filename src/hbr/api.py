@@ -146,6 +146,65 @@ class Fit:
                               coords={"__obs__": np.arange(self.spec.design.n_obs)})
         return rep
 
+    def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
+                seed: int | None = None) -> np.ndarray:
+        r"""Predictive draws (chains, draws, rows) for new rows (or the fitted ones).
+
+        The new table is coded as the training table was (same levels, same means and sds
+        for ``center``/``scale``); it needs the predictors and grouping columns, not the
+        response. Summarise with :func:`hbr.predictive.summarize_predictions`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        kind : {"mean", "response", "link"}
+            "mean": the expected response :math:`g^{-1}(\eta)` per draw; "response": a new
+            observation (with the noise); "link": the linear predictor :math:`\eta`.
+        new_groups : {"sample", "mean"}
+            A level not in the training data (a new county) gets an effect drawn from the
+            population distribution :math:`N(0, \Sigma)` of each draw ("sample", default),
+            or the population mean 0 ("mean"). Both average to the population prediction.
+        seed : int, optional
+            Default: the fit's seed.
+
+        Examples
+        --------
+        >>> new = pd.DataFrame({"floor": [0, 1], "county": ["AITKIN", "NEW COUNTY"]})
+        >>> pred = fit.predict(new)  # doctest: +SKIP
+        >>> hbr.predictive.summarize_predictions(pred)  # doctest: +SKIP
+        """
+        from hbr.predictive import predict
+
+        seed = self.seed if seed is None else _check_int("seed", seed, 0)
+        return predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
+
+    def sample_prior_predictive(self, draws: int = 500, seed: int | None = None
+                                ) -> np.ndarray:
+        """Draw the parameters from their priors (group effects from the population) and a
+        response for the fitted rows given each; add the groups ``prior`` and
+        ``prior_predictive`` to ``idata``.
+
+        Returns
+        -------
+        ndarray (1, draws, N)
+        """
+        from hbr.predictive import prior_draws
+
+        draws = _check_int("draws", draws, 1)
+        seed = self.seed if seed is None else _check_int("seed", seed, 0)
+        params, rep = prior_draws(self.spec, draws, seed)
+        name = self.spec.design.response
+        for group in ("prior", "prior_predictive"):
+            if group in self.idata.groups():
+                delattr(self.idata, group)
+        dims = {k: v for k, v in self.draws.dims.items() if k in params}
+        self.idata.add_groups({"prior": {k: params[k] for k in self.draws.posterior},
+                               "prior_predictive": {name: rep}},
+                              dims={**dims, name: ["__obs__"]},
+                              coords={**self.draws.coords,
+                                      "__obs__": np.arange(self.spec.design.n_obs)})
+        return rep
+
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
         unless ``overwrite=True``. Open it with ``arviz.from_netcdf``."""

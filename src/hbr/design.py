@@ -24,7 +24,7 @@ from __future__ import annotations
 import ast
 import difflib
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -32,7 +32,7 @@ import pandas as pd
 from hbr.errors import DataError, HbrWarning, caret_message
 from hbr._factors import (FUNCTIONS, Categorical, categorical, evaluate, factor_columns,
                           is_categorical)
-from hbr._design_checks import check_rank, check_width
+from hbr._design_checks import check_known_levels, check_rank, check_width
 from hbr.formula import Formula, Term, parse_formula
 
 __all__ = ["GroupBlock", "TermSlice", "Design", "DparDesign", "build_design", "DPARS"]
@@ -119,6 +119,8 @@ class Design:
     offset: np.ndarray | None = None  # sum of the ``offset()`` terms
     dpars: tuple[DparDesign, ...] = ()  # e.g. ``sigma ~ 1 + (1 | g)``; its groups are in
     #                                     ``groups`` with ``dpar="sigma"``
+    memo: dict = field(default_factory=dict)  # what transforms learnt: levels, means, sds
+    #                                           (:func:`hbr._factors.evaluate`), for new data
 
     @property
     def n_obs(self) -> int:
@@ -190,29 +192,32 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
         used += [c for c in _check_columns(d, data, response=False) if c not in used]
     data, n_dropped = _handle_missing(data, used, dropna)
     y = _response(f, data)
-    X, terms = _fixed(f, data)
-    groups = tuple(_group_block(f, g_term, t, data) for g_term in f.groups
+    memo: dict = {}
+    X, terms = _fixed(f, data, memo)
+    groups = tuple(_group_block(f, g_term, t, data, memo) for g_term in f.groups
                    for t in [g_term.terms])
     extra = {}
     for name, fa in f.additions:
-        extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()"), dtype=float)
-    offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()") for fa in f.offsets],
-                     axis=0) if f.offsets else None)
+        extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo),
+                                 dtype=float)
+    offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
+                      for fa in f.offsets], axis=0) if f.offsets else None)
     dpar_designs = []
     for d in dfs:
         name = d.response.expr
-        Xd, td = _fixed(d, data)
+        Xd, td = _fixed(d, data, memo)
         td = tuple(TermSlice(f"{name}_{t.name}", t.start, t.stop, t.labels) for t in td)
         dpar_designs.append(DparDesign(name, d, Xd, td))
-        groups += tuple(replace(_group_block(d, g_term, g_term.terms, data), dpar=name)
+        groups += tuple(replace(_group_block(d, g_term, g_term.terms, data, memo), dpar=name)
                         for g_term in d.groups)
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
-                  extra.get("trials"), offset, tuple(dpar_designs))
+                  extra.get("trials"), offset, tuple(dpar_designs), memo)
 
 
-def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str) -> np.ndarray:
+def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
+                     memo: dict | None = None) -> np.ndarray:
     """A factor that must be numeric (the argument of se(), trials() or offset())."""
-    val = evaluate(fa, data, text)
+    val = evaluate(fa, data, text, memo)
     if isinstance(val, Categorical):
         raise DataError(caret_message(f"{what} needs numbers, but {fa.expr!r} is not numeric",
                                       text, fa.span[0], fa.span[1] - fa.span[0]))
@@ -299,9 +304,12 @@ def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------- coding and terms
-def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
-                ) -> tuple[list[np.ndarray], list[TermSlice]]:
-    """Columns and slices for ``terms`` (plus the intercept, named ``Intercept``)."""
+def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str,
+               memo: dict | None = None, new_data: bool = False
+               ) -> tuple[list[np.ndarray], list[TermSlice]]:
+    """Columns and slices for ``terms`` (plus the intercept, named ``Intercept``). With
+    ``new_data`` (rows to predict, coded by the training ``memo``) the width is not checked
+    again and a level unknown to the training data is an error."""
     spanned: set[frozenset[str]] = set()
     cols: list[np.ndarray] = []
     slices: list[TermSlice] = []
@@ -317,7 +325,7 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
         key = term.key()
         for fa in term.factors:
             if fa.expr not in cache:
-                cache[fa.expr] = evaluate(fa, data, text)
+                cache[fa.expr] = evaluate(fa, data, text, memo)
             val = cache[fa.expr]
             if isinstance(val, Categorical):
                 reduced = (key - {fa.expr}) in spanned
@@ -330,7 +338,10 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
             cols.append(num)
             slices.append(TermSlice(term.name, start, start + 1, None))
             continue
-        check_width(cats, n)
+        if new_data:
+            check_known_levels(cats, data)
+        else:
+            check_width(cats, n)
         combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
         for expr, cat, reduced in cats:
             levels = range(1 if reduced else 0, len(cat.levels))
@@ -346,8 +357,9 @@ def _code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: st
     return cols, slices
 
 
-def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
-    cols, slices = _code_terms(list(f.terms), f.intercept, data, f.text)
+def _fixed(f: Formula, data: pd.DataFrame, memo: dict | None = None
+           ) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
+    cols, slices = code_terms(list(f.terms), f.intercept, data, f.text, memo)
     if not cols:
         return np.zeros((len(data), 0)), ()
     X = np.column_stack(cols)
@@ -357,21 +369,27 @@ def _fixed(f: Formula, data: pd.DataFrame) -> tuple[np.ndarray, tuple[TermSlice,
     return X, tuple(slices)
 
 
-def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame) -> GroupBlock:
+def group_codes(factor: tuple[str, ...], data: pd.DataFrame, memo: dict | None = None
+                ) -> Categorical:
+    """Levels of a grouping factor (``a:b`` joins the columns' text with ':')."""
+    parts = [data[c] for c in factor]
+    joined = parts[0]
+    if len(parts) > 1:
+        joined = parts[0].astype(str)
+        for p in parts[1:]:
+            joined = joined + ":" + p.astype(str)
+    return categorical(joined, memo, "group:" + ":".join(factor))
+
+
+def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame,
+                 memo: dict | None = None) -> GroupBlock:
     intercept = any(not t.factors for t in terms)
-    cols, slices = _code_terms([t for t in terms if t.factors], intercept, data, f.text)
+    cols, slices = code_terms([t for t in terms if t.factors], intercept, data, f.text, memo)
     coefs: list[str] = []
     for s in slices:
         nm = "1" if s.name == "Intercept" else s.name
         coefs.extend([nm] if s.labels is None else [f"{nm}[{lab}]" for lab in s.labels])
-    parts = [data[c] for c in g.factor]
-    if len(parts) == 1:
-        cat = categorical(parts[0])
-    else:
-        joined = parts[0].astype(str)
-        for p in parts[1:]:
-            joined = joined + ":" + p.astype(str)
-        cat = categorical(joined)
+    cat = group_codes(g.factor, data, memo)
     if len(cat.levels) < 2:
         raise DataError(
             f"the grouping factor {g.factor_name!r} has only one level ({cat.levels[0]!r}); a "

@@ -39,7 +39,7 @@ import numpy as np
 from hbr.errors import PriorError, caret_message
 
 __all__ = [
-    "Prior", "FAMILIES", "parse_prior", "as_prior",
+    "Prior", "FAMILIES", "parse_prior", "as_prior", "sample_prior",
     "Normal", "HalfNormal", "Cauchy", "HalfCauchy", "Exponential", "StudentT", "HalfStudentT",
     "Uniform", "Gamma", "LogNormal", "LKJ",
 ]
@@ -237,3 +237,57 @@ def as_prior(value: Prior | str, parameter: str = "") -> Prior:
             raise PriorError(f"prior for {parameter!r}: {exc}") from None
     raise PriorError(f"prior for {parameter!r} must be a string such as 'Normal(0, 1)' or an "
                      f"hbr.priors distribution, got {type(value).__name__}")
+
+
+def sample_prior(prior: Prior, rng: np.random.Generator, shape: tuple[int, ...],
+                 dim: int = 2) -> np.ndarray:
+    """Independent draws of ``prior`` with ``shape`` (vector parameters: their size last).
+
+    ``LKJ(eta)`` draws ``dim x dim`` correlation matrices (shape ``shape + (dim, dim)``) by the
+    C-vine method of Lewandowski, Kurowicka & Joe (2009): partial correlations
+    :math:`2\\,\\mathrm{Beta}(b, b) - 1` with :math:`b = \\eta + (d - 1 - i)/2` on tree level
+    :math:`i`, turned into correlations by the recursion of their eq. (9). Each correlation is
+    then marginally :math:`2\\,\\mathrm{Beta}(\\eta - 1 + d/2, \\eta - 1 + d/2) - 1`.
+    """
+    p = prior.kwargs
+    fam = prior.family
+    if fam == "Normal":
+        return rng.normal(p["mu"], p["sigma"], shape)
+    if fam == "StudentT":
+        return p["mu"] + p["sigma"] * rng.standard_t(p["nu"], shape)
+    if fam == "Cauchy":
+        return p["mu"] + p["sigma"] * rng.standard_cauchy(shape)
+    if fam == "HalfNormal":
+        return np.abs(rng.normal(0.0, p["sigma"], shape))
+    if fam == "HalfCauchy":
+        return np.abs(p["beta"] * rng.standard_cauchy(shape))
+    if fam == "HalfStudentT":
+        return np.abs(p["sigma"] * rng.standard_t(p["nu"], shape))
+    if fam == "Exponential":
+        return rng.exponential(1.0 / np.asarray(p["lam"], float), shape)
+    if fam == "Gamma":
+        return rng.gamma(p["alpha"], 1.0 / np.asarray(p["beta"], float), shape)
+    if fam == "LogNormal":
+        return np.exp(rng.normal(p["mu"], p["sigma"], shape))
+    if fam == "Uniform":
+        return rng.uniform(p["lower"], p["upper"], shape)
+    if fam == "LKJ":
+        return _lkj(rng, float(p["eta"]), dim, shape)
+    raise PriorError(f"cannot draw from {fam}")  # every family of FAMILIES is handled above
+
+
+def _lkj(rng: np.random.Generator, eta: float, d: int, shape: tuple[int, ...]) -> np.ndarray:
+    n = int(np.prod(shape))
+    P = np.zeros((n, d, d))  # partial correlations, upper triangle
+    R = np.broadcast_to(np.eye(d), (n, d, d)).copy()
+    b = eta + (d - 1) / 2
+    for i in range(d - 1):
+        b -= 0.5
+        for j in range(i + 1, d):
+            P[:, i, j] = 2 * rng.beta(b, b, n) - 1
+            r = P[:, i, j]
+            for m in range(i - 1, -1, -1):
+                r = r * np.sqrt((1 - P[:, m, i] ** 2) * (1 - P[:, m, j] ** 2)) + \
+                    P[:, m, i] * P[:, m, j]
+            R[:, i, j] = R[:, j, i] = r
+    return R.reshape(shape + (d, d))
