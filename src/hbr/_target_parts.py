@@ -113,14 +113,18 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
         y = y - spec.design.offset
     if not X.shape[1]:
         return np.zeros(0), np.zeros(0), float(np.std(y)) or 1.0
-    norms = np.linalg.norm(X, axis=0)
-    norms = np.where(norms > 0, norms, 1.0)
+    raw_norms = np.linalg.norm(X, axis=0)
+    norms = np.where(raw_norms > 0, raw_norms, 1.0)
     Xs = X / norms
     bs, *_ = np.linalg.lstsq(Xs, y, rcond=None)
     resid = y - Xs @ bs
     dof = max(1, len(y) - X.shape[1])
     s = float(np.sqrt(resid @ resid / dof)) or float(np.std(y)) or 1.0
     se = s * np.sqrt(np.clip(np.diag(np.linalg.pinv(Xs.T @ Xs)), 0, None)) / norms
+    # an all-zero column (a county without homes on a floor, in the no-pooling model) has no
+    # standard error; pinv leaves rounding noise (3e-16) there, which fixed_affine would take
+    # as the coordinate's scale (the coefficient then stuck at 0, R-hat 3.5): 0 -> the prior
+    se[raw_norms == 0] = 0.0
     return bs / norms, se, s
 
 
@@ -220,7 +224,9 @@ def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]
         col += p.size
         if p.prior.support != "real":
             continue
-        fallback = abs(float(np.ravel(p.prior.kwargs.get("sigma", 1.0))[0])) or 1.0
+        fallback = np.abs(np.broadcast_to(np.asarray(p.prior.kwargs.get("sigma", 1.0), float),
+                                          (p.size,)))
+        fallback = np.where(fallback > 0, fallback, 1.0)
         s = np.where(np.isfinite(s) & (s > 0), s, fallback)
         out[p.name] = np.stack([b, s]).astype(np.float64)
     return out

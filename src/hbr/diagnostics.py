@@ -18,7 +18,7 @@ from hbr.posterior import Draws, as_draws, summarize
 if TYPE_CHECKING:
     import arviz as az
 
-__all__ = ["Diagnostics", "diagnose", "pareto_k", "APPROXIMATIONS"]
+__all__ = ["Diagnostics", "diagnose", "pareto_k", "psis_loo", "APPROXIMATIONS"]
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -191,3 +191,31 @@ def pareto_k(log_weight: np.ndarray) -> float:
         return float("nan")
     frac = min(0.2, 3.0 / np.sqrt(lw.size))
     return float(pareto_khat(np.exp(lw - lw.max()), tail="upper", tail_frac=frac))
+
+
+def psis_loo(log_lik: np.ndarray) -> dict[str, object]:
+    r"""Pareto-smoothed importance-sampling leave-one-out (Vehtari, Gelman & Gabry 2017) by
+    ArviZ, from a pointwise log likelihood (chains, draws, n): one column per left-out unit
+    (a row for LOO, a group's marginal likelihood for leave-one-group-out).
+
+    Returns
+    -------
+    dict
+        ``elpd`` :math:`\sum_i \log p(y_i \mid y_{-i})`, its ``se``, ``p_loo`` (effective
+        number of parameters), ``pointwise`` (n,) and ``pareto_k`` (n,): above 0.7 the
+        estimate of that unit is unreliable.
+    """
+    import warnings
+
+    from hbr.posterior import _arviz
+
+    az = _arviz()
+    # the posterior group only tells ArviZ the number of chains and draws
+    idata = az.from_dict(posterior={"_": np.zeros(log_lik.shape[:2])},
+                         log_likelihood={"y": log_lik})
+    with warnings.catch_warnings():  # high Pareto k is reported in the result, not warned
+        warnings.simplefilter("ignore", UserWarning)
+        res = az.loo(idata, pointwise=True)
+    return {"elpd": float(res["elpd_loo"]), "se": float(res["se"]),
+            "p_loo": float(res["p_loo"]), "pointwise": np.asarray(res["loo_i"]),
+            "pareto_k": np.asarray(res["pareto_k"])}
