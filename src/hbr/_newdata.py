@@ -18,7 +18,7 @@ from hbr._factors import factor_columns
 from hbr.design import Design, code_terms, evaluate_numeric, group_codes
 from hbr.errors import DataError
 
-__all__ = ["Rows", "training_rows", "new_rows"]
+__all__ = ["Rows", "training_rows", "new_rows", "needed_columns"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,12 +76,7 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
     if len(data) == 0:
         raise DataError("the new table is empty (0 rows); nothing to predict")
     f = design.formula
-    formulas = [f] + [d.formula for d in design.dpars]
-    factors = [fa for g in formulas for t in g.terms for fa in t.factors]
-    factors += [fa for g in formulas for gt in g.groups for t in gt.terms for fa in t.factors]
-    factors += list(f.offsets) + [fa for name, fa in f.additions if name == "trials"]
-    needed = {c for fa in factors for c, _ in factor_columns(fa)}
-    needed |= {c for g in formulas for gt in g.groups for c in gt.factor}
+    needed = set(needed_columns(design))
     se_fa = next((fa for name, fa in f.additions if name == "se"), None)
     se_cols = {c for c, _ in factor_columns(se_fa)} if se_fa is not None else set()
     missing = sorted(c for c in needed if c not in data.columns)
@@ -126,6 +121,18 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         dpar_X = np.column_stack(dc) if dc else np.zeros((n, 0))
     return Rows(X, tuple(index), tuple(Z), tuple(new_levels), offset, extra.get("se"),
                 extra.get("trials"), dpar_X)
+
+
+def needed_columns(design: Design) -> list[str]:
+    """The columns that predicting with ``design`` reads (not the response or se())."""
+    f = design.formula
+    formulas = [f] + [d.formula for d in design.dpars]
+    factors = [fa for g in formulas for t in g.terms for fa in t.factors]
+    factors += [fa for g in formulas for gt in g.groups for t in gt.terms for fa in t.factors]
+    factors += list(f.offsets) + [fa for name, fa in f.additions if name == "trials"]
+    out = [c for fa in factors for c, _ in factor_columns(fa)]
+    out += [c for g in formulas for gt in g.groups for c in gt.factor]
+    return list(dict.fromkeys(out))
 
 
 def _group_terms(design: Design) -> list:

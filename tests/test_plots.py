@@ -1,0 +1,122 @@
+"""Each plot returns a matplotlib Figure with the artists it promises, touches no global
+matplotlib state, and says what went wrong on bad arguments."""
+
+from __future__ import annotations
+
+import sys
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import LineCollection, PathCollection
+from matplotlib.figure import Figure
+
+import hbr
+from hbr import plots
+from hbr.errors import OptionError
+
+
+def _data(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(10), rng.integers(2, 15, 10))
+    x = (np.arange(g.size) % 2).astype(float)  # both values in every group
+    y = 1 + rng.normal(0, 0.5, 10)[g] + (-0.6 + rng.normal(0, 0.2, 10)[g]) * x + \
+        rng.normal(0, 0.7, g.size)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"c{j}" for j in g]})
+
+
+@pytest.fixture(scope="module")
+def two() -> tuple[hbr.Fit, hbr.Fit]:
+    d = _data()
+    kw = dict(seed=1, chains=2, draws=200, tune=300)
+    return (hbr.fit("y ~ 0 + C(g) + C(g):x", d, **kw), hbr.fit("y ~ x + (x | g)", d, **kw))
+
+
+@pytest.fixture(autouse=True)
+def no_global_state():
+    before = dict(matplotlib.rcParams)
+    yield
+    assert dict(matplotlib.rcParams) == before
+    if "matplotlib.pyplot" in sys.modules:
+        assert sys.modules["matplotlib.pyplot"].get_fignums() == []
+
+
+def test_trace_has_a_density_and_a_trace_per_chain(mn_fits) -> None:
+    f = mn_fits["centered"]
+    fig = plots.plot_trace(f, ["Intercept", "floor", "county_corr"])
+    assert isinstance(fig, Figure) and len(fig.axes) == 6  # corr: its one off-diagonal
+    density, trace = fig.axes[0], fig.axes[1]
+    assert len(density.lines) == 4 and len(trace.lines) >= 4
+    assert fig.axes[4].get_ylabel() == "county_corr[0,1]"
+    with pytest.raises(OptionError, match="no variable 'slope'"):
+        plots.plot_trace(f, ["slope"])
+
+
+def test_funnel_marks_divergent_draws(mn_fits) -> None:
+    from test_families import SCHOOLS
+
+    f = hbr.fit("y | se(s) ~ 1 + (1 | school)", SCHOOLS, seed=1, parameterization="centered")
+    n_div = int(f.draws.stats["diverging"].sum())
+    assert n_div > 0  # the centred eight schools fall into the funnel
+    ax = plots.plot_funnel(f, level="C").axes[0]
+    pts = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(pts) == 2 and len(pts[1].get_offsets()) == n_div
+    assert len(pts[0].get_offsets()) + n_div == f.draws.chains * f.draws.n_draws
+    assert ax.get_xlabel() == "1|school[C]  (1 rows)"
+    ax = plots.plot_funnel(mn_fits["noncentered"]).axes[0]
+    assert "(1 rows)" in ax.get_xlabel()  # by default the smallest county
+    with pytest.raises(OptionError, match="no level 'NOWHERE'"):
+        plots.plot_funnel(f, level="NOWHERE")
+
+
+def test_shrinkage_draws_one_arrow_per_group(two) -> None:
+    unpooled, pooled = two
+    ax = plots.plot_shrinkage(unpooled, pooled, "g", "x").axes[0]
+    pts = [c for c in ax.collections if isinstance(c, PathCollection)]
+    assert len(pts) == 2 and len(pts[1].get_offsets()) == 10
+    arrows = [t for t in ax.texts if t.arrow_patch is not None]
+    assert len(arrows) == len(pts[0].get_offsets()) and len(arrows) >= 8
+    # the arrows end at the partial-pooling estimates: intercept of c0 at x = 0
+    eta0 = pooled.predict(pd.DataFrame({"x": [0.0], "g": ["c0"]}), kind="link").mean()
+    assert any(np.isclose(a.xy[0], eta0) for a in arrows)
+    one = plots.plot_shrinkage(unpooled, pooled, "g").axes[0]
+    assert one.get_yscale() == "log"
+
+
+def test_group_lines_per_panel(two) -> None:
+    d = _data()
+    fig = plots.plot_group_lines({"no": two[0], "partial": two[1]}, d, "g", "x",
+                                 levels=["c0", "c3"], draws=5)
+    assert len(fig.axes) == 2
+    for ax in fig.axes:
+        assert len(ax.lines) == 2 * (5 + 1)
+        assert len(ax.collections) == 1  # the group's rows
+    assert fig.axes[0].get_title().startswith("c0 (")
+    with pytest.raises(OptionError, match="no level 'zz'"):
+        plots.plot_group_lines(two[1], d, "g", "x", levels=["zz"])
+
+
+def test_ppc_real_and_counts(two) -> None:
+    fig = plots.plot_ppc(two[1], n=20, seed=3)
+    assert len(fig.axes[0].lines) == 20 + 2  # replicates, observed, legend entry
+    rng = np.random.default_rng(2)
+    g = np.repeat(np.arange(6), 10)
+    d = pd.DataFrame({"y": rng.poisson(np.exp(0.5 + rng.normal(0, 0.3, 6)[g])), "g": g})
+    f = hbr.fit("y ~ 1 + (1 | g)", d, family="poisson", seed=1, chains=1, draws=100, tune=200)
+    ax = plots.plot_ppc(f, n=30, seed=1).axes[0]
+    assert len(ax.patches) == int(np.quantile(d.y, 0.99)) + 2  # bars 0..top
+
+
+def test_forest_and_map_vs_mean(two) -> None:
+    pooled = two[1]
+    fig = plots.plot_forest(pooled)
+    assert len(fig.axes) == 2
+    segs = [c for c in fig.axes[0].collections if isinstance(c, LineCollection)]
+    assert len(segs[0].get_segments()) == 10
+    table = pooled.map_vs_mean()
+    ax = plots.plot_map_vs_mean(table).axes[0]
+    modes = [c for c in table.columns if c.startswith("z_")]
+    assert len(ax.lines) == len(modes) + 1 and len(ax.get_yticklabels()) == len(table)
+    with pytest.raises(OptionError, match="map_vs_mean"):
+        plots.plot_map_vs_mean(pooled.summary())
