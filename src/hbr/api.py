@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import secrets
 import time
 import warnings
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -18,202 +15,19 @@ import pandas as pd
 from hbr import __version__
 from hbr._cache import enable_compilation_cache
 from hbr.design import build_design
-from hbr.diagnostics import Diagnostics, diagnose
 from hbr.errors import HbrWarning, OptionError
 from hbr.families import resolve_family
 from hbr.infer import apply_draws
-from hbr.io import read_table, write_atomic
-from hbr.logdensity import PARAMETERIZATION_NAMES, integrated_ids, marginal_factor
+from hbr.io import read_table
+from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
 from hbr.methods import INITS, METHODS, method_settings
-from hbr._run import ParameterizationChoice, prepare_target, run_method
-from hbr.model import ModelSpec, build_model
-from hbr.posterior import Draws, hyper_names, make_draws, summarize
+from hbr._run import prepare_target, run_method
+from hbr.model import build_model
+from hbr.posterior import make_draws
+from hbr.result import Fit, _check_int
 from hbr.priors import Prior
 
 __all__ = ["fit", "Fit"]
-
-
-@dataclass(frozen=True, eq=False)
-class Fit:
-    """The result of :func:`fit`.
-
-    Attributes
-    ----------
-    idata : arviz.InferenceData
-        ``posterior``, ``sample_stats``, ``observed_data``, ``log_likelihood``; built from
-        ``draws`` on first use (so a script that only reads the summary never imports ArviZ).
-    draws : hbr.posterior.Draws
-        The same draws as plain NumPy arrays.
-    spec : ModelSpec
-        The model that was fitted (design, priors).
-    parameterization : ParameterizationChoice
-        Its name ("marginal", ...), the factor integrated out and the centred fractions.
-    seed : int
-        The seed used (drawn at random and recorded when none was given).
-    timings : dict of float
-        Seconds: ``compile_s``, ``warmup_s``, ``sampling_s``, ``total_s``.
-    interrupted : bool
-        True when Ctrl-C stopped sampling; the draws done so far are kept.
-    info : dict of ndarray
-        Extra outputs of the method: ``elbo`` (ADVI: after each step; Pathfinder: per path).
-    """
-
-    draws: Draws
-    spec: ModelSpec
-    parameterization: ParameterizationChoice
-    seed: int
-    timings: dict[str, float] = field(default_factory=dict)
-    interrupted: bool = False
-    info: dict[str, np.ndarray] = field(default_factory=dict)
-
-    @functools.cached_property
-    def idata(self) -> Any:  # arviz.InferenceData
-        return self.draws.to_inference_data()
-
-    @property
-    def formula(self) -> str:
-        return self.spec.design.formula.text
-
-    @property
-    def posterior(self) -> Any:
-        return self.idata.posterior
-
-    @property
-    def priors(self) -> dict[str, Prior]:
-        return self.spec.priors
-
-    @functools.cached_property
-    def _full_summary(self) -> pd.DataFrame:
-        return summarize(self.draws, None, self.spec)
-
-    def summary(self, var_names: list[str] | None = None, group_effects: bool = True
-                ) -> pd.DataFrame:
-        """Posterior summary: mean, sd, hdi_3%, hdi_97%, mcse_mean, ess_bulk, ess_tail, r_hat.
-
-        Parameters
-        ----------
-        var_names : list of str, optional
-            Variables to include; default all.
-        group_effects : bool
-            Include the group effects (``1|county`` ...); False keeps fixed effects and
-            hyperparameters only.
-        """
-        if var_names is None and not group_effects:
-            var_names = hyper_names(self.spec)
-        if var_names is None:
-            return self._full_summary.copy()
-        return summarize(self.draws, var_names, self.spec)
-
-    def diagnostics(self) -> Diagnostics:
-        """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.diagnostics`)."""
-        name = self.parameterization.name
-        if name == "marginal" and len(integrated_ids(
-                self.spec, self.parameterization.marginalized)) == len(self.spec.groups):
-            name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
-        return diagnose(self.draws, parameterization=name, summary=self._full_summary)
-
-    def map_vs_mean(self) -> pd.DataFrame:
-        """Posterior mean and sd next to the modes of the same model: marginal (empirical
-        Bayes), joint non-centred and joint centred (which has none); see
-        :func:`hbr.modes.map_vs_mean`."""
-        from hbr.modes import map_vs_mean
-
-        return map_vs_mean(self)
-
-    def sample_posterior_predictive(self, seed: int | None = None) -> np.ndarray:
-        r"""Replicate the response once per posterior draw, for the fitted rows
-        (:func:`hbr.predictive.posterior_predictive`), and add it to ``idata`` as the group
-        ``posterior_predictive`` (variable named after the response, dimension ``__obs__``).
-
-        Parameters
-        ----------
-        seed : int, optional
-            Default: the fit's seed, so that repeating the call gives the same draws.
-
-        Returns
-        -------
-        ndarray (chains, draws, N)
-        """
-        from hbr.predictive import posterior_predictive
-
-        seed = self.seed if seed is None else _check_int("seed", seed, 0)
-        rep = posterior_predictive(self.spec, self.draws.posterior, seed)
-        name = self.spec.design.response
-        if "posterior_predictive" in self.idata.groups():
-            del self.idata.posterior_predictive
-        self.idata.add_groups({"posterior_predictive": {name: rep}},
-                              dims={name: ["__obs__"]},
-                              coords={"__obs__": np.arange(self.spec.design.n_obs)})
-        return rep
-
-    def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
-                seed: int | None = None) -> np.ndarray:
-        r"""Predictive draws (chains, draws, rows) for new rows (or the fitted ones).
-
-        The new table is coded as the training table was (same levels, same means and sds
-        for ``center``/``scale``); it needs the predictors and grouping columns, not the
-        response. Summarise with :func:`hbr.predictive.summarize_predictions`.
-
-        Parameters
-        ----------
-        data : pandas.DataFrame
-        kind : {"mean", "response", "link"}
-            "mean": the expected response :math:`g^{-1}(\eta)` per draw; "response": a new
-            observation (with the noise); "link": the linear predictor :math:`\eta`.
-        new_groups : {"sample", "mean"}
-            A level not in the training data (a new county) gets an effect drawn from the
-            population distribution :math:`N(0, \Sigma)` of each draw ("sample", default),
-            or the population mean 0 ("mean"). Both average to the population prediction.
-        seed : int, optional
-            Default: the fit's seed.
-
-        Examples
-        --------
-        >>> new = pd.DataFrame({"floor": [0, 1], "county": ["AITKIN", "NEW COUNTY"]})
-        >>> pred = fit.predict(new)  # doctest: +SKIP
-        >>> hbr.predictive.summarize_predictions(pred)  # doctest: +SKIP
-        """
-        from hbr.predictive import predict
-
-        seed = self.seed if seed is None else _check_int("seed", seed, 0)
-        return predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
-
-    def sample_prior_predictive(self, draws: int = 500, seed: int | None = None
-                                ) -> np.ndarray:
-        """Draw the parameters from their priors (group effects from the population) and a
-        response for the fitted rows given each; add the groups ``prior`` and
-        ``prior_predictive`` to ``idata``.
-
-        Returns
-        -------
-        ndarray (1, draws, N)
-        """
-        from hbr.predictive import prior_draws
-
-        draws = _check_int("draws", draws, 1)
-        seed = self.seed if seed is None else _check_int("seed", seed, 0)
-        params, rep = prior_draws(self.spec, draws, seed)
-        name = self.spec.design.response
-        for group in ("prior", "prior_predictive"):
-            if group in self.idata.groups():
-                delattr(self.idata, group)
-        dims = {k: v for k, v in self.draws.dims.items() if k in params}
-        self.idata.add_groups({"prior": {k: params[k] for k in self.draws.posterior},
-                               "prior_predictive": {name: rep}},
-                              dims={**dims, name: ["__obs__"]},
-                              coords={**self.draws.coords,
-                                      "__obs__": np.arange(self.spec.design.n_obs)})
-        return rep
-
-    def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
-        unless ``overwrite=True``. Open it with ``arviz.from_netcdf``."""
-        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)), overwrite)
-
-    def __repr__(self) -> str:
-        d = self.spec.design
-        return (f"<hbr.Fit {self.formula!r}: {d.n_obs} rows, {self.parameterization}, "
-                f"{self.draws.chains} chains x {self.draws.n_draws} draws>")
 
 
 LOGLIK_AUTO_MAX = 50_000_000
@@ -239,10 +53,12 @@ def _want_log_likelihood(requested: bool | None, size: int) -> bool:
     return True
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _prior_text(p: Prior | str) -> str:
+    """A prior as text that parses back to the same prior (full precision)."""
+    if isinstance(p, str) or any(np.ndim(v) for _, v in p.params):
+        return str(p)
+    return f"{p.family}({', '.join(f'{k}={float(v)!r}' for k, v in p.params)})"
+
 
 
 def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *, chains: int = 4,
@@ -407,6 +223,9 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         "seed": seed, "chains": chains,
         "draws": draws, "tune": tune, "target_accept": float(target_accept),
         "priors": {k: str(v) for k, v in spec.priors.items()},
+        # what rebuilds the model from the data (hbr.load_fit): the priors as given
+        "user_priors": {k: _prior_text(v) for k, v in (priors or {}).items()},
+        "dropna": int(dropna),
         "n_obs": design.n_obs, "rows_dropped": design.n_dropped,
         "interrupted": int(res.interrupted),
         "laplace_preconditioning": int(preconditioned),

@@ -60,6 +60,19 @@ def check_writable(path: Path, overwrite: bool) -> None:
                                 "another output or pass overwrite=True (CLI: --force)")
 
 
+def _umask() -> int:
+    """The process umask, read from /proc without changing it (os.umask would set it, for a
+    moment, for every thread); 0o022 where /proc is not available."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    return 0o022
+
+
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
                  overwrite: bool = False) -> Path:
     """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
@@ -68,6 +81,8 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
+    # mkstemp makes the file private (0600); a result gets the user's usual permissions
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         write(Path(tmp))
         os.replace(tmp, target)

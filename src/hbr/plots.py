@@ -8,16 +8,30 @@ global (rcParams, the current figure, a GUI backend) is touched; save one with
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import functools
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 
 from hbr.errors import OptionError
 
 __all__ = ["plot_trace", "plot_funnel", "plot_shrinkage", "plot_group_lines", "plot_ppc",
            "plot_forest", "plot_map_vs_mean"]
+
+def _plain_text(fn: Callable[..., Figure]) -> Callable[..., Figure]:
+    """Draw every text of the figure literally: a level named ``$x$`` or ``a$b`` is not
+    mathtext (which would typeset or fail on it)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Figure:
+        fig = fn(*args, **kwargs)
+        for t in fig.findobj(Text):
+            t.set_parse_math(False)
+        return fig
+    return wrapper
+
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -44,6 +58,7 @@ def _scalars(fit: Any, var_names: Sequence[str] | None, limit: int) -> list[tupl
     return out[:limit]
 
 
+@_plain_text
 def plot_trace(fit: Any, var_names: Sequence[str] | None = None, limit: int = 8) -> Figure:
     """Per parameter: the density of each chain (left) and its trace (right); divergent
     transitions are marked under the trace."""
@@ -77,6 +92,7 @@ def _kde(v: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
     return x, gaussian_kde(v)(x)
 
 
+@_plain_text
 def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -> Figure:
     r"""One group effect :math:`b_j` against :math:`\log s` of its group sd, per draw
     (seed 000's funnel), divergent draws in red. Default: the first group term and its
@@ -129,6 +145,7 @@ def _group_coefficients(fit: Any, group: str, levels: Sequence[str], x: str | No
     return np.column_stack([eta[0]] + ([eta[1] - eta[0]] if x else []))
 
 
+@_plain_text
 def plot_shrinkage(unpooled: Any, pooled: Any, group: str, x: str | None = None) -> Figure:
     """One arrow per group from its no-pooling estimate to its partial-pooling estimate
     (seed 001): intercept against slope in ``x``, or, without ``x``, the intercept against
@@ -165,6 +182,7 @@ def plot_shrinkage(unpooled: Any, pooled: Any, group: str, x: str | None = None)
     return fig
 
 
+@_plain_text
 def plot_group_lines(fits: Any, data: pd.DataFrame, group: str, x: str,
                      levels: Sequence[str] | None = None, draws: int = 40, seed: int = 0
                      ) -> Figure:
@@ -208,6 +226,7 @@ def plot_group_lines(fits: Any, data: pd.DataFrame, group: str, x: str,
     return fig
 
 
+@_plain_text
 def plot_ppc(fit: Any, n: int = 50, seed: int | None = None) -> Figure:
     """The observed response's distribution against ``n`` replicated data sets from the
     posterior predictive: densities for real responses, bar counts for counts and 0/1."""
@@ -243,6 +262,7 @@ def plot_ppc(fit: Any, n: int = 50, seed: int | None = None) -> Figure:
     return fig
 
 
+@_plain_text
 def plot_forest(fit: Any, effect: str | None = None, limit: int = 60) -> Figure:
     """Posterior mean and 94% interval of each group's effect (one panel per coefficient of
     the term), sorted by mean; at most ``limit`` groups (the largest) are shown."""
@@ -271,6 +291,7 @@ def plot_forest(fit: Any, effect: str | None = None, limit: int = 60) -> Figure:
     return fig
 
 
+@_plain_text
 def plot_map_vs_mean(table: pd.DataFrame) -> Figure:
     """Seed 000's comparison on one scale: for each parameter, how many posterior sds each
     mode (``fit.map_vs_mean()``) lies from the posterior mean (the band is +-1 sd)."""

@@ -1,0 +1,201 @@
+"""A self-contained HTML report of a fit (and of a comparison): model and priors, the
+diagnostics verdict with its advice, the summary, group effects by level, and the figures of
+:mod:`hbr.plots` embedded as PNG data. No script, no external file, no network: the page
+opens offline and shows the same thing everywhere. Every string that comes from the user
+(formula, column and level names, priors) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from hbr.io import write_atomic
+
+__all__ = ["render_report", "write_report", "SECTIONS"]
+
+SECTIONS = ("model", "diagnostics", "summary", "groups", "figures", "comparison")
+MAX_LEVELS = 200  # rows of the group-effects table
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1100px;
+color:#222;padding:0 1em;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;
+margin-top:1.8em}code{background:#f3f3f3;padding:.1em .3em;border-radius:3px}
+table{border-collapse:collapse;font-size:.85em;margin:.5em 0}
+td,th{border:1px solid #ddd;padding:.2em .5em;text-align:right}th{background:#f6f6f6}
+td:first-child,th:first-child{text-align:left}
+.ok{background:#e8f6e8;border-left:4px solid #2a2}.warn{background:#fff4e0;border-left:4px solid #e90}
+.verdict{padding:.6em 1em;white-space:pre-wrap;font-family:monospace}
+figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555}.muted{color:#777;font-size:.85em}
+"""
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _table(df: pd.DataFrame, digits: int = 3) -> str:
+    return df.to_html(escape=True, float_format=lambda v: f"{v:.{digits}g}" if abs(v) < 1e4
+                      else f"{v:.0f}", border=0, na_rep="")
+
+
+def _figure(make: Callable[[], Any], caption: str) -> str:
+    """A figure as an embedded PNG; a figure that fails says why instead of losing the
+    report."""
+    try:
+        fig = make()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=80)
+    except Exception as exc:  # one figure must not sink the report; show what went wrong
+        return (f'<figure><p class="warn verdict">{_e(caption)}: not drawn '
+                f"({_e(type(exc).__name__)}: {_e(exc)})</p></figure>")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return (f'<figure><img alt="{_e(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(caption)}</figcaption></figure>")
+
+
+def _model(fit: Any) -> str:
+    d, a = fit.spec.design, fit.draws.attrs
+    formulas = [d.formula.text] + [dd.formula.text for dd in d.dpars]
+    rows = [("formula", "<br>".join(f"<code>{_e(t)}</code>" for t in formulas)),
+            ("family", _e(f"{fit.spec.family} ({fit.spec.link} link)")),
+            ("rows", _e(f"{d.n_obs}" + (f" ({d.n_dropped} dropped for missing values)"
+                                        if d.n_dropped else ""))),
+            ("method", _e(f"{a.get('method', 'nuts')}, {fit.draws.chains} chains x "
+                          f"{fit.draws.n_draws} draws, seed {fit.seed}")),
+            ("parameterization", _e(str(fit.parameterization) + (
+                f" (integrated out: {fit.parameterization.marginalized})"
+                if fit.parameterization.marginalized else "")))]
+    for blk in d.groups:
+        n = np.bincount(blk.index, minlength=blk.n_levels)
+        rows.append((f"group term on {_e(blk.factor)}",
+                     _e(f"{', '.join(blk.names)}: {blk.n_levels} levels, {n.min()}-"
+                        f"{int(np.median(n))}-{n.max()} rows (min-median-max)")))
+    t = fit.timings
+    if "total_s" in t:
+        rows.append(("time", _e(f"{t['total_s']:.1f} s")))
+    head = "".join(f"<tr><th>{k}</th><td style='text-align:left'>{v}</td></tr>"
+                   for k, v in rows)
+    priors = pd.DataFrame({"prior": [str(v) for v in fit.spec.priors.values()]},
+                          index=pd.Index(list(fit.spec.priors), name="parameter"))
+    return f"<table>{head}</table><h3>Priors</h3>{_table(priors)}"
+
+
+def _diagnostics(fit: Any) -> str:
+    diag = fit.diagnostics()
+    cls = "ok" if diag.ok else "warn"
+    return f'<div class="verdict {cls}">{_e(diag)}</div>'
+
+
+def _groups(fit: Any) -> str:
+    parts = []
+    for g in fit.spec.groups:
+        blk = g.block
+        n = np.bincount(blk.index, minlength=blk.n_levels)
+        order = np.argsort(-n, kind="stable")[:MAX_LEVELS]
+        cols = {"rows": n[order]}
+        for name in blk.names:
+            v = fit.draws.posterior[name][..., order].reshape(-1, len(order))
+            cols[f"{name} mean"] = v.mean(0)
+            cols[f"{name} sd"] = v.std(0, ddof=1)
+        df = pd.DataFrame(cols, index=pd.Index([blk.levels[i] for i in order], name=blk.factor))
+        more = (f'<p class="muted">the {MAX_LEVELS} largest of {blk.n_levels} levels</p>'
+                if blk.n_levels > MAX_LEVELS else "")
+        parts.append(f"<h3>{_e(', '.join(blk.names))}</h3>{more}{_table(df)}")
+    return "".join(parts) or "<p>The model has no group terms.</p>"
+
+
+def _figures(fit: Any, map_vs_mean: bool) -> str:
+    from hbr import plots
+
+    out = [_figure(lambda: plots.plot_trace(fit), "Trace of the fixed effects and "
+                   "hyperparameters (left: density per chain; right: draws)"),
+           _figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
+                   "against replicates drawn from the fit")]
+    if fit.spec.groups:
+        out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
+                        "against log of its group sd; divergent draws in red"),
+                _figure(lambda: plots.plot_forest(fit), "Group effects: posterior mean and "
+                        "94% interval per level")]
+    if map_vs_mean:
+        out.append(_figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
+                           "MAP vs posterior mean: where each mode lies, in posterior sds"))
+    return "".join(out)
+
+
+def _comparison(comparison: Any, data: pd.DataFrame | None) -> str:
+    from hbr import plots
+
+    t = comparison.table
+    out = [_table(t), '<p class="muted">elpd_loo: expected log predictive density of a new '
+           "row by PSIS-LOO (higher is better); elpd_diff and se_diff against the best model; "
+           "pareto_k_bad: rows whose LOO estimate is unreliable; ppc_rmsd: in-sample "
+           "posterior predictive RMSD.</p>"]
+    fits, group = comparison.fits, comparison.group
+    if group and {"no pooling", "partial pooling"} <= set(fits):
+        x = next((t.name for t in fits["partial pooling"].spec.design.terms
+                  if t.name != "Intercept" and t.labels is None), None)
+        out.append(_figure(lambda: plots.plot_shrinkage(fits["no pooling"],
+                                                        fits["partial pooling"], group, x),
+                           "Shrinkage: each group's no-pooling estimate moves to its "
+                           "partial-pooling estimate"))
+        if data is not None and x is not None and x in data.columns:
+            out.append(_figure(lambda: plots.plot_group_lines(fits, data, group, x),
+                               "Regression lines of three groups, with posterior draws"))
+    return "".join(out)
+
+
+def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = None,
+                  figures: bool = True, map_vs_mean: bool = True, title: str | None = None
+                  ) -> str:
+    """The report as one HTML string (see the module docstring).
+
+    Parameters
+    ----------
+    fit : hbr.Fit
+    comparison : hbr.compare.Comparison, optional
+        Adds the comparison table, the shrinkage plot and per-group lines.
+    data : DataFrame, optional
+        The table, for the per-group regression lines of a comparison.
+    figures, map_vs_mean : bool
+        Leave out all figures, or only the MAP vs mean one (it runs three optimisations).
+    """
+    title = title or f"hbr: {fit.formula}"
+    body = [("model", "Model and priors", _model(fit)),
+            ("diagnostics", "Diagnostics", _diagnostics(fit)),
+            ("summary", "Summary (fixed effects and hyperparameters)",
+             _table(fit.summary(group_effects=False))),
+            ("groups", "Group effects by level", _groups(fit))]
+    if figures:
+        body.append(("figures", "Figures", _figures(fit, map_vs_mean)))
+    if comparison is not None:
+        body.append(("comparison", "Model comparison", _comparison(comparison, data)))
+    from hbr import __version__
+
+    when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = "".join(f'<section id="{sid}"><h2>{_e(head)}</h2>{content}</section>'
+                       for sid, head, content in body)
+    return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
+            f"<h1>{_e(title)}</h1><p class=\"muted\">hbr {_e(__version__)}, {_e(when)}</p>"
+            f"{sections}</body></html>")
+
+
+def write_report(path: str | os.PathLike[str], fit: Any, comparison: Any = None,
+                 data: pd.DataFrame | None = None, overwrite: bool = False, **kwargs: Any
+                 ) -> Path:
+    """Render the report and write it atomically to ``path`` (refuses to replace an existing
+    file unless ``overwrite=True``)."""
+    text = render_report(fit, comparison, data, **kwargs)
+    return write_atomic(path, lambda p: Path(p).write_text(text, encoding="utf-8"), overwrite)
