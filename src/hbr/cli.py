@@ -1,4 +1,5 @@
-"""The ``hbr`` command line: ``hbr fit``, ``hbr datasets``.
+"""The ``hbr`` command line: ``hbr fit``, ``hbr datasets`` (and ``compare``, ``predict``,
+``report`` from :mod:`hbr._cli_workflow`).
 
 The only module that prints or touches files besides explicit save functions. Errors the
 user can fix are printed as one message (no traceback) with exit code 2; an unexpected
@@ -135,6 +136,8 @@ def fit_cmd(
         None, "--sigma", help='A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" '
         "(log sigma varies by zip)."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
+    report: bool = typer.Option(False, "--report", help="Also write DIR/report.html (needs "
+                                "--out): model, verdict, summary, figures."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -154,8 +157,11 @@ def fit_cmd(
     elif data is None or formula is None:
         _fail("hbr fit needs a data file and a formula, e.g. "
               "hbr fit data.csv \"y ~ x + (1 | g)\", or --example radon")
+    if report and out_dir is None:
+        _fail("--report writes DIR/report.html: give --out DIR as well")
+    outputs = ("posterior.nc", "summary.csv") + (("report.html",) if report else ())
     if out_dir is not None:
-        _run(lambda: [check_writable(out_dir / n, force) for n in ("posterior.nc", "summary.csv")])
+        _run(lambda: [check_writable(out_dir / n, force) for n in outputs])
     priors = _parse_priors(prior)
 
     def load() -> Any:
@@ -188,6 +194,9 @@ def fit_cmd(
                            dropna=dropna, progress=update)
 
     fit = _run(run_fit)
+    # where the data came from, so that 'hbr report DIR' and 'hbr predict DIR' can rebuild
+    fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
+                                      else str(Path(data).resolve()))
     summary = _run(fit.summary)
     hyper = summary.loc[[i for i in summary.index if not any(
         i.startswith(f"{n}[") for g in fit.spec.groups for n in g.block.names)]]
@@ -215,6 +224,9 @@ def fit_cmd(
             write_atomic(out_dir / "summary.csv", lambda p: summary.to_csv(p), overwrite=force)
         _run(save)
         out.print(f"wrote {out_dir / 'posterior.nc'} and {out_dir / 'summary.csv'}", markup=False)
+        if report:
+            _run(lambda: fit.report(out_dir / "report.html", overwrite=force))
+            out.print(f"wrote {out_dir / 'report.html'}", markup=False)
     else:
         out.print("(use --out DIR to save posterior.nc and summary.csv)")
 
@@ -236,6 +248,9 @@ def _root(version: bool = typer.Option(False, "--version", help="Print the versi
 
         out.print(f"hbr {__version__}")
         raise typer.Exit(0)
+
+
+from hbr import _cli_workflow  # noqa: E402,F401  (registers compare, predict, report)
 
 
 def main() -> None:
