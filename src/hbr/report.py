@@ -137,7 +137,7 @@ def _comparison(comparison: Any, data: pd.DataFrame | None) -> str:
     from hbr import plots
 
     t = comparison.table
-    out = [_table(t), '<p class="muted">elpd_loo: expected log predictive density of a new '
+    out = [_table(t, digits=6), '<p class="muted">elpd_loo: expected log predictive density of a new '
            "row by PSIS-LOO (higher is better); elpd_diff and se_diff against the best model; "
            "pareto_k_bad: rows whose LOO estimate is unreliable; ppc_rmsd: in-sample "
            "posterior predictive RMSD.</p>"]
