@@ -3,15 +3,18 @@ constant, all-zero and collinear columns (used by :mod:`hbr.design`)."""
 
 from __future__ import annotations
 
+import ast
+import difflib
 import warnings
 
 import numpy as np
 import pandas as pd
 
-from hbr._factors import Categorical
-from hbr.errors import DataError, HbrWarning
+from hbr._factors import FUNCTIONS, Categorical, factor_columns
+from hbr.errors import DataError, HbrWarning, caret_message
+from hbr.formula import Formula
 
-__all__ = ["check_width", "check_rank", "check_known_levels", "MANY_LEVELS", "MAX_DENSE"]
+__all__ = ["check_width", "check_rank", "check_known_levels", "check_columns", "MANY_LEVELS", "MAX_DENSE"]
 
 
 MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
@@ -77,3 +80,42 @@ def check_known_levels(cats: list[tuple[str, Categorical, bool]], data: pd.DataF
                 f"to (known: {', '.join(map(repr, cat.levels[:6]))}"
                 f"{', ...' if len(cat.levels) > 6 else ''}); a fixed effect has no estimate "
                 f"for it: model it as a group term, (1 | {expr}), to predict new levels")
+
+
+def check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list[str]:
+    """The columns ``f`` reads, in order; an unknown column or function is a DataError with
+    a caret under it (and the closest names)."""
+    cols = [str(c) for c in data.columns]
+    used: list[str] = []
+    refs: list[tuple[str, tuple[int, int]]] = []
+    all_factors = ([f.response] if response else []) + [fa for t in f.terms for fa in t.factors]
+    all_factors += [fa for _, fa in f.additions] + list(f.offsets)
+    all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
+    for fa in all_factors:
+        refs.extend((name, fa.span) for name, _ in factor_columns(fa))
+        for node in ast.walk(fa.tree):
+            if isinstance(node, ast.Call):
+                fn = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
+                if fn not in FUNCTIONS:
+                    close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
+                    hint = f"; did you mean {close[0]}()?" if close else ""
+                    raise DataError(caret_message(
+                        f"unknown function {fn!r} in the formula{hint} (known: "
+                        f"{', '.join(FUNCTIONS)})", f.text, fa.span[0],
+                        fa.span[1] - fa.span[0]))
+    for g in f.groups:
+        for name in g.factor:
+            refs.append((name, g.span))
+    for name, span in refs:
+        if name not in cols:
+            close = difflib.get_close_matches(name, cols, n=3)
+            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+            start = f.text.find(name, span[0])
+            start, length = (start, len(name)) if 0 <= start < span[1] else (span[0], 1)
+            raise DataError(caret_message(
+                f"unknown column {name!r}{hint} (the table has {len(cols)} columns: "
+                f"{', '.join(cols[:12])}{', ...' if len(cols) > 12 else ''})",
+                f.text, start, length))
+        if name not in used:
+            used.append(name)
+    return used

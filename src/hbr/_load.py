@@ -64,33 +64,38 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     if attrs.get("inference_library") != "hbr" or "user_priors" not in attrs:
         raise DataError(f"{str(nc)!r} was not written by this version of hbr (no model "
                         "attributes); refit to load it")
-    if data is None:
-        data = _recorded_source(attrs, nc)
-    elif isinstance(data, (str, os.PathLike)):
-        from hbr.io import read_table
+    if attrs.get("engine") == "duckdb":  # the rows stayed in the files: recompute
+        design, observed = _stats_design(attrs, nc, data), None
+    else:
+        if data is None:
+            data = _recorded_source(attrs, nc)
+        elif isinstance(data, (str, os.PathLike)):
+            from hbr.io import read_table
 
-        data = read_table(data)
-    dpars = tuple(t for t in str(attrs.get("dpar_formulas", "")).split("; ") if t)
-    design = build_design(attrs["formula"], data, dropna=bool(attrs.get("dropna", 0)),
-                          dpars=dpars)
-    observed = idata.observed_data[design.response].values
-    if observed.shape != design.y.shape or not np.allclose(observed, design.y, rtol=1e-12,
-                                                            atol=0, equal_nan=True):
-        raise DataError(f"the data differ from those {str(nc)!r} was fitted to (response "
-                        f"{design.response!r}: {design.n_obs} rows against {observed.size} "
-                        "stored, or other values); pass the original table")
+            data = read_table(data)
+        dpars = tuple(t for t in str(attrs.get("dpar_formulas", "")).split("; ") if t)
+        design = build_design(attrs["formula"], data, dropna=bool(attrs.get("dropna", 0)),
+                              dpars=dpars)
+        observed = idata.observed_data[design.response].values
+        if observed.shape != design.y.shape or not np.allclose(
+                observed, design.y, rtol=1e-12, atol=0, equal_nan=True):
+            raise DataError(f"the data differ from those {str(nc)!r} was fitted to "
+                            f"(response {design.response!r}: {design.n_obs} rows against "
+                            f"{observed.size} stored, or other values); pass the original "
+                            "table")
     spec = build_model(design, json.loads(attrs["user_priors"]), attrs["family"],
                        attrs["link"])
     post = idata.posterior
     dims = {k: [d for d in v.dims if d not in ("chain", "draw")] for k, v in post.items()}
-    dims[design.response] = ["__obs__"]
     coords = {d: post.coords[d].values for ds in dims.values() for d in ds if d in post.coords}
-    coords["__obs__"] = np.arange(design.n_obs)
+    if observed is not None:
+        dims[design.response] = ["__obs__"]
+        coords["__obs__"] = np.arange(design.n_obs)
     log_lik = (idata.log_likelihood[design.response].values
                if "log_likelihood" in idata.groups() else None)
     draws = Draws({k: v.values for k, v in post.items()},
                   {k: v.values for k, v in idata.sample_stats.items()},
-                  {design.response: observed}, log_lik,
+                  {design.response: observed} if observed is not None else {}, log_lik,
                   {k: v for k, v in attrs.items() if k not in ("created_at", "arviz_version",
                                                                "inference_library_version")
                    } | {"inference_library_version": attrs.get("inference_library_version")},
@@ -103,6 +108,23 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
                                             "total_s") if k in attrs}
     return Fit(draws, spec, choice, int(attrs["seed"]), timings,
                bool(attrs.get("interrupted", 0)), {})
+
+
+def _stats_design(attrs: dict[str, Any], nc: Path, data: Any) -> Any:
+    """A DuckDB fit: its statistics again, from the recorded files (or ``data``, a path),
+    checked against the number of rows and the sum of squares the fit stored."""
+    from hbr.sources import stats_design
+
+    src = os.fspath(data) if data is not None else str(attrs.get("data_source", ""))
+    if not src or not isinstance(src, str):
+        raise OptionError(f"{str(nc)!r} was fitted out of core; pass the path of its files")
+    design = stats_design(attrs["formula"], src, dropna=bool(attrs.get("dropna", 0)))
+    n, yty = str(attrs.get("data_check", "0:0")).split(":")
+    if design.n_obs != int(n) or not np.isclose(float(design.table_stats.stats.yty),
+                                                float(yty), rtol=1e-9, atol=0):
+        raise DataError(f"the files {src!r} differ from those {str(nc)!r} was fitted to "
+                        f"({design.n_obs} rows against {n}, or other values)")
+    return design
 
 
 def _recorded_source(attrs: dict[str, Any], nc: Path) -> pd.DataFrame:

@@ -109,6 +109,8 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     X, y = spec.design.X, spec.design.y
     if spec.link != "identity":
         return glm_start(spec)
+    if not spec.design.has_rows:
+        return _least_squares_from_stats(spec.design.table_stats.stats)
     if spec.design.offset is not None:
         y = y - spec.design.offset
     if not X.shape[1]:
@@ -125,6 +127,25 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     # standard error; pinv leaves rounding noise (3e-16) there, which fixed_affine would take
     # as the coordinate's scale (the coefficient then stuck at 0, R-hat 3.5): 0 -> the prior
     se[raw_norms == 0] = 0.0
+    return bs / norms, se, s
+
+
+def _least_squares_from_stats(st: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`least_squares` from X'X, X'y, y'y and N (the rows stayed in the files)."""
+    p = st.XtX.shape[0]
+    N = float(st.N)
+    if not p:
+        return np.zeros(0), np.zeros(0), float(np.sqrt(max(st.yty / N, 0.0))) or 1.0
+    raw = np.sqrt(np.clip(np.diag(st.XtX), 0, None))
+    norms = np.where(raw > 0, raw, 1.0)
+    A = st.XtX / np.outer(norms, norms)
+    b = st.Xty / norms
+    Ai = np.linalg.pinv(A)
+    bs = Ai @ b
+    rss = max(float(st.yty - 2 * bs @ b + bs @ A @ bs), 0.0)
+    s = float(np.sqrt(rss / max(1.0, N - p))) or 1.0
+    se = s * np.sqrt(np.clip(np.diag(Ai), 0, None)) / norms
+    se[raw == 0] = 0.0
     return bs / norms, se, s
 
 
@@ -238,11 +259,17 @@ def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict
                     ) -> tuple[jax.Array, jax.Array]:
     """A start near the least-squares fit ``ols`` (:func:`least_squares`), and the size of
     the jitter around it."""
-    y = spec.design.y
+    from hbr.model import column_moments
+
+    if spec.design.has_rows:  # population sds (ddof 0), as the start has always used
+        sy = float(np.std(spec.design.y)) or 1.0
+        z_sds = [np.array([float(np.std(zc)) if np.std(zc) > 0 else 1.0 for zc in g.block.Z.T])
+                 for g in spec.groups]
+    else:
+        _, sy, _, _, z_sds = column_moments(spec.design)
     center = np.zeros(dim)
     jitter = np.zeros(dim)
     beta, se, s = ols
-    sy = float(np.std(y)) or 1.0
     wanted: dict[str, np.ndarray] = {"sigma": np.array([s]), "nu": np.array([10.0]),
                                      "phi": np.array([10.0])}
     for dd in spec.design.dpars:
@@ -258,10 +285,9 @@ def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict
         a, b = offsets[p.name]
         jitter[a:b] = 2.0 * np.maximum(se[col:col + p.size], 1e-3 * sy)
         col += p.size
-    for g in spec.groups:
-        for sp, zc in zip(g.sds, g.block.Z.T):
-            sz = float(np.std(zc)) if np.std(zc) > 0 else 1.0
-            wanted[sp.name] = np.array([(0.3 if g.block.dpar else 0.5 * s) / sz])
+    for g, sds in zip(spec.groups, z_sds):
+        for sp, sz in zip(g.sds, sds):
+            wanted[sp.name] = np.array([(0.3 if g.block.dpar else 0.5 * s) / float(sz)])
     for p in params:
         a, b = offsets[p.name]
         if p.domain == "corr":

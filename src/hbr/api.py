@@ -6,7 +6,7 @@ import os
 import secrets
 import time
 import warnings
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import numpy as np
@@ -61,13 +61,40 @@ def _prior_text(p: Prior | str) -> str:
 
 
 
+DUCKDB_BYTES = 256 * 2**20  # files at least this large are read by DuckDB (engine="auto")
+
+
+def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family: str,
+                       parameterization: str, engine: str, dropna: bool) -> Any:
+    """The design of a model on CSV/Parquet files from DuckDB's statistics, or None when
+    the files are to be read into pandas instead (see ``engine`` in :func:`fit`)."""
+    from hbr.sources import eligible, stats_design
+
+    if engine not in ("auto", "pandas", "duckdb"):
+        raise OptionError(f"engine={engine!r} is not available; choose 'auto', 'pandas' or "
+                          "'duckdb'")
+    p = os.fspath(path)
+    is_glob = any(c in p for c in "*?[")
+    if engine == "pandas" or (engine == "auto" and not is_glob and (
+            not os.path.isfile(p) or os.path.getsize(p) < DUCKDB_BYTES)):
+        return None
+    why = eligible(formulas, family) or (
+        None if parameterization == "marginal" else f"parameterization={parameterization!r}")
+    if why and (engine == "duckdb" or is_glob):
+        raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "
+                          "DuckDB; read it with pandas (hbr.fit(formula, hbr.read_table(path)))"
+                          " or fit a Gaussian model with group terms on one factor")
+    return None if why else stats_design(formulas[0], p, dropna=dropna)
+
+
 def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *, chains: int = 4,
         draws: int = 1000, tune: int = 1000, seed: int | None = None,
         priors: Mapping[str, Prior | str] | None = None,
         parameterization: str | None = None, marginalize: str | None = None,
         target_accept: float = 0.9, method: str = "nuts", init: str | None = None,
         thin: int = 1, vi_steps: int = 10_000,
-        family: str = "gaussian", link: str | None = None, dropna: bool = False, log_likelihood: bool | None = None,
+        family: str = "gaussian", link: str | None = None, dropna: bool = False,
+        log_likelihood: bool | None = None, engine: str = "auto",
         progress: Callable[[int, int, str], None] | None = None) -> Fit:
     r"""Fit a Bayesian hierarchical regression (NUTS by default).
 
@@ -86,7 +113,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         family, brms style: ``["price ~ area + (area | zip)", "sigma ~ 1 + (1 | zip)"]``
         lets log sigma vary by ZIP code (hierarchical prior on the ZIP effects).
     data : pandas.DataFrame or path
-        The table, or a CSV/Parquet file.
+        The table, or a CSV/Parquet file or glob (``"part-*.parquet"``); see ``engine``.
     chains, draws, tune : int
         Number of chains (run vectorised), kept draws per chain, warm-up iterations.
     seed : int, optional
@@ -131,6 +158,13 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         Store the pointwise log likelihood (for LOO), an N x chains x draws array. By default
         it is stored when that has at most 5 x 10^7 numbers (400 MB) and skipped with a
         warning otherwise; True insists (an error above 2.5 x 10^8), False skips.
+    engine : {"auto", "pandas", "duckdb"}
+        How files are read. "duckdb": DuckDB computes the model's sufficient statistics in
+        SQL, out of core, and the rows never enter Python (:mod:`hbr.sources`): for
+        Gaussian models with group terms on one factor, integrated out; no pointwise log
+        likelihood or posterior predictive of the fitted rows then. "pandas": read the
+        table into memory. "auto": DuckDB for globs and files of 256 MB or more when the
+        model allows it, pandas otherwise.
     progress : callable, optional
         ``progress(done, total, phase)`` called during sampling.
 
@@ -173,12 +207,21 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     if marginalize is not None and parameterization != "marginal":
         raise OptionError(f"marginalize={marginalize!r} only applies with "
                           f"parameterization='marginal', not {parameterization!r}")
-    if isinstance(data, (str, os.PathLike)):
-        data = read_table(data)
     formulas = [formula] if isinstance(formula, str) else list(formula)
     if not formulas:
         raise OptionError("formula is empty: give a formula such as 'y ~ x + (1 | g)'")
-    design = build_design(formulas[0], data, dropna=dropna, dpars=tuple(formulas[1:]))
+    design = None
+    if isinstance(data, (str, os.PathLike)):
+        design = _design_from_files(formulas, data, family, parameterization, engine, dropna)
+        if design is None:
+            data = read_table(data)
+    if design is None:
+        design = build_design(formulas[0], data, dropna=dropna, dpars=tuple(formulas[1:]))
+    elif log_likelihood:
+        raise OptionError("log_likelihood=True needs the rows, which stayed in the files "
+                          "(DuckDB statistics); read the table with pandas to get it")
+    else:
+        log_likelihood = False
     log_likelihood = _want_log_likelihood(log_likelihood, design.n_obs * chains * draws)
     spec = build_model(design, priors, family, link)
     mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
@@ -228,6 +271,9 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         "dropna": int(dropna),
         "n_obs": design.n_obs, "rows_dropped": design.n_dropped,
         "interrupted": int(res.interrupted),
+        "engine": "pandas" if design.has_rows else "duckdb",
+        "data_check": ("" if design.has_rows else
+                       f"{design.n_obs}:{float(design.table_stats.stats.yty):.17g}"),
         "laplace_preconditioning": int(preconditioned),
         **{k: round(v, 4) for k, v in timings.items()},
     }

@@ -136,6 +136,9 @@ def fit_cmd(
         None, "--sigma", help='A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" '
         "(log sigma varies by zip)."),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
+    engine: str = typer.Option("auto", help="How files are read: duckdb (out of core, "
+                               "sufficient statistics in SQL; Gaussian, one grouping factor), "
+                               "pandas, or auto (duckdb for globs and files >= 256 MB)."),
     report: bool = typer.Option(False, "--report", help="Also write DIR/report.html (needs "
                                 "--out): model, verdict, summary, figures."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
@@ -174,10 +177,11 @@ def fit_cmd(
             table = hbr.load_dataset(ds)
             return table[table[col] == val].reset_index(drop=True), formula or default, \
                 f"bundled {example} data ({col} == {val!r})"
-        return hbr.read_table(data), formula, data
+        return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
 
     table, formula_text, source = _run(load)
-    err.print(f"fitting {formula_text!r} to {source}: {len(table)} rows", markup=False)
+    rows = f": {len(table)} rows" if not isinstance(table, str) else ""
+    err.print(f"fitting {formula_text!r} to {source}{rows}", markup=False)
     bar, update = _progress() if progress else (None, None)
 
     def run_fit() -> Any:
@@ -191,9 +195,12 @@ def fit_cmd(
                            seed=seed, priors=priors, parameterization=parameterization,
                            marginalize=marginalize, target_accept=target_accept,
                            method=method, init=init, thin=thin, vi_steps=vi_steps,
-                           dropna=dropna, progress=update)
+                           dropna=dropna, engine=engine, progress=update)
 
     fit = _run(run_fit)
+    if isinstance(table, str):
+        err.print(f"{fit.spec.design.n_obs} rows" + ("" if fit.spec.design.has_rows else
+                  " (read out of core by DuckDB)"), markup=False)
     # where the data came from, so that 'hbr report DIR' and 'hbr predict DIR' can rebuild
     fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
                                       else str(Path(data).resolve()))

@@ -21,8 +21,6 @@ This module never imports JAX.
 
 from __future__ import annotations
 
-import ast
-import difflib
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -30,9 +28,9 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DataError, HbrWarning, caret_message
-from hbr._factors import (FUNCTIONS, Categorical, categorical, evaluate, factor_columns,
+from hbr._factors import (Categorical, categorical, evaluate, factor_columns,
                           is_categorical)
-from hbr._design_checks import check_known_levels, check_rank, check_width
+from hbr._design_checks import check_columns, check_known_levels, check_rank, check_width
 from hbr.formula import Formula, Term, parse_formula
 
 __all__ = ["GroupBlock", "TermSlice", "Design", "DparDesign", "build_design", "DPARS"]
@@ -77,10 +75,17 @@ class GroupBlock:
     coefs: tuple[str, ...]
     correlated: bool
     dpar: str = ""  # "" for the mean; "sigma" for a term of the ``sigma ~ ...`` formula
+    counts: np.ndarray | None = None  # rows per level, when ``index`` is not kept (DuckDB)
 
     @property
     def n_levels(self) -> int:
         return len(self.levels)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Rows per level."""
+        return (self.counts if self.counts is not None
+                else np.bincount(self.index, minlength=self.n_levels))
 
     @property
     def k(self) -> int:
@@ -121,10 +126,16 @@ class Design:
     #                                     ``groups`` with ``dpar="sigma"``
     memo: dict = field(default_factory=dict)  # what transforms learnt: levels, means, sds
     #                                           (:func:`hbr._factors.evaluate`), for new data
+    table_stats: object = None  # hbr.sources.TableStats when the rows stayed in DuckDB;
+    #                             then y, X, index and Z are empty
 
     @property
     def n_obs(self) -> int:
-        return self.y.shape[0]
+        return int(self.table_stats.stats.N) if self.table_stats is not None else self.y.shape[0]
+
+    @property
+    def has_rows(self) -> bool:
+        return self.table_stats is None
 
     @property
     def fixed_names(self) -> tuple[str, ...]:
@@ -187,9 +198,9 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
             raise DataError(f"the formula {d.text!r} cannot have se(), trials() or offset()")
     if len({d.response.expr for d in dfs}) < len(dfs):
         raise DataError("two formulas model the same parameter; give one formula per parameter")
-    used = _check_columns(f, data)
+    used = check_columns(f, data)
     for d in dfs:
-        used += [c for c in _check_columns(d, data, response=False) if c not in used]
+        used += [c for c in check_columns(d, data, response=False) if c not in used]
     data, n_dropped = _handle_missing(data, used, dropna)
     y = _response(f, data)
     memo: dict = {}
@@ -222,44 +233,6 @@ def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
         raise DataError(caret_message(f"{what} needs numbers, but {fa.expr!r} is not numeric",
                                       text, fa.span[0], fa.span[1] - fa.span[0]))
     return val
-
-
-# ------------------------------------------------------------------------ columns and NAs
-def _check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list[str]:
-    cols = [str(c) for c in data.columns]
-    used: list[str] = []
-    refs: list[tuple[str, tuple[int, int]]] = []
-    all_factors = ([f.response] if response else []) + [fa for t in f.terms for fa in t.factors]
-    all_factors += [fa for _, fa in f.additions] + list(f.offsets)
-    all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
-    for fa in all_factors:
-        refs.extend((name, fa.span) for name, _ in factor_columns(fa))
-        for node in ast.walk(fa.tree):
-            if isinstance(node, ast.Call):
-                fn = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
-                if fn not in FUNCTIONS:
-                    close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
-                    hint = f"; did you mean {close[0]}()?" if close else ""
-                    raise DataError(caret_message(
-                        f"unknown function {fn!r} in the formula{hint} (known: "
-                        f"{', '.join(FUNCTIONS)})", f.text, fa.span[0],
-                        fa.span[1] - fa.span[0]))
-    for g in f.groups:
-        for name in g.factor:
-            refs.append((name, g.span))
-    for name, span in refs:
-        if name not in cols:
-            close = difflib.get_close_matches(name, cols, n=3)
-            hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-            start = f.text.find(name, span[0])
-            start, length = (start, len(name)) if 0 <= start < span[1] else (span[0], 1)
-            raise DataError(caret_message(
-                f"unknown column {name!r}{hint} (the table has {len(cols)} columns: "
-                f"{', '.join(cols[:12])}{', ...' if len(cols) > 12 else ''})",
-                f.text, start, length))
-        if name not in used:
-            used.append(name)
-    return used
 
 
 def _handle_missing(data: pd.DataFrame, used: list[str], dropna: bool) -> tuple[pd.DataFrame, int]:

@@ -37,7 +37,7 @@ from hbr._target_parts import (centering_weights, fixed_affine, free_size, initi
 from hbr._likelihoods import LOGLIK, aux_information, row_arrays
 from hbr.errors import OptionError
 from hbr.families import FAMILIES
-from hbr.marginal import conditional_effects, marginal_loglik, suffstats
+from hbr.marginal import conditional_effects, marginal_loglik, pad_stats, suffstats
 from hbr.model import ModelSpec
 from hbr.reparam import REPARAMS
 
@@ -135,11 +135,13 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     mean_ids = [i for i, g in enumerate(spec.groups) if not g.block.dpar]
     dpar_ids = [i for i, g in enumerate(spec.groups) if g.block.dpar]
 
+    if not (design.has_rows or use_stats):
+        raise OptionError("this model needs the rows, which stayed in the files (DuckDB)")
     rows: dict[str, Any] = {
         "y": np.asarray(design.y, dtype=np.float64),
         "X": np.asarray(design.X, dtype=np.float64),
         "offset": (np.asarray(design.offset, dtype=np.float64) if design.offset is not None
-                   else np.zeros(design.n_obs)),
+                   else np.zeros(design.y.shape[0])),
         "groups": [{"index": np.asarray(g.block.index, dtype=np.int32),
                     "Z": np.asarray(g.block.Z, dtype=np.float64)} for g in spec.groups],
         **row_arrays(design),
@@ -167,9 +169,12 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
         blk0 = spec.groups[marg_ids[0]].block
         Zm = np.concatenate([spec.groups[i].block.Z for i in marg_ids], axis=1)
         # known se: statistics of the rows scaled by 1/se (weighted least squares)
-        sw = 1.0 / rows["se"] if noise_kind == "se" else np.ones(design.n_obs)
-        st = suffstats((rows["y"] - rows["offset"]) * sw, rows["X"] * sw[:, None],
-                       Zm * sw[:, None], blk0.index, n_marg_padded)
+        if design.has_rows:
+            sw = 1.0 / rows["se"] if noise_kind == "se" else np.ones(design.n_obs)
+            st = suffstats((rows["y"] - rows["offset"]) * sw, rows["X"] * sw[:, None],
+                           Zm * sw[:, None], blk0.index, n_marg_padded)
+        else:  # computed by DuckDB (hbr.sources); pad with empty groups
+            st = pad_stats(design.table_stats.stats, n_marg_padded)
         # noise 1: effects are drawn from their conditional; 0: its mean (point estimates)
         data["marg"] = {"ZtZ": st.ZtZ, "N": st.N, "noise": np.float64(1.0),
                         "log_se": np.float64(np.sum(np.log(rows["se"])) if has_se else 0.0)}

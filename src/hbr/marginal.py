@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.linalg import solve_triangular
 
-__all__ = ["SuffStats", "suffstats", "marginal_loglik", "conditional_effects"]
+__all__ = ["SuffStats", "suffstats", "pad_stats", "marginal_loglik", "conditional_effects"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -73,6 +73,14 @@ def suffstats(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, J:
     Zty = np.stack([np.bincount(index, Z[:, a] * y, minlength=J) for a in range(k)])
     return SuffStats(n, ZtZ, ZtX, Zty, X.T @ X, X.T @ y, np.asarray(y @ y),
                      np.asarray(float(y.size)))
+
+
+def pad_stats(st: SuffStats, J: int) -> SuffStats:
+    """``st`` with empty groups appended up to ``J`` (they add nothing)."""
+    def pad(a: np.ndarray) -> np.ndarray:
+        a = np.asarray(a, dtype=np.float64)
+        return np.concatenate([a, np.zeros(a.shape[:-1] + (J - a.shape[-1],))], axis=-1)
+    return st._replace(n=pad(st.n), ZtZ=pad(st.ZtZ), ZtX=pad(st.ZtX), Zty=pad(st.Zty))
 
 
 def _m_u(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, s2: jax.Array

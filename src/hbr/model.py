@@ -94,13 +94,35 @@ def _sd(v: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
+def column_moments(design: Design) -> tuple[float, float, np.ndarray, np.ndarray,
+                                              list[np.ndarray]]:
+    """Mean and sd of y, means and sds of the columns of X, and the sds of each group
+    block's Z columns (ddof=1; a constant column has sd 1): from the rows, or from the
+    statistics DuckDB computed when the rows stayed in the files."""
+    ts = design.table_stats
+    if ts is None:
+        X = design.X
+        zs = [np.array([_sd(c) if not np.all(c == c[0]) else 1.0 for c in b.Z.T])
+              for b in design.groups]
+        return (float(np.mean(design.y)), _sd(design.y), X.mean(axis=0),
+                np.array([_sd(c) for c in X.T]), zs)
+    def fix(v: np.ndarray) -> np.ndarray:
+        return np.where(v > 0, v, 1.0)
+    zs, start = [], 0
+    for b in design.groups:
+        zs.append(fix(ts.z_sd[start:start + b.k]))
+        start += b.k
+    return ts.y_mean, float(fix(np.array([ts.y_sd]))[0]), ts.x_mean, fix(ts.x_sd), zs
+
+
 def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
     """Centre and scale of the linear predictor that the default priors are built on: the
     mean and sd of y for the identity link; 0 and 1 for logit and probit (so slopes get
     Normal(0, 2.5 / s_x), as rstanarm); log of the mean rate and 1 for the log link."""
     y = design.y
     if link == "identity":
-        return float(np.mean(y)), _sd(y)
+        my, sy, *_ = column_moments(design)
+        return my, sy
     if link == "log":
         expo = np.exp(design.offset) if design.offset is not None else np.ones_like(y)
         return float(np.log(max(np.sum(y), 0.5) / np.sum(expo))), 1.0
@@ -112,18 +134,18 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     """The data-scaled default priors (documented in :mod:`hbr.priors` and
     :mod:`hbr.families`)."""
     fam, link = resolve_family(family, link)
-    y, X = design.y, design.X
+    y = design.y
     my, sy = _link_location(design, fam, link)
+    _, _, x_mean, x_sd, z_sd = column_moments(design)
     out: dict[str, Prior] = {}
     has_icpt = any(t.name == "Intercept" for t in design.terms)
     widen = 0.0
     for t in design.terms:
         if t.name == "Intercept":
             continue
-        cols = X[:, t.start:t.stop]
-        sx = np.array([_sd(c) for c in cols.T])
+        sx = x_sd[t.start:t.stop]
         scale = 2.5 * sy / sx
-        widen += float(np.sum((scale * cols.mean(axis=0)) ** 2))
+        widen += float(np.sum((scale * x_mean[t.start:t.stop]) ** 2))
         out[t.name] = Normal(0.0, scale if t.labels is not None else float(scale[0]))
     if has_icpt:  # first, in the order of the design
         out = {"Intercept": Normal(my, float(np.sqrt((2.5 * sy) ** 2 + widen))), **out}
@@ -141,10 +163,9 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
         if name == "sigma" and (se_only or any(d.name == "sigma" for d in design.dpars)):
             continue
         out[name] = AUX_PRIORS[name](sy)
-    for blk in design.groups:
-        for c, name in zip(blk.Z.T, blk.names):
-            sz = _sd(c) if not np.all(c == c[0]) else 1.0
-            out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / sz)
+    for blk, sds in zip(design.groups, z_sd):
+        for sz, name in zip(sds, blk.names):
+            out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / float(sz))
     for name in _corr_names(design.groups):
         if name:
             out[name] = LKJ(2.0)
@@ -188,7 +209,11 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
         prior whose support does not fit the parameter.
     """
     fam, link = resolve_family(family, link)
-    check_response(fam, design.response, design.y, design.trials, design.se)
+    if design.has_rows:
+        check_response(fam, design.response, design.y, design.trials, design.se)
+    elif design.table_stats.y_sd <= 0:
+        raise DataError(f"the response {design.response!r} is constant; there is nothing to "
+                        "model")
     if design.dpars and "sigma" not in fam.aux:
         raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
     chosen = default_priors(design, family, link)

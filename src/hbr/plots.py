@@ -105,7 +105,7 @@ def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -
         raise OptionError(f"no group effect {effect!r}; the model has {', '.join(names)}")
     blk = g.block
     c = 0 if effect is None else blk.names.index(effect)
-    counts = np.bincount(blk.index, minlength=blk.n_levels)
+    counts = blk.sizes
     j = int(np.argmin(counts)) if level is None else _level(blk, level)
     b = fit.draws.posterior[blk.names[c]][..., j].ravel()
     s = np.log(fit.draws.posterior[g.sds[c].name].ravel())
@@ -156,7 +156,7 @@ def plot_shrinkage(unpooled: Any, pooled: Any, group: str, x: str | None = None)
         raise OptionError(f"the pooled model has no group term on {group!r}")
     a = _group_coefficients(unpooled, group, blk.levels, x)
     b = _group_coefficients(pooled, group, blk.levels, x)
-    n = np.bincount(blk.index, minlength=blk.n_levels)
+    n = blk.sizes
     if x is None:
         a, b = np.column_stack([a[:, 0], n]), np.column_stack([b[:, 0], n])
     lo, hi = np.quantile(np.r_[a, b], [0.0, 1.0], axis=0)
@@ -272,7 +272,7 @@ def plot_forest(fit: Any, effect: str | None = None, limit: int = 60) -> Figure:
     if g is None:
         raise OptionError(f"no group effect {effect!r}")
     blk = g.block
-    counts = np.bincount(blk.index, minlength=blk.n_levels)
+    counts = blk.sizes
     keep = np.sort(np.argsort(-counts, kind="stable")[:limit])
     fig = Figure(figsize=(4 * blk.k, 0.16 * len(keep) + 1.2), layout="constrained")
     axes = fig.subplots(1, blk.k, squeeze=False, sharey=True)[0]

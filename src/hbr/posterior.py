@@ -122,8 +122,9 @@ def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, Any]]
             d0, d1 = f"{g.corr.name}_dim_0", f"{g.corr.name}_dim_1"
             dims[g.corr.name] = [d0, d1]
             coords[d0] = coords[d1] = np.asarray(g.block.coefs)
-    dims[spec.design.response] = ["__obs__"]
-    coords["__obs__"] = np.arange(spec.design.n_obs)
+    if spec.design.has_rows:  # rows that stayed in the files (DuckDB) are not observed data
+        dims[spec.design.response] = ["__obs__"]
+        coords["__obs__"] = np.arange(spec.design.n_obs)
     return dims, coords
 
 
@@ -152,7 +153,8 @@ def make_draws(spec: ModelSpec, draws: dict[str, np.ndarray], stats: dict[str, n
     order += [g.corr.name for g in spec.groups if g.corr is not None]
     order += [n for g in spec.groups for n in g.block.names]
     posterior = {k: np.asarray(draws[k]) for k in order}
-    observed = {spec.design.response: np.asarray(spec.design.y)}
+    observed = ({spec.design.response: np.asarray(spec.design.y)} if spec.design.has_rows
+                else {})
     return Draws(posterior, dict(stats), observed, log_lik, clean, dims, coords)
 
 

@@ -77,7 +77,7 @@ def _model(fit: Any) -> str:
                 f" (integrated out: {fit.parameterization.marginalized})"
                 if fit.parameterization.marginalized else "")))]
     for blk in d.groups:
-        n = np.bincount(blk.index, minlength=blk.n_levels)
+        n = blk.sizes
         rows.append((f"group term on {_e(blk.factor)}",
                      _e(f"{', '.join(blk.names)}: {blk.n_levels} levels, {n.min()}-"
                         f"{int(np.median(n))}-{n.max()} rows (min-median-max)")))
@@ -101,7 +101,7 @@ def _groups(fit: Any) -> str:
     parts = []
     for g in fit.spec.groups:
         blk = g.block
-        n = np.bincount(blk.index, minlength=blk.n_levels)
+        n = blk.sizes
         order = np.argsort(-n, kind="stable")[:MAX_LEVELS]
         cols = {"rows": n[order]}
         for name in blk.names:
@@ -119,9 +119,10 @@ def _figures(fit: Any, map_vs_mean: bool) -> str:
     from hbr import plots
 
     out = [_figure(lambda: plots.plot_trace(fit), "Trace of the fixed effects and "
-                   "hyperparameters (left: density per chain; right: draws)"),
-           _figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
-                   "against replicates drawn from the fit")]
+                   "hyperparameters (left: density per chain; right: draws)")]
+    if fit.spec.design.has_rows:  # not when the rows stayed in the files (DuckDB)
+        out.append(_figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the "
+                           "data against replicates drawn from the fit"))
     if fit.spec.groups:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),

@@ -127,6 +127,10 @@ class Fit:
         """
         from hbr.predictive import posterior_predictive
 
+        if not self.spec.design.has_rows:
+            raise OptionError("the fitted rows stayed in the files (DuckDB statistics), so "
+                              "they cannot be replicated here; use fit.predict on a sample "
+                              "of rows read with pandas")
         seed = self.seed if seed is None else _check_int("seed", seed, 0)
         rep = posterior_predictive(self.spec, self.draws.posterior, seed)
         name = self.spec.design.response
@@ -181,6 +185,9 @@ class Fit:
         """
         from hbr.predictive import prior_draws
 
+        if not self.spec.design.has_rows:
+            raise OptionError("the fitted rows stayed in the files (DuckDB statistics); the "
+                              "prior predictive of those rows needs them in memory")
         draws = _check_int("draws", draws, 1)
         seed = self.seed if seed is None else _check_int("seed", seed, 0)
         params, rep = prior_draws(self.spec, draws, seed)

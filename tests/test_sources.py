@@ -1,0 +1,179 @@
+"""Tables read out of core by DuckDB (issue 4, first part).
+
+- DuckDB's SQL gives the same sufficient statistics, names and levels as the in-memory
+  design (to rounding) for Parquet, CSV and a glob of files, for numeric and categorical
+  columns, interactions, transforms and uncorrelated terms.
+- A fit from those statistics agrees with the fit of the same table in pandas within Monte
+  Carlo error, and predicts the same.
+- A Parquet table larger than a memory cap is processed in a process whose memory stays
+  below the table's size.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hbr
+from hbr.design import build_design
+from hbr.errors import DataError, OptionError
+from hbr.marginal import suffstats
+from hbr.sources import duckdb_statistics
+
+pytest.importorskip("duckdb")
+
+
+def _table(n: int = 4000, J: int = 30, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = rng.integers(0, J, n)
+    x = rng.uniform(1, 3, n)
+    c = rng.choice(["b", "a", "c"], n)
+    y = 1 + 0.5 * x + (c == "b") + rng.normal(0, 0.5, J)[g] + rng.normal(0, 0.3, J)[g] * x \
+        + rng.normal(0, 0.8, n)
+    return pd.DataFrame({"y": y, "x": x, "w": rng.integers(0, 5, n), "c": c, "g": g,
+                         "s": [f"s{j % 7}" for j in g]})
+
+
+FORMULAS = ["y ~ x + (x | g)", "y ~ log(x) * C(c) + scale(w) + (1 + x | g)",
+            "I(y * 2) ~ 0 + c + c:x + (c || g)", "y ~ center(x) + w + (1 | s:g)"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("tables")
+    t = _table()
+    t.to_parquet(d / "t.parquet")
+    t.to_csv(d / "t.csv", index=False)
+    for i, rows in enumerate(np.array_split(np.arange(len(t)), 3)):
+        t.iloc[rows].to_parquet(d / f"part-{i}.parquet")
+    return d
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+@pytest.mark.parametrize("name", ["t.parquet", "t.csv", "part-*.parquet"])
+def test_duckdb_statistics_equal_the_in_memory_ones(files: Path, formula: str, name: str
+                                                    ) -> None:
+    des = build_design(formula, _table())
+    Z = np.concatenate([b.Z for b in des.groups], axis=1)
+    want = suffstats(des.y, des.X, Z, des.groups[0].index, des.groups[0].n_levels)
+    got = duckdb_statistics(formula, files / name)
+    assert got.fixed_names == des.fixed_names
+    assert got.levels == des.groups[0].levels
+    assert got.coefs == tuple(c for b in des.groups for c in b.coefs)
+    for a, b in zip(got.stats, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+    assert got.memo.keys() == des.memo.keys()
+    for key, v in des.memo.items():  # levels exactly, means and sds to rounding
+        if key.startswith(("levels:", "group:")):
+            assert got.memo[key] == v
+        else:
+            np.testing.assert_allclose(got.memo[key], v, rtol=1e-12)
+
+
+def test_fit_from_statistics_agrees_with_pandas(files: Path) -> None:
+    t = _table()
+    a = hbr.fit("y ~ x + (x | g)", t, seed=4)
+    b = hbr.fit("y ~ x + (x | g)", files / "part-*.parquet", seed=4)
+    assert b.spec.design.table_stats is not None and b.draws.log_lik is None
+    assert {k: str(v) for k, v in a.priors.items()} == {k: str(v) for k, v in b.priors.items()}
+    sa, sb = a.summary(), b.summary()
+    z = (sa["mean"] - sb["mean"]) / np.sqrt(sa["mcse_mean"] ** 2 + sb["mcse_mean"] ** 2)
+    assert z.abs().max() < 4.5, z.abs().sort_values().tail()
+    assert b.diagnostics().ok
+    new = pd.DataFrame({"x": [1.5, 2.5], "g": [3, 999]})
+    np.testing.assert_allclose(b.predict(new, new_groups="mean").mean(axis=(0, 1)),
+                               a.predict(new, new_groups="mean").mean(axis=(0, 1)), atol=0.02)
+    with pytest.raises(OptionError, match="stayed in the files"):
+        b.sample_posterior_predictive()
+    b.to_netcdf(files / "b.nc")
+    back = hbr.load_fit(files / "b.nc", files / "part-*.parquet")
+    assert back.summary().equals(b.summary())
+    with pytest.raises(DataError, match="differ from those"):
+        hbr.load_fit(files / "b.nc", files / "part-0.parquet")
+
+
+def test_what_needs_the_rows_is_named(files: Path, tmp_path: Path) -> None:
+    glob = files / "part-*.parquet"
+    with pytest.raises(OptionError, match="family='poisson'.*read it with pandas"):
+        hbr.fit("w ~ x + (1 | g)", glob, family="poisson")
+    with pytest.raises(OptionError, match="one grouping factor"):
+        hbr.fit("y ~ x + (1 | g) + (1 | c)", glob)
+    with pytest.raises(OptionError, match="parameterization='centered'"):
+        hbr.fit("y ~ x + (1 | g)", glob, parameterization="centered")
+    t = _table()
+    t.loc[5, "x"] = np.nan
+    t.to_parquet(tmp_path / "na.parquet")
+    with pytest.raises(DataError, match="'x' has 1 missing value.*dropna=True"):
+        duckdb_statistics("y ~ x + (1 | g)", tmp_path / "na.parquet")
+    st = duckdb_statistics("y ~ x + (1 | g)", tmp_path / "na.parquet", dropna=True)
+    assert st.stats.N == len(t) - 1
+    with pytest.raises(DataError, match="non-finite"):
+        duckdb_statistics("y ~ log(w) + (1 | g)", files / "t.parquet")  # w = 0 rows
+    with pytest.raises(DataError, match="unknown column 'z'"):
+        duckdb_statistics("y ~ z + (1 | g)", files / "t.parquet")
+    with pytest.raises(DataError, match="no file matches"):
+        duckdb_statistics("y ~ x + (1 | g)", files / "nothing-*.parquet")
+    (tmp_path / "fake.parquet").write_text("not parquet")
+    with pytest.raises(DataError, match="DuckDB cannot read"):
+        duckdb_statistics("y ~ x + (1 | g)", tmp_path / "fake.parquet")
+
+
+def test_a_table_larger_than_the_memory_cap(tmp_path: Path) -> None:
+    """10^7 rows (240 MB as float64 columns) in 10 Parquet files; DuckDB at a 100 MB memory
+    limit, in a child process whose peak memory (VmHWM) is measured against its size after
+    importing hbr."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(1)
+    for i in range(10):
+        n = 1_000_000
+        g = rng.integers(0, 1000, n)
+        x = rng.normal(size=n)
+        pq.write_table(pa.table({"y": 1 + 0.5 * x + 0.01 * g + rng.normal(size=n), "x": x,
+                                 "g": g}), tmp_path / f"big-{i}.parquet")
+    code = textwrap.dedent(f"""
+        import json
+        from hbr.sources import duckdb_statistics
+
+        def mb(key):
+            for line in open("/proc/self/status"):
+                if line.startswith(key):
+                    return int(line.split()[1]) / 1024
+
+        before = mb("VmRSS:")  # after importing hbr (JAX included)
+        st = duckdb_statistics("y ~ x + (x | g)", {str(tmp_path / 'big-*.parquet')!r},
+                               threads=2, memory_limit="100MB")
+        print(json.dumps({{"N": float(st.stats.N), "J": len(st.levels),
+                          "grew_mb": mb("VmHWM:") - before, "x_mean": float(st.x_mean[1])}}))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["N"] == 10_000_000 and out["J"] == 1000
+    assert abs(out["x_mean"]) < 0.01
+    assert out["grew_mb"] < 240, out  # the process grew by less than the table's size
+
+
+def test_cli_fits_a_glob_out_of_core(files: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hbr.cli import app
+
+    res = CliRunner().invoke(app, ["fit", str(files / "part-*.parquet"), "y ~ x + (x | g)",
+                                   "--out", str(tmp_path / "fit"), "--draws", "300", "--tune",
+                                   "300", "--seed", "1", "--no-progress"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "4000 rows (read out of core by DuckDB)" in res.output
+    back = hbr.load_fit(tmp_path / "fit")  # the recorded glob
+    assert back.spec.design.n_obs == 4000 and "posterior" in back.idata.groups()
