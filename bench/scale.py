@@ -1,0 +1,156 @@
+"""Out-of-core scaling: hbr fits simulated Parquet tables that DuckDB reads (issue 4).
+
+For each size N rows / J groups (default 10^6/10^3, 10^7/10^4, 10^8/10^5) the script writes
+a varying intercept + slope table, y = 1 + 0.5 x + b0[g] + b1[g] x + e, in Parquet files of
+10^6 rows (generation time reported apart, files kept under --dir for reruns), then fits
+``y ~ x + (x | g)`` from the glob in a fresh process (4 chains x 1000 + 1000 draws): the
+process is timed from its start (interpreter, imports, SQL statistics, compilation,
+sampling) to the end of the fit, with its peak memory. ESS and R-hat are over the
+hyperparameters and 200 of the group effects.
+
+PyMC + nutpie (non-centred, the same priors as hbr's defaults would not be: its own weakly
+informative ones) runs at the sizes up to --nutpie-rows, reading the table into pandas,
+with a 15-minute limit; "did not finish" is reported otherwise.
+
+Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+CHILD = r"""
+import json, resource, sys, time
+T0 = time.perf_counter()
+import numpy as np
+import hbr
+from hbr._mcmcstats import summary_arrays
+glob = sys.argv[1]
+f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb")
+total = time.perf_counter() - T0
+p = f.draws.posterior
+pick = np.linspace(0, p["1|g"].shape[-1] - 1, 100).astype(int)
+cols = [p[v][..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
+cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"][..., pick], p["x|g"][..., pick]]
+st = summary_arrays(np.concatenate(cols, axis=2))
+print("RESULT" + json.dumps({
+    "total_s": total, "sampling_s": f.timings["sampling_s"],
+    "compile_s": f.timings["compile_s"], "warmup_s": f.timings["warmup_s"],
+    "divergences": int(f.diagnostics().divergences),
+    "ess_bulk": float(np.nanmin(st["ess_bulk"])), "rhat": float(np.nanmax(st["r_hat"])),
+    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "x": float(p["x"].mean()), "x_sd": float(p["x|g_sigma"].mean())}))
+"""
+
+NUTPIE = r"""
+import json, resource, sys, time
+T0 = time.perf_counter()
+import numpy as np, pandas as pd, pymc as pm, nutpie
+d = pd.read_parquet(sys.argv[1])
+idx, levels = pd.factorize(d.g, sort=True)
+y, x = d.y.to_numpy(), d.x.to_numpy()
+with pm.Model() as m:
+    a = pm.Normal("Intercept", 0, 10)
+    bx = pm.Normal("x", 0, 10)
+    chol, corr, sds = pm.LKJCholeskyCov("chol", n=2, eta=2.0, compute_corr=True,
+                                       sd_dist=pm.HalfNormal.dist(5.0, shape=2))
+    z = pm.Normal("z", 0, 1, shape=(len(levels), 2))
+    b = z @ chol.T
+    sigma = pm.HalfNormal("sigma", 5)
+    pm.Normal("y", a + b[idx, 0] + (bx + b[idx, 1]) * x, sigma, observed=y)
+tr = nutpie.sample(nutpie.compile_pymc_model(m), draws=1000, tune=1000, chains=4, seed=1,
+                   progress_bar=False)
+total = time.perf_counter() - T0
+from hbr._mcmcstats import summary_arrays
+post = tr.posterior
+cols = [post[v].values[..., None] for v in ("Intercept", "x", "sigma")]
+cols += [post["chol_stds"].values, post["chol_corr"].values[..., 1, 0][..., None]]
+st = summary_arrays(np.concatenate(cols, axis=2))
+print("RESULT" + json.dumps({
+    "total_s": total, "divergences": int(tr.sample_stats.diverging.values.sum()),
+    "ess_bulk": float(np.nanmin(st["ess_bulk"])), "rhat": float(np.nanmax(st["r_hat"])),
+    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def generate(folder: Path, n: int, J: int, seed: int = 0) -> float:
+    """Write the table in Parquet files of 10^6 rows; returns seconds (0 if it exists)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    done = folder / "DONE"
+    if done.exists():
+        return 0.0
+    folder.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    b0, b1 = rng.normal(0, 0.5, J), rng.normal(0, 0.3, J)
+    chunk = 1_000_000
+    for i in range(0, n, chunk):
+        m = min(chunk, n - i)
+        g = rng.integers(0, J, m)
+        x = rng.normal(size=m)
+        y = 1 + 0.5 * x + b0[g] + b1[g] * x + rng.normal(0, 0.8, m)
+        pq.write_table(pa.table({"y": y, "x": x, "g": g}), folder / f"part-{i // chunk:05d}.parquet")
+    done.write_text("ok")
+    return time.perf_counter() - t
+
+
+def child(code: str, arg: str, timeout: float) -> dict | None:
+    t = time.perf_counter()
+    try:
+        res = subprocess.run([sys.executable, "-c", code, arg], capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout / 60:.0f} min"}
+    line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")]
+    if res.returncode or not line:
+        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "?"
+        return {"error": tail[:200]}
+    out = json.loads(line[0][6:])
+    out["process_s"] = time.perf_counter() - t
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="1e6:1e3,1e7:1e4,1e8:1e5")
+    ap.add_argument("--dir", default=os.environ.get("HBR_SCALE_DIR", "/tmp/hbr-scale"))
+    ap.add_argument("--nutpie-rows", type=float, default=1e6)
+    a = ap.parse_args()
+    rows = []
+    for spec in a.sizes.split(","):
+        n, J = (int(float(v)) for v in spec.split(":"))
+        folder = Path(a.dir) / f"n{n}-j{J}"
+        print(f"== {n:.0e} rows, {J:.0e} groups", file=sys.stderr, flush=True)
+        gen = generate(folder, n, J)
+        r = child(CHILD, str(folder / "part-*.parquet"), 3600)
+        rows.append(("hbr (DuckDB)", n, J, gen, r))
+        if n <= a.nutpie_rows:
+            try:
+                import nutpie  # noqa: F401
+            except ImportError:
+                continue
+            rows.append(("pymc+nutpie", n, J, gen, child(NUTPIE, str(folder), 900)))
+    print("| tool | rows | groups | generation s | process s (cold) | sampling s | min ESS "
+          "bulk | max R-hat | div | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for tool, n, J, gen, r in rows:
+        if r is None or "error" in r:
+            print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {(r or {}).get('error', '?')} "
+                  "| | | | | |")
+            continue
+        print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {r['process_s']:.1f} | "
+              f"{r.get('sampling_s', float('nan')):.1f} | {r['ess_bulk']:.0f} | "
+              f"{r['rhat']:.3f} | {r['divergences']} | {r['peak_mib']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
