@@ -85,7 +85,7 @@ def generate(folder: Path, n: int, J: int, seed: int = 0) -> float:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    done = folder / "DONE"
+    done = folder.parent / f"{folder.name}.done"  # beside it: the folder holds only Parquet
     if done.exists():
         return 0.0
     folder.mkdir(parents=True, exist_ok=True)

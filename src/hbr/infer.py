@@ -272,23 +272,28 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     keys = np.asarray(jax.random.split(key, total))
     size = min(batch, total)
     f = _apply_program(fn, flat, keys, data, size, cache_key)
-    # keep one batch's output near 25e6 numbers (200 MB in float64); the compiled program
-    # knows its output shapes, so no separate trace is needed to find them
+    # keep one batch's output near 5e6 numbers (40 MB in float64; XLA's temporaries are a
+    # few times that: with 25e6 a fit with 2 x 10^4 effects peaked at 1.70 GiB, now 1.49);
+    # the program knows its output shapes, so no separate trace is needed to find them
     per_draw = max(1, sum(int(np.prod(a.shape)) for a in
                           jax.tree_util.tree_leaves(f.out_info)) // size)
-    if size * per_draw > 25_000_000 and size > 1:
-        size = int(max(1, 25_000_000 // per_draw))
+    if size * per_draw > 5_000_000 and size > 1:
+        size = int(max(1, 5_000_000 // per_draw))
         f = _apply_program(fn, flat, keys, data, size, cache_key)
-    parts = []
+    out = None
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]
-        pad = size - zs.shape[0]
-        if pad:  # keep one compiled shape: pad the last batch, then drop the padding
-            zs = np.concatenate([zs, np.repeat(zs[-1:], pad, axis=0)])
-            ks = np.concatenate([ks, np.repeat(ks[-1:], pad, axis=0)])
-        res = jax.tree_util.tree_map(np.asarray, f(jnp.asarray(zs), jnp.asarray(ks), data))
-        if pad:
-            res = jax.tree_util.tree_map(lambda a: a[:size - pad], res)
-        parts.append(res)
-    out = jax.tree_util.tree_map(lambda *a: np.concatenate(a, axis=0), *parts)
+        n = zs.shape[0]
+        if n < size:  # keep one compiled shape: pad the last batch, then drop the padding
+            zs = np.concatenate([zs, np.repeat(zs[-1:], size - n, axis=0)])
+            ks = np.concatenate([ks, np.repeat(ks[-1:], size - n, axis=0)])
+        res = f(jnp.asarray(zs), jnp.asarray(ks), data)
+        if out is None:  # written batch by batch: no list of parts concatenated at the end,
+            #              which held the output twice (1.2 GB for 2 x 10^4 effects)
+            out = jax.tree_util.tree_map(
+                lambda a: np.empty((total,) + a.shape[1:], dtype=a.dtype), res)
+
+        def put(o: np.ndarray, a: jax.Array, s: int = s, n: int = n) -> None:
+            o[s:s + n] = np.asarray(a)[:n]
+        jax.tree_util.tree_map(put, out, res)
     return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)
