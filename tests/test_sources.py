@@ -177,3 +177,62 @@ def test_cli_fits_a_glob_out_of_core(files: Path, tmp_path: Path) -> None:
     assert "4000 rows (read out of core by DuckDB)" in res.output
     back = hbr.load_fit(tmp_path / "fit")  # the recorded glob
     assert back.spec.design.n_obs == 4000 and "posterior" in back.idata.groups()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A dask.distributed LocalCluster with 2 workers (processes), closed after the tests."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as lc, \
+            distributed.Client(lc) as client:
+        yield client
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_three_sources_give_the_same_statistics(files: Path, cluster, formula: str) -> None:
+    import dask.dataframe as dd
+
+    from hbr._dask_source import dask_statistics
+
+    t = _table()
+    des = build_design(formula, t)
+    Z = np.concatenate([b.Z for b in des.groups], axis=1)
+    memory = suffstats(des.y, des.X, Z, des.groups[0].index, des.groups[0].n_levels)
+    duck = duckdb_statistics(formula, files / "part-*.parquet")
+    ddf = dd.read_parquet(str(files / "part-*.parquet"))
+    assert ddf.npartitions == 3
+    from distributed import get_task_stream
+
+    with get_task_stream(client=cluster) as stream:
+        dsk = dask_statistics(formula, ddf)
+    assert dsk.engine == "dask"
+    # the partitions were processed by the cluster's workers, not in this process
+    assert {t["worker"] for t in stream.data} <= set(cluster.scheduler_info()["workers"])
+    assert sum("_partial" in t["key"][0] if isinstance(t["key"], tuple) else
+               "_partial" in str(t["key"]) for t in stream.data) == ddf.npartitions
+    for got in (duck, dsk):
+        assert got.fixed_names == des.fixed_names and got.levels == des.groups[0].levels
+        for a, b in zip(got.stats, memory):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+    np.testing.assert_allclose(dsk.x_mean, duck.x_mean, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dsk.x_sd, duck.x_sd, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dsk.z_sd, duck.z_sd, rtol=1e-10, atol=1e-12)
+    assert dsk.y_sd == pytest.approx(duck.y_sd, rel=1e-12)
+
+
+def test_dask_fit_on_the_cluster_agrees(files: Path, cluster) -> None:
+    import dask.dataframe as dd
+
+    ddf = dd.read_parquet(str(files / "part-*.parquet"))
+    from distributed import get_task_stream
+
+    a = hbr.fit("y ~ x + (x | g)", _table(), seed=4)
+    with get_task_stream(client=cluster) as stream:
+        b = hbr.fit("y ~ x + (x | g)", ddf, seed=4)
+    assert b.spec.design.table_stats.engine == "dask" and len(stream.data) >= 3
+    sa, sb = a.summary(), b.summary()
+    z = (sa["mean"] - sb["mean"]) / np.sqrt(sa["mcse_mean"] ** 2 + sb["mcse_mean"] ** 2)
+    assert z.abs().max() < 4.5
+    with pytest.raises(OptionError, match="Dask DataFrame"):
+        hbr.fit("w ~ x + (1 | g)", ddf, family="poisson")

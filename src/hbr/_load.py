@@ -64,7 +64,7 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     if attrs.get("inference_library") != "hbr" or "user_priors" not in attrs:
         raise DataError(f"{str(nc)!r} was not written by this version of hbr (no model "
                         "attributes); refit to load it")
-    if attrs.get("engine") == "duckdb":  # the rows stayed in the files: recompute
+    if attrs.get("engine") in ("duckdb", "dask"):  # the rows stayed out: recompute
         design, observed = _stats_design(attrs, nc, data), None
     else:
         if data is None:
@@ -115,14 +115,19 @@ def _stats_design(attrs: dict[str, Any], nc: Path, data: Any) -> Any:
     checked against the number of rows and the sum of squares the fit stored."""
     from hbr.sources import stats_design
 
-    src = os.fspath(data) if data is not None else str(attrs.get("data_source", ""))
-    if not src or not isinstance(src, str):
-        raise OptionError(f"{str(nc)!r} was fitted out of core; pass the path of its files")
+    from hbr._dask_source import is_dask
+
+    src = data if is_dask(data) else (os.fspath(data) if data is not None
+                                      else str(attrs.get("data_source", "")))
+    if not is_dask(src) and not src:
+        raise OptionError(f"{str(nc)!r} was fitted out of core; pass its files or its Dask "
+                          "DataFrame (load_fit(path, data=...))")
     design = stats_design(attrs["formula"], src, dropna=bool(attrs.get("dropna", 0)))
     n, yty = str(attrs.get("data_check", "0:0")).split(":")
     if design.n_obs != int(n) or not np.isclose(float(design.table_stats.stats.yty),
                                                 float(yty), rtol=1e-9, atol=0):
-        raise DataError(f"the files {src!r} differ from those {str(nc)!r} was fitted to "
+        raise DataError(f"the data ({'Dask' if is_dask(src) else repr(src)}) differ from those "
+                        f"{str(nc)!r} was fitted to "
                         f"({design.n_obs} rows against {n}, or other values)")
     return design
 

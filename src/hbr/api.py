@@ -18,6 +18,7 @@ from hbr.design import build_design
 from hbr.errors import HbrWarning, OptionError
 from hbr.families import resolve_family
 from hbr.infer import apply_draws
+from hbr._dask_source import is_dask
 from hbr.io import read_table
 from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
 from hbr.methods import INITS, METHODS, method_settings
@@ -73,6 +74,14 @@ def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family
     if engine not in ("auto", "pandas", "duckdb"):
         raise OptionError(f"engine={engine!r} is not available; choose 'auto', 'pandas' or "
                           "'duckdb'")
+    if is_dask(path):  # a Dask DataFrame: statistics partition by partition, on its cluster
+        why = eligible(formulas, family) or (
+            None if parameterization == "marginal" else f"parameterization={parameterization!r}")
+        if why:
+            raise OptionError(f"{why} needs the rows in memory, but the table is a Dask "
+                              "DataFrame; fit a sample (ddf.sample(frac=...).compute()) or a "
+                              "Gaussian model with group terms on one factor")
+        return stats_design(formulas[0], path, dropna=dropna)
     p = os.fspath(path)
     is_glob = any(c in p for c in "*?[")
     if engine == "pandas" or (engine == "auto" and not is_glob and (
@@ -112,8 +121,10 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         lme4/brms syntax, see :mod:`hbr.formula`. A list adds formulas for parameters of the
         family, brms style: ``["price ~ area + (area | zip)", "sigma ~ 1 + (1 | zip)"]``
         lets log sigma vary by ZIP code (hierarchical prior on the ZIP effects).
-    data : pandas.DataFrame or path
-        The table, or a CSV/Parquet file or glob (``"part-*.parquet"``); see ``engine``.
+    data : pandas.DataFrame, path or dask.dataframe.DataFrame
+        The table, or a CSV/Parquet file or glob (``"part-*.parquet"``; see ``engine``), or a
+        Dask DataFrame, whose statistics Dask computes partition by partition (on the
+        ``dask.distributed`` cluster when a Client exists); the same models as DuckDB.
     chains, draws, tune : int
         Number of chains (run vectorised), kept draws per chain, warm-up iterations.
     seed : int, optional
@@ -211,7 +222,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     if not formulas:
         raise OptionError("formula is empty: give a formula such as 'y ~ x + (1 | g)'")
     design = None
-    if isinstance(data, (str, os.PathLike)):
+    if isinstance(data, (str, os.PathLike)) or is_dask(data):
         design = _design_from_files(formulas, data, family, parameterization, engine, dropna)
         if design is None:
             data = read_table(data)
@@ -271,7 +282,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         "dropna": int(dropna),
         "n_obs": design.n_obs, "rows_dropped": design.n_dropped,
         "interrupted": int(res.interrupted),
-        "engine": "pandas" if design.has_rows else "duckdb",
+        "engine": "pandas" if design.has_rows else design.table_stats.engine,
         "data_check": ("" if design.has_rows else
                        f"{design.n_obs}:{float(design.table_stats.stats.yty):.17g}"),
         "laplace_preconditioning": int(preconditioned),

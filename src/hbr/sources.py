@@ -16,7 +16,9 @@ transforms ``log``, ``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, 
 (known se, trials, offsets, a second formula, crossed or nested factors) is an error that
 names it and the way out (read the table with pandas).
 
-This module is the first part of issue 4: :func:`hbr.fit` does not take these statistics yet.
+:func:`stats_design` turns them into a design without rows, which :func:`hbr.fit` samples
+(``engine="duckdb"``, or ``"auto"`` for globs and large files); a Dask DataFrame goes the same
+way through :mod:`hbr._dask_source`.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ class TableStats:
     terms: tuple[TermSlice, ...] = ()
     widths: tuple[int, ...] = ()  # Z columns of each group term, in formula order
     z_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    engine: str = "duckdb"  # or "dask"
 
 
 def _q(name: str) -> str:
@@ -348,11 +351,19 @@ def eligible(formulas: list[str], family: str) -> str | None:
     return None
 
 
-def stats_design(formula: str, path: str | os.PathLike[str], **settings: Any) -> Design:
-    """A :class:`~hbr.design.Design` whose rows stay in the files: empty ``y``, ``X``,
-    ``index`` and ``Z``, with the :class:`TableStats` DuckDB computed (``table_stats``)."""
+def stats_design(formula: str, source: Any, **settings: Any) -> Design:
+    """A :class:`~hbr.design.Design` whose rows stay where they are: empty ``y``, ``X``,
+    ``index`` and ``Z``, with the :class:`TableStats` (``table_stats``) that DuckDB (a path
+    or glob) or Dask (a Dask DataFrame) computed."""
+    from hbr._dask_source import dask_statistics, is_dask
+
     f = parse_formula(formula)
-    ts = duckdb_statistics(f, path, **settings)
+    if is_dask(source):
+        ts = dask_statistics(f, source, dropna=settings.get("dropna", False))
+    else:
+        ts = duckdb_statistics(f, source, **settings)
+    if ts.y_sd <= 0:
+        raise DataError(f"the response {ts.response!r} is constant; there is nothing to model")
     p = len(ts.fixed_names)
     groups, start = [], 0
     for gt, w in zip(f.groups, ts.widths):
