@@ -32,7 +32,7 @@ import numpy as np
 import hbr
 from hbr._mcmcstats import summary_arrays
 glob = sys.argv[1]
-f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb")
+f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb", log_likelihood=False)
 total = time.perf_counter() - T0
 p = f.draws.posterior
 pick = np.linspace(0, p["1|g"].shape[-1] - 1, 100).astype(int)

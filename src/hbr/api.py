@@ -229,9 +229,15 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     if design is None:
         design = build_design(formulas[0], data, dropna=dropna, dpars=tuple(formulas[1:]))
     elif log_likelihood:
-        raise OptionError("log_likelihood=True needs the rows, which stayed in the files "
-                          "(DuckDB statistics); read the table with pandas to get it")
+        raise OptionError("log_likelihood=True needs the rows, which stayed out of memory "
+                          "(DuckDB or Dask statistics); read the table with pandas to get it")
     else:
+        if log_likelihood is None:
+            warnings.warn(f"the {design.n_obs} rows stayed out of memory ("
+                          f"{design.table_stats.engine}): the fit keeps no pointwise log "
+                          "likelihood (no LOO) and cannot replicate the fitted rows; "
+                          "fit.predict works on new rows (log_likelihood=False silences this)",
+                          HbrWarning, stacklevel=2)
         log_likelihood = False
     log_likelihood = _want_log_likelihood(log_likelihood, design.n_obs * chains * draws)
     spec = build_model(design, priors, family, link)
