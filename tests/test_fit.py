@@ -118,6 +118,8 @@ def test_group_counts_in_one_size_bucket_share_the_sampler(mn) -> None:
     assert [padded_levels(j) for j in (1, 8, 9, 81, 85, 96, 97, 10_000)] == [
         8, 8, 10, 96, 96, 96, 128, 10_240]
     assert all(padded_levels(j) <= max(8, 4 * j / 3) for j in range(1, 5000))
+    assert padded_levels(100_000) == 106_496  # steps of an eighth from 4096 groups
+    assert all(padded_levels(j) <= 9 * j / 8 for j in range(4097, 300_000, 997))
     kw = dict(draws=100, tune=100, chains=2, log_likelihood=False)
     counties = mn.county.unique()
     a = hbr.fit("log_radon ~ floor + (1 | county)", mn[mn.county.isin(counties[:85])],
