@@ -238,3 +238,18 @@ def test_dask_fit_on_the_cluster_agrees(files: Path, cluster) -> None:
     assert z.abs().max() < 4.5
     with pytest.raises(OptionError, match="Dask DataFrame"):
         hbr.fit("w ~ x + (1 | g)", ddf, family="poisson")
+
+
+def test_report_of_an_out_of_core_fit(files: Path, tmp_path: Path) -> None:
+    """The report of a DuckDB fit leaves out what needs the rows (the predictive check) and
+    shows the rest: group sizes from the statistics, the marginal mode only."""
+    f = hbr.fit("y ~ x + (x | g)", files / "part-*.parquet", seed=2, chains=2, draws=200,
+                tune=200, log_likelihood=False)
+    table = f.map_vs_mean()
+    assert [c for c in table.columns if c.startswith("mode_")] == ["mode_marginal"]
+    from hbr.report import render_report
+
+    html = render_report(f)
+    assert "not drawn" not in html and "Posterior predictive check" not in html
+    sizes = f.spec.design.groups[0].sizes
+    assert sizes.sum() == 4000 and f"{sizes.min()}-" in html
