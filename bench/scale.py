@@ -112,8 +112,8 @@ def child(code: str, arg: str, timeout: float) -> dict | None:
         return {"error": f"did not finish in {timeout / 60:.0f} min"}
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")]
     if res.returncode or not line:
-        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "?"
-        return {"error": tail[:200]}
+        tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "no message"
+        return {"error": f"exit {res.returncode}: {tail[:200]}"}
     out = json.loads(line[0][6:])
     out["process_s"] = time.perf_counter() - t
     return out
