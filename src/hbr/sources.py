@@ -222,15 +222,11 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
     import duckdb
 
     f = parse_formula(formula) if isinstance(formula, str) else formula
-    if f.additions or f.offsets:
-        raise DataError("se(), trials() and offset() are not available out of core yet; read "
-                        "the table with pandas (hbr.read_table) to use them")
-    factors = {g.factor for g in f.groups}
-    if len(factors) != 1:
-        raise DataError(f"out of core, the model needs group terms on exactly one grouping "
-                        f"factor (it has {len(factors)}); read the table with pandas for "
-                        "crossed, nested or no group terms")
-    (gcols,) = factors
+    why = _needs_rows(f)
+    if why:
+        raise DataError(f"{why} needs the rows in memory; read the table with pandas "
+                        "(hbr.read_table) to use it")
+    (gcols,) = {g.factor for g in f.groups}
     con = duckdb.connect()
     try:
         if threads:
@@ -253,22 +249,18 @@ def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tu
                 dropna: bool) -> TableStats:
     from hbr._factors import factor_columns
 
-    used = [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
-            + [fa for g in f.groups for t in g.terms for fa in t.factors]
-            for c, _ in factor_columns(fa)] + list(gcols)
-    for c in dict.fromkeys(used):
+    used = list(dict.fromkeys(
+        [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
+         + [fa for g in f.groups for t in g.terms for fa in t.factors]
+         for c, _ in factor_columns(fa)] + list(gcols)))
+    for c in used:
         if c not in types:
             raise DataError(f"unknown column {c!r} (the table has: "
                             f"{', '.join(list(types)[:12])})")
     if dropna:
         src = (f"(SELECT * FROM {src} WHERE "
-               f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in dict.fromkeys(used))})")
+               f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in used)})")
     coder = _Coder(con, src, f, types)
-    nulls = con.execute(f"SELECT {', '.join(f'count(*) FILTER (WHERE {_q(c)} IS NULL)' for c in dict.fromkeys(used))} FROM {src}").fetchone()
-    for c, n in zip(dict.fromkeys(used), nulls):
-        if n:
-            raise DataError(f"column {c!r} has {n} missing value(s); drop them with "
-                            "dropna=True (CLI: --dropna) or fill them")
     y = coder.factor(f.response)
     if isinstance(y, tuple):
         raise DataError(f"the response {f.response.expr!r} is not numeric")
@@ -281,36 +273,45 @@ def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tu
         zcoefs += ["1" if n == "Intercept" else n for n in names]
         widths.append(len(cols))
     key = " || ':' || ".join(f"CAST({_q(c)} AS VARCHAR)" for c in gcols)
+    # one column sorts the levels by value (numbers numerically), as the in-memory path
+    order = _q(gcols[0]) if len(gcols) == 1 else key
     p, k = len(X), len(Z)
     cols = ", ".join([f"{y} AS y"] + [f"{e} AS x{i}" for i, e in enumerate(X)]
-                     + [f"{e} AS z{i}" for i, e in enumerate(Z)] + [f"{key} AS g"])
+                     + [f"{e} AS z{i}" for i, e in enumerate(Z)] + [f"{key} AS g",
+                                                                   f"{order} AS o"]
+                     + [f"{_q(c)} IS NULL AS null{i}" for i, c in enumerate(used)])
     t = f"(SELECT {cols} FROM {src})"
-    bad = con.execute(f"SELECT count(*) FROM {t} WHERE NOT isfinite(y)"
-                      + "".join(f" OR NOT isfinite(x{i})" for i in range(p))
-                      + "".join(f" OR NOT isfinite(z{i})" for i in range(k))).fetchone()[0]
-    if bad:
-        raise DataError(f"{bad} row(s) give non-finite values (log of 0, a division by 0, "
-                        "inf in a column); remove or fix them")
-    glob_sql = ([f"sum(x{a} * x{b})" for a in range(p) for b in range(p)]
+    finite = " AND ".join(["isfinite(y)"] + [f"isfinite(x{i})" for i in range(p)]
+                          + [f"isfinite(z{i})" for i in range(k)])
+    # one scan: missing values per column, non-finite rows, then every global sum
+    checks = [f"count(*) FILTER (WHERE null{i})" for i in range(len(used))] + [
+        f"count(*) FILTER (WHERE NOT ({finite}))"]
+    glob_sql = checks + ([f"sum(x{a} * x{b})" for a in range(p) for b in range(p)]
                 + [f"sum(x{a} * y)" for a in range(p)]
                 + ["sum(y * y)", "count(*)", "avg(y)", "stddev_samp(y)"]
                 + [f"avg(x{a})" for a in range(p)] + [f"stddev_samp(x{a})" for a in range(p)]
                 + [f"stddev_samp(z{a})" for a in range(k)])
     g = np.array(con.execute(f"SELECT {', '.join(glob_sql)} FROM {t}").fetchone(), dtype=float)
+    nulls, bad, g = g[:len(used)], g[len(used)], g[len(checks):]
+    for c, n in zip(used, nulls):
+        if n:
+            raise DataError(f"column {c!r} has {int(n)} missing value(s); drop them with "
+                            "dropna=True (CLI: --dropna) or fill them")
+    if bad:
+        raise DataError(f"{int(bad)} row(s) give non-finite values (log of 0, a division by "
+                        "0, inf in a column); remove or fix them")
     XtX, g = g[:p * p].reshape(p, p), g[p * p:]
     Xty, (yty, N, ym, ys), g = g[:p], g[p:p + 4], g[p + 4:]
     per = ([f"sum(z{a} * z{b})" for a in range(k) for b in range(k)]
            + [f"sum(z{a} * x{c})" for a in range(k) for c in range(p)]
            + [f"sum(z{a} * y)" for a in range(k)])
-    rows = con.execute(f"SELECT g, count(*), {', '.join(per)} FROM {t} GROUP BY g").fetchall()
-    levels = tuple(str(v) for v in _sorted_levels(con, src, gcols, [r[0] for r in rows]))
-    where = {lv: j for j, lv in enumerate(levels)}
+    rows = sorted(con.execute(f"SELECT o, g, count(*), {', '.join(per)} FROM {t} "
+                              "GROUP BY o, g").fetchall(), key=lambda r: r[0])
+    levels = tuple(str(r[1]) for r in rows)
     J = len(levels)
     if J < 2:
         raise DataError(f"the grouping factor {':'.join(gcols)!r} has only one level")
-    arr = np.zeros((J, 1 + len(per)))
-    for r in rows:
-        arr[where[str(r[0])]] = np.asarray(r[1:], dtype=float)
+    arr = np.array([r[2:] for r in rows], dtype=float)
     n = arr[:, 0]
     ZtZ = arr[:, 1:1 + k * k].T.reshape(k, k, J)
     ZtX = arr[:, 1 + k * k:1 + k * k + k * p].T.reshape(k, p, J)
@@ -326,16 +327,6 @@ def _nan0(a: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=float), nan=0.0)
 
 
-def _sorted_levels(con: Any, src: str, gcols: tuple[str, ...], keys: list[Any]) -> list[Any]:
-    """The group keys in the order hbr's in-memory path gives them: sorted by value for one
-    column (numbers numerically), by the joined text for several."""
-    if len(gcols) > 1:
-        return sorted(keys)
-    return [r[0] for r in con.execute(
-        f"SELECT DISTINCT CAST({_q(gcols[0])} AS VARCHAR) AS k, {_q(gcols[0])} AS v "
-        f"FROM {src} ORDER BY v").fetchall()]
-
-
 def eligible(formulas: list[str], family: str) -> str | None:
     """None when the model can be fitted from DuckDB statistics, else the feature that
     needs the rows (for the error message)."""
@@ -343,7 +334,10 @@ def eligible(formulas: list[str], family: str) -> str | None:
         return f"family={family!r} (only Gaussian effects integrate out to statistics)"
     if len(formulas) > 1:
         return "a second formula (sigma ~ ...)"
-    f = parse_formula(formulas[0])
+    return _needs_rows(parse_formula(formulas[0]))
+
+
+def _needs_rows(f: Formula) -> str | None:
     if f.additions or f.offsets:
         return "se(), trials() or offset()"
     if len({g.factor for g in f.groups}) != 1:
