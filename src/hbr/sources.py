@@ -229,6 +229,7 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
     (gcols,) = {g.factor for g in f.groups}
     con = duckdb.connect()
     try:
+        con.execute("SET enable_progress_bar = false")  # a library prints nothing
         if threads:
             con.execute(f"SET threads = {int(threads)}")
         if memory_limit:
