@@ -135,12 +135,9 @@ def _stats_design(attrs: dict[str, Any], nc: Path, data: Any) -> Any:
 def _recorded_source(attrs: dict[str, Any], nc: Path) -> pd.DataFrame:
     src = str(attrs.get("data_source", ""))
     if src.startswith("example:"):
-        import hbr
-        from hbr.datasets import EXAMPLES
+        from hbr.datasets import load_example
 
-        ds, (col, val), _ = EXAMPLES[src.split(":", 1)[1]]
-        table = hbr.load_dataset(ds)
-        return table[table[col] == val].reset_index(drop=True)
+        return load_example(src.split(":", 1)[1])
     if src:
         from hbr.io import read_table
 

@@ -74,9 +74,8 @@ def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family
     if engine not in ("auto", "pandas", "duckdb"):
         raise OptionError(f"engine={engine!r} is not available; choose 'auto', 'pandas' or "
                           "'duckdb'")
+    why = eligible(formulas, family, parameterization)  # what needs the rows, if anything
     if is_dask(path):  # a Dask DataFrame: statistics partition by partition, on its cluster
-        why = eligible(formulas, family) or (
-            None if parameterization == "marginal" else f"parameterization={parameterization!r}")
         if why:
             raise OptionError(f"{why} needs the rows in memory, but the table is a Dask "
                               "DataFrame; fit a sample (ddf.sample(frac=...).compute()) or a "
@@ -87,8 +86,6 @@ def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family
     if engine == "pandas" or (engine == "auto" and not is_glob and (
             not os.path.isfile(p) or os.path.getsize(p) < DUCKDB_BYTES)):
         return None
-    why = eligible(formulas, family) or (
-        None if parameterization == "marginal" else f"parameterization={parameterization!r}")
     if why and (engine == "duckdb" or is_glob):
         raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "
                           "DuckDB; read it with pandas (hbr.fit(formula, hbr.read_table(path)))"

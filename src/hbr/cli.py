@@ -168,14 +168,11 @@ def fit_cmd(
     priors = _parse_priors(prior)
 
     def load() -> Any:
-        import hbr
-
         if example is not None:
-            from hbr.datasets import EXAMPLES
+            from hbr.datasets import EXAMPLES, load_example
 
-            ds, (col, val), default = EXAMPLES[example]
-            table = hbr.load_dataset(ds)
-            return table[table[col] == val].reset_index(drop=True), formula or default, \
+            _, (col, val), default = EXAMPLES[example]
+            return load_example(example), formula or default, \
                 f"bundled {example} data ({col} == {val!r})"
         return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
 

@@ -127,10 +127,7 @@ class Fit:
         """
         from hbr.predictive import posterior_predictive
 
-        if not self.spec.design.has_rows:
-            raise OptionError("the fitted rows stayed in the files (DuckDB statistics), so "
-                              "they cannot be replicated here; use fit.predict on a sample "
-                              "of rows read with pandas")
+        self._needs_rows("replicates of the fitted rows")
         seed = self.seed if seed is None else _check_int("seed", seed, 0)
         rep = posterior_predictive(self.spec, self.draws.posterior, seed)
         name = self.spec.design.response
@@ -140,6 +137,15 @@ class Fit:
                               dims={name: ["__obs__"]},
                               coords={"__obs__": np.arange(self.spec.design.n_obs)})
         return rep
+
+    def _needs_rows(self, what: str) -> None:
+        """Refuse ``what`` when the fitted rows stayed out of memory (DuckDB or Dask)."""
+        ts = self.spec.design.table_stats
+        if ts is not None:
+            where = "in the files" if ts.engine == "duckdb" else "in the Dask DataFrame"
+            raise OptionError(f"{what} need the fitted rows, which stayed {where} ("
+                              f"{ts.engine} statistics); use fit.predict on a sample of rows "
+                              "read with pandas")
 
     def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
                 seed: int | None = None) -> np.ndarray:
@@ -185,9 +191,7 @@ class Fit:
         """
         from hbr.predictive import prior_draws
 
-        if not self.spec.design.has_rows:
-            raise OptionError("the fitted rows stayed in the files (DuckDB statistics); the "
-                              "prior predictive of those rows needs them in memory")
+        self._needs_rows("the prior predictive of the fitted rows")
         draws = _check_int("draws", draws, 1)
         seed = self.seed if seed is None else _check_int("seed", seed, 0)
         params, rep = prior_draws(self.spec, draws, seed)

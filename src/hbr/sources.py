@@ -328,11 +328,14 @@ def _nan0(a: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=float), nan=0.0)
 
 
-def eligible(formulas: list[str], family: str) -> str | None:
-    """None when the model can be fitted from DuckDB statistics, else the feature that
-    needs the rows (for the error message)."""
+def eligible(formulas: list[str], family: str, parameterization: str = "marginal"
+             ) -> str | None:
+    """None when the model can be fitted from sufficient statistics (DuckDB or Dask), else
+    the feature that needs the rows (for the error message)."""
     if family != "gaussian":
         return f"family={family!r} (only Gaussian effects integrate out to statistics)"
+    if parameterization != "marginal":
+        return f"parameterization={parameterization!r}"
     if len(formulas) > 1:
         return "a second formula (sigma ~ ...)"
     return _needs_rows(parse_formula(formulas[0]))

@@ -14,7 +14,7 @@ import pandas as pd
 from hbr.datasets.simulate import simulate
 from hbr.errors import OptionError
 
-__all__ = ["load_dataset", "list_datasets", "simulate", "DATASETS", "EXAMPLES"]
+__all__ = ["load_dataset", "load_example", "list_datasets", "simulate", "DATASETS", "EXAMPLES"]
 
 DATASETS = {
     "radon": "Gelman & Hill radon data: 12,573 homes, all states (Minnesota: 919 homes, 85 "
@@ -44,3 +44,13 @@ def load_dataset(name: str) -> pd.DataFrame:
         raise OptionError(f"no dataset named {name!r}; available: {', '.join(DATASETS)}")
     with resources.files(__name__).joinpath(f"{name}.csv").open("rb") as fh:
         return pd.read_csv(fh)
+
+
+def load_example(name: str) -> pd.DataFrame:
+    """The table of the example ``name`` of :data:`EXAMPLES` (``hbr fit --example``): its
+    dataset filtered to its rows, e.g. Minnesota for ``radon``."""
+    if name not in EXAMPLES:
+        raise OptionError(f"no example named {name!r}; available: {', '.join(EXAMPLES)}")
+    ds, (col, val), _ = EXAMPLES[name]
+    table = load_dataset(ds)
+    return table[table[col] == val].reset_index(drop=True)
