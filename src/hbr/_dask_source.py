@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hbr._factors import evaluate, factor_columns, is_categorical
+from hbr._factors import evaluate, is_categorical
 from hbr.design import Design, GroupBlock, code_terms
 from hbr.errors import DataError
 from hbr.formula import Formula, parse_formula
@@ -155,13 +155,10 @@ def dask_statistics(formula: str | Formula, ddf: Any, dropna: bool = False) -> A
     """:class:`hbr.sources.TableStats` of ``formula`` over a Dask DataFrame."""
     import dask
 
-    from hbr.sources import TableStats
+    from hbr.sources import TableStats, used_columns
 
     f = parse_formula(formula) if isinstance(formula, str) else formula
-    used = list(dict.fromkeys(
-        [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
-         + [fa for g in f.groups for t in g.terms for fa in t.factors]
-         for c, _ in factor_columns(fa)] + [c for g in f.groups for c in g.factor]))
+    used = used_columns(f)
     missing = [c for c in used if c not in ddf.columns]
     if missing:
         raise DataError(f"unknown column {missing[0]!r} (the table has: "

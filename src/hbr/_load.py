@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     from hbr.api import Fit
     from hbr.design import build_design
     from hbr.model import build_model
-    from hbr.posterior import Draws, _arviz
+    from hbr.posterior import _arviz, as_draws
     from hbr._run import ParameterizationChoice
 
     p = Path(path)
@@ -85,21 +86,16 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
                             "table")
     spec = build_model(design, json.loads(attrs["user_priors"]), attrs["family"],
                        attrs["link"])
-    post = idata.posterior
-    dims = {k: [d for d in v.dims if d not in ("chain", "draw")] for k, v in post.items()}
-    coords = {d: post.coords[d].values for ds in dims.values() for d in ds if d in post.coords}
+    base = as_draws(idata)  # posterior, sample_stats, observed_data, dims, coords
+    dims, coords = dict(base.dims), dict(base.coords)
     if observed is not None:
         dims[design.response] = ["__obs__"]
         coords["__obs__"] = np.arange(design.n_obs)
     log_lik = (idata.log_likelihood[design.response].values
                if "log_likelihood" in idata.groups() else None)
-    draws = Draws({k: v.values for k, v in post.items()},
-                  {k: v.values for k, v in idata.sample_stats.items()},
-                  {design.response: observed} if observed is not None else {}, log_lik,
-                  {k: v for k, v in attrs.items() if k not in ("created_at", "arviz_version",
-                                                               "inference_library_version")
-                   } | {"inference_library_version": attrs.get("inference_library_version")},
-                  dims, coords)
+    draws = replace(base, log_lik=log_lik, dims=dims, coords=coords,
+                    attrs={k: v for k, v in attrs.items()
+                           if k not in ("created_at", "arviz_version")})
     fractions = {name: pd.Series(w, name=name).rename_axis(None)
                  for name, w in json.loads(attrs.get("centered_fraction", "{}")).items()}
     choice = ParameterizationChoice(attrs["parameterization"],

@@ -246,14 +246,19 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
         con.close()
 
 
-def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tuple[str, ...],
-                dropna: bool) -> TableStats:
+def used_columns(f: Formula) -> list[str]:
+    """The columns a model read out of core uses: response, terms, group terms and factor."""
     from hbr._factors import factor_columns
 
-    used = list(dict.fromkeys(
+    return list(dict.fromkeys(
         [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
          + [fa for g in f.groups for t in g.terms for fa in t.factors]
-         for c, _ in factor_columns(fa)] + list(gcols)))
+         for c, _ in factor_columns(fa)] + [c for g in f.groups for c in g.factor]))
+
+
+def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tuple[str, ...],
+                dropna: bool) -> TableStats:
+    used = used_columns(f)
     for c in used:
         if c not in types:
             raise DataError(f"unknown column {c!r} (the table has: "
