@@ -43,7 +43,8 @@ def _table(n: int = 4000, J: int = 30, seed: int = 0) -> pd.DataFrame:
 
 
 FORMULAS = ["y ~ x + (x | g)", "y ~ log(x) * C(c) + scale(w) + (1 + x | g)",
-            "I(y * 2) ~ 0 + c + c:x + (c || g)", "y ~ center(x) + w + (1 | s:g)"]
+            "I(y * 2) ~ 0 + c + c:x + (c || g)",
+            "y ~ center(x) + center(x * w) + scale(log(x)) + w + (1 | s:g)"]
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +82,7 @@ def test_duckdb_statistics_equal_the_in_memory_ones(files: Path, formula: str, n
 def test_fit_from_statistics_agrees_with_pandas(files: Path) -> None:
     t = _table()
     a = hbr.fit("y ~ x + (x | g)", t, seed=4)
-    with pytest.warns(hbr.HbrWarning, match="4000 rows stayed out of memory.*no LOO"):
+    with pytest.warns(hbr.HbrWarning, match=r"4000 rows stayed out of memory.*fit.loo\(\) reads the rows again"):
         b = hbr.fit("y ~ x + (x | g)", files / "part-*.parquet", seed=4)
     assert b.spec.design.table_stats is not None and b.draws.log_lik is None
     assert {k: str(v) for k, v in a.priors.items()} == {k: str(v) for k, v in b.priors.items()}
@@ -176,7 +177,7 @@ def test_cli_fits_a_glob_out_of_core(files: Path, tmp_path: Path) -> None:
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "4000 rows (read out of core by DuckDB)" in res.output
-    assert "(no LOO)" in res.output.replace("\n", " ")
+    assert "fit.loo() reads the rows again" in res.output.replace("\n", " ")
     back = hbr.load_fit(tmp_path / "fit")  # the recorded glob
     assert back.spec.design.n_obs == 4000 and "posterior" in back.idata.groups()
 
@@ -238,6 +239,12 @@ def test_dask_fit_on_the_cluster_agrees(files: Path, cluster) -> None:
     assert z.abs().max() < 4.5
     with pytest.raises(OptionError, match="Dask DataFrame"):
         hbr.fit("w ~ x + (1 | g)", ddf, family="poisson")
+    with pytest.raises(DataError, match="cannot itself be centred"):
+        hbr.fit("y ~ center(scale(x)) + (1 | g)", ddf)
+    # LOO streams the partitions again (on the cluster), in the table's order
+    r = b.loo(sample=400, seed=2)
+    assert r.subsampled and r.elpd == pytest.approx(b.loo(_table(), sample=400, seed=2).elpd,
+                                                    abs=1e-8)
 
 
 def test_report_of_an_out_of_core_fit(files: Path, tmp_path: Path) -> None:

@@ -20,10 +20,13 @@ import pandas as pd
 from hbr._factors import evaluate, is_categorical
 from hbr.design import Design, GroupBlock, code_terms
 from hbr.errors import DataError
+from hbr._formula_types import Factor
 from hbr.formula import Formula, parse_formula
 from hbr.marginal import SuffStats, suffstats
 
 __all__ = ["is_dask", "dask_statistics"]
+
+_STATEFUL = ("center", "scale", "standardize")
 
 
 def is_dask(data: Any) -> bool:
@@ -58,13 +61,21 @@ def _memo_tasks(f: Formula, ddf: Any) -> dict[str, Any]:
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
                     node.func.id in ("center", "scale", "standardize"):
                 arg = node.args[0] if node.args else None
-                if not isinstance(arg, ast.Name):
-                    raise DataError(f"{ast.unparse(node)!r}: out of core, center()/scale() "
-                                    "take a column; compute the expression as a column first")
-                col = names.get(arg.id, arg.id)
                 key = f"{node.func.id}:{ast.unparse(arg)}"
-                tasks[key] = (ddf[col].astype("float64").mean(),
-                              ddf[col].astype("float64").std(ddof=1))
+                if isinstance(arg, ast.Name):
+                    col = names.get(arg.id, arg.id)
+                    tasks[key] = (ddf[col].astype("float64").mean(),
+                                  ddf[col].astype("float64").std(ddof=1))
+                    continue
+                if arg is None or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                                      and n.func.id in _STATEFUL for n in ast.walk(arg)):
+                    raise DataError(f"{ast.unparse(node)!r}: out of core, the argument of "
+                                    "center()/scale() cannot itself be centred or scaled; "
+                                    "compute it as a column first")
+                # an expression (log(x), x * w): its moments per partition, combined
+                sub = Factor(ast.unparse(arg), fa.span, arg, fa.column_names)
+                tasks[key] = ddf.map_partitions(_arg_moments, sub, f.text,
+                                                meta={"n": "f8", "mean": "f8", "m2": "f8"})
     (gcols,) = {g.factor for g in f.groups}
     if len(gcols) == 1:
         tasks["group:" + gcols[0]] = ddf[gcols[0]].unique()
@@ -86,6 +97,13 @@ def _finish_memo(raw: dict[str, Any], f: Formula) -> dict[str, Any]:
                 memo[key] = tuple(sorted(set(text)))
             else:
                 memo[key] = _levels(v)
+        elif isinstance(v, pd.DataFrame):  # per-partition (n, mean, M2) of an expression
+            parts = v.to_numpy()[:, :, None]
+            mom = parts[0]
+            for other in parts[1:]:
+                mom = _combine(mom, other)
+            m, s = float(mom[1, 0]), float(np.sqrt(mom[2, 0] / max(mom[0, 0] - 1, 1.0)))
+            memo[key] = (m, s if not key.startswith("center:") and s > 0 else 1.0)
         else:
             m, s = (float(x) for x in v)
             s = 0.0 if not np.isfinite(s) else s
@@ -112,6 +130,14 @@ def _template(f: Formula, memo: dict[str, Any], sample: pd.DataFrame) -> Design:
                                  np.zeros((0, len(zc))), tuple(coefs), gt.correlated))
     return Design(f, f.response.expr, np.zeros(0), np.zeros((0, len(cols))), tuple(slices),
                   tuple(groups), memo=dict(memo))
+
+
+def _arg_moments(part: pd.DataFrame, sub: Factor, text: str) -> np.ndarray:
+    v = evaluate(sub, part, text, {})
+    if not isinstance(v, np.ndarray):
+        raise DataError(f"{sub.expr!r} is categorical; center()/scale() need numbers")
+    return pd.DataFrame(_moments(np.asarray(v, dtype=float)[:, None]).T,
+                        columns=["n", "mean", "m2"])
 
 
 def _moments(a: np.ndarray) -> np.ndarray:
@@ -188,4 +214,4 @@ def dask_statistics(formula: str | Formula, ddf: Any, dropna: bool = False) -> A
                       tuple(c for b in template.groups for c in b.coefs), st,
                       float(mom[1, 0]), float(sd[0]), mom[1, 1:1 + p], sd[1:1 + p],
                       dict(memo), template.terms, tuple(b.k for b in template.groups),
-                      sd[1 + p:], "dask")
+                      sd[1 + p:], "dask", source=ddf)
