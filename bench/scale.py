@@ -12,7 +12,10 @@ PyMC + nutpie (non-centred, the same priors as hbr's defaults would not be: its 
 informative ones) runs at the sizes up to --nutpie-rows, reading the table into pandas,
 with a 15-minute limit; "did not finish" is reported otherwise.
 
-Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6]
+With --loo the child also times ``fit.loo()`` (the rows read again from the files: the
+plug-in pass over every row and PSIS on a sample of 10^4 rows), reported apart.
+
+Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6] [--loo]
 """
 
 from __future__ import annotations
@@ -34,18 +37,26 @@ from hbr._mcmcstats import summary_arrays
 glob = sys.argv[1]
 f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb", log_likelihood=False)
 total = time.perf_counter() - T0
+peak_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 p = f.draws.posterior
 pick = np.linspace(0, p["1|g"].shape[-1] - 1, 100).astype(int)
 cols = [p[v][..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
 cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"][..., pick], p["x|g"][..., pick]]
 st = summary_arrays(np.concatenate(cols, axis=2))
-print("RESULT" + json.dumps({
+loo = {}
+if len(sys.argv) > 2:  # --loo: LOO from the files again (a sample of rows)
+    t = time.perf_counter()
+    r = f.loo()
+    loo = {"loo_s": time.perf_counter() - t, "elpd": r.elpd, "elpd_se": r.se,
+           "sub_se": r.subsampling_se, "loo_rows": len(r.rows),
+           "k_bad": r.pareto_k_bad, "peak_loo_mib":
+           resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+print("RESULT" + json.dumps({**loo,
     "total_s": total, "sampling_s": f.timings["sampling_s"],
     "compile_s": f.timings["compile_s"], "warmup_s": f.timings["warmup_s"],
     "divergences": int(f.diagnostics().divergences),
     "ess_bulk": float(np.nanmin(st["ess_bulk"])), "rhat": float(np.nanmax(st["r_hat"])),
-    "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "x": float(p["x"].mean()), "x_sd": float(p["x|g_sigma"].mean())}))
+    "peak_mib": peak_fit, "x": float(p["x"].mean()), "x_sd": float(p["x|g_sigma"].mean())}))
 """
 
 NUTPIE = r"""
@@ -103,10 +114,10 @@ def generate(folder: Path, n: int, J: int, seed: int = 0) -> float:
     return time.perf_counter() - t
 
 
-def child(code: str, arg: str, timeout: float) -> dict | None:
+def child(code: str, arg: str, timeout: float, *extra: str) -> dict | None:
     t = time.perf_counter()
     try:
-        res = subprocess.run([sys.executable, "-c", code, arg], capture_output=True,
+        res = subprocess.run([sys.executable, "-c", code, arg, *extra], capture_output=True,
                              text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {timeout / 60:.0f} min"}
@@ -115,7 +126,7 @@ def child(code: str, arg: str, timeout: float) -> dict | None:
         tail = res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "no message"
         return {"error": f"exit {res.returncode}: {tail[:200]}"}
     out = json.loads(line[0][6:])
-    out["process_s"] = time.perf_counter() - t
+    out["process_s"] = time.perf_counter() - t - out.get("loo_s", 0.0)
     return out
 
 
@@ -124,6 +135,8 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e6:1e3,1e7:1e4,1e8:1e5")
     ap.add_argument("--dir", default=os.environ.get("HBR_SCALE_DIR", "/tmp/hbr-scale"))
     ap.add_argument("--nutpie-rows", type=float, default=1e6)
+    ap.add_argument("--loo", action="store_true", help="also time fit.loo() (after the fit, "
+                    "not in 'process s')")
     a = ap.parse_args()
     rows = []
     for spec in a.sizes.split(","):
@@ -131,7 +144,7 @@ def main() -> None:
         folder = Path(a.dir) / f"n{n}-j{J}"
         print(f"== {n:.0e} rows, {J:.0e} groups", file=sys.stderr, flush=True)
         gen = generate(folder, n, J)
-        r = child(CHILD, str(folder / "part-*.parquet"), 3600)
+        r = child(CHILD, str(folder / "part-*.parquet"), 3600, *(["loo"] if a.loo else []))
         rows.append(("hbr (DuckDB)", n, J, gen, r))
         if n <= a.nutpie_rows:
             try:
@@ -150,6 +163,15 @@ def main() -> None:
         print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {r['process_s']:.1f} | "
               f"{r.get('sampling_s', float('nan')):.1f} | {r['ess_bulk']:.0f} | "
               f"{r['rhat']:.3f} | {r['divergences']} | {r['peak_mib']:.0f} |")
+    looed = [(n, r) for tool, n, J, gen, r in rows if r and "loo_s" in r]
+    if looed:
+        print("\n| rows | fit.loo() s | rows evaluated | elpd_loo | se | subsampling se | "
+              "k > 0.7 | peak MiB after |")
+        print("|---|---|---|---|---|---|---|---|")
+        for n, r in looed:
+            print(f"| {n:.0e} | {r['loo_s']:.1f} | {r['loo_rows']} | {r['elpd']:.1f} | "
+                  f"{r['elpd_se']:.1f} | {r['sub_se']:.2f} | {r['k_bad']} | "
+                  f"{r['peak_loo_mib']:.0f} |")
 
 
 if __name__ == "__main__":

@@ -170,7 +170,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         How files are read. "duckdb": DuckDB computes the model's sufficient statistics in
         SQL, out of core, and the rows never enter Python (:mod:`hbr.sources`): for
         Gaussian models with group terms on one factor, integrated out; no pointwise log
-        likelihood or posterior predictive of the fitted rows then. "pandas": read the
+        likelihood is stored then (``fit.loo()`` streams the rows again). "pandas": read the
         table into memory. "auto": DuckDB for globs and files of 256 MB or more when the
         model allows it, pandas otherwise.
     progress : callable, optional
@@ -232,9 +232,9 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         if log_likelihood is None:
             warnings.warn(f"the {design.n_obs} rows stayed out of memory ("
                           f"{design.table_stats.engine}): the fit keeps no pointwise log "
-                          "likelihood (no LOO) and cannot replicate the fitted rows; "
-                          "fit.predict works on new rows (log_likelihood=False silences this)",
-                          HbrWarning, stacklevel=2)
+                          "likelihood; fit.loo() reads the rows again in chunks (a sample of "
+                          "rows for large tables), fit.predict works on new rows "
+                          "(log_likelihood=False silences this)", HbrWarning, stacklevel=2)
         log_likelihood = False
     log_likelihood = _want_log_likelihood(log_likelihood, design.n_obs * chains * draws)
     spec = build_model(design, priors, family, link)

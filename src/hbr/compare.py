@@ -87,15 +87,19 @@ def pooling_formulas(formula: str, group: str) -> dict[str, str]:
             "partial pooling": f"{lhs} ~ {rhs} + ({inner} | {gname})"}
 
 
-def compare(data: pd.DataFrame | None, models: str | Sequence[Any] | Mapping[str, Any],
+def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
             group: str | None = None, *, cv: str = "loo", seed: int = 0,
             **fit_kwargs: Any) -> Comparison:
     """Fit (when needed) and compare models of the same rows.
 
     Parameters
     ----------
-    data : pandas.DataFrame or None
-        The table (None when every model is already a fit).
+    data : DataFrame, CSV/Parquet path or glob, Dask DataFrame, or None
+        The table (None when every model is already a fit). Fits without a stored pointwise
+        log likelihood (out of core, or ``log_likelihood=False``) get LOO from
+        :func:`hbr.loo.loo`, which reads the rows again (a sample of rows past 50,000), on
+        the same rows for every model; the table then adds ``loo_rows`` and
+        ``subsampling_se``.
     models : str, list or dict
         A formula without group terms together with ``group``: complete, no and partial
         pooling (:func:`pooling_formulas`). Or formulas and fits (``hbr.Fit``), as a list or
@@ -150,11 +154,18 @@ def compare(data: pd.DataFrame | None, models: str | Sequence[Any] | Mapping[str
         raise OptionError(f"the models were fitted to different numbers of rows ({sorted(n_obs)});"
                           " LOO compares models of the same rows")
     index = None
+    if cv == "logo" and not all(f.spec.design.has_rows for f in fits.values()):
+        raise OptionError("cv='logo' needs the rows in memory; a model was fitted out of core "
+                          "(DuckDB or Dask): use cv='loo'")
     if cv == "logo" and data is not None:
         from hbr.design import group_codes
 
         index = group_codes((group,), data).codes
-    return Comparison(_table(fits, cv, group, index, seed), fits, group)
+    if all(f.draws.log_lik is not None for f in fits.values()):
+        table = _table(fits, cv, group, index, seed)
+    else:
+        table = _streamed_table(fits, data, seed)
+    return Comparison(table, fits, group)
 
 
 def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray | None,
@@ -164,9 +175,6 @@ def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray |
     rows, pointwise = [], {}
     for name, f in fits.items():
         t0 = time.perf_counter()
-        if f.draws.log_lik is None:
-            raise OptionError(f"model {name!r} was fitted with log_likelihood=False; LOO needs "
-                              "it: refit with log_likelihood=True")
         loo = psis_loo(f.draws.log_lik)
         pointwise[name] = loo["pointwise"]
         rep = f.sample_posterior_predictive(seed)
@@ -175,9 +183,7 @@ def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray |
         row = {"model": name, "formula": f.formula, "elpd_loo": loo["elpd"], "se": loo["se"],
                "p_loo": loo["p_loo"],
                "pareto_k_bad": int((loo["pareto_k"] > PARETO_K_MAX).sum()),
-               "ppc_rmsd": rmsd, "n_params": _n_params(f),
-               "divergences": int(f.draws.stats["diverging"].sum())
-               if "diverging" in f.draws.stats else 0}
+               "ppc_rmsd": rmsd, **_about(f)}
         if cv == "logo":
             logo = psis_loo(group_marginal_loglik(f, group, index))
             row.update(elpd_logo=logo["elpd"], se_logo=logo["se"],
@@ -190,6 +196,36 @@ def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray |
     table.insert(4, "se_diff", [float(np.sqrt(len(pointwise[best]) * np.var(
         pointwise[best] - pointwise[m], ddof=1))) if m != best else 0.0 for m in table.index])
     return table
+
+
+def _streamed_table(fits: dict[str, Any], data: Any, seed: int) -> pd.DataFrame:
+    """The table from :func:`hbr.loo.loo` (rows read again in chunks, a sample of rows for
+    large tables), for fits without a stored log likelihood; every model on the same rows."""
+    from hbr.loo import elpd_difference, loo
+
+    res, rows = {}, []
+    for name, f in fits.items():
+        t0 = time.perf_counter()
+        src = None if f.spec.design.has_rows or isinstance(data, pd.DataFrame) else data
+        r = res[name] = loo(f, src, seed=seed)
+        rows.append({"model": name, "formula": f.formula, "elpd_loo": r.elpd, "se": r.se,
+                     "p_loo": r.p_loo, "pareto_k_bad": r.pareto_k_bad,
+                     "ppc_rmsd": r.ppc_rmsd, **_about(f), "loo_rows": len(r.rows),
+                     "subsampling_se": r.subsampling_se,
+                     "seconds": f.timings.get("total_s", np.nan) + time.perf_counter() - t0})
+    table = pd.DataFrame(rows).set_index("model").sort_values("elpd_loo", ascending=False)
+    best = table.index[0]
+    diffs = [elpd_difference(res[m], res[best])[:2] if m != best else (0.0, 0.0)
+             for m in table.index]
+    table.insert(3, "elpd_diff", [d for d, _ in diffs])
+    table.insert(4, "se_diff", [s for _, s in diffs])
+    return table
+
+
+def _about(f: Any) -> dict[str, int]:
+    return {"n_params": _n_params(f),
+            "divergences": int(f.draws.stats["diverging"].sum())
+            if "diverging" in f.draws.stats else 0}
 
 
 def _n_params(f: Any) -> int:

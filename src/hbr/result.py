@@ -179,6 +179,20 @@ class Fit:
         seed = self.seed if seed is None else _check_int("seed", seed, 0)
         return predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
 
+    def loo(self, data: Any = None, sample: int | str | None = None, seed: int = 0) -> Any:
+        """PSIS leave-one-out, the rows read again in chunks (:func:`hbr.loo.loo`): also
+        for tables that stayed out of memory (DuckDB files, Dask), by a subsample of rows
+        with the difference estimator when the table has over 50,000 rows.
+
+        Examples
+        --------
+        >>> fit.loo()  # doctest: +SKIP
+        elpd_loo -1038.68 (se 28.66), p_loo 66.05, from 919 rows; Pareto k > 0.7: 2 of 919
+        """
+        from hbr.loo import loo
+
+        return loo(self, data, sample=sample, seed=_check_int("seed", seed, 0))
+
     def sample_prior_predictive(self, draws: int = 500, seed: int | None = None
                                 ) -> np.ndarray:
         """Draw the parameters from their priors (group effects from the population) and a

@@ -26,7 +26,7 @@ from __future__ import annotations
 import ast
 import glob as _glob
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -69,6 +69,10 @@ class TableStats:
     widths: tuple[int, ...] = ()  # Z columns of each group term, in formula order
     z_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
     engine: str = "duckdb"  # or "dask"
+    # where the rows are, for what streams them again (hbr.loo): the path or glob, or the
+    # Dask DataFrame; with the DuckDB settings used (threads, memory_limit)
+    source: Any = None
+    settings: dict = field(default_factory=dict)
 
 
 def _q(name: str) -> str:
@@ -241,7 +245,9 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
         except duckdb.Error as exc:
             raise DataError(f"DuckDB cannot read {os.fspath(path)!r}: "
                             f"{str(exc).splitlines()[0]}") from None
-        return _statistics(con, src, f, types, gcols, dropna)
+        ts = _statistics(con, src, f, types, gcols, dropna)
+        return replace(ts, source=os.fspath(path),
+                       settings={"threads": threads, "memory_limit": memory_limit})
     finally:
         con.close()
 
