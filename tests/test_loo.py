@@ -122,11 +122,20 @@ def test_a_subsample_of_a_real_fit_is_within_its_error(small_chunks) -> None:
         elpd_difference(sub_f, loo(g, sample=300, seed=6))
 
 
-def test_out_of_core_fits_stream_their_files_again(tmp_path: Path, small_chunks) -> None:
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory) -> Path:
+    """_table() in three Parquet files."""
     pytest.importorskip("duckdb")
+    folder = tmp_path_factory.mktemp("parts")
     d = _table()
     for i, part in enumerate(np.array_split(np.arange(len(d)), 3)):
-        d.iloc[part].to_parquet(tmp_path / f"part-{i}.parquet")
+        d.iloc[part].to_parquet(folder / f"part-{i}.parquet")
+    return folder
+
+
+def test_out_of_core_fits_stream_their_files_again(parts: Path, small_chunks) -> None:
+    tmp_path = parts
+    d = _table()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", HbrWarning)
         f = hbr.fit("y ~ x + C(c) + (x | g)", str(tmp_path / "part-*.parquet"), **FAST)
@@ -156,3 +165,22 @@ def test_out_of_core_fits_stream_their_files_again(tmp_path: Path, small_chunks)
     assert t.elpd_diff.iloc[1] < -2 * t.se_diff.iloc[1]
     with pytest.raises(OptionError, match="logo"):
         hbr.compare(None, list(comp.fits.values()), group="g", cv="logo")
+
+
+def test_cli_compares_models_of_a_glob(parts: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hbr.cli import app
+
+    res = CliRunner().invoke(app, ["compare", str(parts / "part-*.parquet"),
+                                   "--model", "y ~ x + C(c) + (x | g)",
+                                   "--model", "y ~ x + (1 | g)", "--out", str(tmp_path / "c"),
+                                   "--chains", "2", "--draws", "300", "--tune", "300"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "(out of core)" in res.output.replace("\n", " ")
+    t = pd.read_csv(tmp_path / "c" / "comparison.csv", index_col=0)
+    assert t.index[0] == "y ~ x + C(c) + (x | g)" and (t.loo_rows == 1500).all()
+    assert (t.subsampling_se == 0).all()
+    html = (tmp_path / "c" / "report.html").read_text()
+    assert "loo_rows: rows evaluated by PSIS" in html

@@ -46,9 +46,16 @@ def compare_cmd(
     def run() -> Any:
         import hbr
 
-        table = hbr.read_table(data)
-        err.print(f"fitting {len(model) or 3} models to {data}: {len(table)} rows",
-                  markup=False)
+        from hbr.api import out_of_core_by_default
+
+        if out_of_core_by_default(data):  # a glob or a large file: DuckDB, LOO streamed
+            table = data
+            err.print(f"fitting {len(model) or 3} models to {data} (out of core)",
+                      markup=False)
+        else:
+            table = hbr.read_table(data)
+            err.print(f"fitting {len(model) or 3} models to {data}: {len(table)} rows",
+                      markup=False)
         comp = hbr.compare(table, formula if formula is not None else model, group, cv=cv,
                            seed=seed, chains=chains, draws=draws, tune=tune, family=family)
         return table, comp
@@ -63,7 +70,8 @@ def compare_cmd(
         def save() -> None:
             write_atomic(out_dir / "comparison.csv", lambda p: comp.table.to_csv(p),
                          overwrite=force)
-            best.report(out_dir / "report.html", overwrite=force, comparison=comp, data=table)
+            best.report(out_dir / "report.html", overwrite=force, comparison=comp,
+                        data=None if isinstance(table, str) else table)
         _run(save)
         out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
                   markup=False)
@@ -77,7 +85,8 @@ def _print_comparison(t: Any) -> None:
             ("se_diff", "se_diff", ".1f"), ("p_loo", "p_loo", ".1f"),
             ("pareto_k_bad", "k>0.7", "d"), ("ppc_rmsd", "ppc_rmsd", ".3f"),
             ("n_params", "params", "d"), ("divergences", "div", "d"),
-            ("elpd_logo", "elpd_logo", ".1f"), ("logo_k_bad", "logo k>0.7", "d")]
+            ("elpd_logo", "elpd_logo", ".1f"), ("logo_k_bad", "logo k>0.7", "d"),
+            ("loo_rows", "LOO rows", "d"), ("subsampling_se", "subsample se", ".2f")]
     table = Table(title=Text("model comparison (best first; PSIS-LOO, higher is better)"),
                   title_justify="left")
     table.add_column("", no_wrap=True)

@@ -65,6 +65,14 @@ def _prior_text(p: Prior | str) -> str:
 DUCKDB_BYTES = 256 * 2**20  # files at least this large are read by DuckDB (engine="auto")
 
 
+def out_of_core_by_default(path: str | os.PathLike[str]) -> bool:
+    """Whether ``engine="auto"`` reads ``path`` with DuckDB: a glob, or a file of at least
+    ``DUCKDB_BYTES`` (when the model allows it)."""
+    p = os.fspath(path)
+    return any(c in p for c in "*?[") or (os.path.isfile(p)
+                                          and os.path.getsize(p) >= DUCKDB_BYTES)
+
+
 def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family: str,
                        parameterization: str, engine: str, dropna: bool) -> Any:
     """The design of a model on CSV/Parquet files from DuckDB's statistics, or None when
@@ -83,8 +91,7 @@ def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family
         return stats_design(formulas[0], path, dropna=dropna)
     p = os.fspath(path)
     is_glob = any(c in p for c in "*?[")
-    if engine == "pandas" or (engine == "auto" and not is_glob and (
-            not os.path.isfile(p) or os.path.getsize(p) < DUCKDB_BYTES)):
+    if engine == "pandas" or (engine == "auto" and not out_of_core_by_default(p)):
         return None
     if why and (engine == "duckdb" or is_glob):
         raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "

@@ -141,7 +141,10 @@ def _comparison(comparison: Any, data: pd.DataFrame | None) -> str:
     out = [_table(t, digits=6), '<p class="muted">elpd_loo: expected log predictive density of a new '
            "row by PSIS-LOO (higher is better); elpd_diff and se_diff against the best model; "
            "pareto_k_bad: rows whose LOO estimate is unreliable; ppc_rmsd: in-sample "
-           "posterior predictive RMSD.</p>"]
+           "posterior predictive RMSD"
+           + ("; loo_rows: rows evaluated by PSIS (a random sample of a large table, with "
+              "the difference estimator), subsampling_se: the part of se due to the sample"
+              if "loo_rows" in t.columns else "") + ".</p>"]
     fits, group = comparison.fits, comparison.group
     if group and {"no pooling", "partial pooling"} <= set(fits):
         x = next((t.name for t in fits["partial pooling"].spec.design.terms
