@@ -4,18 +4,22 @@ For each size N rows / J groups (default 10^6/10^3, 10^7/10^4, 10^8/10^5) the sc
 a varying intercept + slope table, y = 1 + 0.5 x + b0[g] + b1[g] x + e, in Parquet files of
 10^6 rows (generation time reported apart, files kept under --dir for reruns), then fits
 ``y ~ x + (x | g)`` from the glob in a fresh process (4 chains x 1000 + 1000 draws): the
-process is timed from its start (interpreter, imports, SQL statistics, compilation,
-sampling) to the end of the fit, with its peak memory. ESS and R-hat are over the
+process is timed from its start (imports, SQL statistics, compilation, sampling) to the
+end of the fit ("start to fit"), and whole (with the diagnostics over all group effects and
+the interpreter), with its peak memory. The first run of each size has an
+empty compilation cache (cold: tracing and XLA compilation included); with --warm a second
+process reuses the cache the first filled. ESS and R-hat are over the
 hyperparameters and 200 of the group effects.
 
-PyMC + nutpie (non-centred, the same priors as hbr's defaults would not be: its own weakly
-informative ones) runs at the sizes up to --nutpie-rows, reading the table into pandas,
-with a 15-minute limit; "did not finish" is reported otherwise.
+PyMC + nutpie (its own weakly informative priors) runs at the sizes up to --nutpie-rows,
+reading the table into pandas, with a 15-minute limit ("did not finish" otherwise),
+non-centred, centred (each group has ~1000 rows, so centred is what an expert would
+write here) or both (--nutpie-param).
 
 With --loo the child also times ``fit.loo()`` (the rows read again from the files: the
 plug-in pass over every row and PSIS on a sample of 10^4 rows), reported apart.
 
-Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6] [--loo]
+Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6] [--warm] [--loo]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,8 +76,11 @@ with pm.Model() as m:
     bx = pm.Normal("x", 0, 10)
     chol, corr, sds = pm.LKJCholeskyCov("chol", n=2, eta=2.0, compute_corr=True,
                                        sd_dist=pm.HalfNormal.dist(5.0, shape=2))
-    z = pm.Normal("z", 0, 1, shape=(len(levels), 2))
-    b = z @ chol.T
+    if sys.argv[2] == "centered":  # every group has ~1000 rows: the data pin each b_j
+        b = pm.MvNormal("b", mu=np.zeros(2), chol=chol, shape=(len(levels), 2))
+    else:
+        z = pm.Normal("z", 0, 1, shape=(len(levels), 2))
+        b = z @ chol.T
     sigma = pm.HalfNormal("sigma", 5)
     pm.Normal("y", a + b[idx, 0] + (bx + b[idx, 1]) * x, sigma, observed=y)
 tr = nutpie.sample(nutpie.compile_pymc_model(m), draws=1000, tune=1000, chains=4, seed=1,
@@ -114,11 +122,12 @@ def generate(folder: Path, n: int, J: int, seed: int = 0) -> float:
     return time.perf_counter() - t
 
 
-def child(code: str, arg: str, timeout: float, *extra: str) -> dict | None:
+def child(code: str, arg: str, timeout: float, *extra: str, env: dict | None = None
+          ) -> dict | None:
     t = time.perf_counter()
     try:
         res = subprocess.run([sys.executable, "-c", code, arg, *extra], capture_output=True,
-                             text=True, timeout=timeout)
+                             text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return {"error": f"did not finish in {timeout / 60:.0f} min"}
     line = [ln for ln in res.stdout.splitlines() if ln.startswith("RESULT")]
@@ -135,6 +144,10 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e6:1e3,1e7:1e4,1e8:1e5")
     ap.add_argument("--dir", default=os.environ.get("HBR_SCALE_DIR", "/tmp/hbr-scale"))
     ap.add_argument("--nutpie-rows", type=float, default=1e6)
+    ap.add_argument("--nutpie-param", default="both",
+                    choices=["both", "noncentered", "centered"])
+    ap.add_argument("--warm", action="store_true", help="run hbr a second time with the "
+                    "compilation cache the first run filled")
     ap.add_argument("--loo", action="store_true", help="also time fit.loo() (after the fit, "
                     "not in 'process s')")
     a = ap.parse_args()
@@ -144,23 +157,32 @@ def main() -> None:
         folder = Path(a.dir) / f"n{n}-j{J}"
         print(f"== {n:.0e} rows, {J:.0e} groups", file=sys.stderr, flush=True)
         gen = generate(folder, n, J)
-        r = child(CHILD, str(folder / "part-*.parquet"), 3600, *(["loo"] if a.loo else []))
-        rows.append(("hbr (DuckDB)", n, J, gen, r))
+        with tempfile.TemporaryDirectory() as cache:  # cold: no compiled program cached
+            env = {**os.environ, "HBR_CACHE_DIR": cache}
+            for kind in ("cold", "warm")[:1 + a.warm]:
+                r = child(CHILD, str(folder / "part-*.parquet"), 3600,
+                          *(["loo"] if a.loo and kind == "cold" else []), env=env)
+                rows.append((f"hbr (DuckDB), {kind} cache", n, J, gen, r))
         if n <= a.nutpie_rows:
             try:
                 import nutpie  # noqa: F401
             except ImportError:
                 continue
-            rows.append(("pymc+nutpie", n, J, gen, child(NUTPIE, str(folder), 900)))
-    print("| tool | rows | groups | generation s | process s (cold) | sampling s | min ESS "
-          "bulk | max R-hat | div | peak MiB |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+            for param in (["noncentered", "centered"] if a.nutpie_param == "both"
+                          else [a.nutpie_param]):
+                rows.append((f"pymc+nutpie ({param})", n, J, gen,
+                             child(NUTPIE, str(folder), 900, param)))
+    print("| tool | rows | groups | generation s | start to fit s | whole process s | "
+          "compile s | sampling s | min ESS bulk | max R-hat | div | peak MiB |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for tool, n, J, gen, r in rows:
         if r is None or "error" in r:
             print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {(r or {}).get('error', '?')} "
-                  "| | | | | |")
+                  "| | | | | | | |")
             continue
-        print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {r['process_s']:.1f} | "
+        print(f"| {tool} | {n:.0e} | {J:.0e} | {gen:.0f} | {r['total_s']:.1f} | "
+              f"{r['process_s']:.1f} | "
+              f"{r.get('compile_s', float('nan')):.1f} | "
               f"{r.get('sampling_s', float('nan')):.1f} | {r['ess_bulk']:.0f} | "
               f"{r['rhat']:.3f} | {r['divergences']} | {r['peak_mib']:.0f} |")
     looed = [(n, r) for tool, n, J, gen, r in rows if r and "loo_s" in r]

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 import hbr
+import hbr._stream as hstream
 import hbr.loo as hloo
 from hbr._newdata import new_rows
 from hbr.diagnostics import psis_loo
@@ -43,7 +44,7 @@ def _table(n: int = 1500, J: int = 25, seed: int = 0) -> pd.DataFrame:
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Chunks of 170 rows to read and 5 rows of log likelihood at a time."""
-    monkeypatch.setattr(hloo, "SCAN_ROWS", 170)
+    monkeypatch.setattr(hstream, "SCAN_ROWS", 170)
     monkeypatch.setattr(hloo, "CHUNK_NUMBERS", 5 * 2 * 300)
 
 

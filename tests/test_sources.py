@@ -257,6 +257,23 @@ def test_report_of_an_out_of_core_fit(files: Path, tmp_path: Path) -> None:
     from hbr.report import render_report
 
     html = render_report(f)
-    assert "not drawn" not in html and "Posterior predictive check" not in html
+    assert "not drawn" not in html
+    assert "Posterior predictive check: the data against replicates drawn from the fit (a " \
+        "random sample of rows, read again from the table)" in html
+    # that sample: the rows at the seeded positions, read from the files and coded again
+    from hbr._stream import positions, sample_rows
+    from hbr.plots import _ppc_of_a_sample
+
+    rows, y = sample_rows(f, 500, seed=3)
+    keep = positions(4000, 500, np.random.default_rng(3))
+    t = _table()
+    np.testing.assert_array_equal(y, t.y.to_numpy()[keep])
+    np.testing.assert_array_equal(rows.X[:, 1], t.x.to_numpy()[keep])
+    np.testing.assert_array_equal(np.asarray(f.spec.design.groups[0].levels)[rows.index[0]],
+                                  t.g.astype(str).to_numpy()[keep])
+    y, rep = _ppc_of_a_sample(f, 40, 3, 500)
+    assert rep.shape == (40, 500)  # replicates scatter like the data: mean and sd
+    assert abs(rep.mean() - y.mean()) < 4 * y.std() / np.sqrt(500)
+    assert 0.85 < rep.std(axis=1).mean() / y.std() < 1.15
     sizes = f.spec.design.groups[0].sizes
     assert sizes.sum() == 4000 and f"{sizes.min()}-" in html

@@ -2,8 +2,8 @@ r"""PSIS leave-one-out of any fit, its rows streamed in chunks: also for tables 
 out of memory (DuckDB files, Dask DataFrames), where no pointwise log likelihood was kept.
 
 The rows are read again, chunk by chunk, in table order, and coded as the fit coded them
-(:func:`hbr._newdata.new_rows`, with the levels and moments the fit learnt). Only
-``draws x rows`` numbers of one chunk (``CHUNK_NUMBERS``) are held at once.
+(:mod:`hbr._stream`). Only ``draws x rows`` numbers of one chunk (``CHUNK_NUMBERS``) are
+held at once.
 
 **Every row** (tables up to ``ALL_ROWS`` rows, or ``sample="all"``): for each row,
 :math:`\log p(y_i \mid \theta^{(s)})` for every draw, Pareto-smoothed importance weights
@@ -33,25 +33,23 @@ Two results on the same table and the same ``seed`` use the same rows, so
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from hbr._newdata import Rows, needed_columns, new_rows, training_rows
-from hbr.errors import DataError, OptionError
+from hbr._newdata import Rows
+from hbr._stream import chunks, concat, positions, sample_rows, take
+from hbr.errors import OptionError
 from hbr.predictive import linear_predictor, noise_sd, _response
 
-__all__ = ["LooResult", "loo", "elpd_difference", "subsample_estimate", "ALL_ROWS",
-           "DEFAULT_SAMPLE"]
+__all__ = ["LooResult", "loo", "elpd_difference", "subsample_estimate", "sample_rows",
+           "ALL_ROWS", "DEFAULT_SAMPLE"]
 
 ALL_ROWS = 50_000  # tables up to this many rows: every row; larger: a subsample
 DEFAULT_SAMPLE = 10_000  # rows evaluated by PSIS in a subsample
 CHUNK_NUMBERS = 4_000_000  # draws x rows of log likelihood held at once
-SCAN_ROWS = 500_000  # rows read per chunk of the pass over the table
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,30 +137,33 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
     N = int(design.n_obs)
     m = _sample_size(sample, N)
     rng = np.random.default_rng(seed)
-    keep = np.arange(N) if m == N else np.sort(rng.choice(N, size=m, replace=False))
+    keep = positions(N, m, rng)
     post = fit.draws.posterior
     mean = {k: np.asarray(v).mean(axis=(0, 1), keepdims=True) for k, v in post.items()}
     A = A2 = 0.0
     picked: list[tuple[Rows, np.ndarray]] = []
+    out: list[tuple[np.ndarray, ...]] = []  # (e, lpd, k) per chunk
+    sq = np.zeros(next(iter(post.values())).shape[:2])  # per draw: sum of squared errors
     seen = 0
-    for rows, y in _chunks(fit, data):
-        n = rows.n
-        if m < N:  # the plug-in pass: every row, one "draw"
-            a = _loglik(fit.spec, mean, rows, y)[0, 0]
-            A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
-        lo, hi = np.searchsorted(keep, [seen, seen + n])
+    for rows, y in chunks(fit, data):
+        if m == N:  # every row: PSIS chunk by chunk
+            out.append(_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None))
+            continue
+        a = _loglik(fit.spec, mean, rows, y)[0, 0]  # the plug-in pass: every row, one "draw"
+        A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
+        lo, hi = np.searchsorted(keep, [seen, seen + rows.n])
         if hi > lo:
-            picked.append((_take(rows, keep[lo:hi] - seen), y[keep[lo:hi] - seen]))
-        seen += n
-    if seen != N:
-        raise DataError(f"the table has {seen} rows (after dropping missing values as the fit "
-                        f"did), the fit {N}: pass the table the model was fitted to")
-    rows = _concat([r for r, _ in picked])
-    y = np.concatenate([v for _, v in picked])
-    e, lpd, k, rmsd = _psis_rows(fit.spec, post, rows, y, rng if ppc else None)
+            picked.append((take(rows, keep[lo:hi] - seen), y[keep[lo:hi] - seen]))
+        seen += rows.n
+    if m < N:
+        rows = concat([r for r, _ in picked])
+        y = np.concatenate([v for _, v in picked])
+        out = [_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None)]
+    e, lpd, k = (np.concatenate(c) for c in zip(*out))
     a = _loglik(fit.spec, mean, rows, y)[0, 0] if m < N else e
     est = subsample_estimate(e, a, lpd, N, A if m < N else float(e.sum()),
                              A2 if m < N else float((e**2).sum()))
+    rmsd = float(np.sqrt(sq / m).mean()) if ppc else float("nan")
     return LooResult(est["elpd"], est["se"], est["p_loo"], est["subsampling_se"], N, keep,
                      e, a, k, est["approx_sum"], est["approx_sq_sum"], rmsd)
 
@@ -202,18 +203,6 @@ def elpd_difference(a: LooResult, b: LooResult) -> tuple[float, float, float]:
     return diff, float(np.sqrt(N * float(de.var(ddof=1)) + sub)), float(np.sqrt(sub))
 
 
-def _sample_size(sample: int | str | None, N: int) -> int:
-    if sample is None:
-        return N if N <= ALL_ROWS else DEFAULT_SAMPLE
-    if sample == "all":
-        return N
-    if isinstance(sample, (bool, np.bool_)) or not isinstance(sample, (int, np.integer)) \
-            or sample < 2:
-        raise OptionError(f"sample={sample!r}: give a number of rows (at least 2), 'all' or "
-                          "None")
-    return min(int(sample), N)
-
-
 def _loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray) -> np.ndarray:
     """:math:`\\log p(y_i \\mid \\theta^{(s)})`, (chains, draws, n)."""
     import jax
@@ -231,9 +220,10 @@ def _loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray) -
 
 
 def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray,
-               rng: np.random.Generator | None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """PSIS over ``rows`` in chunks: e_i, lpd_i, k_i and the posterior predictive RMSD."""
+               sq: np.ndarray, rng: np.random.Generator | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """PSIS over ``rows`` in chunks: e_i, lpd_i, k_i; with ``rng``, adds each draw's sum of
+    squared errors of a replicate to ``sq`` (chains, draws)."""
     from scipy.special import logsumexp
 
     from hbr.posterior import _arviz
@@ -243,9 +233,8 @@ def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
     S = chains * draws
     step = max(1, CHUNK_NUMBERS // S)
     e, lpd, k = (np.empty(rows.n) for _ in range(3))
-    sq = np.zeros((chains, draws))
     for s in range(0, rows.n, step):
-        part = _take(rows, np.arange(s, min(s + step, rows.n)))
+        part = take(rows, np.arange(s, min(s + step, rows.n)))
         yy = y[s:s + step]
         ll = _loglik(spec, post, part, yy).reshape(S, -1).T  # (n, S)
         with warnings.catch_warnings():  # high k is reported in the result
@@ -256,116 +245,16 @@ def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
         k[s:s + step] = kk
         if rng is not None:
             sq += ((_response(spec, post, part, rng) - yy) ** 2).sum(axis=-1)
-    rmsd = float(np.sqrt(sq / rows.n).mean()) if rng is not None else float("nan")
-    return e, lpd, k, rmsd
+    return e, lpd, k
 
 
-def _take(rows: Rows, i: np.ndarray) -> Rows:
-    def pick(a: np.ndarray | None) -> np.ndarray | None:
-        return None if a is None else a[i]
-    return Rows(rows.X[i], tuple(x[i] for x in rows.index), tuple(z[i] for z in rows.Z),
-                rows.new_levels, pick(rows.offset), pick(rows.se), pick(rows.trials),
-                pick(rows.dpar_X))
-
-
-def _concat(parts: list[Rows]) -> Rows:
-    def cat(arrs: list[np.ndarray | None]) -> np.ndarray | None:
-        return None if arrs[0] is None else np.concatenate(arrs)
-    first = parts[0]
-    return Rows(np.concatenate([p.X for p in parts]),
-                tuple(np.concatenate(x) for x in zip(*[p.index for p in parts])),
-                tuple(np.concatenate(z) for z in zip(*[p.Z for p in parts])),
-                first.new_levels, cat([p.offset for p in parts]), cat([p.se for p in parts]),
-                cat([p.trials for p in parts]), cat([p.dpar_X for p in parts]))
-
-
-def _columns(design: Any) -> list[str]:
-    """What coding a row reads: predictors, factors, trials/offsets, the response, se()."""
-    from hbr._factors import factor_columns
-
-    f = design.formula
-    extra = [f.response] + [fa for name, fa in f.additions if name == "se"]
-    return list(dict.fromkeys(needed_columns(design)
-                              + [c for fa in extra for c, _ in factor_columns(fa)]))
-
-
-def _chunks(fit: Any, data: Any) -> Iterator[tuple[Rows, np.ndarray]]:
-    """The fitted rows in table order, coded as the fit coded them, with the response."""
-    from hbr._factors import evaluate
-
-    design = fit.spec.design
-    if data is None and design.has_rows:
-        rows = training_rows(design)
-        for s in range(0, rows.n, SCAN_ROWS):
-            i = np.arange(s, min(s + SCAN_ROWS, rows.n))
-            yield _take(rows, i), np.asarray(design.y, dtype=float)[i]
-        return
-    if data is None:
-        data = design.table_stats.source if design.table_stats is not None else None
-        if data is None:
-            raise OptionError("this fit does not know where its rows are; pass the fitted "
-                              "table as data=")
-    cols = _columns(design)
-    dropna = bool(int(fit.draws.attrs.get("dropna", 0)))
-    f = design.formula
-    for frame in _frames(data, cols, design):
-        if dropna:
-            frame = frame.dropna(subset=[c for c in cols if c in frame.columns])
-        if len(frame) == 0:
-            continue
-        rows = new_rows(design, frame)
-        unseen = next((lv for lv in rows.new_levels if lv), None)
-        if unseen:
-            raise DataError(f"the table has levels the fit has not seen ({unseen[0]!r}): it "
-                            "is not the table the model was fitted to")
-        y = evaluate(f.response, frame, f.text, dict(design.memo))
-        if not isinstance(y, np.ndarray):
-            raise DataError(f"the response {f.response.expr!r} is not numeric")
-        yield rows, np.asarray(y, dtype=float)
-
-
-def _frames(data: Any, cols: list[str], design: Any) -> Iterator[pd.DataFrame]:
-    from hbr._dask_source import is_dask
-
-    if isinstance(data, pd.DataFrame):
-        for s in range(0, len(data), SCAN_ROWS):
-            yield data.iloc[s:s + SCAN_ROWS]
-    elif is_dask(data):
-        for part in data[cols].to_delayed():  # one partition in memory at a time
-            frame = part.compute()
-            for s in range(0, len(frame), SCAN_ROWS):
-                yield frame.iloc[s:s + SCAN_ROWS]
-    elif isinstance(data, (str, os.PathLike)):
-        yield from _duckdb_frames(data, cols, design)
-    else:
-        raise OptionError(f"data must be a DataFrame, a CSV/Parquet path or glob, or a Dask "
-                          f"DataFrame, not {type(data).__name__}")
-
-
-def _duckdb_frames(path: Any, cols: list[str], design: Any) -> Iterator[pd.DataFrame]:
-    """The table's rows from DuckDB in its order (insertion order is kept), in batches."""
-    import duckdb
-
-    from hbr.sources import _lit, _q, _source
-
-    settings = design.table_stats.settings if design.table_stats is not None else {}
-    con = duckdb.connect()
-    try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET preserve_insertion_order = true")
-        if settings.get("threads"):
-            con.execute(f"SET threads = {int(settings['threads'])}")
-        if settings.get("memory_limit"):
-            con.execute(f"SET memory_limit = {_lit(settings['memory_limit'])}")
-        src = _source(path)
-        try:
-            rel = con.sql(f"SELECT {', '.join(_q(c) for c in cols)} FROM {src}")
-            fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader  # < 2.0
-            reader = fetch(SCAN_ROWS)
-        except duckdb.Error as exc:
-            raise DataError(f"DuckDB cannot read {os.fspath(path)!r}: "
-                            f"{str(exc).splitlines()[0]}") from None
-        for batch in reader:
-            yield batch.to_pandas()
-    finally:
-        con.close()
+def _sample_size(sample: int | str | None, N: int) -> int:
+    if sample is None:
+        return N if N <= ALL_ROWS else DEFAULT_SAMPLE
+    if sample == "all":
+        return N
+    if isinstance(sample, (bool, np.bool_)) or not isinstance(sample, (int, np.integer)) \
+            or sample < 2:
+        raise OptionError(f"sample={sample!r}: give a number of rows (at least 2), 'all' or "
+                          "None")
+    return min(int(sample), N)

@@ -227,18 +227,27 @@ def plot_group_lines(fits: Any, data: pd.DataFrame, group: str, x: str,
 
 
 @_plain_text
-def plot_ppc(fit: Any, n: int = 50, seed: int | None = None) -> Figure:
+def plot_ppc(fit: Any, n: int = 50, seed: int | None = None, rows: int = 5000) -> Figure:
     """The observed response's distribution against ``n`` replicated data sets from the
-    posterior predictive: densities for real responses, bar counts for counts and 0/1."""
+    posterior predictive: densities for real responses, bar counts for counts and 0/1.
+
+    A fit whose rows stayed out of memory (DuckDB, Dask) is checked on a random sample of
+    ``rows`` of its rows, read again (:func:`hbr.loo.sample_rows`)."""
     from hbr.families import FAMILIES
 
-    rep = fit.idata.posterior_predictive[fit.spec.design.response].values if \
-        "posterior_predictive" in fit.idata.groups() and seed is None else \
-        fit.sample_posterior_predictive(seed)
-    rep = rep.reshape(-1, rep.shape[-1])
-    pick = np.random.default_rng(0 if seed is None else seed).choice(
-        rep.shape[0], min(n, rep.shape[0]), replace=False)
-    y = fit.spec.design.y
+    title = "Posterior predictive check"
+    if not fit.spec.design.has_rows:
+        y, rep = _ppc_of_a_sample(fit, n, 0 if seed is None else seed, rows)
+        pick = np.arange(rep.shape[0])
+        title += f" ({len(y):,} random rows of {fit.spec.design.n_obs:,})"
+    else:
+        rep = fit.idata.posterior_predictive[fit.spec.design.response].values if \
+            "posterior_predictive" in fit.idata.groups() and seed is None else \
+            fit.sample_posterior_predictive(seed)
+        rep = rep.reshape(-1, rep.shape[-1])
+        pick = np.random.default_rng(0 if seed is None else seed).choice(
+            rep.shape[0], min(n, rep.shape[0]), replace=False)
+        y = fit.spec.design.y
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
     if FAMILIES[fit.spec.family].response == "real":
@@ -257,9 +266,23 @@ def plot_ppc(fit: Any, n: int = 50, seed: int | None = None) -> Figure:
         ax.errorbar(bins, counts.mean(0), yerr=[counts.mean(0) - lo, hi - counts.mean(0)],
                     fmt="o", color=COLORS[0], ms=3, label="replicates (94%)")
     ax.set_xlabel(fit.spec.design.response)
-    ax.set_title("Posterior predictive check", fontsize=10)
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
     return fig
+
+
+def _ppc_of_a_sample(fit: Any, n: int, seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(y of ``rows`` random fitted rows, ``n`` replicates of them (n, rows))."""
+    from hbr.loo import sample_rows
+    from hbr.predictive import _response
+
+    sample, y = sample_rows(fit, rows, seed=seed)
+    post = fit.draws.posterior
+    S = fit.draws.chains * fit.draws.n_draws
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(S, min(n, S), replace=False)
+    sub = {k: np.asarray(v).reshape((S,) + v.shape[2:])[pick][None] for k, v in post.items()}
+    return y, _response(fit.spec, sub, sample, rng)[0]
 
 
 @_plain_text

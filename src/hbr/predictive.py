@@ -179,6 +179,8 @@ def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.nd
     """Parameters drawn from the priors, shaped (1, draws, ...) like a posterior (group
     effects from their population distribution), and a response (1, draws, N) for the
     fitted rows given each."""
+    rows = training_rows(spec.design)
+    _check_size({"": np.zeros((1, draws))}, rows.n)  # before drawing anything
     rng = np.random.default_rng(seed)
     post: dict[str, np.ndarray] = {}
     for g in spec.groups:
@@ -189,11 +191,9 @@ def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.nd
             post[p.name] = sample_prior(p.prior, rng, (1, draws) + (
                 (p.size,) if p.labels is not None else ()))
     zero = {name: np.zeros((1, draws, 0)) for g in spec.groups for name in g.block.names}
-    rows = training_rows(spec.design)
     as_new = Rows(rows.X, rows.index, rows.Z, tuple(g.block.levels for g in spec.groups),
                   rows.offset, rows.se, rows.trials, rows.dpar_X)
     post = _with_new_levels(spec, {**post, **zero}, as_new, "sample", rng)
-    _check_size(post, rows.n)
     return post, _response(spec, post, rows, rng)
 
 

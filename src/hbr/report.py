@@ -120,9 +120,10 @@ def _figures(fit: Any, map_vs_mean: bool) -> str:
 
     out = [_figure(lambda: plots.plot_trace(fit), "Trace of the fixed effects and "
                    "hyperparameters (left: density per chain; right: draws)")]
-    if fit.spec.design.has_rows:  # not when the rows stayed in the files (DuckDB)
-        out.append(_figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the "
-                           "data against replicates drawn from the fit"))
+    out.append(_figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the "
+                       "data against replicates drawn from the fit" + (
+                           "" if fit.spec.design.has_rows else " (a random sample of rows, "
+                           "read again from the table)")))
     if fit.spec.groups:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),
