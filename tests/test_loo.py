@@ -166,6 +166,11 @@ def test_out_of_core_fits_stream_their_files_again(parts: Path, small_chunks) ->
     assert t.elpd_diff.iloc[1] < -2 * t.se_diff.iloc[1]
     with pytest.raises(OptionError, match="logo"):
         hbr.compare(None, list(comp.fits.values()), group="g", cv="logo")
+    # in memory without a stored log likelihood: LOO streamed, LOGO refused by name
+    mem = hbr.fit("y ~ x + (1 | g)", d, log_likelihood=False, **FAST)
+    assert hbr.compare(d, {"m": mem}).table.loo_rows.iloc[0] == len(d)
+    with pytest.raises(OptionError, match="log_likelihood=True"):
+        hbr.compare(d, {"m": mem}, group="g", cv="logo")
 
 
 def test_cli_compares_models_of_a_glob(parts: Path, tmp_path: Path) -> None:

@@ -163,6 +163,9 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
         index = group_codes((group,), data).codes
     if all(f.draws.log_lik is not None for f in fits.values()):
         table = _table(fits, cv, group, index, seed)
+    elif cv == "logo":
+        raise OptionError("cv='logo' needs each fit's pointwise log likelihood; refit with "
+                          "log_likelihood=True (or use cv='loo', which reads the rows again)")
     else:
         table = _streamed_table(fits, data, seed)
     return Comparison(table, fits, group)
