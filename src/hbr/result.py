@@ -144,8 +144,9 @@ class Fit:
         if ts is not None:
             where = "in the files" if ts.engine == "duckdb" else "in the Dask DataFrame"
             raise OptionError(f"{what} need the fitted rows, which stayed {where} ("
-                              f"{ts.engine} statistics); use fit.predict on a sample of rows "
-                              "read with pandas")
+                              f"{ts.engine} statistics) and N x draws numbers; "
+                              "hbr.plots.plot_ppc(fit) checks a random sample of the rows, "
+                              "fit.loo() streams them, fit.predict takes rows you read")
 
     def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
                 seed: int | None = None) -> np.ndarray:
