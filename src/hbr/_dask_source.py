@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hbr._factors import evaluate, is_categorical
+from hbr._factors import evaluate, is_categorical, stateful_memo
 from hbr.design import Design, GroupBlock, code_terms
 from hbr.errors import DataError
 from hbr._formula_types import Factor
@@ -102,12 +102,10 @@ def _finish_memo(raw: dict[str, Any], f: Formula) -> dict[str, Any]:
             mom = parts[0]
             for other in parts[1:]:
                 mom = _combine(mom, other)
-            m, s = float(mom[1, 0]), float(np.sqrt(mom[2, 0] / max(mom[0, 0] - 1, 1.0)))
-            memo[key] = (m, s if not key.startswith("center:") and s > 0 else 1.0)
+            memo[key] = stateful_memo(key.split(":", 1)[0], float(mom[1, 0]),
+                                      float(np.sqrt(mom[2, 0] / max(mom[0, 0] - 1, 1.0))))
         else:
-            m, s = (float(x) for x in v)
-            s = 0.0 if not np.isfinite(s) else s
-            memo[key] = (m, s if not key.startswith("center:") and s > 0 else 1.0)
+            memo[key] = stateful_memo(key.split(":", 1)[0], *(float(x) for x in v))
     return memo
 
 

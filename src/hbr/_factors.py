@@ -127,10 +127,17 @@ def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndar
     if _UNARY[fn] is not None:
         return _UNARY[fn](v)
     if key not in memo:
-        sd = float(v.std(ddof=1)) if v.size > 1 else 0.0
-        memo[key] = (float(v.mean()), sd if fn != "center" and sd > 0 else 1.0)
+        memo[key] = stateful_memo(fn, float(v.mean()), float(v.std(ddof=1)) if v.size > 1
+                                  else 0.0)
     mean, sd = memo[key]
     return (v - mean) / sd
+
+
+def stateful_memo(fn: str, mean: float, sd: float) -> tuple[float, float]:
+    """What ``center``/``scale``/``standardize`` remember of the table whose column has this
+    ``mean`` and sd (ddof=1): the mean, and the divisor (1 for ``center``, and for a constant
+    or undefined sd)."""
+    return mean, sd if fn != "center" and np.isfinite(sd) and sd > 0 else 1.0
 
 
 def is_categorical(s: pd.Series) -> bool:

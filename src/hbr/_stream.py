@@ -142,27 +142,17 @@ def _duckdb_frames(path: Any, cols: list[str], design: Any) -> Iterator[pd.DataF
     """The table's rows from DuckDB in its order (insertion order is kept), in batches."""
     import duckdb
 
-    from hbr.sources import _lit, _q, _source
+    from hbr.sources import _q, _source, connect, unreadable
 
     settings = design.table_stats.settings if design.table_stats is not None else {}
-    con = duckdb.connect()
-    try:
-        con.execute("SET enable_progress_bar = false")
-        con.execute("SET preserve_insertion_order = true")
-        if settings.get("threads"):
-            con.execute(f"SET threads = {int(settings['threads'])}")
-        if settings.get("memory_limit"):
-            con.execute(f"SET memory_limit = {_lit(settings['memory_limit'])}")
+    with connect(settings.get("threads"), settings.get("memory_limit")) as con:
         src = _source(path)
         try:
             rel = con.sql(f"SELECT {', '.join(_q(c) for c in cols)} FROM {src}")
             fetch = getattr(rel, "to_arrow_reader", None) or rel.fetch_arrow_reader  # < 2.0
             reader = fetch(SCAN_ROWS)
         except duckdb.Error as exc:
-            raise DataError(f"DuckDB cannot read {os.fspath(path)!r}: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise unreadable(path, exc) from None
         for batch in reader:
             yield batch.to_pandas()
-    finally:
-        con.close()
 

@@ -68,16 +68,17 @@ DUCKDB_BYTES = 256 * 2**20  # files at least this large are read by DuckDB (engi
 def out_of_core_by_default(path: str | os.PathLike[str]) -> bool:
     """Whether ``engine="auto"`` reads ``path`` with DuckDB: a glob, or a file of at least
     ``DUCKDB_BYTES`` (when the model allows it)."""
+    from hbr.sources import is_glob
+
     p = os.fspath(path)
-    return any(c in p for c in "*?[") or (os.path.isfile(p)
-                                          and os.path.getsize(p) >= DUCKDB_BYTES)
+    return is_glob(p) or (os.path.isfile(p) and os.path.getsize(p) >= DUCKDB_BYTES)
 
 
 def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family: str,
                        parameterization: str, engine: str, dropna: bool) -> Any:
     """The design of a model on CSV/Parquet files from DuckDB's statistics, or None when
     the files are to be read into pandas instead (see ``engine`` in :func:`fit`)."""
-    from hbr.sources import eligible, stats_design
+    from hbr.sources import eligible, is_glob, stats_design
 
     if engine not in ("auto", "pandas", "duckdb"):
         raise OptionError(f"engine={engine!r} is not available; choose 'auto', 'pandas' or "
@@ -90,10 +91,9 @@ def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family
                               "Gaussian model with group terms on one factor")
         return stats_design(formulas[0], path, dropna=dropna)
     p = os.fspath(path)
-    is_glob = any(c in p for c in "*?[")
     if engine == "pandas" or (engine == "auto" and not out_of_core_by_default(p)):
         return None
-    if why and (engine == "duckdb" or is_glob):
+    if why and (engine == "duckdb" or is_glob(p)):
         raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "
                           "DuckDB; read it with pandas (hbr.fit(formula, hbr.read_table(path)))"
                           " or fit a Gaussian model with group terms on one factor")

@@ -24,13 +24,16 @@ way through :mod:`hbr._dask_source`.
 from __future__ import annotations
 
 import ast
+import contextlib
 import glob as _glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
+from hbr._factors import stateful_memo
 from hbr.design import Design, GroupBlock, TermSlice
 from hbr.errors import DataError, FormulaError
 from hbr.formula import Formula, Term, parse_formula
@@ -83,9 +86,38 @@ def _lit(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def is_glob(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a glob pattern (``part-*.parquet``) rather than one file."""
+    return any(c in os.fspath(path) for c in "*?[")
+
+
+@contextlib.contextmanager
+def connect(threads: int | None = None, memory_limit: str | None = None) -> Iterator[Any]:
+    """A DuckDB connection that prints nothing (no progress bar) and keeps a table's row
+    order, with the given ``threads`` and ``memory_limit``; closed on exit."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")  # a library prints nothing
+        con.execute("SET preserve_insertion_order = true")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+        yield con
+    finally:
+        con.close()
+
+
+def unreadable(path: str | os.PathLike[str], exc: Exception) -> DataError:
+    """The DataError for a file DuckDB cannot read, with DuckDB's first line."""
+    return DataError(f"DuckDB cannot read {os.fspath(path)!r}: {str(exc).splitlines()[0]}")
+
+
 def _source(path: str | os.PathLike[str]) -> str:
     p = os.fspath(path)
-    files = sorted(_glob.glob(p)) if any(c in p for c in "*?[") else [p]
+    files = sorted(_glob.glob(p)) if is_glob(p) else [p]
     if not files or not all(os.path.isfile(f) for f in files):
         raise DataError(f"no file matches {p!r}; give a CSV or Parquet file or a glob such as "
                         "'part-*.parquet'")
@@ -159,8 +191,7 @@ class _Coder:
                     if key not in self.memo:
                         m, s = self.con.execute(f"SELECT avg({inner}), stddev_samp({inner}) "
                                                 f"FROM {self.src}").fetchone()
-                        s = float(s or 0.0)
-                        self.memo[key] = (float(m), s if fn != "center" and s > 0 else 1.0)
+                        self.memo[key] = stateful_memo(fn, float(m), float(s or 0.0))
                     m, s = self.memo[key]
                     return f"(({inner} - {m!r}) / {s!r})"
             raise self.err(fa, f"{ast.unparse(node)!r} cannot be computed out of core; read "
@@ -231,25 +262,16 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
         raise DataError(f"{why} needs the rows in memory; read the table with pandas "
                         "(hbr.read_table) to use it")
     (gcols,) = {g.factor for g in f.groups}
-    con = duckdb.connect()
-    try:
-        con.execute("SET enable_progress_bar = false")  # a library prints nothing
-        if threads:
-            con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+    with connect(threads, memory_limit) as con:
         src = _source(path)
         try:
             types = {r[0]: str(r[1]).upper() for r in
                      con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
         except duckdb.Error as exc:
-            raise DataError(f"DuckDB cannot read {os.fspath(path)!r}: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise unreadable(path, exc) from None
         ts = _statistics(con, src, f, types, gcols, dropna)
         return replace(ts, source=os.fspath(path),
                        settings={"threads": threads, "memory_limit": memory_limit})
-    finally:
-        con.close()
 
 
 def used_columns(f: Formula) -> list[str]:
