@@ -118,12 +118,12 @@ def _groups(fit: Any) -> str:
 def _figures(fit: Any, map_vs_mean: bool) -> str:
     from hbr import plots
 
+    sampled = "" if fit.spec.design.has_rows else (" (a random sample of rows, read again "
+                                                   "from the table)")
     out = [_figure(lambda: plots.plot_trace(fit), "Trace of the fixed effects and "
-                   "hyperparameters (left: density per chain; right: draws)")]
-    out.append(_figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the "
-                       "data against replicates drawn from the fit" + (
-                           "" if fit.spec.design.has_rows else " (a random sample of rows, "
-                           "read again from the table)")))
+                   "hyperparameters (left: density per chain; right: draws)"),
+           _figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
+                   "against replicates drawn from the fit" + sampled)]
     if fit.spec.groups:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),
