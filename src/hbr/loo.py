@@ -141,7 +141,7 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
     post = fit.draws.posterior
     mean = {k: np.asarray(v).mean(axis=(0, 1), keepdims=True) for k, v in post.items()}
     A = A2 = 0.0
-    picked: list[tuple[Rows, np.ndarray]] = []
+    picked: list[tuple[Rows, np.ndarray, np.ndarray]] = []  # rows, y and a of the sample
     out: list[tuple[np.ndarray, ...]] = []  # (e, lpd, k) per chunk
     sq = np.zeros(next(iter(post.values())).shape[:2])  # per draw: sum of squared errors
     seen = 0
@@ -153,14 +153,15 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
         A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
         lo, hi = np.searchsorted(keep, [seen, seen + rows.n])
         if hi > lo:
-            picked.append((take(rows, keep[lo:hi] - seen), y[keep[lo:hi] - seen]))
+            i = keep[lo:hi] - seen
+            picked.append((take(rows, i), y[i], a[i]))
         seen += rows.n
     if m < N:
-        rows = concat([r for r, _ in picked])
-        y = np.concatenate([v for _, v in picked])
+        rows = concat([r for r, _, _ in picked])
+        y = np.concatenate([v for _, v, _ in picked])
         out = [_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None)]
     e, lpd, k = (np.concatenate(c) for c in zip(*out))
-    a = _loglik(fit.spec, mean, rows, y)[0, 0] if m < N else e
+    a = np.concatenate([v for _, _, v in picked]) if m < N else e
     est = subsample_estimate(e, a, lpd, N, A if m < N else float(e.sum()),
                              A2 if m < N else float((e**2).sum()))
     rmsd = float(np.sqrt(sq / m).mean()) if ppc else float("nan")
