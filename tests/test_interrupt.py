@@ -13,7 +13,10 @@ from pathlib import Path
 import arviz as az
 
 CHILD = r"""
-import json, sys, hbr
+import json, signal, sys, hbr
+# Ctrl-C as in a terminal, even when the runner was started with SIGINT ignored (a
+# background job of a non-interactive shell), which a child would otherwise inherit
+signal.signal(signal.SIGINT, signal.default_int_handler)
 radon = hbr.load_dataset("radon")
 mn = radon[radon.state == "MN"]
 said = []
