@@ -14,13 +14,16 @@ import numpy as np, jax, jax.numpy as jnp
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 import hbr
-from hbr.design import build_design
-from hbr.model import build_model
-from hbr.logdensity import make_target, Target
-from hbr.laplace import find_mode, precondition
-from hbr.infer import nuts
-from hbr._mcmcstats import summary_arrays
-from hbr._target_parts import key_rng, prior_dist
+from hbr.design.build import build_design
+from hbr.model.spec import build_model
+from hbr.density.build import make_target
+from hbr.target import Target
+from hbr.inference.mode import find_mode
+from hbr.density.transforms import precondition
+from hbr.inference.nuts import nuts
+from hbr.posterior.mcmcstats import summary_arrays
+from hbr._runtime.keys import key_rng
+from hbr.density.parts import prior_dist
 
 radon = hbr.load_dataset("radon"); mn = radon[radon.state == "MN"]
 spec = build_model(build_design("log_radon ~ floor + (floor | county)", mn))

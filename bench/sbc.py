@@ -1,6 +1,6 @@
 """Simulation-based calibration, the full matrix: every family x parameterisation.
 
-For each case of hbr.calibration.CASES (a varying-intercept model per family) and each
+For each case of hbr.checks.calibration.CASES (a varying-intercept model per family) and each
 parameterisation that applies (marginal for the Gaussian ones; auto, centered and noncentered
 for all), fit REPS simulated data sets (one chain, 49 kept draws after thinning by 4) and test
 the uniformity of the true values' ranks (chi-square, 5 bins). The negative control ("biased
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hbr.calibration import CASES, rank_pvalue, sbc_ranks
+from hbr.checks.calibration import CASES, rank_pvalue, sbc_ranks
 
 LEVEL = 0.001  # per-parameter test level
 

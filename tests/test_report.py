@@ -25,10 +25,10 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
-def hostile(mn: pd.DataFrame) -> tuple[pd.DataFrame, hbr.compare.Comparison]:
+def hostile(mn: pd.DataFrame) -> tuple[pd.DataFrame, hbr.checks.compare.Comparison]:
     d = mn.copy()
     d.loc[d.county == "AITKIN", "county"] = HOSTILE
-    return d, hbr.compare(d, "log_radon ~ floor", group="county", seed=2)
+    return d, hbr.checks.compare(d, "log_radon ~ floor", group="county", seed=2)
 
 
 @pytest.fixture(scope="module")

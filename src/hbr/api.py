@@ -6,26 +6,27 @@ import os
 import secrets
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import jax
 import numpy as np
 import pandas as pd
 
-from hbr import __version__
-from hbr._cache import enable_compilation_cache
-from hbr.design import build_design
+from hbr._version import __version__
+from hbr._runtime.cache import enable_compilation_cache
+from hbr.design.build import build_design
 from hbr.errors import HbrWarning, OptionError
-from hbr.families import resolve_family
-from hbr.infer import apply_draws
-from hbr._dask_source import is_dask
+from hbr.model.families import resolve_family
+from hbr._runtime.compile import apply_draws
+from hbr.sources import design_for, is_dask
 from hbr.io import read_table
-from hbr.logdensity import PARAMETERIZATION_NAMES, marginal_factor
-from hbr.methods import INITS, METHODS, method_settings
-from hbr._run import prepare_target, run_method
-from hbr.model import build_model
-from hbr.posterior import make_draws
-from hbr.result import Fit, _check_int
+from hbr.model.integrated import PARAMETERIZATION_NAMES, marginal_factor
+from hbr.inference.methods import INITS, METHODS, method_settings
+from hbr._pipeline import prepare_target, run_method
+from hbr.model.spec import build_model
+from hbr.posterior.draws import make_draws
+from hbr.posterior.fit import Fit
+from hbr.errors import check_int as _check_int
 from hbr.priors import Prior
 
 __all__ = ["fit", "Fit"]
@@ -59,45 +60,6 @@ def _prior_text(p: Prior | str) -> str:
     if isinstance(p, str) or any(np.ndim(v) for _, v in p.params):
         return str(p)
     return f"{p.family}({', '.join(f'{k}={float(v)!r}' for k, v in p.params)})"
-
-
-
-DUCKDB_BYTES = 256 * 2**20  # files at least this large are read by DuckDB (engine="auto")
-
-
-def out_of_core_by_default(path: str | os.PathLike[str]) -> bool:
-    """Whether ``engine="auto"`` reads ``path`` with DuckDB: a glob, or a file of at least
-    ``DUCKDB_BYTES`` (when the model allows it)."""
-    from hbr.sources import is_glob
-
-    p = os.fspath(path)
-    return is_glob(p) or (os.path.isfile(p) and os.path.getsize(p) >= DUCKDB_BYTES)
-
-
-def _design_from_files(formulas: list[str], path: str | os.PathLike[str], family: str,
-                       parameterization: str, engine: str, dropna: bool) -> Any:
-    """The design of a model on CSV/Parquet files from DuckDB's statistics, or None when
-    the files are to be read into pandas instead (see ``engine`` in :func:`fit`)."""
-    from hbr.sources import eligible, is_glob, stats_design
-
-    if engine not in ("auto", "pandas", "duckdb"):
-        raise OptionError(f"engine={engine!r} is not available; choose 'auto', 'pandas' or "
-                          "'duckdb'")
-    why = eligible(formulas, family, parameterization)  # what needs the rows, if anything
-    if is_dask(path):  # a Dask DataFrame: statistics partition by partition, on its cluster
-        if why:
-            raise OptionError(f"{why} needs the rows in memory, but the table is a Dask "
-                              "DataFrame; fit a sample (ddf.sample(frac=...).compute()) or a "
-                              "Gaussian model with group terms on one factor")
-        return stats_design(formulas[0], path, dropna=dropna)
-    p = os.fspath(path)
-    if engine == "pandas" or (engine == "auto" and not out_of_core_by_default(p)):
-        return None
-    if why and (engine == "duckdb" or is_glob(p)):
-        raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "
-                          "DuckDB; read it with pandas (hbr.fit(formula, hbr.read_table(path)))"
-                          " or fit a Gaussian model with group terms on one factor")
-    return None if why else stats_design(formulas[0], p, dropna=dropna)
 
 
 def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *, chains: int = 4,
@@ -137,11 +99,11 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     priors : dict, optional
         Prior by parameter name, e.g. ``{"sigma": "HalfNormal(1)"}``.
     parameterization : {"marginal", "auto", "noncentered", "centered"}, optional
-        How group effects are handled (see :mod:`hbr.logdensity`). Default "marginal" for
+        How group effects are handled (see :mod:`hbr.density.build`). Default "marginal" for
         Gaussian models: one factor's effects are integrated out exactly and drawn back
         afterwards, so there is no funnel to fall into; the effects of other factors are
         partially centred as in "auto". "auto" samples every effect with a centred
-        fraction per group chosen by a pilot fit (:mod:`hbr.pilot`), recorded in
+        fraction per group chosen by a pilot fit (:mod:`hbr.density.auto`), recorded in
         ``fit.parameterization.centered_fraction``.
     marginalize : str, optional
         With "marginal": which grouping factor to integrate out (default: most levels).
@@ -149,7 +111,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         NUTS target acceptance rate in (0, 1). The default 0.9 (not 0.8) gave 0 divergences
         and higher ESS per second on Minnesota radon; raise it (0.95) if there are divergences.
     method : {"nuts", "metropolis", "advi", "fullrank_advi", "pathfinder", "map", "laplace"}
-        The engine (:mod:`hbr.methods`). All leave the same InferenceData layout; the
+        The engine (:mod:`hbr.inference.methods`). All leave the same InferenceData layout; the
         approximations (ADVI, Pathfinder, Laplace) leave ``chains x draws`` independent draws
         of the approximation and "map" a single draw, the mode; ``fit.diagnostics()`` gives
         their Pareto k. ``fit.info["elbo"]`` holds the ELBO trace of ADVI (after each step)
@@ -163,7 +125,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         ADVI optimisation steps (Adam, learning rate 0.01 decaying to 1e-4).
     family : str
         "gaussian" (default), "student_t", "bernoulli", "binomial" (``y | trials(n) ~``),
-        "poisson" or "negative_binomial"; see :mod:`hbr.families`. Families other than the
+        "poisson" or "negative_binomial"; see :mod:`hbr.model.families`. Families other than the
         Gaussian cannot have their effects integrated out and default to "auto".
     link : str, optional
         The family's link: "logit" (default) or "probit" for bernoulli and binomial.
@@ -175,7 +137,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         warning otherwise; True insists (an error above 2.5 x 10^8), False skips.
     engine : {"auto", "pandas", "duckdb"}
         How files are read. "duckdb": DuckDB computes the model's sufficient statistics in
-        SQL, out of core, and the rows never enter Python (:mod:`hbr.sources`): for
+        SQL, out of core, and the rows never enter Python (:mod:`hbr.sources.duckdb`): for
         Gaussian models with group terms on one factor, integrated out; no pointwise log
         likelihood is stored then (``fit.loo()`` streams the rows again). "pandas": read the
         table into memory. "auto": DuckDB for globs and files of 256 MB or more when the
@@ -227,7 +189,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         raise OptionError("formula is empty: give a formula such as 'y ~ x + (1 | g)'")
     design = None
     if isinstance(data, (str, os.PathLike)) or is_dask(data):
-        design = _design_from_files(formulas, data, family, parameterization, engine, dropna)
+        design = design_for(formulas, data, family, parameterization, engine, dropna)
         if design is None:
             data = read_table(data)
     if design is None:

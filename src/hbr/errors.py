@@ -7,7 +7,12 @@ them into a one-paragraph message and a non-zero exit, never a traceback.
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 __all__ = [
+    "check_int",
     "HbrError",
     "FormulaError",
     "DataError",
@@ -72,3 +77,11 @@ def caret_message(message: str, formula: str, position: int, length: int = 1) ->
     position = max(0, min(position, len(formula)))
     marks = "^" * max(1, min(length, len(formula) - position) if position < len(formula) else 1)
     return f"{message}\n  {formula}\n  {' ' * position}{marks}"
+
+
+def check_int(name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int if it is one and at least ``minimum``, else an OptionError naming
+    ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise OptionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)

@@ -38,7 +38,7 @@ COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 def _scalars(fit: Any, var_names: Sequence[str] | None, limit: int) -> list[tuple[str, np.ndarray]]:
     """(label, draws (chains, draws)) of fixed effects and hyperparameters, elementwise."""
-    from hbr.posterior import hyper_names
+    from hbr.posterior.draws import hyper_names
 
     names = list(var_names) if var_names is not None else hyper_names(fit.spec)
     out = []
@@ -134,7 +134,7 @@ def _group_coefficients(fit: Any, group: str, levels: Sequence[str], x: str | No
     """Posterior means per level of the group's intercept (and slope in ``x``), read off
     the model's predictions at x = 0 (and 1), other predictors at 0: any model, pooled or
     not, gives them."""
-    from hbr._newdata import needed_columns
+    from hbr.design.newdata import needed_columns
 
     base = pd.DataFrame({group: list(levels)})
     for c in needed_columns(fit.spec.design):
@@ -232,8 +232,8 @@ def plot_ppc(fit: Any, n: int = 50, seed: int | None = None, rows: int = 5000) -
     posterior predictive: densities for real responses, bar counts for counts and 0/1.
 
     A fit whose rows stayed out of memory (DuckDB, Dask) is checked on a random sample of
-    ``rows`` of its rows, read again (:func:`hbr.loo.sample_rows`)."""
-    from hbr.families import FAMILIES
+    ``rows`` of its rows, read again (:func:`hbr.checks.loo.sample_rows`)."""
+    from hbr.model.families import FAMILIES
 
     title = "Posterior predictive check"
     if not fit.spec.design.has_rows:
@@ -273,8 +273,8 @@ def plot_ppc(fit: Any, n: int = 50, seed: int | None = None, rows: int = 5000) -
 
 def _ppc_of_a_sample(fit: Any, n: int, seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
     """(y of ``rows`` random fitted rows, ``n`` replicates of them (n, rows))."""
-    from hbr.loo import sample_rows
-    from hbr.predictive import _response
+    from hbr.checks.loo import sample_rows
+    from hbr.posterior.predictive import response_draws
 
     sample, y = sample_rows(fit, rows, seed=seed)
     post = fit.draws.posterior
@@ -282,7 +282,7 @@ def _ppc_of_a_sample(fit: Any, n: int, seed: int, rows: int) -> tuple[np.ndarray
     rng = np.random.default_rng(seed)
     pick = rng.choice(S, min(n, S), replace=False)
     sub = {k: np.asarray(v).reshape((S,) + v.shape[2:])[pick][None] for k, v in post.items()}
-    return y, _response(fit.spec, sub, sample, rng)[0]
+    return y, response_draws(fit.spec, sub, sample, rng)[0]
 
 
 @_plain_text

@@ -3,7 +3,7 @@
 A prior is a :class:`Prior` value, made by the constructors here (``hbr.priors.Normal(0, 10)``)
 or parsed from text (``"HalfNormal(1)"``, ``"StudentT(nu=3, mu=0, sigma=2.5)"``). The table
 ``FAMILIES`` lists every distribution with its parameters and support; engines translate a
-prior into their own distribution objects (see :mod:`hbr.logdensity`), so this module does not
+prior into their own distribution objects (see :mod:`hbr.density.build`), so this module does not
 import JAX.
 
 Default priors (weakly informative, scaled to the data as rstanarm and Bambi do), with
@@ -25,7 +25,7 @@ For families with a logit, probit or log link the same rules apply on the link s
 :math:`s_y = 1` and :math:`\\bar y = 0` (logit, probit) or the log of the mean rate (log); a
 ``sigma ~ ...`` formula gets :math:`\\mathrm{Normal}(\\log s_y, 1.5)` for ``sigma_Intercept``,
 :math:`\\mathrm{Normal}(0, 1 / s_x)` for its slopes and :math:`\\mathrm{HalfNormal}(1 / s_z)` for
-its group sds. The extra parameters ``nu`` and ``phi`` are in :mod:`hbr.families`.
+its group sds. The extra parameters ``nu`` and ``phi`` are in :mod:`hbr.model.families`.
 """
 
 from __future__ import annotations

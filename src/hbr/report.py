@@ -168,7 +168,7 @@ def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = 
     Parameters
     ----------
     fit : hbr.Fit
-    comparison : hbr.compare.Comparison, optional
+    comparison : hbr.checks.compare.Comparison, optional
         Adds the comparison table, the shrinkage plot and per-group lines.
     data : DataFrame, optional
         The table, for the per-group regression lines of a comparison.
@@ -185,7 +185,7 @@ def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = 
         body.append(("figures", "Figures", _figures(fit, map_vs_mean)))
     if comparison is not None:
         body.append(("comparison", "Model comparison", _comparison(comparison, data)))
-    from hbr import __version__
+    from hbr._version import __version__
 
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(f'<section id="{sid}"><h2>{_e(head)}</h2>{content}</section>'

@@ -1,0 +1,125 @@
+"""Compiled programs: one way to compile, one in-process memo, one loop over draws.
+
+:func:`compiled` lowers and compiles a jitted function with hbr's XLA options and, given a
+key, keeps the traced program on disk (:mod:`hbr._runtime.programs`); :func:`cached` memoises
+it in this process under that key (a target's structure and the sampler settings, never
+data values), so fitting the same shapes twice compiles once; :func:`apply_draws` maps a
+function over every posterior draw in fixed-size batches.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hbr._runtime.programs import load_or_export
+
+__all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options"]
+
+
+class _CompiledCache:
+    """A small LRU memo of compiled functions keyed by a target's signature and the sampler
+    settings. It changes no result, only whether XLA compiles again; ``misses`` counts
+    compilations (for the compile-count test)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size, self.items, self.misses = size, OrderedDict(), 0
+
+    def get(self, key: tuple, build: Callable[[], Any]) -> Any:
+        if key in self.items:
+            self.items.move_to_end(key)
+            return self.items[key]
+        self.misses += 1
+        value = build()
+        self.items[key] = value
+        while len(self.items) > self.size:
+            self.items.popitem(last=False)
+        return value
+
+
+_COMPILED = _CompiledCache()
+
+
+def compile_options() -> dict[str, Any]:
+    """Options for every program hbr compiles. On CPU, XLA's multi-threaded Eigen pool can
+    wedge while a large ``vmap`` result is materialised (seen here once in a test run, hung
+    for 15 minutes with idle threads; also reported in PyAutoFit issues #1528/#1530, where
+    this option took hangs from 14/16 runs to 0/12). It costs nothing measurable on the radon
+    model. Passed per executable, so the user's other JAX programs are untouched.
+
+    Cheaper optimisation was measured and not kept (Minnesota radon, first run with empty
+    caches, 2 runs each): default 12.1 s inside ``hbr.fit``;
+    ``xla_backend_optimization_level=0`` compiled 1 s faster but sampled 8x slower (17.5 s);
+    ``xla_llvm_disable_expensive_passes`` made no difference (12.0 s)."""
+    return {"xla_cpu_multi_thread_eigen": False} if jax.default_backend() == "cpu" else {}
+
+
+def compiled(fn: Callable[..., Any], *args: Any, key: tuple | None = None) -> Any:
+    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`. With a
+    ``key`` that names the program (structure and settings, not data), the traced program
+    is kept on disk (:mod:`hbr._runtime.programs`) and a later process skips tracing."""
+    exp = load_or_export(key, fn, args) if key is not None else None
+    f = jax.jit(exp.call) if exp is not None else jax.jit(fn)
+    return f.lower(*args).compile(compiler_options=compile_options() or None)
+
+
+def cached(key: tuple, fn: Callable[..., Any], *args: Any) -> Any:
+    """``compiled(fn, *args, key=key)``, memoised under ``key`` in this process (see
+    :class:`_CompiledCache`)."""
+    return _COMPILED.get(key, lambda: compiled(fn, *args, key=key))
+
+
+def compile_count() -> int:
+    """How many sampler programs hbr has compiled in this process."""
+    return _COMPILED.misses
+
+
+def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, data: Any,
+                   size: int, cache_key: tuple | None) -> Any:
+    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(flat[:size]),
+            jnp.asarray(keys[:size]), data)
+    return compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
+
+
+def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.ndarray,
+                key: jax.Array, data: Any, batch: int = 1000,
+                cache_key: tuple | None = None) -> Any:
+    """Apply ``fn(position, key, data)`` to every draw of ``positions`` (chains, draws, dim),
+    each draw with its own key split from ``key``, in batches of ``batch`` draws. Returns the
+    pytree of numpy results shaped (chains, draws, ...). With ``cache_key`` the jitted
+    function is reused across calls."""
+    c, d, dim = positions.shape
+    total = c * d
+    flat = positions.reshape(total, dim)
+    keys = np.asarray(jax.random.split(key, total))
+    size = min(batch, total)
+    f = _apply_program(fn, flat, keys, data, size, cache_key)
+    # keep one batch's output near 5e6 numbers (40 MB in float64; XLA's temporaries are a
+    # few times that: with 25e6 a fit with 2 x 10^4 effects peaked at 1.70 GiB, now 1.49);
+    # the program knows its output shapes, so no separate trace is needed to find them
+    per_draw = max(1, sum(int(np.prod(a.shape)) for a in
+                          jax.tree_util.tree_leaves(f.out_info)) // size)
+    if size * per_draw > 5_000_000 and size > 1:
+        size = int(max(1, 5_000_000 // per_draw))
+        f = _apply_program(fn, flat, keys, data, size, cache_key)
+    out = None
+    for s in range(0, total, size):
+        zs, ks = flat[s:s + size], keys[s:s + size]
+        n = zs.shape[0]
+        if n < size:  # keep one compiled shape: pad the last batch, then drop the padding
+            zs = np.concatenate([zs, np.repeat(zs[-1:], size - n, axis=0)])
+            ks = np.concatenate([ks, np.repeat(ks[-1:], size - n, axis=0)])
+        res = f(jnp.asarray(zs), jnp.asarray(ks), data)
+        if out is None:  # written batch by batch: no list of parts concatenated at the end,
+            #              which held the output twice (1.2 GB for 2 x 10^4 effects)
+            out = jax.tree_util.tree_map(
+                lambda a: np.empty((total,) + a.shape[1:], dtype=a.dtype), res)
+
+        def put(o: np.ndarray, a: jax.Array, s: int = s, n: int = n) -> None:
+            o[s:s + n] = np.asarray(a)[:n]
+        jax.tree_util.tree_map(put, out, res)
+    return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)

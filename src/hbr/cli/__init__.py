@@ -1,0 +1,39 @@
+"""The ``hbr`` command line: ``hbr fit``, ``hbr datasets`` (:mod:`hbr.cli.fit`) and
+``compare``, ``predict``, ``report`` (:mod:`hbr.cli.workflow`), on the app and console of
+:mod:`hbr.cli.console`.
+
+The only package that prints or touches files besides explicit save functions. Errors the
+user can fix are printed as one message (no traceback) with exit code 2; an unexpected
+internal error prints one line (exit 3) unless ``HBR_DEBUG=1`` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from hbr.cli import fit as _fit_commands  # noqa: F401  (registers fit, datasets)
+from hbr.cli import workflow as _workflow_commands  # noqa: F401  (compare, predict, report)
+from hbr.cli.console import app, out
+
+__all__ = ["app", "main"]
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
+    """hbr: Bayesian hierarchical regression."""
+    if version:
+        from hbr._version import __version__
+
+        out.print(f"hbr {__version__}")
+        raise typer.Exit(0)
+
+
+
+
+def main() -> None:
+    """Entry point of the ``hbr`` script."""
+    app(prog_name="hbr")
+
+
+if __name__ == "__main__":
+    main()

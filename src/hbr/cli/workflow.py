@@ -1,0 +1,170 @@
+"""``hbr compare``, ``hbr predict`` and ``hbr report``: the seed-001 workflow from the shell.
+Registered on :data:`hbr.cli.console.app`; like :mod:`hbr.cli`, prints and writes files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from hbr.cli.console import _fail, _run, app, err, out
+
+__all__: list[str] = []
+
+
+@app.command("compare")
+def compare_cmd(
+    data: str = typer.Argument(..., help="CSV or Parquet file."),
+    formula: Optional[str] = typer.Argument(
+        None, help='A formula without group terms, e.g. "log_radon ~ floor"; with --group it '
+        "is fitted with complete, no and partial pooling."),
+    group: Optional[str] = typer.Option(None, "--group", "-g", help="The column to pool over."),
+    model: list[str] = typer.Option([], "--model", "-m", help="Instead: a formula to compare, "
+                                    "repeatable."),
+    cv: str = typer.Option("loo", help="loo, or logo (also leave one --group out)."),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for "
+                                           "comparison.csv and report.html."),
+    chains: int = typer.Option(4), draws: int = typer.Option(1000),
+    tune: int = typer.Option(1000), seed: int = typer.Option(0),
+    family: str = typer.Option("gaussian"),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
+) -> None:
+    """Fit complete, no and partial pooling (or the --model formulas) and compare them:
+    PSIS-LOO elpd, posterior predictive RMSD, parameters, Pareto k."""
+    from hbr.io import check_writable, write_atomic
+
+    if formula is None and not model:
+        _fail('give a formula and --group (hbr compare data.csv "y ~ x" --group g) or '
+              "--model formulas")
+    if formula is not None and model:
+        _fail("give either a formula with --group or --model formulas, not both")
+    names = ("comparison.csv", "report.html")
+    if out_dir is not None:
+        _run(lambda: [check_writable(out_dir / n, force) for n in names])
+
+    def run() -> Any:
+        import hbr
+
+        from hbr.sources import out_of_core_by_default
+
+        if out_of_core_by_default(data):  # a glob or a large file: DuckDB, LOO streamed
+            table = data
+            err.print(f"fitting {len(model) or 3} models to {data} (out of core)",
+                      markup=False)
+        else:
+            table = hbr.read_table(data)
+            err.print(f"fitting {len(model) or 3} models to {data}: {len(table)} rows",
+                      markup=False)
+        comp = hbr.checks.compare(table, formula if formula is not None else model, group, cv=cv,
+                           seed=seed, chains=chains, draws=draws, tune=tune, family=family)
+        return table, comp
+
+    table, comp = _run(run)
+    _print_comparison(comp.table)
+    for name, f in comp.fits.items():
+        out.print(f"{name}: {f.formula}", markup=False)
+    if out_dir is not None:
+        best = comp.fits.get("partial pooling") or comp.fits[comp.table.index[0]]
+
+        def save() -> None:
+            write_atomic(out_dir / "comparison.csv", lambda p: comp.table.to_csv(p),
+                         overwrite=force)
+            best.report(out_dir / "report.html", overwrite=force, comparison=comp,
+                        data=None if isinstance(table, str) else table)
+        _run(save)
+        out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
+                  markup=False)
+
+
+def _print_comparison(t: Any) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    cols = [("elpd_loo", "elpd_loo", ".1f"), ("se", "se", ".1f"), ("elpd_diff", "diff", ".1f"),
+            ("se_diff", "se_diff", ".1f"), ("p_loo", "p_loo", ".1f"),
+            ("pareto_k_bad", "k>0.7", "d"), ("ppc_rmsd", "ppc_rmsd", ".3f"),
+            ("n_params", "params", "d"), ("divergences", "div", "d"),
+            ("elpd_logo", "elpd_logo", ".1f"), ("logo_k_bad", "logo k>0.7", "d"),
+            ("loo_rows", "LOO rows", "d"), ("subsampling_se", "subsample se", ".2f")]
+    table = Table(title=Text("model comparison (best first; PSIS-LOO, higher is better)"),
+                  title_justify="left")
+    table.add_column("", no_wrap=True)
+    cols = [c for c in cols if c[0] in t.columns]
+    for _, head, _ in cols:
+        table.add_column(head, justify="right")
+    for name, row in t.iterrows():
+        table.add_row(Text(str(name)), *[format(int(row[c]) if f == "d" else row[c], f)
+                                          for c, _, f in cols])
+    out.print(table)
+
+
+def _load(fit_dir: Path, data: Optional[str]) -> Any:
+    import hbr
+
+    return _run(lambda: hbr.load_fit(fit_dir, data))
+
+
+@app.command("report")
+def report_cmd(
+    fit_dir: Path = typer.Argument(..., help="The --out directory of 'hbr fit' (or a "
+                                   "posterior.nc)."),
+    data: Optional[str] = typer.Option(None, "--data", help="The table the fit was made "
+                                       "from (default: the file hbr fit recorded)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="Default: "
+                                            "DIR/report.html."),
+    map_vs_mean: bool = typer.Option(True, "--map/--no-map", help="Include the MAP vs mean "
+                                     "figure (three optimisations)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing report."),
+) -> None:
+    """Write a self-contained HTML report of a saved fit."""
+    from hbr.io import check_writable
+
+    target = out_file or ((fit_dir if fit_dir.is_dir() else fit_dir.parent) / "report.html")
+    _run(lambda: check_writable(target, force))
+    fit = _load(fit_dir, data)
+    _run(lambda: fit.report(target, overwrite=force, map_vs_mean=map_vs_mean))
+    out.print(f"wrote {target}", markup=False)
+
+
+@app.command("predict")
+def predict_cmd(
+    fit_dir: Path = typer.Argument(..., help="The --out directory of 'hbr fit'."),
+    new_data: str = typer.Argument(..., help="CSV or Parquet file of rows to predict (the "
+                                   "predictors and grouping columns; no response needed)."),
+    out_file: Optional[Path] = typer.Option(None, "--out", "-o", help="CSV: the new rows "
+                                            "with mean, sd, q3%, q97% of the prediction."),
+    kind: str = typer.Option("mean", help="mean (expected response), response (a new "
+                             "observation, with noise) or link."),
+    new_groups: str = typer.Option("sample", help="Levels not in the training data: sample "
+                                   "(effect drawn from the population) or mean (0)."),
+    data: Optional[str] = typer.Option(None, "--data", help="The training table (default: "
+                                       "the file hbr fit recorded)."),
+    seed: Optional[int] = typer.Option(None, help="Seed (default: the fit's)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
+) -> None:
+    """Predict new rows from a saved fit, for seen and unseen groups."""
+    from hbr.io import check_writable, write_atomic
+
+    if out_file is not None:
+        _run(lambda: check_writable(out_file, force))
+    fit = _load(fit_dir, data)
+
+    def run() -> Any:
+        import pandas as pd
+
+        import hbr
+        from hbr.posterior.predictive import summarize_predictions
+
+        table = hbr.read_table(new_data)
+        pred = fit.predict(table, kind=kind, new_groups=new_groups, seed=seed)
+        summ = summarize_predictions(pred)
+        summ.index = table.index
+        return pd.concat([table, summ.add_prefix("pred_")], axis=1)
+
+    result = _run(run)
+    out.print(result.head(20).to_string(max_cols=12), markup=False)
+    if out_file is not None:
+        _run(lambda: write_atomic(out_file, lambda p: result.to_csv(p, index=False),
+                                  overwrite=force))
+        out.print(f"wrote {out_file} ({len(result)} rows)", markup=False)

@@ -1,0 +1,310 @@
+"""Pieces of :func:`hbr.density.build.make_target`: prior distributions of parameters, the
+location map and centred fractions of partially centred effects, and the start point."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as dist
+from numpyro.distributions.transforms import biject_to
+
+from hbr.errors import OptionError
+from hbr.model.spec import ModelSpec, ParamSpec
+from hbr.density.reparam import Parameterization
+
+__all__ = ["least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
+           "location_map", "centering_weights", "initial_center"]
+
+
+def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
+    return dist.FoldedDistribution(dist.StudentT(nu, 0.0, sigma))
+
+
+# prior family -> numpyro distribution from the prior's parameters (in FAMILIES order)
+_DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
+    "Normal": dist.Normal,
+    "StudentT": dist.StudentT,
+    "Cauchy": dist.Cauchy,
+    "HalfNormal": dist.HalfNormal,
+    "HalfCauchy": dist.HalfCauchy,
+    "HalfStudentT": _half_student_t,
+    "Exponential": dist.Exponential,
+    "Gamma": dist.Gamma,
+    "LogNormal": dist.LogNormal,
+    "Uniform": dist.Uniform,
+}
+
+def prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
+    if p.domain == "corr":
+        return dist.LKJCholesky(p.size, params[0])
+    return _DISTRIBUTIONS[p.prior.family](*params)
+
+
+def prior_shape(p: ParamSpec) -> tuple[int, ...]:
+    """Shape of each prior parameter: scalar for scalars and correlations, (size,) for the
+    columns of a categorical term (even a single treatment column, as ``C(floor)``)."""
+    return (p.size,) if p.labels is not None and p.domain != "corr" else ()
+
+
+def free_size(p: ParamSpec) -> int:
+    return p.size * (p.size - 1) // 2 if p.domain == "corr" else p.size
+
+
+def location_map(spec: ModelSpec) -> list[tuple[str | None, ...]]:
+    """For each group term and coefficient, the scalar fixed effect with the same column
+    (``Intercept`` for ``1|g``, ``x`` for ``x|g``), or None: the location that partial
+    centring centres on."""
+    out = []
+    parts = {"": (spec.design.X, spec.design.terms)}
+    parts.update({d.name: (d.X, d.terms) for d in spec.design.dpars})
+    for g in spec.groups:
+        X, terms = parts[g.block.dpar]
+        pre = f"{g.block.dpar}_" if g.block.dpar else ""
+        scalar = [(t.name, X[:, t.start]) for t in terms if t.stop - t.start == 1
+                  and t.labels is None]
+        names: list[str | None] = []
+        for c, coef in enumerate(g.block.coefs):
+            zc = g.block.Z[:, c]
+            same = [n for n, col in scalar if np.array_equal(col, zc)]
+            names.append(next((n for n in same if n == pre + coef or
+                               (coef == "1" and n == pre + "Intercept")),
+                              same[0] if same else None))
+        out.append(tuple(names))
+    return out
+
+
+def centering_weights(centering: Mapping[int, np.ndarray] | None, i: int, shape: tuple[int, int],
+               reparam: str) -> np.ndarray | None:
+    """The centred fractions of sampled group term ``i`` as a (J, k) float array, or None
+    when the parameterisation has none."""
+    if reparam != "partial":
+        if centering:
+            raise OptionError("centering= applies to the 'auto' and 'marginal' "
+                              "parameterisations only")
+        return None
+    w = np.zeros(shape) if not centering or i not in centering else np.asarray(
+        centering[i], dtype=np.float64)
+    if w.shape != shape or not np.all((w >= 0) & (w <= 1)):
+        raise OptionError(f"centering[{i}] must be a ({shape[0]}, {shape[1]}) array of "
+                          f"fractions in [0, 1], got shape {w.shape}")
+    return w
+
+
+def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
+    """OLS coefficients of y on X, their standard errors and the residual sd. Columns are
+    scaled to unit norm first, so predictors on wildly different scales (x ~ 1e-9 next to an
+    intercept) keep their standard errors instead of being lost to rounding in X'X. For a
+    family with a non-identity link: the penalised IRLS fit of :func:`glm_start` instead."""
+    X, y = spec.design.X, spec.design.y
+    if spec.link != "identity":
+        return glm_start(spec)
+    if not spec.design.has_rows:
+        return _least_squares_from_stats(spec.design.table_stats.stats)
+    if spec.design.offset is not None:
+        y = y - spec.design.offset
+    if not X.shape[1]:
+        return np.zeros(0), np.zeros(0), float(np.std(y)) or 1.0
+    raw_norms = np.linalg.norm(X, axis=0)
+    norms = np.where(raw_norms > 0, raw_norms, 1.0)
+    Xs = X / norms
+    bs, *_ = np.linalg.lstsq(Xs, y, rcond=None)
+    resid = y - Xs @ bs
+    dof = max(1, len(y) - X.shape[1])
+    s = float(np.sqrt(resid @ resid / dof)) or float(np.std(y)) or 1.0
+    se = s * np.sqrt(np.clip(np.diag(np.linalg.pinv(Xs.T @ Xs)), 0, None)) / norms
+    # an all-zero column (a county without homes on a floor, in the no-pooling model) has no
+    # standard error; pinv leaves rounding noise (3e-16) there, which fixed_affine would take
+    # as the coordinate's scale (the coefficient then stuck at 0, R-hat 3.5): 0 -> the prior
+    se[raw_norms == 0] = 0.0
+    return bs / norms, se, s
+
+
+def _least_squares_from_stats(st: Any) -> tuple[np.ndarray, np.ndarray, float]:
+    """:func:`least_squares` from X'X, X'y, y'y and N (the rows stayed in the files)."""
+    p = st.XtX.shape[0]
+    N = float(st.N)
+    if not p:
+        return np.zeros(0), np.zeros(0), float(np.sqrt(max(st.yty / N, 0.0))) or 1.0
+    raw = np.sqrt(np.clip(np.diag(st.XtX), 0, None))
+    norms = np.where(raw > 0, raw, 1.0)
+    A = st.XtX / np.outer(norms, norms)
+    b = st.Xty / norms
+    Ai = np.linalg.pinv(A)
+    bs = Ai @ b
+    rss = max(float(st.yty - 2 * bs @ b + bs @ A @ bs), 0.0)
+    s = float(np.sqrt(rss / max(1.0, N - p))) or 1.0
+    se = s * np.sqrt(np.clip(np.diag(Ai), 0, None)) / norms
+    se[raw == 0] = 0.0
+    return bs / norms, se, s
+
+
+def _prior_precision(spec: ModelSpec) -> np.ndarray:
+    """1 / (prior scale)^2 of every fixed-effect column (0 for a prior without a scale)."""
+    out = []
+    for p in spec.fixed:
+        sd = np.broadcast_to(np.asarray(p.prior.kwargs.get("sigma", np.inf), dtype=float),
+                             (p.size,))
+        out.append(1.0 / np.square(sd))
+    return np.concatenate(out) if out else np.zeros(0)
+
+
+def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""The mode of the fixed-effects-only model (no group effects) with the fixed effects'
+    priors as a ridge penalty, by iteratively reweighted least squares, its standard errors
+    :math:`\sqrt{\mathrm{diag}((X^\top W X + P)^{-1})}`, and 1.0 in place of a residual sd.
+    The penalty keeps the fit finite when the data separate (logistic regression). NumPy;
+    the negative binomial uses the Poisson weights (a start, not an estimate)."""
+    d = spec.design
+    X, y = d.X, d.y
+    n = d.trials if d.trials is not None else np.ones_like(y)
+    off = d.offset if d.offset is not None else np.zeros_like(y)
+    P = np.diag(_prior_precision(spec))
+    m0 = np.array([float(np.ravel(p.prior.kwargs.get("mu", 0.0))[0]) if p.name == "Intercept"
+                   else 0.0 for p in spec.fixed for _ in range(p.size)])
+    b = np.zeros(X.shape[1])
+    if not X.shape[1]:
+        return b, b.copy(), 1.0
+    from scipy.special import erfinv, expit, log_ndtr, ndtr  # SciPy only at build time
+
+    def mean(eta: np.ndarray) -> np.ndarray:
+        if spec.link == "log":
+            return np.exp(np.clip(eta, -700, 700))
+        p = expit(eta) if spec.link == "logit" else ndtr(eta)
+        return np.clip(p, 1e-12, 1 - 1e-12)
+
+    def objective(beta: np.ndarray) -> float:
+        eta = X @ beta + off
+        if spec.link == "log":
+            ll = np.sum(y * eta - np.exp(np.clip(eta, -700, 700)))
+        elif spec.link == "logit":
+            ll = np.sum(y * eta - n * np.logaddexp(0.0, eta))
+        else:
+            ll = np.sum(y * log_ndtr(eta) + (n - y) * log_ndtr(-eta))
+        return float(ll - 0.5 * (beta - m0) @ P @ (beta - m0))
+
+    # start from the data (mu = y + 1/2, as glm() does), not from beta = 0: with counts in
+    # the thousands the first Newton step from 0 overshot to eta ~ 10^3
+    if spec.link == "log":
+        eta = np.log(y + 0.5)
+    else:
+        p0 = (y + 0.5) / (n + 1.0)
+        eta = np.log(p0 / (1 - p0)) if spec.link == "logit" else np.sqrt(2) * erfinv(2 * p0 - 1)
+    best = -np.inf
+    A = X.T @ X + P
+    for _ in range(iterations):
+        mu = mean(eta)
+        if spec.link == "log":
+            w, z = mu, eta - off + (y - mu) / mu
+        else:
+            dens = mu * (1 - mu) if spec.link == "logit" else np.exp(-0.5 * eta**2) / np.sqrt(
+                2 * np.pi)
+            dens = np.maximum(dens, 1e-12)
+            w = n * dens**2 / (mu * (1 - mu))
+            z = eta - off + (y - n * mu) / (n * dens)
+        A = X.T @ (w[:, None] * X) + P
+        new = np.linalg.solve(A, X.T @ (w * z) + P @ m0)
+        f = objective(new)
+        for _ in range(30):  # step halving: never accept a worse penalised fit
+            if np.isfinite(f) and f >= best - 1e-12 * abs(best):
+                break
+            new = 0.5 * (new + b)
+            f = objective(new)
+        done = np.max(np.abs(new - b)) < 1e-8 * (1 + np.max(np.abs(b)))
+        b, best = new, max(best, f)
+        eta = X @ b + off
+        if done:
+            break
+    if not np.all(np.isfinite(b)):  # fall back to the prior
+        return m0, 1.0 / np.sqrt(np.maximum(np.diag(P), 1e-300)), 1.0
+    se = np.sqrt(np.clip(np.diag(np.linalg.inv(A)), 0, None))
+    return b, se, 1.0
+
+
+def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]
+                 ) -> dict[str, np.ndarray]:
+    r"""Coordinates of the fixed effects with a real-line prior: :math:`\beta = b + s\,u`,
+    ``{name: stack([b, s])}``, :math:`b` the least-squares fit and :math:`s` its standard
+    error (the prior's scale where that is 0). NUTS then sees :math:`u` of order one
+    whatever the units: with raw coefficients, y ~ 1e9 and x ~ 1e-9 left the slope (5e17,
+    posterior sd 6e16) stuck at its start, ESS 4. ``ols`` is :func:`least_squares`."""
+    beta, se, _ = ols
+    out, col = {}, 0
+    for p in spec.fixed:
+        b, s = beta[col:col + p.size], se[col:col + p.size]
+        col += p.size
+        if p.prior.support != "real":
+            continue
+        fallback = np.abs(np.broadcast_to(np.asarray(p.prior.kwargs.get("sigma", 1.0), float),
+                                          (p.size,)))
+        fallback = np.where(fallback > 0, fallback, 1.0)
+        s = np.where(np.isfinite(s) & (s > 0), s, fallback)
+        out[p.name] = np.stack([b, s]).astype(np.float64)
+    return out
+
+
+def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
+                    raw_off: dict, reparam: Parameterization, data: Any, dim: int,
+                    loc: list, ols: tuple[np.ndarray, np.ndarray, float]
+                    ) -> tuple[jax.Array, jax.Array]:
+    """A start near the least-squares fit ``ols`` (:func:`least_squares`), and the size of
+    the jitter around it."""
+    from hbr.model.spec import column_moments
+
+    if spec.design.has_rows:  # population sds (ddof 0), as the start has always used
+        sy = float(np.std(spec.design.y)) or 1.0
+        z_sds = [np.array([float(np.std(zc)) if np.std(zc) > 0 else 1.0 for zc in g.block.Z.T])
+                 for g in spec.groups]
+    else:
+        _, sy, _, _, z_sds = column_moments(spec.design)
+    center = np.zeros(dim)
+    jitter = np.zeros(dim)
+    beta, se, s = ols
+    wanted: dict[str, np.ndarray] = {"sigma": np.array([s]), "nu": np.array([10.0]),
+                                     "phi": np.array([10.0])}
+    for dd in spec.design.dpars:
+        for t in dd.terms:
+            wanted[t.name] = np.full(t.stop - t.start, np.log(s) if t.name.endswith(
+                "_Intercept") else 0.0)
+    for p in spec.dpar_fixed:
+        a, b = offsets[p.name]
+        jitter[a:b] = 0.2
+    col = 0
+    for p in spec.fixed:
+        wanted[p.name] = beta[col:col + p.size]
+        a, b = offsets[p.name]
+        jitter[a:b] = 2.0 * np.maximum(se[col:col + p.size], 1e-3 * sy)
+        col += p.size
+    for g, sds in zip(spec.groups, z_sds):
+        for sp, sz in zip(g.sds, sds):
+            wanted[sp.name] = np.array([(0.3 if g.block.dpar else 0.5 * s) / float(sz)])
+    for p in params:
+        a, b = offsets[p.name]
+        if p.domain == "corr":
+            jitter[a:b] = 0.3
+            continue
+        prior = prior_dist(p, data["prior"][p.name])
+        v = np.asarray(wanted[p.name], dtype=np.float64)
+        if p.prior.support == "interval":
+            lo = np.asarray(p.prior.kwargs["lower"], dtype=float)
+            hi = np.asarray(p.prior.kwargs["upper"], dtype=float)
+            v = np.clip(v, lo + 0.1 * (hi - lo), hi - 0.1 * (hi - lo))
+        if p.name in data["affine"]:  # u = (beta - b) / s
+            shift, scale = data["affine"][p.name]
+            center[a:b] = (v - shift) / scale
+            jitter[a:b] = jitter[a:b] / scale
+        else:
+            center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
+        if p.domain == "positive":
+            jitter[a:b] = 0.5
+    for i, (a, b, J, k) in raw_off.items():
+        g = spec.groups[i]
+        sds = [float(wanted[sp.name][0]) for sp in g.sds]
+        w = data["W"][i] if data["W"][i] is not None else np.zeros((J, k))
+        jitter[a:b] = 0.5 * reparam.init_scale(np.array(sds), w).ravel()
+        if reparam.name == "partial":  # centred coordinates sit around w * (fixed effect)
+            m = np.array([float(wanted[n][0]) if n else 0.0 for n in loc[i]])
+            center[a:b] = (w * m).ravel()
+    return jnp.asarray(center), jnp.asarray(jitter)

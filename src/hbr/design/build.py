@@ -1,0 +1,370 @@
+"""Build the design of a model: a :class:`Formula` applied to a pandas table.
+
+The result, :class:`Design`, holds the response ``y`` (N,), the fixed-effect matrix ``X``
+(N x p) and one :class:`GroupBlock` per grouping factor and term (level names, an integer
+``index`` (N,) and a small ``Z`` (N x k)). A dense N x (J k) matrix is never formed.
+
+Coding of categorical factors follows the usual rule (as in patsy and R): a categorical factor
+in a term is coded with one column per level except the first (treatment coding) when the
+term without that factor is already in the model (the intercept counts as the empty term),
+and with one column per level otherwise. So ``y ~ C(county)`` gets an ``Intercept`` and 84
+county contrasts, while ``y ~ 0 + C(county) + C(county):floor`` gets 85 intercepts and 85
+slopes (the "no pooling" model).
+
+Transforms allowed inside a formula: ``C(x)``, ``log``, ``log2``, ``log10``, ``log1p``,
+``exp``, ``sqrt``, ``abs``, ``center(x)`` (subtract the mean), ``scale(x)`` / ``standardize(x)``
+(subtract the mean, divide by the standard deviation) and ``I(...)`` with ``+ - * / **``;
+:mod:`hbr.design.transforms` evaluates them.
+
+This module never imports JAX.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from hbr.errors import DataError, HbrWarning, caret_message
+from hbr.design.transforms import (Categorical, categorical, evaluate, factor_columns, is_categorical)
+from hbr.design.checks import check_columns, check_known_levels, check_rank, check_width
+from hbr.formula import Formula, Term, parse_formula
+
+__all__ = ["GroupBlock", "TermSlice", "Design", "DparDesign", "build_design", "DPARS"]
+
+
+@dataclass(frozen=True, eq=False)
+class TermSlice:
+    """Columns ``start:stop`` of ``X`` belong to fixed term ``name``; ``labels`` names each
+    column within the term (level names for categorical terms, ``None`` for a scalar term)."""
+
+    name: str
+    start: int
+    stop: int
+    labels: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, eq=False)
+class GroupBlock:
+    """The group-specific coefficients of one term on one grouping factor.
+
+    Attributes
+    ----------
+    factor : str
+        Grouping factor name; nested inner levels are named ``"state:county"``.
+    levels : tuple of str
+        Level names, in the order of ``index``.
+    index : ndarray of int, shape (N,)
+        Level of each row.
+    Z : ndarray, shape (N, k)
+        Varying-coefficient columns (``1`` for the intercept).
+    coefs : tuple of str
+        Coefficient names, e.g. ``("1", "floor")``; the posterior variables are
+        ``f"{coef}|{factor}"``.
+    correlated : bool
+        True for ``(a + b | g)`` (LKJ prior on the correlation), False for ``||`` terms.
+    """
+
+    factor: str
+    levels: tuple[str, ...]
+    index: np.ndarray
+    Z: np.ndarray
+    coefs: tuple[str, ...]
+    correlated: bool
+    dpar: str = ""  # "" for the mean; "sigma" for a term of the ``sigma ~ ...`` formula
+    counts: np.ndarray | None = None  # rows per level, when ``index`` is not kept (DuckDB)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        """Rows per level."""
+        return (self.counts if self.counts is not None
+                else np.bincount(self.index, minlength=self.n_levels))
+
+    @property
+    def k(self) -> int:
+        return self.Z.shape[1]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        pre = f"{self.dpar}_" if self.dpar else ""
+        return tuple(f"{pre}{c}|{self.factor}" for c in self.coefs)
+
+
+@dataclass(frozen=True, eq=False)
+class DparDesign:
+    """The design of a distributional formula such as ``sigma ~ 1 + (1 | g)``: the model of
+    ``log sigma``. Its fixed terms are named ``sigma_Intercept``, ``sigma_x``."""
+
+    name: str
+    formula: Formula
+    X: np.ndarray
+    terms: tuple[TermSlice, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Design:
+    """Response, fixed-effect matrix and group blocks of a formula on a table."""
+
+    formula: Formula
+    response: str
+    y: np.ndarray
+    X: np.ndarray
+    terms: tuple[TermSlice, ...]
+    groups: tuple[GroupBlock, ...]
+    n_dropped: int = 0
+    se: np.ndarray | None = None  # known standard errors, ``y | se(s)``
+    trials: np.ndarray | None = None  # ``y | trials(n)``
+    offset: np.ndarray | None = None  # sum of the ``offset()`` terms
+    dpars: tuple[DparDesign, ...] = ()  # e.g. ``sigma ~ 1 + (1 | g)``; its groups are in
+    #                                     ``groups`` with ``dpar="sigma"``
+    memo: dict = field(default_factory=dict)  # what transforms learnt: levels, means, sds
+    #                                           (:func:`hbr.design.transforms.evaluate`), for new data
+    table_stats: object = None  # hbr.sources.duckdb.TableStats when the rows stayed in DuckDB;
+    #                             then y, X, index and Z are empty
+
+    @property
+    def n_obs(self) -> int:
+        return int(self.table_stats.stats.N) if self.table_stats is not None else self.y.shape[0]
+
+    @property
+    def has_rows(self) -> bool:
+        return self.table_stats is None
+
+    @property
+    def fixed_names(self) -> tuple[str, ...]:
+        out: list[str] = []
+        for t in self.terms:
+            out.extend([t.name] if t.labels is None else [f"{t.name}[{lab}]" for lab in t.labels])
+        return tuple(out)
+
+
+DPARS = ("sigma",)  # parameters a second formula may model
+
+
+def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = False,
+                 dpars: tuple[Formula | str, ...] = ()) -> Design:
+    """Apply ``formula`` to ``data``.
+
+    Parameters
+    ----------
+    formula : Formula or str
+        Parsed or textual formula.
+    data : pandas.DataFrame
+        One row per observation.
+    dpars : tuple of Formula or str
+        Formulas of distributional parameters, e.g. ``"sigma ~ 1 + (1 | g)"``.
+    dropna : bool
+        Drop rows with missing values in the columns the formula uses (a
+        :class:`~hbr.errors.HbrWarning` says how many); by default they are an error.
+
+    Raises
+    ------
+    DataError, FormulaError
+        For unknown columns, missing, non-numeric or non-finite values, empty tables,
+        grouping factors with one level, constant or collinear predictors.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = pd.DataFrame({"y": [1.0, 2, 3, 4], "x": [0.0, 1, 0, 1], "g": list("aabb")})
+    >>> des = build_design("y ~ x + (1 | g)", d)
+    >>> des.X.shape, des.fixed_names, des.groups[0].levels
+    ((4, 2), ('Intercept', 'x'), ('a', 'b'))
+    """
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    if not isinstance(data, pd.DataFrame):
+        raise DataError(f"data must be a pandas DataFrame, got {type(data).__name__}; "
+                        "read files with hbr.read_table(path)")
+    if len(data) == 0:
+        raise DataError("the table is empty (0 rows); nothing to fit")
+    if data.columns.duplicated().any():
+        dup = data.columns[data.columns.duplicated()][0]
+        raise DataError(f"the table has two columns named {dup!r}; rename one of them")
+    dfs = [parse_formula(d) if isinstance(d, str) else d for d in dpars]
+    for d in dfs:
+        if d.response.expr not in DPARS:
+            raise DataError(caret_message(
+                f"a second formula models a parameter of the family ({', '.join(DPARS)}), "
+                f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
+                d.response.span[0], d.response.span[1] - d.response.span[0]))
+        if d.additions or d.offsets:
+            raise DataError(f"the formula {d.text!r} cannot have se(), trials() or offset()")
+    if len({d.response.expr for d in dfs}) < len(dfs):
+        raise DataError("two formulas model the same parameter; give one formula per parameter")
+    used = check_columns(f, data)
+    for d in dfs:
+        used += [c for c in check_columns(d, data, response=False) if c not in used]
+    data, n_dropped = _handle_missing(data, used, dropna)
+    y = _response(f, data)
+    memo: dict = {}
+    X, terms = _fixed(f, data, memo)
+    groups = tuple(_group_block(f, g_term, t, data, memo) for g_term in f.groups
+                   for t in [g_term.terms])
+    extra = {}
+    for name, fa in f.additions:
+        extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo),
+                                 dtype=float)
+    offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
+                      for fa in f.offsets], axis=0) if f.offsets else None)
+    dpar_designs = []
+    for d in dfs:
+        name = d.response.expr
+        Xd, td = _fixed(d, data, memo)
+        td = tuple(TermSlice(f"{name}_{t.name}", t.start, t.stop, t.labels) for t in td)
+        dpar_designs.append(DparDesign(name, d, Xd, td))
+        groups += tuple(replace(_group_block(d, g_term, g_term.terms, data, memo), dpar=name)
+                        for g_term in d.groups)
+    return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
+                  extra.get("trials"), offset, tuple(dpar_designs), memo)
+
+
+def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
+                     memo: dict | None = None) -> np.ndarray:
+    """A factor that must be numeric (the argument of se(), trials() or offset())."""
+    val = evaluate(fa, data, text, memo)
+    if isinstance(val, Categorical):
+        raise DataError(caret_message(f"{what} needs numbers, but {fa.expr!r} is not numeric",
+                                      text, fa.span[0], fa.span[1] - fa.span[0]))
+    return val
+
+
+def _handle_missing(data: pd.DataFrame, used: list[str], dropna: bool) -> tuple[pd.DataFrame, int]:
+    na = data[used].isna()
+    bad = na.any(axis=1)
+    if not bad.any():
+        return data, 0
+    if not dropna:
+        counts = na.sum()
+        parts = []
+        for col in used:
+            if counts[col]:
+                rows = list(data.index[na[col]][:5])
+                parts.append(f"column {col!r} has {counts[col]} missing value(s) "
+                             f"(rows {', '.join(map(str, rows))}{', ...' if counts[col] > 5 else ''})")
+        raise DataError("; ".join(parts) + ". Drop those rows with dropna=True (CLI: --dropna) "
+                        "or fill the values before fitting")
+    n = int(bad.sum())
+    kept = data.loc[~bad]
+    if len(kept) == 0:
+        raise DataError(f"every row has a missing value in {', '.join(used)}; nothing is left "
+                        "to fit after dropna")
+    warnings.warn(f"dropped {n} of {len(data)} rows with missing values in "
+                  f"{', '.join(c for c in used if na[c].any())}", HbrWarning, stacklevel=3)
+    return kept, n
+
+
+def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
+    fa = f.response
+    for name, _ in factor_columns(fa):
+        s = data[name]
+        if is_categorical(s):
+            example = s.iloc[0]
+            raise DataError(
+                f"the response column {name!r} is not numeric (dtype {s.dtype}, e.g. "
+                f"{example!r} in row {s.index[0]}); the model needs numbers: convert "
+                "the column (pd.to_numeric) or pick another response")
+    val = evaluate(fa, data, f.text)
+    if isinstance(val, Categorical):
+        raise DataError(f"the response {fa.expr!r} is categorical; the model needs numbers")
+    return val
+
+
+# ------------------------------------------------------------------------- coding and terms
+def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str,
+               memo: dict | None = None, new_data: bool = False
+               ) -> tuple[list[np.ndarray], list[TermSlice]]:
+    """Columns and slices for ``terms`` (plus the intercept, named ``Intercept``). With
+    ``new_data`` (rows to predict, coded by the training ``memo``) the width is not checked
+    again and a level unknown to the training data is an error."""
+    spanned: set[frozenset[str]] = set()
+    cols: list[np.ndarray] = []
+    slices: list[TermSlice] = []
+    n = len(data)
+    if intercept:
+        spanned.add(frozenset())
+        cols.append(np.ones(n))
+        slices.append(TermSlice("Intercept", 0, 1, None))
+    cache: dict[str, np.ndarray | Categorical] = {}
+    for term in terms:
+        num = np.ones(n)
+        cats: list[tuple[str, Categorical, bool]] = []
+        key = term.key()
+        for fa in term.factors:
+            if fa.expr not in cache:
+                cache[fa.expr] = evaluate(fa, data, text, memo)
+            val = cache[fa.expr]
+            if isinstance(val, Categorical):
+                reduced = (key - {fa.expr}) in spanned
+                cats.append((fa.expr, val, reduced))
+            else:
+                num = num * val
+        spanned.add(key)
+        start = len(cols)
+        if not cats:
+            cols.append(num)
+            slices.append(TermSlice(term.name, start, start + 1, None))
+            continue
+        if new_data:
+            check_known_levels(cats, data)
+        else:
+            check_width(cats, n)
+        combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
+        for expr, cat, reduced in cats:
+            levels = range(1 if reduced else 0, len(cat.levels))
+            if len(cat.levels) - (1 if reduced else 0) <= 0:
+                raise DataError(f"{expr!r} has a single level ({cat.levels[0]!r}): it carries no "
+                                "information; drop it from the formula")
+            combos = [(c * (cat.codes == lv), labs + [cat.levels[lv]])
+                      for c, labs in combos for lv in levels]
+        for c, labs in combos:
+            cols.append(c)
+        slices.append(TermSlice(term.name, start, len(cols),
+                                tuple(", ".join(labs) for _, labs in combos)))
+    return cols, slices
+
+
+def _fixed(f: Formula, data: pd.DataFrame, memo: dict | None = None
+           ) -> tuple[np.ndarray, tuple[TermSlice, ...]]:
+    cols, slices = code_terms(list(f.terms), f.intercept, data, f.text, memo)
+    if not cols:
+        return np.zeros((len(data), 0)), ()
+    X = np.column_stack(cols)
+    names = [s.name if s.labels is None else f"{s.name}[{lab}]" for s in slices
+             for lab in (s.labels or [None])]
+    check_rank(X, names, f.intercept)
+    return X, tuple(slices)
+
+
+def group_codes(factor: tuple[str, ...], data: pd.DataFrame, memo: dict | None = None
+                ) -> Categorical:
+    """Levels of a grouping factor (``a:b`` joins the columns' text with ':')."""
+    parts = [data[c] for c in factor]
+    joined = parts[0]
+    if len(parts) > 1:
+        joined = parts[0].astype(str)
+        for p in parts[1:]:
+            joined = joined + ":" + p.astype(str)
+    return categorical(joined, memo, "group:" + ":".join(factor))
+
+
+def _group_block(f: Formula, g, terms: tuple[Term, ...], data: pd.DataFrame,
+                 memo: dict | None = None) -> GroupBlock:
+    intercept = any(not t.factors for t in terms)
+    cols, slices = code_terms([t for t in terms if t.factors], intercept, data, f.text, memo)
+    coefs: list[str] = []
+    for s in slices:
+        nm = "1" if s.name == "Intercept" else s.name
+        coefs.extend([nm] if s.labels is None else [f"{nm}[{lab}]" for lab in s.labels])
+    cat = group_codes(g.factor, data, memo)
+    if len(cat.levels) < 2:
+        raise DataError(
+            f"the grouping factor {g.factor_name!r} has only one level ({cat.levels[0]!r}); a "
+            f"group term needs at least 2 levels: drop '({g.label})' or fit a model without it")
+    return GroupBlock(g.factor_name, tuple(cat.levels), cat.codes, np.column_stack(cols),
+                      tuple(coefs), g.correlated)

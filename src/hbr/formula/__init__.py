@@ -1,0 +1,226 @@
+r"""Parse lme4/brms-style model formulas into a :class:`Formula` value.
+
+Supported syntax (``y ~ rhs``):
+
+===========================  ==============================================================
+``y ~ x``                    intercept plus slope (the intercept is implied)
+``y ~ 0 + x``, ``y ~ x - 1`` no intercept
+``C(x)``                     ``x`` as categorical (text columns are categorical anyway)
+``a:b``, ``a*b``, ``a/b``    interaction; ``a + b + a:b``; ``a + a:b``
+``log(x)``, ``I(x**2)``...   transforms (see :mod:`hbr.design.build` for the list)
+``(1 | g)``                  varying intercept by ``g``
+``(x | g)``, ``(1 + x | g)`` correlated varying intercept and slope (LKJ prior)
+``(x || g)``                 uncorrelated: ``(1 | g) + (0 + x | g)``
+``(1 | g1) + (1 | g2)``      crossed factors
+``(1 | a/b)``                nested: ``(1 | a) + (1 | a:b)``; the inner factor is named ``a:b``
+``\`odd name\```             a column whose name is not an identifier
+``offset(log(t))``           a term with coefficient fixed at 1 (exposure of a rate)
+``y | se(s) ~ ...``          known measurement error ``s`` (``se(s, sigma=True)`` adds the
+                             residual sigma), family gaussian
+``y | trials(n) ~ ...``      successes out of ``n`` trials (a column or a number), binomial
+``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
+                             (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
+===========================  ==============================================================
+
+Errors are :class:`~hbr.errors.FormulaError` with the formula repeated and a caret under the
+problem. This module does not look at data and never imports JAX.
+
+Examples
+--------
+>>> f = parse_formula("log_radon ~ floor + (floor | county)")
+>>> f.response.expr, [t.name for t in f.terms], [g.label for g in f.groups]
+('log_radon', ['floor'], ['1 + floor | county'])
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from hbr.formula.expand import Evaluator
+from hbr.formula.syntax import Parser, Tok
+from hbr.formula.types import Factor, Formula, GroupTerm, Term
+from hbr.errors import FormulaError
+
+__all__ = ["Factor", "Term", "GroupTerm", "Formula", "parse_formula"]
+
+
+def _make_factor(tok: Tok, text: str) -> Factor:
+    if tok.kind == "name":
+        return Factor(tok.text, (tok.start, tok.end), ast.Name(id=tok.text), {tok.text: tok.text})
+    # A call: replace `odd names` with placeholders, then parse as a Python expression.
+    src, names = tok.text, {}
+
+    def repl(m: re.Match[str]) -> str:
+        key = f"__col{len(names)}__"
+        names[key] = m.group(1)
+        return key
+
+    src = re.sub(r"`([^`]+)`", repl, src)
+    try:
+        tree = ast.parse(src, mode="eval").body
+    except SyntaxError as exc:
+        off = tok.start + max(0, (exc.offset or 1) - 1)
+        raise FormulaError(f"invalid expression in {tok.text!r}", text, off) from None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id not in names:
+            names[node.id] = node.id
+    canonical = re.sub(r"\s+", "", tok.text) if "`" not in tok.text else tok.text
+    return Factor(canonical, (tok.start, tok.end), tree, names)
+
+
+def parse_formula(text: str) -> Formula:
+    """Parse ``text`` into a :class:`Formula`.
+
+    Parameters
+    ----------
+    text : str
+        A formula such as ``"log_radon ~ floor + (floor | county)"``.
+
+    Raises
+    ------
+    FormulaError
+        With the formula repeated and a caret under the problem.
+    """
+    if not isinstance(text, str):
+        raise FormulaError(f"a formula must be a string, got {type(text).__name__}", "", 0)
+    if not text.strip():
+        raise FormulaError("the formula is empty; write e.g. 'y ~ x + (1 | g)'", text, 0)
+    p = Parser(text, _make_factor)
+    lhs_tok = p.peek()
+    if lhs_tok.kind == "op" and lhs_tok.text == "~":
+        raise p.error("the response is missing before '~'", lhs_tok)
+    if lhs_tok.kind not in ("name", "call"):
+        raise p.error("the formula must start with the response column, e.g. 'y ~ x'", lhs_tok)
+    p.take()
+    response = _make_factor(lhs_tok, text)
+    tok = p.peek()
+    additions: list[tuple[str, Factor]] = []
+    se_sigma = False
+    if tok.kind == "op" and tok.text in ("|", "||"):
+        additions, se_sigma = _additions(p, text)
+        tok = p.peek()
+    if not (tok.kind == "op" and tok.text == "~"):
+        if tok.kind == "end":
+            raise p.error(
+                "a formula needs '~' between the response and the terms, e.g. 'y ~ x'", tok
+            )
+        raise p.error(f"expected '~' after the response, found {tok.text!r}", tok)
+    tilde = p.take()
+    if p.peek().kind == "end":
+        raise p.error("no terms after '~'; write 'y ~ 1' for an intercept-only model", tilde)
+    node = p.sum()
+    end = p.peek()
+    if end.kind != "end":
+        if end.kind == "op" and end.text in ("|", "||"):
+            raise p.error(
+                f"'{end.text}' belongs inside parentheses: write '(... {end.text} group)'", end
+            )
+        if end.kind == "op" and end.text == ")":
+            raise p.error("unmatched ')'", end)
+        raise p.error(f"unexpected {end.text!r}; join terms with '+'", end)
+    ev = Evaluator(text)
+    terms, no_icpt, groups = ev.eval(node, top=True)
+    intercept = not no_icpt
+    terms, offsets = _split_offsets(terms, text)
+    fixed = tuple(t for t in terms if t.factors)
+    if any(not t.factors for t in terms) and no_icpt:
+        intercept = False
+    if not fixed and not intercept and not groups:
+        raise FormulaError("the formula has no terms left after removing the intercept",
+                           text, tilde.start)
+    for f in [fa for t in fixed for fa in t.factors] + list(offsets):
+        if f.expr == response.expr:
+            raise FormulaError(
+                f"the response {response.expr!r} also appears on the right-hand side",
+                text, f.span[0], f.span[1] - f.span[0])
+    return Formula(text, response, intercept, fixed, tuple(_dedupe_groups(groups, text)),
+                   tuple(additions), se_sigma, tuple(offsets))
+
+
+_ADDITIONS = ("se", "trials")
+
+
+def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
+    """The factor of one argument of a call (``s`` in ``se(s)``, ``log(t)`` in
+    ``offset(log(t))``); columns keep the call's backtick names."""
+    names = {k: v for k, v in call.column_names.items()
+             if any(isinstance(n, ast.Name) and n.id == k for n in ast.walk(arg))}
+    expr = ast.unparse(arg)
+    for key, col in names.items():
+        expr = expr.replace(key, f"`{col}`" if key != col else col)
+    return Factor(expr, call.span, arg, names)
+
+
+def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
+    """Parse ``| se(s)``, ``| trials(n)`` (joined by '+') after the response."""
+    bar = p.take()
+    if bar.text == "||":
+        raise p.error("use a single '|' before response additions: 'y | se(s) ~ ...'", bar)
+    out: list[tuple[str, Factor]] = []
+    se_sigma = False
+    while True:
+        tok = p.peek()
+        if tok.kind != "call":
+            raise p.error("expected se(...) or trials(...) after '|', e.g. 'y | se(s) ~ x'",
+                          tok)
+        p.take()
+        call = _make_factor(tok, text)
+        fn = call.tree.func.id if isinstance(call.tree.func, ast.Name) else ""
+        if fn not in _ADDITIONS:
+            raise FormulaError(f"unknown response addition {fn or tok.text!r}; hbr knows "
+                               "se(s) (known standard errors) and trials(n) (binomial)",
+                               text, tok.start, len(fn) or 1)
+        if any(n == fn for n, _ in out):
+            raise FormulaError(f"{fn}() is given twice", text, tok.start, len(fn))
+        kw = {k.arg: k.value for k in call.tree.keywords}
+        if len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
+            form = "se(s) or se(s, sigma=True)" if fn == "se" else "trials(n)"
+            raise FormulaError(f"{fn}() takes one column or number: write {form}", text,
+                               tok.start, tok.end - tok.start)
+        if "sigma" in kw:
+            v = kw["sigma"]
+            if not (isinstance(v, ast.Constant) and isinstance(v.value, bool)) and not (
+                    isinstance(v, ast.Name) and v.id in ("TRUE", "FALSE")):
+                raise FormulaError("se(..., sigma=) takes True or False", text, tok.start,
+                                   tok.end - tok.start)
+            se_sigma = bool(v.value) if isinstance(v, ast.Constant) else v.id == "TRUE"
+        out.append((fn, _argument(call, call.tree.args[0], text)))
+        nxt = p.peek()
+        if nxt.kind == "op" and nxt.text == "+":
+            p.take()
+            continue
+        return out, se_sigma
+
+
+def _split_offsets(terms: list[Term], text: str) -> tuple[list[Term], list[Factor]]:
+    """Move ``offset(...)`` terms out of the fixed terms."""
+    kept, offsets = [], []
+    for t in terms:
+        calls = [f for f in t.factors if f.is_call and isinstance(f.tree.func, ast.Name)
+                 and f.tree.func.id == "offset"]
+        if not calls:
+            kept.append(t)
+            continue
+        f = calls[0]
+        if len(t.factors) > 1:
+            raise FormulaError("offset() cannot be part of an interaction", text, f.span[0],
+                               f.span[1] - f.span[0])
+        if len(f.tree.args) != 1 or f.tree.keywords:
+            raise FormulaError("offset() takes one column or expression, e.g. "
+                               "offset(log(exposure))", text, f.span[0], f.span[1] - f.span[0])
+        offsets.append(_argument(f, f.tree.args[0], text))
+    return kept, offsets
+
+
+def _dedupe_groups(groups: list[GroupTerm], text: str) -> list[GroupTerm]:
+    seen: dict[tuple[str, frozenset[str]], GroupTerm] = {}
+    for g in groups:
+        for t in g.terms:
+            key = (g.factor_name, t.key())
+            if key in seen:
+                raise FormulaError(
+                    f"the coefficient '{t.name}' varies by '{g.factor_name}' twice", text,
+                    g.span[0], g.span[1] - g.span[0])
+            seen[key] = g
+    return groups

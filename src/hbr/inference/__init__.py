@@ -1,0 +1,12 @@
+"""Engines over a :class:`hbr.target.Target` only: NUTS (:mod:`hbr.inference.nuts`),
+random-walk Metropolis, ADVI, Pathfinder, Laplace and MAP (:mod:`hbr.inference.methods`),
+the mode finder (:mod:`hbr.inference.mode`) and the chunk driver they share.
+
+Modules here import ``hbr.target``, ``hbr._runtime`` and ``hbr.errors`` and nothing else of
+hbr (``tests/test_architecture.py``), so an engine cannot depend on how a model was built.
+"""
+
+from hbr.inference.methods import INITS, METHODS
+from hbr.inference.nuts import nuts
+
+__all__ = ["METHODS", "INITS", "nuts"]

@@ -1,0 +1,75 @@
+"""The chunk driver every iterative engine shares: start points, compiled chunks of
+iterations with a progress callback between them, and Ctrl-C that keeps the finished draws."""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hbr.target import Target
+
+__all__ = ["ProgressFn", "chunk_size", "run_chunks", "start_points"]
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def chunk_size(tune: int, draws: int, target: int = 100) -> int:
+    """The largest divisor of both ``tune`` and ``draws`` that is at most ``target`` (one
+    compiled chunk length serves warm-up and sampling)."""
+    g = math.gcd(tune, draws) if tune else draws
+    best = 1
+    for c in range(1, min(g, target) + 1):
+        if g % c == 0:
+            best = c
+    return best
+
+
+def start_points(target: Target, key: jax.Array, chains: int) -> jax.Array:
+    """One ``target.initial_point`` per chain, each from its own key split from ``key``."""
+    return jnp.asarray(np.stack([target.initial_point(k) for k in
+                                 np.asarray(jax.random.split(key, chains))]))
+
+
+def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, tune: int,
+               draws: int, n: int, progress: ProgressFn | None = None, stack: bool = True
+               ) -> tuple[Any, list[np.ndarray], dict[str, float], bool]:
+    """Drive a compiled chunk: ``state, out = step(state, i, warm)`` advances ``n``
+    iterations (chunk ``i``; ``warm`` for the first ``tune``), until ``tune + draws``.
+
+    Outputs of the kept chunks are concatenated along their first (iteration) axis and,
+    with ``stack``, swapped to (chains, draws, ...). Ctrl-C stops between chunks and keeps
+    what was done (``interrupted``); before any kept chunk it propagates. Returns the final
+    state, the outputs, ``warmup_s``/``sampling_s`` and ``interrupted``."""
+    total = tune + draws
+    outs: list[tuple] = []
+    done, interrupted, t1, t_warm_end = 0, False, time.perf_counter(), None
+    try:
+        while done < total:
+            state, out = step(state, done // n, done < tune)
+            jax.block_until_ready(state)
+            done += n
+            if done > tune:
+                outs.append(jax.tree_util.tree_map(np.asarray, out))
+            if done == tune:
+                t_warm_end = time.perf_counter()
+            if progress is not None:
+                progress(done, total, "warmup" if done <= tune else "sampling")
+    except KeyboardInterrupt:
+        interrupted = True
+        if not outs:
+            raise
+    t2 = time.perf_counter()
+    if t_warm_end is None:
+        t_warm_end = t1
+    cat = [np.concatenate([o[i] for o in outs], axis=0) for i in range(len(outs[0]))]
+    if stack:  # scan stacks (n, chains, ...) -> (chains, draws, ...)
+        cat = [c.swapaxes(0, 1) for c in cat]
+    return state, cat, {"warmup_s": t_warm_end - t1, "sampling_s": t2 - t_warm_end}, interrupted
+
+

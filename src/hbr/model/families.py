@@ -1,0 +1,211 @@
+r"""Response families and links: one small table (DESIGN.md style rule 4).
+
+=====================  ==================  ==================  ===========================
+family                 links (default 1st)  extra parameters    response
+=====================  ==================  ==================  ===========================
+``gaussian``           identity             ``sigma``           real numbers
+``student_t``          identity             ``sigma``, ``nu``   real numbers
+``bernoulli``          logit, probit        (none)              0 or 1 (or True/False)
+``binomial``           logit, probit        (none)              successes 0..n, with
+                                                                ``y | trials(n) ~ ...``
+``poisson``            log                  (none)              counts 0, 1, 2, ...
+``negative_binomial``  log                  ``phi``             counts 0, 1, 2, ...
+=====================  ==================  ==================  ===========================
+
+With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset()``) and
+:math:`\mu_i = g^{-1}(\eta_i)`:
+
+* gaussian: :math:`y_i \sim N(\mu_i, \sigma^2)`; with ``y | se(s)`` the known standard error
+  replaces :math:`\sigma` (``se(s, sigma=True)``: :math:`N(\mu_i, \sigma^2 + s_i^2)`).
+* student_t: :math:`y_i \sim t_\nu(\mu_i, \sigma)` (robust regression).
+* bernoulli: :math:`P(y_i = 1) = \mu_i`; binomial: :math:`y_i \sim \mathrm{Bin}(n_i, \mu_i)`.
+* poisson: :math:`y_i \sim \mathrm{Poisson}(\mu_i)`; ``offset(log(exposure))`` for rates.
+* negative_binomial: mean :math:`\mu_i`, variance :math:`\mu_i + \mu_i^2 / \phi`
+  (:math:`\phi \to \infty` is Poisson).
+
+Default priors of the extra parameters (overridable by name, like every prior):
+``sigma`` :math:`\mathrm{Exponential}(1/s_y)`, ``nu`` :math:`\mathrm{Gamma}(2, 0.1)` (as brms),
+``phi`` :math:`\mathrm{Exponential}(0.1)` (mean 10; P(phi < 1) = 0.1).
+Only the Gaussian family has its group effects integrated out exactly ("marginal"); the others
+are sampled with per-group partial centring ("auto", :mod:`hbr.density.auto`).
+
+This module never imports JAX: the log likelihoods are in :mod:`hbr.density.likelihoods`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from hbr.errors import DataError, OptionError
+from hbr.priors import Exponential, Gamma, Prior
+
+__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "resolve_family", "check_response",
+           "simulate_response"]
+
+# default prior of each extra parameter, given the response's scale s_y (identity link)
+AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
+    "sigma": lambda sy: Exponential(1.0 / sy),
+    "nu": lambda sy: Gamma(2.0, 0.1),
+    "phi": lambda sy: Exponential(0.1),
+}
+
+
+@dataclass(frozen=True)
+class Family:
+    """One row of the family table.
+
+    Attributes
+    ----------
+    name : str
+    links : tuple of str
+        Allowed links, the default first.
+    aux : tuple of str
+        Extra (scalar, positive) parameters besides the linear predictor.
+    response : str
+        "real", "binary", "successes" (needs ``trials()``) or "count".
+    marginal : bool
+        Whether the group effects can be integrated out exactly.
+    """
+
+    name: str
+    links: tuple[str, ...]
+    aux: tuple[str, ...]
+    response: str
+    marginal: bool = False
+
+
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("gaussian", ("identity",), ("sigma",), "real", marginal=True),
+    Family("student_t", ("identity",), ("sigma", "nu"), "real"),
+    Family("bernoulli", ("logit", "probit"), (), "binary"),
+    Family("binomial", ("logit", "probit"), (), "successes"),
+    Family("poisson", ("log",), (), "count"),
+    Family("negative_binomial", ("log",), ("phi",), "count"),
+)}
+
+
+def resolve_family(family: str, link: str | None = None) -> tuple[Family, str]:
+    """The :class:`Family` called ``family`` and the link to use (its default when None).
+
+    Raises
+    ------
+    OptionError
+        Unknown family, or a link the family does not have (the message lists both).
+    """
+    if not isinstance(family, str) or family not in FAMILIES:
+        import difflib
+        close = difflib.get_close_matches(str(family), list(FAMILIES), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise OptionError(f"family={family!r} is not available{hint} Choose one of "
+                          f"{', '.join(FAMILIES)}")
+    fam = FAMILIES[family]
+    if link is None:
+        return fam, fam.links[0]
+    if link not in fam.links:
+        raise OptionError(f"link={link!r} is not available for family={family!r}; choose "
+                          f"{' or '.join(repr(x) for x in fam.links)}")
+    return fam, link
+
+
+def _rows(mask: np.ndarray) -> str:
+    idx = np.flatnonzero(mask)
+    return ", ".join(map(str, idx[:5])) + (", ..." if idx.size > 5 else "")
+
+
+def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | None,
+                   se: np.ndarray | None) -> None:
+    """Raise a :class:`~hbr.errors.DataError` naming the column, the bad values and the fix
+    when ``y`` (and ``trials`` / ``se``) do not fit ``fam``."""
+    if fam.response == "successes" and trials is None:
+        raise DataError(f"family='binomial' needs the number of trials: write "
+                        f"'{name} | trials(n) ~ ...' with n a column or a number")
+    if trials is not None and fam.response != "successes":
+        raise DataError(f"trials() belongs to family='binomial', not {fam.name!r}")
+    if se is not None and fam.name != "gaussian":
+        raise DataError(f"se() (known measurement error) needs family='gaussian', not "
+                        f"{fam.name!r}")
+    if se is not None:
+        bad = ~(se > 0)
+        if bad.any():
+            raise DataError(f"se() must be positive in every row, but it is {se[bad][0]:g} in "
+                            f"row(s) {_rows(bad)}; a known standard error of 0 or less is not "
+                            "a standard error (drop those rows or fix the column)")
+    if fam.response == "real":
+        if len(y) > 1 and np.all(y == y[0]) and se is None:
+            raise DataError(f"the response {name!r} is constant ({y[0]:g} in every row): there "
+                            "is no variation to model; check that it is the right column")
+        return
+    if fam.response == "binary":
+        bad = ~np.isin(y, (0.0, 1.0))
+        if bad.any():
+            raise DataError(f"family='bernoulli' needs {name!r} to be 0 or 1 (or True/False), "
+                            f"but it is {y[bad][0]:g} in row(s) {_rows(bad)}; recode it (e.g. "
+                            f"y = (column == 'yes')) or use family='binomial' for counts of "
+                            "successes")
+        return
+    kind = "counts of successes" if fam.response == "successes" else "counts"
+    bad = (y < 0) | (y != np.round(y))
+    if bad.any():
+        raise DataError(f"family={fam.name!r} needs {name!r} to hold {kind} (whole numbers "
+                        f">= 0), but it is {y[bad][0]:g} in row(s) {_rows(bad)}; "
+                        + ("a negative count is a data error" if y[bad][0] < 0 else
+                           "round the column or use family='gaussian' for measurements"))
+    if trials is not None:
+        badn = (trials < 0) | (trials != np.round(trials))
+        if badn.any():
+            raise DataError(f"trials() must be whole numbers >= 0, but it is "
+                            f"{trials[badn][0]:g} in row(s) {_rows(badn)}")
+        over = y > trials
+        if over.any():
+            i = np.flatnonzero(over)[0]
+            raise DataError(f"{name!r} has more successes than trials: {y[i]:g} successes in "
+                            f"{trials[i]:g} trials in row(s) {_rows(over)}; check that the "
+                            "columns are the right way round ('successes | trials(n) ~ ...')")
+
+
+def inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
+    """:math:`g^{-1}(\\eta)` in NumPy."""
+    if link == "identity":
+        return eta
+    if link == "log":
+        return np.exp(eta)
+    if link == "logit":
+        return 1.0 / (1.0 + np.exp(-eta))
+    from scipy.special import ndtr  # probit; SciPy only when needed
+    return ndtr(eta)
+
+
+def simulate_response(family: str, link: str, eta: np.ndarray, aux: dict[str, float],
+                      rng: np.random.Generator, trials: np.ndarray | None = None,
+                      se: np.ndarray | None = None) -> np.ndarray:
+    r"""Draw :math:`y_i` given the linear predictor ``eta`` and the extra parameters ``aux``
+    (``{"sigma": ..., "nu": ..., "phi": ...}``) from ``family`` with ``link``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> y = simulate_response("poisson", "log", np.zeros(1000), {}, rng)
+    >>> bool(abs(y.mean() - 1.0) < 0.1)
+    True
+    """
+    eta = np.asarray(eta, dtype=float)
+    mu = inverse_link(link, eta)
+    if family == "gaussian":
+        sd = aux.get("sigma", 0.0) if se is None else np.sqrt(se**2 + aux.get("sigma", 0.0)**2)
+        return mu + sd * rng.standard_normal(eta.shape)
+    if family == "student_t":
+        return mu + aux["sigma"] * rng.standard_t(aux["nu"], eta.shape)
+    if family == "bernoulli":
+        return (rng.random(eta.shape) < mu).astype(float)
+    if family == "binomial":
+        return rng.binomial(np.asarray(trials, dtype=np.int64), mu).astype(float)
+    if family == "poisson":
+        return rng.poisson(mu).astype(float)
+    if family == "negative_binomial":
+        phi = aux["phi"]
+        return rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
+    raise OptionError(f"family={family!r} is not available; choose one of "
+                      f"{', '.join(FAMILIES)}")

@@ -1,0 +1,260 @@
+"""ModelSpec: a design plus family and priors, frozen and engine-agnostic.
+
+:func:`build_model` fills in the default priors (see :mod:`hbr.priors`), applies the user's
+overrides by parameter name, and checks that each prior's support fits its parameter
+(a standard deviation needs a prior on positive numbers, a correlation needs ``LKJ``).
+
+Parameter names (as in Bambi), for ``log_radon ~ floor + (floor | county)``:
+
+=======================  =========================================================
+``Intercept``, ``floor``  fixed effects, one variable per term (a categorical term is
+                          a vector over its levels, dimension ``<term>_dim``)
+``sigma``                 residual standard deviation (gaussian, student_t)
+``nu``, ``phi``           student_t degrees of freedom, negative-binomial shape
+                          (:mod:`hbr.model.families`)
+``sigma_Intercept`` ...   with a formula ``sigma ~ 1 + x + (1 | g)``: the coefficients of
+                          ``log sigma`` (and ``sigma_1|g``, ``sigma_1|g_sigma``); then there
+                          is no scalar ``sigma``
+``1|county``              county deviations of the intercept (dimension ``county``)
+``floor|county``          county deviations of the ``floor`` slope
+``1|county_sigma``        their standard deviations
+``county_corr``           correlation matrix of the county coefficients (``(a + b | g)``
+                          terms only; ``||`` terms are uncorrelated)
+=======================  =========================================================
+
+Nested factors are named after the interaction: ``(1 | state/county)`` gives ``1|state``
+and ``1|state:county``. This module does not import JAX.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+
+from hbr.design.build import Design, GroupBlock
+from hbr.errors import DataError, PriorError
+from hbr.model.families import AUX_PRIORS, Family, check_response, resolve_family
+from hbr.priors import LKJ, HalfNormal, Normal, Prior, as_prior
+
+__all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
+_DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
+                    "corr": ("corr",)}
+
+
+@dataclass(frozen=True, eq=False)
+class ParamSpec:
+    """One named model parameter: ``size`` scalars in ``domain`` with ``prior``."""
+
+    name: str
+    domain: str  # "real" | "positive" | "corr"
+    size: int
+    prior: Prior
+    labels: tuple[str, ...] | None = None  # coordinate labels for vector parameters
+
+
+@dataclass(frozen=True, eq=False)
+class GroupSpec:
+    """A group block with the names of its standard deviations and correlation."""
+
+    block: GroupBlock
+    sds: tuple[ParamSpec, ...]
+    corr: ParamSpec | None
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    """Everything an engine needs to know about a model, as plain values."""
+
+    design: Design
+    family: str
+    fixed: tuple[ParamSpec, ...]
+    aux: tuple[ParamSpec, ...]  # the family's extra parameters (sigma, nu, phi)
+    groups: tuple[GroupSpec, ...]
+    link: str = "identity"
+    dpar_fixed: tuple[ParamSpec, ...] = ()  # coefficients of ``log sigma`` (sigma ~ ...)
+
+    @property
+    def params(self) -> tuple[ParamSpec, ...]:
+        out = list(self.fixed) + list(self.dpar_fixed) + list(self.aux)
+        for g in self.groups:
+            out.extend(g.sds)
+            if g.corr is not None:
+                out.append(g.corr)
+        return tuple(out)
+
+    @property
+    def priors(self) -> dict[str, Prior]:
+        return {p.name: p.prior for p in self.params}
+
+
+def _sd(v: np.ndarray) -> float:
+    s = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
+    return s if s > 0 else 1.0
+
+
+def column_moments(design: Design) -> tuple[float, float, np.ndarray, np.ndarray,
+                                              list[np.ndarray]]:
+    """Mean and sd of y, means and sds of the columns of X, and the sds of each group
+    block's Z columns (ddof=1; a constant column has sd 1): from the rows, or from the
+    statistics DuckDB computed when the rows stayed in the files."""
+    ts = design.table_stats
+    if ts is None:
+        X = design.X
+        zs = [np.array([_sd(c) if not np.all(c == c[0]) else 1.0 for c in b.Z.T])
+              for b in design.groups]
+        return (float(np.mean(design.y)), _sd(design.y), X.mean(axis=0),
+                np.array([_sd(c) for c in X.T]), zs)
+    def fix(v: np.ndarray) -> np.ndarray:
+        return np.where(v > 0, v, 1.0)
+    zs, start = [], 0
+    for b in design.groups:
+        zs.append(fix(ts.z_sd[start:start + b.k]))
+        start += b.k
+    return ts.y_mean, float(fix(np.array([ts.y_sd]))[0]), ts.x_mean, fix(ts.x_sd), zs
+
+
+def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
+    """Centre and scale of the linear predictor that the default priors are built on: the
+    mean and sd of y for the identity link; 0 and 1 for logit and probit (so slopes get
+    Normal(0, 2.5 / s_x), as rstanarm); log of the mean rate and 1 for the log link."""
+    y = design.y
+    if link == "identity":
+        my, sy, *_ = column_moments(design)
+        return my, sy
+    if link == "log":
+        expo = np.exp(design.offset) if design.offset is not None else np.ones_like(y)
+        return float(np.log(max(np.sum(y), 0.5) / np.sum(expo))), 1.0
+    return 0.0, 1.0
+
+
+def default_priors(design: Design, family: str = "gaussian", link: str | None = None
+                   ) -> dict[str, Prior]:
+    """The data-scaled default priors (documented in :mod:`hbr.priors` and
+    :mod:`hbr.model.families`)."""
+    fam, link = resolve_family(family, link)
+    y = design.y
+    my, sy = _link_location(design, fam, link)
+    _, _, x_mean, x_sd, z_sd = column_moments(design)
+    out: dict[str, Prior] = {}
+    has_icpt = any(t.name == "Intercept" for t in design.terms)
+    widen = 0.0
+    for t in design.terms:
+        if t.name == "Intercept":
+            continue
+        sx = x_sd[t.start:t.stop]
+        scale = 2.5 * sy / sx
+        widen += float(np.sum((scale * x_mean[t.start:t.stop]) ** 2))
+        out[t.name] = Normal(0.0, scale if t.labels is not None else float(scale[0]))
+    if has_icpt:  # first, in the order of the design
+        out = {"Intercept": Normal(my, float(np.sqrt((2.5 * sy) ** 2 + widen))), **out}
+    for dd in design.dpars:  # log sigma: centred on log sd(y), a factor e^3 either way
+        for t in dd.terms:
+            cols = dd.X[:, t.start:t.stop]
+            if t.name == f"{dd.name}_Intercept":
+                out[t.name] = Normal(float(np.log(_sd(y))), 1.5)
+            else:
+                sx = np.array([_sd(c) for c in cols.T])
+                out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
+                                     float(1.0 / sx[0]))
+    se_only = design.se is not None and not design.formula.se_sigma
+    for name in fam.aux:
+        if name == "sigma" and (se_only or any(d.name == "sigma" for d in design.dpars)):
+            continue
+        out[name] = AUX_PRIORS[name](sy)
+    for blk, sds in zip(design.groups, z_sd):
+        for sz, name in zip(sds, blk.names):
+            out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / float(sz))
+    for name in _corr_names(design.groups):
+        if name:
+            out[name] = LKJ(2.0)
+    return out
+
+
+def _corr_names(groups: tuple[GroupBlock, ...]) -> list[str | None]:
+    names: list[str | None] = []
+    for blk in groups:
+        if blk.correlated and blk.k > 1:
+            base, n = f"{blk.dpar + '_' if blk.dpar else ''}{blk.factor}_corr", 2
+            name = base
+            while name in names:
+                name, n = f"{base}_{n}", n + 1
+            names.append(name)
+        else:
+            names.append(None)
+    return names
+
+
+def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
+                family: str = "gaussian", link: str | None = None) -> ModelSpec:
+    """Combine ``design`` with ``family`` and priors into a :class:`ModelSpec`.
+
+    Parameters
+    ----------
+    design : Design
+    priors : mapping of parameter name to Prior or str, optional
+        Overrides of the defaults, e.g. ``{"sigma": "HalfNormal(1)"}``.
+    family, link : str
+        A family of :mod:`hbr.model.families` and one of its links (default: its first).
+
+    Raises
+    ------
+    OptionError
+        Unknown family or link.
+    DataError
+        A response that does not fit the family (see :func:`hbr.model.families.check_response`).
+    PriorError
+        Unknown parameter name (the message lists the valid names), malformed prior, or a
+        prior whose support does not fit the parameter.
+    """
+    fam, link = resolve_family(family, link)
+    if design.has_rows:
+        check_response(fam, design.response, design.y, design.trials, design.se)
+    elif design.table_stats.y_sd <= 0:
+        raise DataError(f"the response {design.response!r} is constant; there is nothing to "
+                        "model")
+    if design.dpars and "sigma" not in fam.aux:
+        raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
+    chosen = default_priors(design, family, link)
+    valid = list(chosen)
+    for name, value in (priors or {}).items():
+        if name not in chosen:
+            import difflib
+            close = difflib.get_close_matches(str(name), valid, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise PriorError(f"there is no parameter named {name!r} in this model.{hint} "
+                             f"Parameters with priors: {', '.join(valid)}")
+        chosen[name] = as_prior(value, name)
+
+    def spec(name: str, domain: str, size: int, labels: tuple[str, ...] | None = None
+             ) -> ParamSpec:
+        prior = chosen[name]
+        if prior.support not in _DOMAIN_SUPPORTS[domain] or (
+                prior.support == "interval" and domain == "positive"
+                and float(np.min(prior.kwargs["lower"])) < 0):
+            need = {"real": "a real number", "positive": "a positive number",
+                    "corr": "a correlation matrix"}[domain]
+            fix = {"real": "Normal, StudentT, Cauchy or Uniform",
+                   "positive": "HalfNormal, HalfCauchy, HalfStudentT, Exponential, Gamma, "
+                               "LogNormal or Uniform(0, upper)",
+                   "corr": "LKJ(eta)"}[domain]
+            raise PriorError(f"prior for {name!r}: {prior} does not fit, because {name!r} is "
+                             f"{need}; use {fix}")
+        for k, v in prior.params:
+            a = np.asarray(v)
+            if a.ndim and a.shape != (size,):
+                raise PriorError(f"prior for {name!r}: parameter {k} has shape {a.shape}, "
+                                 f"expected a number or shape ({size},)")
+        return ParamSpec(name, domain, size, prior, labels)
+
+    fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels) for t in design.terms)
+    dpar_fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels)
+                       for d in design.dpars for t in d.terms)
+    aux = tuple(spec(n, "positive", 1) for n in fam.aux if n in chosen)
+    groups = []
+    for blk, cname in zip(design.groups, _corr_names(design.groups)):
+        sds = tuple(spec(f"{n}_sigma", "positive", 1) for n in blk.names)
+        corr = spec(cname, "corr", blk.k, blk.coefs) if cname else None
+        groups.append(GroupSpec(blk, sds, corr))
+    return ModelSpec(design, family, fixed, aux, tuple(groups), link, dpar_fixed)

@@ -1,0 +1,285 @@
+"""The result of :func:`hbr.fit`: :class:`Fit`, the posterior with its model, and what can be
+done with it (summary, diagnostics, predictions, predictive checks, report, netCDF); and
+:class:`ParameterizationChoice`, what the fit chose for its group effects."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from hbr.errors import OptionError, check_int
+from hbr.io import write_atomic
+from hbr.model.integrated import integrated_ids
+from hbr.model.spec import ModelSpec
+from hbr.posterior.draws import Draws, hyper_names, summarize
+from hbr.priors import Prior
+
+if TYPE_CHECKING:
+    from hbr.checks.diagnostics import Diagnostics
+
+__all__ = ["Fit", "ParameterizationChoice"]
+
+
+@dataclass(frozen=True, eq=False)
+class ParameterizationChoice:
+    r"""How a fit handled its group effects; compares equal to its name (``== "marginal"``).
+
+    Attributes
+    ----------
+    name : str
+        "marginal", "auto", "noncentered" or "centered".
+    marginalized : str or None
+        The grouping factor integrated out ("marginal").
+    centered_fraction : dict of pandas.Series
+        For each sampled, partially centred effect (``"1|floor"``), the centred fraction
+        :math:`w_j \in [0, 1]` chosen per level by the pilot fit (0 = non-centred,
+        1 = centred; :func:`hbr.density.reparam.centered_fraction`).
+    """
+
+    name: str
+    marginalized: str | None = None
+    centered_fraction: Mapping[str, pd.Series] = field(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.name == other
+        if isinstance(other, ParameterizationChoice):
+            return (self.name, self.marginalized) == (other.name, other.marginalized)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def to_json(self) -> str:
+        """The centred fractions as JSON ``{effect: {level: w}}`` (for netCDF attrs)."""
+        return json.dumps({k: {str(lv): round(float(w), 4) for lv, w in v.items()}
+                           for k, v in self.centered_fraction.items()})
+
+
+@dataclass(frozen=True, eq=False)
+class Fit:
+    """The result of :func:`fit`.
+
+    Attributes
+    ----------
+    idata : arviz.InferenceData
+        ``posterior``, ``sample_stats``, ``observed_data``, ``log_likelihood``; built from
+        ``draws`` on first use (so a script that only reads the summary never imports ArviZ).
+    draws : hbr.posterior.draws.Draws
+        The same draws as plain NumPy arrays.
+    spec : ModelSpec
+        The model that was fitted (design, priors).
+    parameterization : ParameterizationChoice
+        Its name ("marginal", ...), the factor integrated out and the centred fractions.
+    seed : int
+        The seed used (drawn at random and recorded when none was given).
+    timings : dict of float
+        Seconds: ``compile_s``, ``warmup_s``, ``sampling_s``, ``total_s``.
+    interrupted : bool
+        True when Ctrl-C stopped sampling; the draws done so far are kept.
+    info : dict of ndarray
+        Extra outputs of the method: ``elbo`` (ADVI: after each step; Pathfinder: per path).
+    """
+
+    draws: Draws
+    spec: ModelSpec
+    parameterization: ParameterizationChoice
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    interrupted: bool = False
+    info: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @functools.cached_property
+    def idata(self) -> Any:  # arviz.InferenceData
+        return self.draws.to_inference_data()
+
+    @property
+    def formula(self) -> str:
+        return self.spec.design.formula.text
+
+    @property
+    def posterior(self) -> Any:
+        return self.idata.posterior
+
+    @property
+    def priors(self) -> dict[str, Prior]:
+        return self.spec.priors
+
+    @functools.cached_property
+    def _full_summary(self) -> pd.DataFrame:
+        return summarize(self.draws, None, self.spec)
+
+    def summary(self, var_names: list[str] | None = None, group_effects: bool = True
+                ) -> pd.DataFrame:
+        """Posterior summary: mean, sd, hdi_3%, hdi_97%, mcse_mean, ess_bulk, ess_tail, r_hat.
+
+        Parameters
+        ----------
+        var_names : list of str, optional
+            Variables to include; default all.
+        group_effects : bool
+            Include the group effects (``1|county`` ...); False keeps fixed effects and
+            hyperparameters only.
+        """
+        if var_names is None and not group_effects:
+            var_names = hyper_names(self.spec)
+        if var_names is None:
+            return self._full_summary.copy()
+        return summarize(self.draws, var_names, self.spec)
+
+    def diagnostics(self) -> Diagnostics:
+        """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.checks.diagnostics`)."""
+        name = self.parameterization.name
+        if name == "marginal" and len(integrated_ids(
+                self.spec, self.parameterization.marginalized)) == len(self.spec.groups):
+            name = "marginal-exact"  # nothing sampled: advice about the hyperparameters
+        from hbr.checks.diagnostics import diagnose
+
+        return diagnose(self.draws, parameterization=name, summary=self._full_summary)
+
+    def map_vs_mean(self) -> pd.DataFrame:
+        """Posterior mean and sd next to the modes of the same model: marginal (empirical
+        Bayes), joint non-centred and joint centred (which has none); see
+        :func:`hbr.checks.modes.map_vs_mean`."""
+        from hbr.checks.modes import map_vs_mean
+
+        return map_vs_mean(self)
+
+    def sample_posterior_predictive(self, seed: int | None = None) -> np.ndarray:
+        r"""Replicate the response once per posterior draw, for the fitted rows
+        (:func:`hbr.posterior.predictive.posterior_predictive`), and add it to ``idata`` as the group
+        ``posterior_predictive`` (variable named after the response, dimension ``__obs__``).
+
+        Parameters
+        ----------
+        seed : int, optional
+            Default: the fit's seed, so that repeating the call gives the same draws.
+
+        Returns
+        -------
+        ndarray (chains, draws, N)
+        """
+        from hbr.posterior.predictive import posterior_predictive
+
+        self._needs_rows("replicates of the fitted rows")
+        seed = self.seed if seed is None else check_int("seed", seed, 0)
+        rep = posterior_predictive(self.spec, self.draws.posterior, seed)
+        name = self.spec.design.response
+        if "posterior_predictive" in self.idata.groups():
+            del self.idata.posterior_predictive
+        self.idata.add_groups({"posterior_predictive": {name: rep}},
+                              dims={name: ["__obs__"]},
+                              coords={"__obs__": np.arange(self.spec.design.n_obs)})
+        return rep
+
+    def _needs_rows(self, what: str) -> None:
+        """Refuse ``what`` when the fitted rows stayed out of memory (DuckDB or Dask)."""
+        ts = self.spec.design.table_stats
+        if ts is not None:
+            where = "in the files" if ts.engine == "duckdb" else "in the Dask DataFrame"
+            raise OptionError(f"{what} need the fitted rows, which stayed {where} ("
+                              f"{ts.engine} statistics) and N x draws numbers; "
+                              "hbr.plots.plot_ppc(fit) checks a random sample of the rows, "
+                              "fit.loo() streams them, fit.predict takes rows you read")
+
+    def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
+                seed: int | None = None) -> np.ndarray:
+        r"""Predictive draws (chains, draws, rows) for new rows (or the fitted ones).
+
+        The new table is coded as the training table was (same levels, same means and sds
+        for ``center``/``scale``); it needs the predictors and grouping columns, not the
+        response. Summarise with :func:`hbr.posterior.predictive.summarize_predictions`.
+
+        Parameters
+        ----------
+        data : pandas.DataFrame
+        kind : {"mean", "response", "link"}
+            "mean": the expected response :math:`g^{-1}(\eta)` per draw; "response": a new
+            observation (with the noise); "link": the linear predictor :math:`\eta`.
+        new_groups : {"sample", "mean"}
+            A level not in the training data (a new county) gets an effect drawn from the
+            population distribution :math:`N(0, \Sigma)` of each draw ("sample", default),
+            or the population mean 0 ("mean"). Both average to the population prediction.
+        seed : int, optional
+            Default: the fit's seed.
+
+        Examples
+        --------
+        >>> new = pd.DataFrame({"floor": [0, 1], "county": ["AITKIN", "NEW COUNTY"]})
+        >>> pred = fit.predict(new)  # doctest: +SKIP
+        >>> hbr.posterior.predictive.summarize_predictions(pred)  # doctest: +SKIP
+        """
+        from hbr.posterior.predictive import predict
+
+        seed = self.seed if seed is None else check_int("seed", seed, 0)
+        return predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
+
+    def loo(self, data: Any = None, sample: int | str | None = None, seed: int = 0) -> Any:
+        """PSIS leave-one-out, the rows read again in chunks (:func:`hbr.checks.loo.loo`): also
+        for tables that stayed out of memory (DuckDB files, Dask), by a subsample of rows
+        with the difference estimator when the table has over 50,000 rows.
+
+        Examples
+        --------
+        >>> fit.loo()  # doctest: +SKIP
+        elpd_loo -1038.68 (se 28.66), p_loo 66.05, from 919 rows; Pareto k > 0.7: 2 of 919
+        """
+        from hbr.checks.loo import loo
+
+        return loo(self, data, sample=sample, seed=check_int("seed", seed, 0))
+
+    def sample_prior_predictive(self, draws: int = 500, seed: int | None = None
+                                ) -> np.ndarray:
+        """Draw the parameters from their priors (group effects from the population) and a
+        response for the fitted rows given each; add the groups ``prior`` and
+        ``prior_predictive`` to ``idata``.
+
+        Returns
+        -------
+        ndarray (1, draws, N)
+        """
+        from hbr.posterior.predictive import prior_draws
+
+        self._needs_rows("the prior predictive of the fitted rows")
+        draws = check_int("draws", draws, 1)
+        seed = self.seed if seed is None else check_int("seed", seed, 0)
+        params, rep = prior_draws(self.spec, draws, seed)
+        name = self.spec.design.response
+        for group in ("prior", "prior_predictive"):
+            if group in self.idata.groups():
+                delattr(self.idata, group)
+        dims = {k: v for k, v in self.draws.dims.items() if k in params}
+        self.idata.add_groups({"prior": {k: params[k] for k in self.draws.posterior},
+                               "prior_predictive": {name: rep}},
+                              dims={**dims, name: ["__obs__"]},
+                              coords={**self.draws.coords,
+                                      "__obs__": np.arange(self.spec.design.n_obs)})
+        return rep
+
+    def report(self, path: str | os.PathLike[str], overwrite: bool = False, **kwargs: Any
+               ) -> Path:
+        """Write the HTML report (:func:`hbr.report.write_report`): model, priors, verdict,
+        summary, group effects and figures in one self-contained file."""
+        from hbr.report import write_report
+
+        return write_report(path, self, overwrite=overwrite, **kwargs)
+
+    def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
+        """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
+        unless ``overwrite=True``. Open it with ``arviz.from_netcdf``."""
+        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)), overwrite)
+
+    def __repr__(self) -> str:
+        d = self.spec.design
+        return (f"<hbr.Fit {self.formula!r}: {d.n_obs} rows, {self.parameterization}, "
+                f"{self.draws.chains} chains x {self.draws.n_draws} draws>")

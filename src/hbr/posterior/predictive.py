@@ -1,0 +1,206 @@
+r"""Predictive draws: posterior predictive for the fitted rows, predictions for new rows
+(seen and unseen groups) and the prior predictive.
+
+For every draw :math:`s` of the parameters the linear predictor of each row is rebuilt in
+NumPy,
+
+.. math::
+    \eta_i^{(s)} = x_i^\top \beta^{(s)} + \sum_g z_{gi}^\top b^{(s)}_{g[i]} + o_i,
+
+(the group effects are the drawn ones, also for an integrated-out factor), with the family's
+extra parameters (sigma per row for a ``sigma ~ ...`` formula or known ``se()``), and
+:math:`y_i^{(s)}` is drawn by :func:`hbr.model.families.simulate_response`.
+
+A level of a grouping factor that the model was not fitted to (a new county) has no posterior
+effect. :func:`predict` draws one from the population distribution of the same draw,
+:math:`b^{(s)}_{new} \sim N(0, \mathrm{diag}(s^{(s)}) R^{(s)} \mathrm{diag}(s^{(s)}))`
+(``new_groups="sample"``, the default: the prediction carries the between-group spread), or
+sets it to its mean 0 (``new_groups="mean"``: the population-average prediction). Either
+way its prediction averages, over draws, to the population prediction :math:`x^\top \beta`.
+This module does not import JAX.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hbr.design.newdata import Rows, new_rows, training_rows
+from hbr.errors import OptionError
+from hbr.model.families import inverse_link, simulate_response
+from hbr.model.spec import ModelSpec
+from hbr.priors import sample_prior
+
+__all__ = ["linear_predictor", "noise_sd", "posterior_predictive", "predict",
+           "prior_draws", "summarize_predictions", "response_draws", "MAX_NUMBERS",
+           "KINDS"]
+
+MAX_NUMBERS = 250_000_000  # chains x draws x rows kept in memory at once (2 GB)
+KINDS = ("mean", "response", "link")
+
+
+def _coefficients(post: dict[str, np.ndarray], params: Any) -> np.ndarray:
+    cols = [post[p.name][..., None] if p.labels is None else post[p.name] for p in params]
+    shape = next(iter(post.values())).shape[:2]
+    return np.concatenate(cols, axis=-1) if cols else np.zeros(shape + (0,))
+
+
+def _group_sum(spec: ModelSpec, post: dict[str, np.ndarray], dpar: str, rows: Rows
+               ) -> np.ndarray | float:
+    out: np.ndarray | float = 0.0
+    for g, index, Z in zip(spec.groups, rows.index, rows.Z):
+        blk = g.block
+        if blk.dpar != dpar:
+            continue
+        for c, name in enumerate(blk.names):
+            out = out + post[name][..., index] * Z[:, c]
+    return out
+
+
+def linear_predictor(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows | None = None
+                     ) -> np.ndarray:
+    """:math:`\\eta` (chains, draws, n) of ``rows`` (default: the fitted rows) from the
+    constrained draws ``post``."""
+    rows = training_rows(spec.design) if rows is None else rows
+    eta = _coefficients(post, spec.fixed) @ rows.X.T + _group_sum(spec, post, "", rows)
+    if rows.offset is not None:
+        eta = eta + rows.offset
+    return np.asarray(eta)
+
+
+def noise_sd(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows | None = None
+             ) -> np.ndarray | None:
+    """The residual sd, (chains, draws, 1) or (chains, draws, n); None without sigma."""
+    rows = training_rows(spec.design) if rows is None else rows
+    if spec.dpar_fixed:
+        log_sd = (_coefficients(post, spec.dpar_fixed) @ rows.dpar_X.T
+                  + _group_sum(spec, post, "sigma", rows))
+        return np.exp(log_sd)
+    sigma = post["sigma"][..., None] if "sigma" in post else None
+    if spec.design.se is None:
+        return sigma
+    if rows.se is None:
+        raise OptionError("the model has known standard errors (se()); the new table needs "
+                          "that column to draw responses (kind='mean' does not)")
+    return rows.se if sigma is None else np.sqrt(rows.se**2 + sigma**2)
+
+
+def _check_size(post: dict[str, np.ndarray], n: int) -> None:
+    chains, draws = next(iter(post.values())).shape[:2]
+    size = chains * draws * n
+    if size > MAX_NUMBERS:
+        raise OptionError(f"the predictive draws would hold {size:.3g} numbers "
+                          f"({size * 8 / 2**30:.1f} GiB); keep fewer draws (e.g. every 10th) "
+                          "or predict fewer rows at a time")
+
+
+def response_draws(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
+                   rng: np.random.Generator) -> np.ndarray:
+    eta = linear_predictor(spec, post, rows)
+    aux = {p.name: post[p.name][..., None] for p in spec.aux}
+    sd = noise_sd(spec, post, rows)
+    if sd is not None:
+        aux["sigma"] = sd
+    # known se is already inside the sd, so simulate_response gets no se of its own
+    return simulate_response(spec.family, spec.link, eta, aux, rng, rows.trials)
+
+
+def posterior_predictive(spec: ModelSpec, post: dict[str, np.ndarray], seed: int
+                         ) -> np.ndarray:
+    """Replicated responses (chains, draws, N) of the fitted rows, one per posterior draw.
+
+    Raises
+    ------
+    OptionError
+        When chains x draws x N passes ``MAX_NUMBERS`` (thin the draws first)."""
+    _check_size(post, spec.design.n_obs)
+    return response_draws(spec, post, training_rows(spec.design), np.random.default_rng(seed))
+
+
+def _with_new_levels(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
+                     new_groups: str, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """``post`` with the group-effect arrays extended by one effect per unseen level."""
+    out = dict(post)
+    for g, levels in zip(spec.groups, rows.new_levels):
+        if not levels:
+            continue
+        blk = g.block
+        shape = post[blk.names[0]].shape[:2] + (len(levels), blk.k)
+        if new_groups == "mean":
+            new = np.zeros(shape)
+        else:
+            z = rng.standard_normal(shape)
+            if g.corr is not None:
+                z = np.einsum("cdij,cduj->cdui", np.linalg.cholesky(post[g.corr.name]), z)
+            sd = np.stack([post[s.name] for s in g.sds], axis=-1)
+            new = z * sd[..., None, :]
+        for c, name in enumerate(blk.names):
+            out[name] = np.concatenate([post[name], new[..., c]], axis=-1)
+    return out
+
+
+def predict(spec: ModelSpec, post: dict[str, np.ndarray], data: pd.DataFrame,
+            kind: str = "mean", new_groups: str = "sample", seed: int = 0) -> np.ndarray:
+    r"""Predictive draws (chains, draws, n) for the rows of ``data``.
+
+    Parameters
+    ----------
+    kind : {"mean", "response", "link"}
+        "mean": the expected response :math:`E[y \mid \theta] = g^{-1}(\eta)` (times the
+        trials for the binomial); "response": a new observation :math:`y \sim p(y\mid\theta)`
+        (adds the noise); "link": :math:`\eta`.
+    new_groups : {"sample", "mean"}
+        For levels the model was not fitted to: draw their effects from the population
+        distribution of each draw, or use its mean 0.
+    seed : int
+        Seeds the draws of new group effects and of responses.
+    """
+    if kind not in KINDS:
+        raise OptionError(f"kind={kind!r} is not available; choose one of {', '.join(KINDS)}")
+    if new_groups not in ("sample", "mean"):
+        raise OptionError(f"new_groups={new_groups!r} is not available; choose 'sample' "
+                          "(draw a new level's effect from the population) or 'mean'")
+    rows = new_rows(spec.design, data)
+    _check_size(post, rows.n)
+    rng = np.random.default_rng(seed)
+    post = _with_new_levels(spec, post, rows, new_groups, rng)
+    if kind == "response":
+        return response_draws(spec, post, rows, rng)
+    eta = linear_predictor(spec, post, rows)
+    if kind == "link":
+        return eta
+    mu = inverse_link(spec.link, eta)
+    return mu * rows.trials if spec.family == "binomial" else mu
+
+
+def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.ndarray],
+                                                                  np.ndarray]:
+    """Parameters drawn from the priors, shaped (1, draws, ...) like a posterior (group
+    effects from their population distribution), and a response (1, draws, N) for the
+    fitted rows given each."""
+    rows = training_rows(spec.design)
+    _check_size({"": np.zeros((1, draws))}, rows.n)  # before drawing anything
+    rng = np.random.default_rng(seed)
+    post: dict[str, np.ndarray] = {}
+    for g in spec.groups:
+        if g.corr is not None:
+            post[g.corr.name] = sample_prior(g.corr.prior, rng, (1, draws), g.block.k)
+    for p in spec.params:
+        if p.name not in post:
+            post[p.name] = sample_prior(p.prior, rng, (1, draws) + (
+                (p.size,) if p.labels is not None else ()))
+    zero = {name: np.zeros((1, draws, 0)) for g in spec.groups for name in g.block.names}
+    as_new = Rows(rows.X, rows.index, rows.Z, tuple(g.block.levels for g in spec.groups),
+                  rows.offset, rows.se, rows.trials, rows.dpar_X)
+    post = _with_new_levels(spec, {**post, **zero}, as_new, "sample", rng)
+    return post, response_draws(spec, post, rows, rng)
+
+
+def summarize_predictions(draws: np.ndarray) -> pd.DataFrame:
+    """Per row: mean, sd and the 3% and 97% quantiles (a 94% interval) over all draws."""
+    flat = draws.reshape(-1, draws.shape[-1])
+    q = np.quantile(flat, [0.03, 0.97], axis=0)
+    return pd.DataFrame({"mean": flat.mean(0), "sd": flat.std(0, ddof=1),
+                         "q3%": q[0], "q97%": q[1]})

@@ -1,0 +1,214 @@
+"""Sufficient statistics of a Gaussian model from a Dask DataFrame (issue 4).
+
+Two passes over the partitions, both through ``dask.compute``, so they run on the user's
+``dask.distributed`` cluster when a Client exists and on local threads otherwise: first the
+levels of the categorical columns and grouping factor and the mean and sd of ``center``/
+``scale`` arguments; then, per partition, the rows coded exactly as in memory (the same
+code as prediction, :func:`hbr.design.newdata.new_rows`, with the levels of the whole table) and
+their statistics (:func:`hbr.design.stats.suffstats`) and moments, summed in the client. Only
+O(J k (k + p)) numbers per partition travel back.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from hbr.design.transforms import evaluate, is_categorical, stateful_memo
+from hbr.design.build import Design, GroupBlock, code_terms
+from hbr.errors import DataError
+from hbr.formula.types import Factor
+from hbr.formula import Formula, parse_formula
+from hbr.design.stats import SuffStats, suffstats
+from hbr.sources.duckdb import TableStats, used_columns
+
+__all__ = ["is_dask", "dask_statistics"]
+
+_STATEFUL = ("center", "scale", "standardize")
+
+
+def is_dask(data: Any) -> bool:
+    return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def _levels(values: Any) -> tuple[str, ...]:
+    vals = list(pd.unique(pd.Series(values).dropna()))
+    try:
+        vals = sorted(vals)
+    except TypeError:
+        vals = sorted(str(v) for v in vals)
+    return tuple(str(v) for v in vals)
+
+
+def _memo_tasks(f: Formula, ddf: Any) -> dict[str, Any]:
+    """Lazy Dask values of what the transforms must learn from the whole table."""
+    tasks: dict[str, Any] = {}
+    dtypes = ddf.dtypes
+    factors = [fa for t in f.terms for fa in t.factors]
+    factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
+    for fa in factors:
+        names = fa.column_names
+        for node in ast.walk(fa.tree):
+            if isinstance(node, ast.Name) and names.get(node.id, node.id) in dtypes.index:
+                col = names.get(node.id, node.id)
+                call_c = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and
+                             n.func.id == "C" and n.args and n.args[0] is node
+                             for n in ast.walk(fa.tree))
+                if call_c or is_categorical(pd.Series([], dtype=dtypes[col])):
+                    tasks[f"levels:{node.id}"] = ddf[col].unique()
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in ("center", "scale", "standardize"):
+                arg = node.args[0] if node.args else None
+                key = f"{node.func.id}:{ast.unparse(arg)}"
+                if isinstance(arg, ast.Name):
+                    col = names.get(arg.id, arg.id)
+                    tasks[key] = (ddf[col].astype("float64").mean(),
+                                  ddf[col].astype("float64").std(ddof=1))
+                    continue
+                if arg is None or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                                      and n.func.id in _STATEFUL for n in ast.walk(arg)):
+                    raise DataError(f"{ast.unparse(node)!r}: out of core, the argument of "
+                                    "center()/scale() cannot itself be centred or scaled; "
+                                    "compute it as a column first")
+                # an expression (log(x), x * w): its moments per partition, combined
+                sub = Factor(ast.unparse(arg), fa.span, arg, fa.column_names)
+                tasks[key] = ddf.map_partitions(_arg_moments, sub, f.text,
+                                                meta={"n": "f8", "mean": "f8", "m2": "f8"})
+    (gcols,) = {g.factor for g in f.groups}
+    if len(gcols) == 1:
+        tasks["group:" + gcols[0]] = ddf[gcols[0]].unique()
+    else:
+        tasks["group:" + ":".join(gcols)] = ddf[list(gcols)].drop_duplicates()
+    return tasks
+
+
+def _finish_memo(raw: dict[str, Any], f: Formula) -> dict[str, Any]:
+    memo: dict[str, Any] = {}
+    for key, v in raw.items():
+        if key.startswith("levels:"):
+            memo[key] = _levels(v)
+        elif key.startswith("group:"):
+            if isinstance(v, pd.DataFrame):  # joined factor a:b, as design.group_codes
+                text = v.iloc[:, 0].astype(str)
+                for c in v.columns[1:]:
+                    text = text + ":" + v[c].astype(str)
+                memo[key] = tuple(sorted(set(text)))
+            else:
+                memo[key] = _levels(v)
+        elif isinstance(v, pd.DataFrame):  # per-partition (n, mean, M2) of an expression
+            parts = v.to_numpy()[:, :, None]
+            mom = parts[0]
+            for other in parts[1:]:
+                mom = _combine(mom, other)
+            memo[key] = stateful_memo(key.split(":", 1)[0], float(mom[1, 0]),
+                                      float(np.sqrt(mom[2, 0] / max(mom[0, 0] - 1, 1.0))))
+        else:
+            memo[key] = stateful_memo(key.split(":", 1)[0], *(float(x) for x in v))
+    return memo
+
+
+def _template(f: Formula, memo: dict[str, Any], sample: pd.DataFrame) -> Design:
+    """A design with no rows that codes partitions as the whole table is coded."""
+    cols, slices = code_terms(list(f.terms), f.intercept, sample, f.text, dict(memo),
+                              new_data=True)
+    (gcols,) = {g.factor for g in f.groups}
+    levels = memo["group:" + ":".join(gcols)]
+    groups = []
+    for gt in f.groups:
+        zc, zs = code_terms([t for t in gt.terms if t.factors],
+                            any(not t.factors for t in gt.terms), sample, f.text, dict(memo),
+                            new_data=True)
+        coefs = []
+        for s in zs:
+            nm = "1" if s.name == "Intercept" else s.name
+            coefs.extend([nm] if s.labels is None else [f"{nm}[{lab}]" for lab in s.labels])
+        groups.append(GroupBlock(":".join(gcols), levels, np.zeros(0, dtype=np.int64),
+                                 np.zeros((0, len(zc))), tuple(coefs), gt.correlated))
+    return Design(f, f.response.expr, np.zeros(0), np.zeros((0, len(cols))), tuple(slices),
+                  tuple(groups), memo=dict(memo))
+
+
+def _arg_moments(part: pd.DataFrame, sub: Factor, text: str) -> np.ndarray:
+    v = evaluate(sub, part, text, {})
+    if not isinstance(v, np.ndarray):
+        raise DataError(f"{sub.expr!r} is categorical; center()/scale() need numbers")
+    return pd.DataFrame(_moments(np.asarray(v, dtype=float)[:, None]).T,
+                        columns=["n", "mean", "m2"])
+
+
+def _moments(a: np.ndarray) -> np.ndarray:
+    """(n, mean, M2) per column of ``a`` (n, c): combined across partitions by Chan et al."""
+    n = a.shape[0]
+    mean = a.mean(axis=0) if n else np.zeros(a.shape[1])
+    return np.stack([np.full(a.shape[1], float(n)), mean, ((a - mean) ** 2).sum(axis=0)])
+
+
+def _combine(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    n = x[0] + y[0]
+    safe = np.where(n > 0, n, 1.0)
+    d = y[1] - x[1]
+    return np.stack([n, x[1] + d * y[0] / safe, x[2] + y[2] + d**2 * x[0] * y[0] / safe])
+
+
+def _partial(part: pd.DataFrame, template: Design, used: list[str], dropna: bool
+             ) -> tuple[SuffStats, np.ndarray]:
+    from hbr.design.newdata import new_rows
+
+    f = template.formula
+    if dropna:
+        part = part.dropna(subset=used)
+    J = template.groups[0].n_levels
+    p = template.X.shape[1]
+    K = sum(b.k for b in template.groups)
+    if len(part) == 0:
+        z = np.zeros
+        return (SuffStats(z(J), z((K, K, J)), z((K, p, J)), z((K, J)), z((p, p)), z(p),
+                          np.asarray(0.0), np.asarray(0.0)), _moments(np.zeros((0, 1 + p + K))))
+    rows = new_rows(template, part)
+    y = evaluate(f.response, part, f.text, dict(template.memo))
+    if not isinstance(y, np.ndarray):
+        raise DataError(f"the response {f.response.expr!r} is not numeric")
+    Z = np.concatenate(rows.Z, axis=1)
+    return (suffstats(y, rows.X, Z, rows.index[0], J),
+            _moments(np.column_stack([y, rows.X, Z])))
+
+
+def dask_statistics(formula: str | Formula, ddf: Any, dropna: bool = False) -> Any:
+    """:class:`hbr.sources.duckdb.TableStats` of ``formula`` over a Dask DataFrame."""
+    import dask
+
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    used = used_columns(f)
+    missing = [c for c in used if c not in ddf.columns]
+    if missing:
+        raise DataError(f"unknown column {missing[0]!r} (the table has: "
+                        f"{', '.join(map(str, list(ddf.columns)[:12]))})")
+    src = ddf.dropna(subset=used) if dropna else ddf
+    tasks = _memo_tasks(f, src)
+    (raw,) = dask.compute(tasks)
+    memo = _finish_memo(raw, f)
+    sample = src.head(1, npartitions=-1)
+    if len(sample) == 0:
+        raise DataError("the table is empty (0 rows); nothing to fit")
+    template = _template(f, memo, sample)
+    parts = dask.compute(*[dask.delayed(_partial)(d, template, used, dropna)
+                           for d in ddf.to_delayed()])
+    st = parts[0][0]
+    mom = parts[0][1]
+    for s, m in parts[1:]:
+        st = SuffStats(*(a + b for a, b in zip(st, s)))
+        mom = _combine(mom, m)
+    n = mom[0, 0]
+    sd = np.sqrt(mom[2] / max(n - 1, 1.0))
+    p = template.X.shape[1]
+    blk = template.groups[0]
+    if blk.n_levels < 2:
+        raise DataError(f"the grouping factor {blk.factor!r} has only one level")
+    return TableStats(f.response.expr, tuple(template.fixed_names), blk.factor, blk.levels,
+                      tuple(c for b in template.groups for c in b.coefs), st,
+                      float(mom[1, 0]), float(sd[0]), mom[1, 1:1 + p], sd[1:1 + p],
+                      dict(memo), template.terms, tuple(b.k for b in template.groups),
+                      sd[1 + p:], "dask", source=ddf)

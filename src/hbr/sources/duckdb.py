@@ -1,0 +1,383 @@
+r"""Sufficient statistics of a Gaussian model straight from files, by DuckDB (out of core).
+
+For ``y ~ x + (x | g)`` with Gaussian noise and every group term on one factor, the
+marginal likelihood (:mod:`hbr.density.marginal`) needs only, per group :math:`j`, :math:`n_j`,
+:math:`Z_j^\top Z_j`, :math:`Z_j^\top X_j`, :math:`Z_j^\top y_j`, and overall
+:math:`X^\top X`, :math:`X^\top y`, :math:`y^\top y`, :math:`N`: :math:`O(J k (k + p) + p^2)`
+numbers, whatever the number of rows. :func:`duckdb_statistics` has DuckDB compute them in
+SQL over a CSV or Parquet file or glob (its own threads, spilling to disk when the table
+outgrows memory), so the rows never enter Python.
+
+The formula is coded as :func:`hbr.build_design` codes it (same column names, same
+treatment coding, categorical levels sorted, ``center``/``scale`` with the table's mean and
+sd): numeric columns, categorical columns (one indicator per level), interactions, and the
+transforms ``log``, ``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, ``center``,
+``scale``/``standardize`` and ``I()`` arithmetic. A feature that needs the rows in memory
+(known se, trials, offsets, a second formula, crossed or nested factors) is an error that
+names it and the way out (read the table with pandas).
+
+:func:`stats_design` turns them into a design without rows, which :func:`hbr.fit` samples
+(``engine="duckdb"``, or ``"auto"`` for globs and large files); a Dask DataFrame goes the same
+way through :mod:`hbr.sources.dask`.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import glob as _glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from hbr.design.transforms import stateful_memo
+from hbr.design.build import TermSlice
+from hbr.errors import DataError, FormulaError
+from hbr.formula import Formula, Term, parse_formula
+from hbr.design.stats import SuffStats
+
+__all__ = ["TableStats", "connect", "duckdb_statistics", "eligible", "is_glob", "unreadable",
+           "used_columns"]
+
+_SQL_FUNCS = {"log": "ln({})", "log2": "log2({})", "log10": "log10({})", "log1p": "ln(1 + {})",
+              "exp": "exp({})", "sqrt": "sqrt({})", "abs": "abs({})"}
+_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
+            "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
+
+
+@dataclass(frozen=True, eq=False)
+class TableStats:
+    """What a Gaussian model with one (integrated-out) grouping factor needs of a table.
+
+    ``fixed_names`` and ``coefs`` name the columns of X and Z as :class:`hbr.design.build.Design`
+    does; ``levels`` are the grouping factor's levels in the order of the statistics' last
+    axis; ``x_mean``/``x_sd`` and ``y_mean``/``y_sd`` are the column moments the default
+    priors use; ``memo`` what the transforms learnt (as ``Design.memo``).
+    """
+
+    response: str
+    fixed_names: tuple[str, ...]
+    factor: str
+    levels: tuple[str, ...]
+    coefs: tuple[str, ...]
+    stats: SuffStats
+    y_mean: float
+    y_sd: float
+    x_mean: np.ndarray
+    x_sd: np.ndarray
+    memo: dict = field(default_factory=dict)
+    terms: tuple[TermSlice, ...] = ()
+    widths: tuple[int, ...] = ()  # Z columns of each group term, in formula order
+    z_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    engine: str = "duckdb"  # or "dask"
+    # where the rows are, for what streams them again (hbr.checks.loo): the path or glob, or the
+    # Dask DataFrame; with the DuckDB settings used (threads, memory_limit)
+    source: Any = None
+    settings: dict = field(default_factory=dict)
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def is_glob(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a glob pattern (``part-*.parquet``) rather than one file."""
+    return any(c in os.fspath(path) for c in "*?[")
+
+
+@contextlib.contextmanager
+def connect(threads: int | None = None, memory_limit: str | None = None) -> Iterator[Any]:
+    """A DuckDB connection that prints nothing (no progress bar) and keeps a table's row
+    order, with the given ``threads`` and ``memory_limit``; closed on exit."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute("SET enable_progress_bar = false")  # a library prints nothing
+        con.execute("SET preserve_insertion_order = true")
+        if threads:
+            con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            con.execute(f"SET memory_limit = {_lit(memory_limit)}")
+        yield con
+    finally:
+        con.close()
+
+
+def unreadable(path: str | os.PathLike[str], exc: Exception) -> DataError:
+    """The DataError for a file DuckDB cannot read, with DuckDB's first line."""
+    return DataError(f"DuckDB cannot read {os.fspath(path)!r}: {str(exc).splitlines()[0]}")
+
+
+def _source(path: str | os.PathLike[str]) -> str:
+    p = os.fspath(path)
+    files = sorted(_glob.glob(p)) if is_glob(p) else [p]
+    if not files or not all(os.path.isfile(f) for f in files):
+        raise DataError(f"no file matches {p!r}; give a CSV or Parquet file or a glob such as "
+                        "'part-*.parquet'")
+    ext = {os.path.splitext(f)[1].lower() for f in files}
+    if ext <= {".parquet", ".pq"}:
+        return f"read_parquet([{', '.join(_lit(f) for f in files)}])"
+    if ext <= {".csv", ".tsv", ".txt"}:
+        return f"read_csv([{', '.join(_lit(f) for f in files)}], header=true)"
+    raise DataError(f"{p!r}: DuckDB reads .csv/.tsv/.txt or .parquet files, not "
+                    f"{', '.join(sorted(ext))}")
+
+
+class _Coder:
+    """Formula factors -> SQL expressions (numeric) or (column, levels) (categorical)."""
+
+    def __init__(self, con: Any, src: str, f: Formula, types: dict[str, str]) -> None:
+        self.con, self.src, self.f, self.types, self.memo = con, src, f, types, {}
+
+    def err(self, fa: Any, msg: str) -> FormulaError:
+        return FormulaError(msg, self.f.text, fa.span[0], fa.span[1] - fa.span[0])
+
+    def levels(self, col: str) -> tuple[str, ...]:
+        key = f"levels:{col}"
+        if key not in self.memo:
+            rows = self.con.execute(f"SELECT DISTINCT {_q(col)} AS v FROM {self.src} "
+                                    f"WHERE {_q(col)} IS NOT NULL ORDER BY v").fetchall()
+            self.memo[key] = tuple(str(r[0]) for r in rows)
+        return self.memo[key]
+
+    def factor(self, fa: Any) -> str | tuple[str, tuple[str, ...]]:
+        names = fa.column_names
+
+        def col(node: ast.Name) -> str:
+            return names.get(node.id, node.id)
+
+        def num(node: ast.expr) -> str:
+            v = ev(node)
+            if isinstance(v, tuple):
+                raise self.err(fa, f"{ast.unparse(node)!r} is categorical and cannot be used "
+                                   "in arithmetic")
+            return v
+
+        def ev(node: ast.expr) -> str | tuple[str, tuple[str, ...]]:
+            if isinstance(node, ast.Name):
+                c = col(node)
+                if not self.types[c].startswith(_NUMERIC):
+                    return (c, self.levels(c))
+                return f"CAST({_q(c)} AS DOUBLE)"
+            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
+                return repr(float(node.value))
+            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+                return f"(-{num(node.operand)})"
+            if isinstance(node, ast.BinOp):
+                ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
+                if isinstance(node.op, ast.Pow):
+                    return f"pow({num(node.left)}, {num(node.right)})"
+                if type(node.op) in ops:
+                    return f"({num(node.left)} {ops[type(node.op)]} {num(node.right)})"
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    len(node.args) == 1:
+                fn, arg = node.func.id, node.args[0]
+                if fn == "C" and isinstance(arg, ast.Name):
+                    return (col(arg), self.levels(col(arg)))
+                if fn == "I":
+                    return num(arg)
+                if fn in _SQL_FUNCS:
+                    return _SQL_FUNCS[fn].format(num(arg))
+                if fn in ("center", "scale", "standardize"):
+                    inner = num(arg)
+                    key = f"{fn}:{ast.unparse(arg)}"
+                    if key not in self.memo:
+                        m, s = self.con.execute(f"SELECT avg({inner}), stddev_samp({inner}) "
+                                                f"FROM {self.src}").fetchone()
+                        self.memo[key] = stateful_memo(fn, float(m), float(s or 0.0))
+                    m, s = self.memo[key]
+                    return f"(({inner} - {m!r}) / {s!r})"
+            raise self.err(fa, f"{ast.unparse(node)!r} cannot be computed out of core; read "
+                               "the table with pandas (hbr.read_table) to use it")
+
+        return ev(fa.tree)
+
+    def terms(self, terms: list[Term], intercept: bool
+              ) -> tuple[list[str], list[str], list[TermSlice]]:
+        """SQL columns, names and term slices, coded as :func:`hbr.design.build.code_terms`
+        codes them."""
+        spanned: set[frozenset[str]] = set()
+        cols, names, slices = [], [], []
+        if intercept:
+            spanned.add(frozenset())
+            cols.append("1.0")
+            names.append("Intercept")
+            slices.append(TermSlice("Intercept", 0, 1, None))
+        for term in terms:
+            num, cats = "1.0", []
+            key = term.key()
+            for fa in term.factors:
+                v = self.factor(fa)
+                if isinstance(v, tuple):
+                    cats.append((v, (key - {fa.expr}) in spanned))
+                else:
+                    num = f"{num} * {v}" if num != "1.0" else v
+            spanned.add(key)
+            start = len(cols)
+            if not cats:
+                cols.append(num)
+                names.append(term.name)
+                slices.append(TermSlice(term.name, start, start + 1, None))
+                continue
+            combos = [(num, [])]
+            for (c, levels), reduced in cats:
+                combos = [(f"{e} * CAST({_q(c)}::VARCHAR = {_lit(lv)} AS DOUBLE)", labs + [lv])
+                          for e, labs in combos for lv in levels[1 if reduced else 0:]]
+            cols += [e for e, _ in combos]
+            names += [f"{term.name}[{', '.join(labs)}]" for _, labs in combos]
+            slices.append(TermSlice(term.name, start, len(cols),
+                                    tuple(", ".join(labs) for _, labs in combos)))
+        return cols, names, slices
+
+
+def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
+                      threads: int | None = None, memory_limit: str | None = None,
+                      dropna: bool = False) -> TableStats:
+    """Compute :class:`TableStats` of ``formula`` over a CSV/Parquet file or glob in DuckDB.
+
+    Parameters
+    ----------
+    threads, memory_limit : optional
+        DuckDB settings (e.g. ``memory_limit="500MB"``: larger tables spill to disk).
+    dropna : bool
+        Leave out rows with a missing value in a used column (else they are an error).
+
+    Raises
+    ------
+    DataError, FormulaError
+        Unknown columns, missing or non-finite values, a feature that needs the rows.
+    """
+    import duckdb
+
+    f = parse_formula(formula) if isinstance(formula, str) else formula
+    why = _needs_rows(f)
+    if why:
+        raise DataError(f"{why} needs the rows in memory; read the table with pandas "
+                        "(hbr.read_table) to use it")
+    (gcols,) = {g.factor for g in f.groups}
+    with connect(threads, memory_limit) as con:
+        src = _source(path)
+        try:
+            types = {r[0]: str(r[1]).upper() for r in
+                     con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+        except duckdb.Error as exc:
+            raise unreadable(path, exc) from None
+        ts = _statistics(con, src, f, types, gcols, dropna)
+        return replace(ts, source=os.fspath(path),
+                       settings={"threads": threads, "memory_limit": memory_limit})
+
+
+def used_columns(f: Formula) -> list[str]:
+    """The columns a model read out of core uses: response, terms, group terms and factor."""
+    from hbr.design.transforms import factor_columns
+
+    return list(dict.fromkeys(
+        [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
+         + [fa for g in f.groups for t in g.terms for fa in t.factors]
+         for c, _ in factor_columns(fa)] + [c for g in f.groups for c in g.factor]))
+
+
+def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tuple[str, ...],
+                dropna: bool) -> TableStats:
+    used = used_columns(f)
+    for c in used:
+        if c not in types:
+            raise DataError(f"unknown column {c!r} (the table has: "
+                            f"{', '.join(list(types)[:12])})")
+    if dropna:
+        src = (f"(SELECT * FROM {src} WHERE "
+               f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in used)})")
+    coder = _Coder(con, src, f, types)
+    y = coder.factor(f.response)
+    if isinstance(y, tuple):
+        raise DataError(f"the response {f.response.expr!r} is not numeric")
+    X, xnames, slices = coder.terms(list(f.terms), f.intercept)
+    Z, zcoefs, widths = [], [], []
+    for gt in f.groups:  # each group term coded on its own, as design._group_block does
+        cols, names, _ = coder.terms([t for t in gt.terms if t.factors],
+                                     any(not t.factors for t in gt.terms))
+        Z += cols
+        zcoefs += ["1" if n == "Intercept" else n for n in names]
+        widths.append(len(cols))
+    key = " || ':' || ".join(f"CAST({_q(c)} AS VARCHAR)" for c in gcols)
+    # one column sorts the levels by value (numbers numerically), as the in-memory path
+    order = _q(gcols[0]) if len(gcols) == 1 else key
+    p, k = len(X), len(Z)
+    cols = ", ".join([f"{y} AS y"] + [f"{e} AS x{i}" for i, e in enumerate(X)]
+                     + [f"{e} AS z{i}" for i, e in enumerate(Z)] + [f"{key} AS g",
+                                                                   f"{order} AS o"]
+                     + [f"{_q(c)} IS NULL AS null{i}" for i, c in enumerate(used)])
+    t = f"(SELECT {cols} FROM {src})"
+    finite = " AND ".join(["isfinite(y)"] + [f"isfinite(x{i})" for i in range(p)]
+                          + [f"isfinite(z{i})" for i in range(k)])
+    # one scan: missing values per column, non-finite rows, then every global sum
+    checks = [f"count(*) FILTER (WHERE null{i})" for i in range(len(used))] + [
+        f"count(*) FILTER (WHERE NOT ({finite}))"]
+    glob_sql = checks + ([f"sum(x{a} * x{b})" for a in range(p) for b in range(p)]
+                + [f"sum(x{a} * y)" for a in range(p)]
+                + ["sum(y * y)", "count(*)", "avg(y)", "stddev_samp(y)"]
+                + [f"avg(x{a})" for a in range(p)] + [f"stddev_samp(x{a})" for a in range(p)]
+                + [f"stddev_samp(z{a})" for a in range(k)])
+    g = np.array(con.execute(f"SELECT {', '.join(glob_sql)} FROM {t}").fetchone(), dtype=float)
+    nulls, bad, g = g[:len(used)], g[len(used)], g[len(checks):]
+    for c, n in zip(used, nulls):
+        if n:
+            raise DataError(f"column {c!r} has {int(n)} missing value(s); drop them with "
+                            "dropna=True (CLI: --dropna) or fill them")
+    if bad:
+        raise DataError(f"{int(bad)} row(s) give non-finite values (log of 0, a division by "
+                        "0, inf in a column); remove or fix them")
+    XtX, g = g[:p * p].reshape(p, p), g[p * p:]
+    Xty, (yty, N, ym, ys), g = g[:p], g[p:p + 4], g[p + 4:]
+    per = ([f"sum(z{a} * z{b})" for a in range(k) for b in range(k)]
+           + [f"sum(z{a} * x{c})" for a in range(k) for c in range(p)]
+           + [f"sum(z{a} * y)" for a in range(k)])
+    rows = sorted(con.execute(f"SELECT o, g, count(*), {', '.join(per)} FROM {t} "
+                              "GROUP BY o, g").fetchall(), key=lambda r: r[0])
+    levels = tuple(str(r[1]) for r in rows)
+    J = len(levels)
+    if J < 2:
+        raise DataError(f"the grouping factor {':'.join(gcols)!r} has only one level")
+    arr = np.array([r[2:] for r in rows], dtype=float)
+    n = arr[:, 0]
+    ZtZ = arr[:, 1:1 + k * k].T.reshape(k, k, J)
+    ZtX = arr[:, 1 + k * k:1 + k * k + k * p].T.reshape(k, p, J)
+    Zty = arr[:, 1 + k * k + k * p:].T.reshape(k, J)
+    stats = SuffStats(n, ZtZ, ZtX, Zty, XtX, Xty, np.asarray(yty), np.asarray(N))
+    coder.memo["group:" + ":".join(gcols)] = levels
+    return TableStats(f.response.expr, tuple(xnames), ":".join(gcols), levels, tuple(zcoefs),
+                      stats, float(ym), float(ys or 0.0), g[:p], _nan0(g[p:2 * p]),
+                      coder.memo, tuple(slices), tuple(widths), _nan0(g[2 * p:]))
+
+
+def _nan0(a: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(np.asarray(a, dtype=float), nan=0.0)
+
+
+def eligible(formulas: list[str], family: str, parameterization: str = "marginal"
+             ) -> str | None:
+    """None when the model can be fitted from sufficient statistics (DuckDB or Dask), else
+    the feature that needs the rows (for the error message)."""
+    if family != "gaussian":
+        return f"family={family!r} (only Gaussian effects integrate out to statistics)"
+    if parameterization != "marginal":
+        return f"parameterization={parameterization!r}"
+    if len(formulas) > 1:
+        return "a second formula (sigma ~ ...)"
+    return _needs_rows(parse_formula(formulas[0]))
+
+
+def _needs_rows(f: Formula) -> str | None:
+    if f.additions or f.offsets:
+        return "se(), trials() or offset()"
+    if len({g.factor for g in f.groups}) != 1:
+        return "group terms on other than exactly one grouping factor"
+    return None

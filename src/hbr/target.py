@@ -1,0 +1,95 @@
+"""The contract between ``density/`` and ``inference/`` (a leaf, like blackjax's ``base.py``):
+the :class:`Target` that :func:`hbr.density.build.make_target` builds and every engine
+samples, and the :class:`SamplerResult` every engine returns. It imports JAX and NumPy only,
+so an engine that imports it reaches nothing of formula, design or model."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+
+__all__ = ["SamplerResult", "Target"]
+
+
+class Target(NamedTuple):
+    """What an engine needs: a log density over a flat vector, its size and start points.
+
+    Attributes
+    ----------
+    logdensity_fn : callable
+        ``logdensity_fn(position, data) -> scalar`` (unnormalised log posterior).
+    data : pytree
+        The second argument of ``logdensity_fn``.
+    dim : int
+        Length of the position vector.
+    initial_point : callable
+        ``initial_point(key) -> position``: a jittered start near a least-squares fit.
+    constrain : callable
+        ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
+        the user-facing names of :mod:`hbr.model.spec`; ``key`` draws integrated-out effects.
+    pointwise_loglik : callable
+        ``pointwise_loglik(position, key, data, rows) -> (N,)`` log likelihood of each
+        observation given the group effects (drawn with ``key`` where integrated out).
+    parameterization : str
+    signature : tuple
+        Hashable structure and shapes of ``data`` (not its values): two targets with equal
+        signatures share the compiled log density (sampler, pilot).
+    sampled_effects : int
+        How many coordinates of the position are group effects (not integrated out).
+    sampled_groups : tuple of int
+        Indices (in ``spec.groups``) of the group terms whose effects are sampled.
+    effect_information : callable
+        ``effect_information(position, data) -> {group index: (s, I, b)}``: the group sds
+        ``s`` (k,), the data precision ``I`` (J, k) about each sampled effect and the
+        effects ``b`` (J, k) themselves (for :func:`hbr.density.reparam.centered_fraction`).
+    pilot_logdensity : callable
+        ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
+        the effects centred) estimates the hyperparameters (:mod:`hbr.density.auto`).
+    rows : pytree
+        Row-level arrays (y, X, group indices) that ``pointwise_loglik`` needs but the log
+        density does not (the statistics path); empty when ``data`` holds them.
+    output_signature : tuple
+        ``signature`` plus the real numbers of rows and levels: the key of compiled
+        ``constrain`` and ``pointwise_loglik`` programs, whose outputs have those sizes.
+    raw_blocks : tuple of (start, J, k)
+        Where each sampled group term's raw block (J, k), row-major, sits in the position.
+    """
+
+    logdensity_fn: Callable[[jax.Array, Any], jax.Array]
+    data: Any
+    dim: int
+    initial_point: Callable[[jax.Array], jax.Array]
+    constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
+    pointwise_loglik: Callable[[jax.Array, jax.Array, Any], jax.Array]
+    parameterization: str
+    signature: tuple = ()
+    sampled_effects: int = 0
+    sampled_groups: tuple[int, ...] = ()
+    effect_information: Callable[[jax.Array, Any], dict[int, tuple]] | None = None
+    pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
+    rows: Any = None
+    output_signature: tuple = ()
+    raw_blocks: tuple[tuple[int, int, int], ...] = ()
+
+
+class SamplerResult(NamedTuple):
+    """Draws of the flat position and per-draw statistics.
+
+    Attributes
+    ----------
+    positions : ndarray, shape (chains, draws, dim)
+    stats : dict of ndarray, shape (chains, draws)
+        ``diverging``, ``energy``, ``lp``, ``n_steps``, ``tree_depth``, ``acceptance_rate``,
+        ``step_size``.
+    timings : dict of float
+        Seconds spent compiling, warming up and sampling.
+    interrupted : bool
+        True when Ctrl-C stopped sampling early; ``positions`` then has fewer draws.
+    """
+
+    positions: np.ndarray
+    stats: dict[str, np.ndarray]
+    timings: dict[str, float]
+    interrupted: bool

@@ -1,0 +1,86 @@
+"""``hbr fit --report``, ``hbr report``, ``hbr predict`` and ``hbr compare`` end to end: the
+files they write, what they refuse to overwrite, and their errors (exit 2, one message)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import hbr
+from hbr.cli.console import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(12), rng.integers(3, 12, 12))
+    x = (np.arange(g.size) % 2).astype(float)
+    y = 1 + rng.normal(0, 0.5, 12)[g] - 0.6 * x + rng.normal(0, 0.6, g.size)
+    pd.DataFrame({"y": y, "x": x, "g": [f"g{j}" for j in g]}).to_csv(d / "train.csv",
+                                                                     index=False)
+    pd.DataFrame({"x": [0.0, 1.0, 0.0], "g": ["g1", "g1", "brand new"]}).to_csv(
+        d / "new.csv", index=False)
+    res = invoke("fit", d / "train.csv", "y ~ x + (x | g)", "--out", d / "fit", "--report",
+                 "--seed", 2, "--draws", 300, "--tune", 300, "--no-progress")
+    assert res.exit_code == 0, res.output
+    return d
+
+
+def test_fit_report_and_report_command(files: Path) -> None:
+    html = (files / "fit" / "report.html").read_text(encoding="utf-8")
+    assert "y ~ x + (x | g)" in html and 'id="figures"' in html
+    res = invoke("report", files / "fit", "--no-map")
+    assert res.exit_code == 2 and "exists already" in res.output
+    res = invoke("report", files / "fit", "--no-map", "--out", files / "again.html")
+    assert res.exit_code == 0, res.output
+    assert 'id="diagnostics"' in (files / "again.html").read_text(encoding="utf-8")
+
+
+def test_predict_writes_the_new_rows_with_their_predictions(files: Path) -> None:
+    res = invoke("predict", files / "fit", files / "new.csv", "--out", files / "pred.csv")
+    assert res.exit_code == 0, res.output
+    pred = pd.read_csv(files / "pred.csv")
+    assert list(pred.columns) == ["x", "g", "pred_mean", "pred_sd", "pred_q3%", "pred_q97%"]
+    fit = hbr.load_fit(files / "fit")  # the recorded data source
+    want = fit.predict(pd.read_csv(files / "new.csv")).mean(axis=(0, 1))
+    np.testing.assert_allclose(pred.pred_mean, want, rtol=1e-10)
+    # the unseen group is wider than the seen one: it carries the group spread
+    assert pred.pred_sd[2] > pred.pred_sd[0]
+    res = invoke("predict", files / "fit", files / "new.csv", "--out", files / "pred.csv")
+    assert res.exit_code == 2 and "exists already" in res.output
+    res = invoke("predict", files / "fit", files / "new.csv", "--kind", "median")
+    assert res.exit_code == 2 and "kind='median'" in res.output
+
+
+def test_report_with_other_data_is_refused(files: Path, tmp_path: Path) -> None:
+    other = pd.read_csv(files / "train.csv").iloc[:20]
+    other.to_csv(tmp_path / "other.csv", index=False)
+    res = invoke("report", files / "fit", "--data", tmp_path / "other.csv", "--out",
+                 tmp_path / "r.html")
+    assert res.exit_code == 2 and "differ from those" in res.output
+    res = invoke("report", tmp_path / "nothing")
+    assert res.exit_code == 2 and "no fit at" in res.output
+
+
+def test_compare_prints_and_writes(files: Path) -> None:
+    out = files / "cmp"
+    res = invoke("compare", files / "train.csv", "y ~ x", "--group", "g", "--out", out,
+                 "--chains", 2, "--draws", 300, "--tune", 300)
+    assert res.exit_code == 0, res.output
+    assert "partial pooling" in res.output and "elpd_loo" in res.output
+    table = pd.read_csv(out / "comparison.csv", index_col=0)
+    assert set(table.index) == {"complete pooling", "no pooling", "partial pooling"}
+    assert 'id="comparison"' in (out / "report.html").read_text(encoding="utf-8")
+    res = invoke("compare", files / "train.csv")
+    assert res.exit_code == 2 and "--group" in res.output
