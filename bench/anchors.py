@@ -34,7 +34,7 @@ def load():
     idx, levels = pd.factorize(mn.county, sort=True)
     return mn, idx, levels
 def report(runs):
-    from hbr._mcmcstats import summary_arrays
+    from hbr.posterior.mcmcstats import summary_arrays
     out = {}
     for name, (draws, t_total, t_sample, div) in runs.items():
         st = summary_arrays(draws)

@@ -17,7 +17,7 @@ import hbr
 from hbr.design.build import build_design
 from hbr.model.spec import build_model
 from hbr.density.build import make_target
-from hbr.target import Target
+from hbr.target import Density, Readout, Target
 from hbr.inference.mode import find_mode
 from hbr.density.transforms import precondition
 from hbr.inference.nuts import nuts
@@ -28,7 +28,7 @@ from hbr.density.parts import prior_dist
 radon = hbr.load_dataset("radon"); mn = radon[radon.state == "MN"]
 spec = build_model(build_design("log_radon ~ floor + (floor | county)", mn))
 with jax.enable_x64(True):
-    base = make_target(spec, "marginal")
+    base = make_target(spec, "marginal").target
     d = base.data
     st = d["marg"]
     pri = {p.name: p for p in spec.params}
@@ -83,14 +83,18 @@ with jax.enable_x64(True):
     # same hyper layout as the base target without the fixed effects (Intercept, floor first)
     hyper0 = z0[2:6]
     tgt = Target(logdensity_fn, data, 4, lambda key: hyper0 + key_rng(key).uniform(-0.3, 0.3, 4),
-                 constrain, None, "marginal", ("beta-integrated-exp",), 0)
+                 ("beta-integrated-exp",))
+    density = Density(tgt, Readout(constrain, None, {}, ("beta-integrated-exp", "out")), None,
+                      "marginal", 0)
     for run in range(2):
         t = time.perf_counter()
         mode = find_mode(tgt, tgt.initial_point(jax.random.PRNGKey(2)))
-        pt = precondition(tgt, mode)
-        res = nuts(pt, jax.random.PRNGKey(1 + run), chains=4, draws=1000, tune=1000, target_accept=0.9)
+        pt = precondition(density, mode)
+        res = nuts(pt.target, jax.random.PRNGKey(1 + run), chains=4, draws=1000, tune=1000,
+                   target_accept=0.9)
         pos = res.positions
-        vals = jax.vmap(jax.vmap(lambda w: pt.constrain(w, None, pt.data)))(jnp.asarray(pos))
+        vals = jax.vmap(jax.vmap(lambda w: pt.readout.constrain(w, None, pt.target.data)))(
+            jnp.asarray(pos))
         tot = time.perf_counter() - t
         dr = np.stack([np.asarray(vals[n]) for n in ("sigma", "s0", "s1", "corr")], axis=2)
         ssum = summary_arrays(dr)

@@ -39,7 +39,7 @@ import json, resource, sys, time
 T0 = time.perf_counter()
 import numpy as np
 import hbr
-from hbr._mcmcstats import summary_arrays
+from hbr.posterior.mcmcstats import summary_arrays
 glob = sys.argv[1]
 f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb", log_likelihood=False)
 total = time.perf_counter() - T0
@@ -91,7 +91,7 @@ with pm.Model() as m:
 tr = nutpie.sample(nutpie.compile_pymc_model(m), draws=1000, tune=1000, chains=4, seed=1,
                    progress_bar=False)
 total = time.perf_counter() - T0
-from hbr._mcmcstats import summary_arrays
+from hbr.posterior.mcmcstats import summary_arrays
 post = tr.posterior
 cols = [post[v].values[..., None] for v in ("Intercept", "x", "sigma")]
 cols += [post["chol_stds"].values, post["chol_corr"].values[..., 1, 0][..., None]]

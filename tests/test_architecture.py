@@ -219,6 +219,20 @@ def test_every_module_declares_all() -> None:
     assert not missing, missing
 
 
+def test_files_and_functions_stay_small() -> None:
+    """DESIGN.md style 9: files under 400 lines, no function over 80."""
+    long_files = [f"{m} ({n})" for m, p in modules().items()
+                  if (n := len(p.read_text().splitlines())) > 400]
+    long_fns = []
+    for m, p in modules().items():
+        for n in ast.walk(ast.parse(p.read_text())):
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and \
+                    n.end_lineno - n.lineno + 1 > 80:
+                long_fns.append(f"{m}.{n.name} ({n.end_lineno - n.lineno + 1})")
+    assert not long_files, long_files
+    assert not long_fns, long_fns
+
+
 def test_import_hbr_is_light_and_plots_are_reachable() -> None:
     """ArviZ (with SciPy stats and matplotlib, 1 s) loads only when InferenceData or a plot is
     asked for; ``hbr.plots`` and ``hbr.report`` are attributes of ``hbr`` all the same."""

@@ -1,107 +1,139 @@
-"""Between :func:`hbr.fit` and the engines: which target to sample and which engine runs it.
+"""Between :func:`hbr.fit` and the engines: the density to sample, the engine that samples it
+and the draws read back, for ``hbr.fit`` and for the point estimates of
+:mod:`hbr.checks.modes` alike.
 
-:func:`prepare_target` builds the :class:`~hbr.target.Target` for a parameterisation
-(pilot fit and centred fractions for "auto", Laplace preconditioning when only a few
-parameters are left), :func:`run_method` runs the chosen method on it.
+:func:`prepare` builds the :class:`~hbr.target.Density` for a parameterisation (pilot fit and
+centred fractions for "auto", Laplace preconditioning when only a few parameters are left);
+:func:`sample` runs the chosen method of :data:`hbr.inference.METHODS` on it and reads every
+draw back (constrained values; integrated-out effects drawn exactly; the pointwise log
+likelihood with the same keys, hence the same effects).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
 import pandas as pd
 
+from hbr._runtime.cache import enable_compilation_cache
+from hbr._runtime.compile import apply_draws
+from hbr._runtime.keys import Keys
 from hbr.density.auto import auto_centering, start_mass_matrix
 from hbr.density.build import make_target
 from hbr.density.transforms import point_effects, precondition
-from hbr.inference.methods import (advi, initial_points, laplace, map_point, metropolis,
-                                   pathfinder)
+from hbr.inference import METHODS, run_method
 from hbr.inference.mode import MAX_DIM, find_mode
-from hbr.inference.nuts import nuts
-from hbr.model.integrated import integrated_ids
+from hbr.model.integrated import integrated_ids, marginal_factor
 from hbr.model.spec import ModelSpec
+from hbr.options import FitOptions
 from hbr.posterior.fit import ParameterizationChoice
+from hbr.target import Density, SamplerResult
 
-__all__ = ["prepare_target", "run_method", "precondition_laplace"]
+__all__ = ["Prepared", "Run", "prepare", "sample", "precondition_laplace"]
 
 
-def precondition_laplace(target: Any) -> bool:
+class Prepared(NamedTuple):
+    """The density to sample and what was chosen for it: the parameterisation's choice, the
+    pilot's seconds (None without a pilot), whether it was Laplace-preconditioned, and the
+    starting inverse mass matrix (None: the engine's default)."""
+
+    density: Density
+    choice: ParameterizationChoice
+    pilot_s: float | None
+    preconditioned: bool
+    inverse_mass_matrix: np.ndarray | None
+
+
+class Run(NamedTuple):
+    """A finished run: the engine's result, its extra outputs (ELBO traces), the draws on the
+    constrained scale, the pointwise log likelihood (or None) and what was prepared."""
+
+    result: SamplerResult
+    info: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    log_lik: np.ndarray | None
+    prepared: Prepared
+
+
+def precondition_laplace(density: Density) -> bool:
     """Precondition with a pilot Laplace fit when NUTS samples only a few fixed effects and
     hyperparameters (marginal, every group factor integrated out, or no group terms). With
     sampled group effects (a second, crossed factor) the mode sits in a funnel and the
     Laplace scale misleads: on radon with (1 | county) + (1 | floor) it gave 145
     divergences against 24 without it."""
-    return (target.dim <= MAX_DIM and target.parameterization == "marginal"
-            and target.sampled_effects == 0)
+    return (density.target.dim <= MAX_DIM and density.parameterization == "marginal"
+            and density.sampled_effects == 0)
 
 
-def prepare_target(spec: ModelSpec, parameterization: str, mfactor: str | None, seed: int,
-                   mass_matrix: bool = True
-                   ) -> tuple[Any, ParameterizationChoice, float | None, bool,
-                              np.ndarray | None]:
-    """The target to sample, with the choices made for it.
+def prepare(spec: ModelSpec, opts: FitOptions, keys: Keys) -> Prepared:
+    """The density to sample, with the choices made for it.
 
     * Group effects sampled under "auto"/"marginal": partially centred with fractions from
       a pilot fit, and a starting mass matrix from the exact Hessian diagonal at the pilot
-      mode of the final target.
+      mode of the final target (for engines that use one).
     * Only a few parameters left ("marginal" with every factor integrated out):
       Laplace-preconditioned.
-
-    Returns the target, the choice, the pilot's seconds (None without a pilot), whether it
-    was preconditioned, and the starting inverse mass matrix (None: NUTS's default; always
-    None without ``mass_matrix``, which only NUTS uses)."""
+    """
     t_pilot = time.perf_counter()
-    key = jax.random.PRNGKey(seed)
+    p = opts.parameterization
+    mfactor = marginal_factor(spec, opts.marginalize) if p == "marginal" else None
     sampled = len(integrated_ids(spec, mfactor)) < len(spec.groups)
-    if sampled and parameterization in ("auto", "marginal"):
-        centering = auto_centering(spec, parameterization, mfactor, jax.random.fold_in(key, 3))
-        target = make_target(spec, parameterization, mfactor, centering)
-        imm = start_mass_matrix(target, jax.random.fold_in(key, 4)) if mass_matrix else None
-        fractions = {}
-        for i, w in centering.items():
-            blk = spec.groups[i].block
-            for c, name in enumerate(blk.names):
-                fractions[name] = pd.Series(w[:, c], index=pd.Index(blk.levels, name=blk.factor),
-                                            name=name)
-        return (target, ParameterizationChoice(parameterization, mfactor, fractions),
-                time.perf_counter() - t_pilot, False, imm)
-    target = make_target(spec, parameterization, mfactor)
-    choice = ParameterizationChoice(parameterization, mfactor)
-    if not precondition_laplace(target):
-        return target, choice, None, False, None
+    if sampled and p in ("auto", "marginal"):
+        centering = auto_centering(spec, p, mfactor, keys.pilot)
+        density = make_target(spec, p, mfactor, centering)
+        imm = (start_mass_matrix(density, keys.mass_matrix)
+               if METHODS[opts.method].mass_matrix else None)
+        choice = ParameterizationChoice(p, mfactor, _fractions(spec, centering))
+        return Prepared(density, choice, time.perf_counter() - t_pilot, False, imm)
+    density = make_target(spec, p, mfactor)
+    choice = ParameterizationChoice(p, mfactor)
+    if not precondition_laplace(density):
+        return Prepared(density, choice, None, False, None)
     t_pilot = time.perf_counter()
-    mode = find_mode(target, target.initial_point(jax.random.fold_in(key, 2)))
+    mode = find_mode(density.target, density.target.initial_point(keys.laplace_start))
     if mode.converged:
-        target = precondition(target, mode)
-    return target, choice, time.perf_counter() - t_pilot, mode.converged, None
+        density = precondition(density, mode)
+    return Prepared(density, choice, time.perf_counter() - t_pilot, mode.converged, None)
 
 
-def run_method(method: str, target: Any, key: jax.Array, imm: np.ndarray | None,
-               init: str | None, o: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray], Any]:
-    """Run ``method`` on ``target``: the result, extra outputs (ELBO traces) and the target
-    the draws belong to (for "map", one that returns effects at their conditional mean)."""
-    n = dict(chains=o["chains"], draws=o["draws"])
-    if method == "nuts":
-        z0 = None
-        if init is not None:
-            z0, var = initial_points(init, target, jax.random.fold_in(key, 5), o["chains"])
-            imm = var if imm is None else imm
-        return nuts(target, key, tune=o["tune"], target_accept=o["target_accept"],
-                    progress=o["progress"], inverse_mass_matrix=imm, init_positions=z0,
-                    **n), {}, target
-    if method == "metropolis":
-        return (metropolis(target, key, tune=o["tune"], thin=o["thin"],
-                           progress=o["progress"], **n), {}, target)
-    if method in ("advi", "fullrank_advi"):
-        res, elbo = advi(target, key, fullrank=method == "fullrank_advi", steps=o["vi_steps"],
-                         progress=o["progress"], **n)
-        return res, {"elbo": elbo}, target
-    if method == "pathfinder":
-        res, elbo = pathfinder(target, key, **n)
-        return res, {"elbo": elbo}, target
-    if method == "laplace":
-        return laplace(target, key, **n), {}, target
-    return map_point(target, key), {}, point_effects(target)
+def _fractions(spec: ModelSpec, centering: dict[int, np.ndarray]) -> dict[str, pd.Series]:
+    out = {}
+    for i, w in centering.items():
+        blk = spec.groups[i].block
+        for c, name in enumerate(blk.names):
+            out[name] = pd.Series(w[:, c], index=pd.Index(blk.levels, name=blk.factor),
+                                  name=name)
+    return out
+
+
+def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False) -> Run:
+    """Prepare, run ``opts.method`` and read the draws back (under float64)."""
+    keys = Keys.from_seed(opts.seed)
+    enable_compilation_cache()
+    with jax.enable_x64(True):
+        prep = prepare(spec, opts, keys)
+        density = prep.density
+        res, info = run_method(opts.method, density.target, keys.sampler, opts.run,
+                               prep.inverse_mass_matrix)
+        if METHODS[opts.method].point:
+            density = point_effects(density)
+        values, ll = read_draws(density, res.positions, keys, log_likelihood)
+    return Run(res, info, values, ll, prep._replace(density=density))
+
+
+def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likelihood: bool
+               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+    """Constrained values of every draw and, when asked, the pointwise log likelihood, in
+    one pass (one program); integrated-out effects drawn with ``keys.draw_back``, one key per
+    draw, so both see the same effects."""
+    t, r = density.target, density.readout
+    if log_likelihood:
+        def both(z: jax.Array, k: jax.Array, dr: Any) -> tuple:
+            return r.constrain(z, k, dr[0]), r.pointwise_loglik(z, k, *dr)
+        return apply_draws(both, positions, keys.draw_back, (t.data, r.rows),
+                           cache_key=(r.signature, "constrain+loglik"))
+    return apply_draws(r.constrain, positions, keys.draw_back, t.data,
+                       cache_key=(r.signature, "constrain")), None

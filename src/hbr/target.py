@@ -5,12 +5,12 @@ so an engine that imports it reaches nothing of formula, design or model."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, Hashable, NamedTuple
 
 import jax
 import numpy as np
 
-__all__ = ["SamplerResult", "Target"]
+__all__ = ["Target", "Readout", "PilotHooks", "Density", "SamplerResult"]
 
 
 class Target(NamedTuple):
@@ -26,52 +26,78 @@ class Target(NamedTuple):
         Length of the position vector.
     initial_point : callable
         ``initial_point(key) -> position``: a jittered start near a least-squares fit.
-    constrain : callable
-        ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
-        the user-facing names of :mod:`hbr.model.spec`; ``key`` draws integrated-out effects.
-    pointwise_loglik : callable
-        ``pointwise_loglik(position, key, data, rows) -> (N,)`` log likelihood of each
-        observation given the group effects (drawn with ``key`` where integrated out).
-    parameterization : str
-    signature : tuple
-        Hashable structure and shapes of ``data`` (not its values): two targets with equal
-        signatures share the compiled log density (sampler, pilot).
-    sampled_effects : int
-        How many coordinates of the position are group effects (not integrated out).
-    sampled_groups : tuple of int
-        Indices (in ``spec.groups``) of the group terms whose effects are sampled.
-    effect_information : callable
-        ``effect_information(position, data) -> {group index: (s, I, b)}``: the group sds
-        ``s`` (k,), the data precision ``I`` (J, k) about each sampled effect and the
-        effects ``b`` (J, k) themselves (for :func:`hbr.density.reparam.centered_fraction`).
-    pilot_logdensity : callable
-        ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
-        the effects centred) estimates the hyperparameters (:mod:`hbr.density.auto`).
-    rows : pytree
-        Row-level arrays (y, X, group indices) that ``pointwise_loglik`` needs but the log
-        density does not (the statistics path); empty when ``data`` holds them.
-    output_signature : tuple
-        ``signature`` plus the real numbers of rows and levels: the key of compiled
-        ``constrain`` and ``pointwise_loglik`` programs, whose outputs have those sizes.
-    raw_blocks : tuple of (start, J, k)
-        Where each sampled group term's raw block (J, k), row-major, sits in the position.
+    signature : hashable
+        The structure of ``logdensity_fn`` (:class:`hbr.density.structure.Structure`
+        without the readouts' sizes): with ``data`` of the same shapes, two targets with
+        equal signatures run the same compiled programs (sampler, pilot).
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
     data: Any
     dim: int
-    initial_point: Callable[[jax.Array], jax.Array]
+    initial_point: Callable[[jax.Array], np.ndarray]
+    signature: Hashable
+
+
+class Readout(NamedTuple):
+    """The posterior side of a density: positions to named values and log likelihoods.
+
+    Attributes
+    ----------
+    constrain : callable
+        ``constrain(position, key, data) -> {name: value}`` on the constrained scale, with
+        the user-facing names of :mod:`hbr.model`; ``key`` draws integrated-out effects.
+    pointwise_loglik : callable
+        ``pointwise_loglik(position, key, data, rows) -> (N,)`` log likelihood of each
+        observation given the group effects (drawn with ``key`` where integrated out).
+    rows : pytree
+        Row-level arrays (y, X, group indices) that ``pointwise_loglik`` needs but the log
+        density does not (the statistics path); empty when ``data`` holds them.
+    signature : hashable
+        The target's signature plus the real numbers of rows and levels: the key of the
+        compiled readout programs, whose outputs have those sizes.
+    """
+
     constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
-    pointwise_loglik: Callable[[jax.Array, jax.Array, Any], jax.Array]
+    pointwise_loglik: Callable[[jax.Array, jax.Array, Any, Any], jax.Array]
+    rows: Any
+    signature: Hashable
+
+
+class PilotHooks(NamedTuple):
+    """What the pilot of "auto" (:mod:`hbr.density.auto`) needs besides the target.
+
+    Attributes
+    ----------
+    effect_information : callable
+        ``effect_information(position, data) -> {group index: (s, I, b)}``: the group sds
+        ``s`` (k,), the data precision ``I`` (J, k) about each sampled effect and the
+        effects ``b`` (J, k) themselves.
+    pilot_logdensity : callable
+        ``logdensity_fn`` plus a Laplace correction for the sampled effects, whose mode (with
+        the effects centred) estimates the hyperparameters.
+    raw_blocks : tuple of (start, J, k)
+        Where each sampled group term's raw block (J, k), row-major, sits in the position.
+    groups : tuple of int
+        Indices (in ``spec.groups``) of the group terms whose effects are sampled.
+    """
+
+    effect_information: Callable[[jax.Array, Any], dict[int, tuple]]
+    pilot_logdensity: Callable[[jax.Array, Any], jax.Array]
+    raw_blocks: tuple[tuple[int, int, int], ...]
+    groups: tuple[int, ...]
+
+
+class Density(NamedTuple):
+    """A target with its readouts: what :func:`hbr.density.build.make_target` returns.
+    Engines get ``target`` only; ``pilot`` is None once the density has been transformed
+    (whitened), as its hooks describe the original coordinates."""
+
+    target: Target
+    readout: Readout
+    pilot: PilotHooks | None
     parameterization: str
-    signature: tuple = ()
-    sampled_effects: int = 0
-    sampled_groups: tuple[int, ...] = ()
-    effect_information: Callable[[jax.Array, Any], dict[int, tuple]] | None = None
-    pilot_logdensity: Callable[[jax.Array, Any], jax.Array] | None = None
-    rows: Any = None
-    output_signature: tuple = ()
-    raw_blocks: tuple[tuple[int, int, int], ...] = ()
+    sampled_effects: int
 
 
 class SamplerResult(NamedTuple):

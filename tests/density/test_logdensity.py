@@ -44,9 +44,9 @@ def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -
     with jax.enable_x64(True):
         t = make_target(spec, parameterization, centering=centering)
         rng = np.random.default_rng(1)
-        z0 = np.asarray(t.initial_point(jax.random.PRNGKey(2))) + 0.3 * rng.normal(size=t.dim)
-        lp0 = float(t.logdensity_fn(z0, t.data))
-        vals = {k: np.asarray(v) for k, v in t.constrain(z0, jax.random.PRNGKey(0), t.data).items()}
+        z0 = np.asarray(t.target.initial_point(jax.random.PRNGKey(2))) + 0.3 * rng.normal(size=t.target.dim)
+        lp0 = float(t.target.logdensity_fn(z0, t.target.data))
+        vals = {k: np.asarray(v) for k, v in t.readout.constrain(z0, jax.random.PRNGKey(0), t.target.data).items()}
     # rebuild the log density with dense algebra from the constrained values
     design = spec.design
     y, X = design.y, design.X
@@ -136,8 +136,8 @@ def test_constrained_values_are_valid() -> None:
     spec = build_model(build_design("y ~ x + (1 + x + z | g)", _data()))
     with jax.enable_x64(True):
         t = make_target(spec, "noncentered")
-        z = t.initial_point(jax.random.PRNGKey(0)) * 3
-        v = {k: np.asarray(a) for k, a in t.constrain(z, jax.random.PRNGKey(0), t.data).items()}
+        z = t.target.initial_point(jax.random.PRNGKey(0)) * 3
+        v = {k: np.asarray(a) for k, a in t.readout.constrain(z, jax.random.PRNGKey(0), t.target.data).items()}
     R = v["g_corr"]
     np.testing.assert_allclose(R, R.T, atol=1e-12)
     np.testing.assert_allclose(np.diag(R), 1.0, atol=1e-12)
@@ -153,14 +153,14 @@ def test_partial_centring_at_one_is_centred() -> None:
     ones = {i: np.ones((g.block.n_levels, g.block.k)) for i, g in enumerate(spec.groups)}
     with jax.enable_x64(True):
         a, c = make_target(spec, "auto", centering=ones), make_target(spec, "centered")
-        z = np.array(a.initial_point(jax.random.PRNGKey(3)))
-        v = a.constrain(z, jax.random.PRNGKey(0), a.data)
+        z = np.array(a.target.initial_point(jax.random.PRNGKey(3)))
+        v = a.readout.constrain(z, jax.random.PRNGKey(0), a.target.data)
         zc = z.copy()  # raw blocks come last: 1|g, x|g, z|g, five levels each
         zc[-15:-10] -= float(v["Intercept"])
         zc[-10:-5] -= float(v["x"])
-        np.testing.assert_allclose(float(a.logdensity_fn(z, a.data)),
-                                   float(c.logdensity_fn(zc, c.data)), rtol=1e-12)
-        np.testing.assert_allclose(v["1|g"], c.constrain(zc, jax.random.PRNGKey(0), c.data)["1|g"])
+        np.testing.assert_allclose(float(a.target.logdensity_fn(z, a.target.data)),
+                                   float(c.target.logdensity_fn(zc, c.target.data)), rtol=1e-12)
+        np.testing.assert_allclose(v["1|g"], c.readout.constrain(zc, jax.random.PRNGKey(0), c.target.data)["1|g"])
 
 
 def test_centering_is_checked() -> None:
@@ -177,4 +177,4 @@ def test_same_shapes_share_a_signature() -> None:
     a = make_target(build_model(build_design("y ~ x + (x | g)", _data(0))))
     b = make_target(build_model(build_design("y ~ x + (x | g)", _data(1))))
     c = make_target(build_model(build_design("y ~ x + (x | g)", _data(0))), "centered")
-    assert a.signature == b.signature != c.signature
+    assert a.target.signature == b.target.signature != c.target.signature

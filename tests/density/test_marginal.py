@@ -17,6 +17,7 @@ from hbr.design.build import build_design
 from hbr.density.build import make_target
 from hbr.density.marginal import conditional_effects, marginal_loglik
 from hbr.design.stats import suffstats
+from hbr.model.integrated import marginal_factor
 from hbr.model.spec import build_model
 
 
@@ -108,13 +109,13 @@ def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | Non
     with jax.enable_x64(True):
         tm = make_target(spec, "marginal", marginalize)
         tn = make_target(spec, "noncentered")
-        zm = np.asarray(tm.initial_point(jax.random.PRNGKey(3)))
+        zm = np.asarray(tm.target.initial_point(jax.random.PRNGKey(3)))
         zm = zm + 0.2 * np.random.default_rng(0).normal(size=zm.size)
         # the non-centred position: same hyperparameters, the sampled blocks' raw values,
         # and zero for the integrated block (its prior and likelihood are removed below)
-        vals = {k: np.asarray(v) for k, v in tm.constrain(zm, jax.random.PRNGKey(0),
-                                                           tm.data).items()}
-    mfactor = tm.signature[1]
+        vals = {k: np.asarray(v) for k, v in tm.readout.constrain(zm, jax.random.PRNGKey(0),
+                                                           tm.target.data).items()}
+    mfactor = marginal_factor(spec, marginalize)
     design = spec.design
     y, X = design.y, design.X
     beta = np.concatenate([np.atleast_1d(vals[p.name]) for p in spec.fixed])
@@ -131,11 +132,11 @@ def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | Non
             mean = mean + D @ b.reshape(-1)
     lik = stats.multivariate_normal(mean, cov).logpdf(y)
     with jax.enable_x64(True):
-        lp = float(tm.logdensity_fn(jnp.asarray(zm), tm.data))
+        lp = float(tm.target.logdensity_fn(jnp.asarray(zm), tm.target.data))
         # everything but the likelihood: the non-centred target's log density minus its
         # conditional likelihood, at the same hyperparameters and sampled effects and with
         # the integrated block's raw values set to 0 (then subtract their N(0, 1) density)
-        n_hyper = tn.dim - sum(g.block.n_levels * g.block.k for g in spec.groups)
+        n_hyper = tn.target.dim - sum(g.block.n_levels * g.block.k for g in spec.groups)
         zn, src = [zm[:n_hyper]], n_hyper
         for g in spec.groups:  # raw blocks in model order; the integrated one set to 0
             size = g.block.n_levels * g.block.k
@@ -145,10 +146,10 @@ def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | Non
                 zn.append(zm[src:src + size])
                 src += size
         zn = np.concatenate(zn)
-        assert zn.size == tn.dim and src == zm.size
-        nonlik = float(tn.logdensity_fn(jnp.asarray(zn), tn.data))
-        cond = np.asarray(tn.pointwise_loglik(jnp.asarray(zn), jax.random.PRNGKey(0),
-                                              tn.data, tn.rows)).sum()
+        assert zn.size == tn.target.dim and src == zm.size
+        nonlik = float(tn.target.logdensity_fn(jnp.asarray(zn), tn.target.data))
+        cond = np.asarray(tn.readout.pointwise_loglik(jnp.asarray(zn), jax.random.PRNGKey(0),
+                                              tn.target.data, tn.readout.rows)).sum()
         nz = sum(g.block.n_levels * g.block.k for g in spec.groups
                  if g.block.factor == mfactor)
     expected = nonlik - cond + 0.5 * nz * np.log(2 * np.pi) + lik

@@ -40,8 +40,8 @@ def test_diagonal_precision_is_the_hessian_diagonal(formula: str, parameterizati
         if parameterization == "marginal":  # only the crossed factor h is sampled
             w = {2: rng.uniform(size=(4, 1))}
         t = make_target(spec, parameterization, centering=w)
-        z = t.initial_point(jax.random.PRNGKey(0)) + 0.3 * rng.normal(size=t.dim)
-        hess = jax.jit(jax.hessian(lambda v: t.logdensity_fn(v, t.data)))
+        z = t.target.initial_point(jax.random.PRNGKey(0)) + 0.3 * rng.normal(size=t.target.dim)
+        hess = jax.jit(jax.hessian(lambda v: t.target.logdensity_fn(v, t.target.data)))
         want = -np.diag(np.asarray(hess(z)))
         got = diagonal_precision(t, jnp.asarray(z))
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
@@ -56,11 +56,11 @@ def test_pilot_mode_is_the_marginal_mode_for_one_gaussian_factor() -> None:
     with jax.enable_x64(True):
         ta = make_target(spec, "auto", centering=ones)
         tm = make_target(spec, "marginal")
-        za = pilot_mode(ta, ta.initial_point(jax.random.PRNGKey(0)), steps=400)
-        mode = find_mode(tm, tm.initial_point(jax.random.PRNGKey(0)))
+        za = pilot_mode(ta, ta.target.initial_point(jax.random.PRNGKey(0)), steps=400)
+        mode = find_mode(tm.target, tm.target.initial_point(jax.random.PRNGKey(0)))
         assert mode.converged
-        va = ta.constrain(jnp.asarray(za), jax.random.PRNGKey(0), ta.data)
-        vm = tm.constrain(jnp.asarray(mode.z), jax.random.PRNGKey(0), tm.data)
+        va = ta.readout.constrain(jnp.asarray(za), jax.random.PRNGKey(0), ta.target.data)
+        vm = tm.readout.constrain(jnp.asarray(mode.z), jax.random.PRNGKey(0), tm.target.data)
     for name in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma"):
         assert float(va[name]) == pytest.approx(float(vm[name]), rel=2e-3, abs=2e-3), name
 

@@ -84,11 +84,11 @@ def test_known_se_marginal_matches_dense_algebra() -> None:
     with jax.enable_x64(True):
         t = make_target(spec, "marginal")
         for seed in range(3):
-            z = np.asarray(t.initial_point(jax.random.PRNGKey(seed)))
-            v = t.constrain(z, jax.random.PRNGKey(0), t.data)
+            z = np.asarray(t.target.initial_point(jax.random.PRNGKey(seed)))
+            v = t.readout.constrain(z, jax.random.PRNGKey(0), t.target.data)
             b0, tau = float(v["Intercept"]), float(v["1|g_sigma"])
             prior = stats.norm.logpdf(b0, 0.3, 2) + stats.halfnorm.logpdf(tau, scale=1.5)
-            lik = float(t.logdensity_fn(z, t.data)) - prior - np.log(tau)
+            lik = float(t.target.logdensity_fn(z, t.target.data)) - prior - np.log(tau)
             idx = spec.groups[0].block.index
             dense = _dense_marginal(d.y.to_numpy(), np.full(len(d), b0), [(idx, tau)],
                                     d.s.to_numpy())
@@ -107,9 +107,9 @@ def test_sigma_formula_marginal_matches_dense_algebra() -> None:
         t = make_target(spec, "marginal")  # sigma effects sampled, non-centred (w = 0)
         assert t.sampled_effects == 5
         for seed in range(3):
-            z = np.asarray(t.initial_point(jax.random.PRNGKey(seed)))
-            v = {k: np.asarray(x) for k, x in t.constrain(z, jax.random.PRNGKey(0),
-                                                          t.data).items()}
+            z = np.asarray(t.target.initial_point(jax.random.PRNGKey(seed)))
+            v = {k: np.asarray(x) for k, x in t.readout.constrain(z, jax.random.PRNGKey(0),
+                                                          t.target.data).items()}
             tau, tau_s = float(v["1|g_sigma"]), float(v["sigma_1|g_sigma"])
             raw = v["sigma_1|g"] / tau_s
             prior = (stats.norm.logpdf(v["Intercept"], 0.3, 2)
@@ -121,7 +121,7 @@ def test_sigma_formula_marginal_matches_dense_algebra() -> None:
             sd = np.exp(v["sigma_Intercept"] + v["sigma_1|g"][idx])
             dense = _dense_marginal(d.y.to_numpy(), np.full(len(d), v["Intercept"]),
                                     [(idx, tau)], sd)
-            np.testing.assert_allclose(float(t.logdensity_fn(z, t.data)) - prior, dense,
+            np.testing.assert_allclose(float(t.target.logdensity_fn(z, t.target.data)) - prior, dense,
                                        rtol=1e-10)
 
 

@@ -41,7 +41,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from hbr.api import fit
+from hbr.checks.diagnostics import PARETO_K_MAX, psis_loo
+from hbr.checks.loo import elpd_difference, loo
+from hbr.design.build import group_codes
 from hbr.errors import HbrWarning, OptionError
+from hbr.formula import parse_formula
+from hbr.posterior.fit import Fit
+from hbr.posterior.predictive import linear_predictor, noise_sd
 
 __all__ = ["compare", "Comparison", "pooling_formulas", "group_marginal_loglik"]
 
@@ -68,8 +75,6 @@ def pooling_formulas(formula: str, group: str) -> dict[str, str]:
     >>> pooling_formulas("log_radon ~ floor", "county")["no pooling"]
     'log_radon ~ 0 + C(county) + C(county):floor'
     """
-    from hbr.formula import parse_formula
-
     f = parse_formula(formula)
     if f.groups:
         raise OptionError(f"compare(..., group={group!r}) builds the group terms itself; give "
@@ -117,17 +122,39 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
     -------
     Comparison
     """
-    from hbr.api import Fit, fit
-
     if cv not in ("loo", "logo"):
         raise OptionError(f"cv={cv!r} is not available; choose 'loo' or 'logo'")
+    if cv == "logo" and group is None:
+        raise OptionError("cv='logo' needs group=..., the column whose groups are left out")
+    fits = _fit_missing(_named(models, group), data, seed, fit_kwargs)
+    n_obs = {f.spec.design.n_obs for f in fits.values()}
+    if len(n_obs) > 1:
+        raise OptionError(f"the models were fitted to different numbers of rows ({sorted(n_obs)});"
+                          " LOO compares models of the same rows")
+    if cv == "logo" and not all(f.spec.design.has_rows for f in fits.values()):
+        raise OptionError("cv='logo' needs the rows in memory; a model was fitted out of core "
+                          "(DuckDB or Dask): use cv='loo'")
+    index = (group_codes((group,), data).codes if cv == "logo" and data is not None
+             else None)
+    if all(f.draws.log_lik is not None for f in fits.values()):
+        table = _table(fits, cv, group, index, seed)
+    elif cv == "logo":
+        raise OptionError("cv='logo' needs each fit's pointwise log likelihood; refit with "
+                          "log_likelihood=True (or use cv='loo', which reads the rows again)")
+    else:
+        table = _streamed_table(fits, data, seed)
+    return Comparison(table, fits, group)
+
+
+def _named(models: str | Sequence[Any] | Mapping[str, Any], group: str | None
+           ) -> Mapping[str, Any]:
+    """Models by display name: the pooling formulas of one formula, or formulas and fits
+    named by their formula (the same formula twice gets a number)."""
     if isinstance(models, str):
         if group is None:
             raise OptionError("compare(data, formula) needs group=..., the column to pool "
                               "over, e.g. compare(data, 'log_radon ~ floor', group='county')")
         models = pooling_formulas(models, group)
-    if cv == "logo" and group is None:
-        raise OptionError("cv='logo' needs group=..., the column whose groups are left out")
     if not isinstance(models, Mapping):
         named: dict[str, Any] = {}
         for m in models:
@@ -139,6 +166,12 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
         models = named
     if not models:
         raise OptionError("no models to compare")
+    return models
+
+
+def _fit_missing(models: Mapping[str, Any], data: Any, seed: int,
+                 fit_kwargs: Mapping[str, Any]) -> dict[str, Fit]:
+    """Every model as a fit: fits as they are, formulas fitted to ``data`` with ``seed``."""
     fits: dict[str, Fit] = {}
     for name, m in models.items():
         if isinstance(m, Fit):
@@ -149,32 +182,11 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
         with warnings.catch_warnings():  # e.g. all-zero no-pooling columns: said once below
             warnings.simplefilter("ignore", HbrWarning)
             fits[name] = fit(m, data, seed=seed, **fit_kwargs)
-    n_obs = {f.spec.design.n_obs for f in fits.values()}
-    if len(n_obs) > 1:
-        raise OptionError(f"the models were fitted to different numbers of rows ({sorted(n_obs)});"
-                          " LOO compares models of the same rows")
-    index = None
-    if cv == "logo" and not all(f.spec.design.has_rows for f in fits.values()):
-        raise OptionError("cv='logo' needs the rows in memory; a model was fitted out of core "
-                          "(DuckDB or Dask): use cv='loo'")
-    if cv == "logo" and data is not None:
-        from hbr.design.build import group_codes
-
-        index = group_codes((group,), data).codes
-    if all(f.draws.log_lik is not None for f in fits.values()):
-        table = _table(fits, cv, group, index, seed)
-    elif cv == "logo":
-        raise OptionError("cv='logo' needs each fit's pointwise log likelihood; refit with "
-                          "log_likelihood=True (or use cv='loo', which reads the rows again)")
-    else:
-        table = _streamed_table(fits, data, seed)
-    return Comparison(table, fits, group)
+    return fits
 
 
 def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray | None,
            seed: int) -> pd.DataFrame:
-    from hbr.checks.diagnostics import PARETO_K_MAX, psis_loo
-
     rows, pointwise = [], {}
     for name, f in fits.items():
         t0 = time.perf_counter()
@@ -204,8 +216,6 @@ def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray |
 def _streamed_table(fits: dict[str, Any], data: Any, seed: int) -> pd.DataFrame:
     """The table from :func:`hbr.checks.loo.loo` (rows read again in chunks, a sample of rows for
     large tables), for fits without a stored log likelihood; every model on the same rows."""
-    from hbr.checks.loo import elpd_difference, loo
-
     res, rows = {}, []
     for name, f in fits.items():
         t0 = time.perf_counter()
@@ -254,8 +264,6 @@ def group_marginal_loglik(f: Any, group: str, index: np.ndarray | None = None) -
     of its pointwise log likelihood over the group's rows (any family); ``index`` gives each
     row's group then.
     """
-    from hbr.posterior.predictive import linear_predictor, noise_sd
-
     spec = f.spec
     blocks = [g for g in spec.groups if g.block.factor == group and not g.block.dpar]
     if not blocks:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hbr.inference import METHODS
 from hbr.posterior.draws import Draws, as_draws, summarize
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ ESS_PER_CHAIN_MIN = 100
 EBFMI_MIN = 0.3
 PARETO_K_MAX = 0.7
 PATHS_RHAT_MAX = 1.1
-APPROXIMATIONS = ("advi", "fullrank_advi", "pathfinder", "laplace", "map")
+# the engines whose draws are of an approximation (Pareto k instead of R-hat and ESS)
+APPROXIMATIONS = tuple(name for name, m in METHODS.items() if m.approximate)
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import jax
 import numpy as np
 import pandas as pd
 
+from hbr._pipeline import sample
 from hbr.errors import OptionError
+from hbr.options import FitOptions
 from hbr.model.families import FAMILIES
 
 __all__ = ["map_vs_mean", "point_estimate"]
@@ -33,24 +34,15 @@ __all__ = ["map_vs_mean", "point_estimate"]
 def point_estimate(spec: Any, parameterization: str, seed: int) -> dict[str, np.ndarray] | None:
     """The mode of ``spec`` under ``parameterization`` on the constrained scale (group effects
     integrated out come back as their conditional mean), or None when the optimiser finds
-    no interior mode."""
-    from hbr._runtime.cache import enable_compilation_cache
-    from hbr._pipeline import prepare_target, run_method
-    from hbr._runtime.compile import apply_draws
-    from hbr.model.integrated import marginal_factor
-
-    mfactor = marginal_factor(spec) if parameterization == "marginal" else None
-    enable_compilation_cache()
-    with jax.enable_x64(True):
-        target = prepare_target(spec, parameterization, mfactor, seed, mass_matrix=False)[0]
-        try:
-            res, _, target = run_method("map", target, jax.random.PRNGKey(seed), None, None,
-                                        dict(chains=1, draws=1))
-        except OptionError:
-            return None
-        values = apply_draws(target.constrain, res.positions,
-                             jax.random.fold_in(jax.random.PRNGKey(seed), 1), target.data)
-    return {k: np.asarray(v)[0, 0] for k, v in values.items()}
+    no interior mode. The pipeline of :func:`hbr.fit`, with ``method="map"``."""
+    opts = FitOptions.of(method="map", chains=1, draws=1, seed=seed,
+                         parameterization=parameterization, family=spec.family,
+                         link=spec.link)
+    try:
+        run = sample(spec, opts)
+    except OptionError:
+        return None
+    return {k: np.asarray(v)[0, 0] for k, v in run.values.items()}
 
 
 def map_vs_mean(fit: Any) -> pd.DataFrame:

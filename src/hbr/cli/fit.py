@@ -2,69 +2,106 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
+from hbr.datasets import EXAMPLES, load_example
+from hbr.io import check_writable, write_atomic
 
 __all__ = ["fit_cmd", "datasets_cmd"]
 
 
+_HELP = {
+    "data": "CSV or Parquet file (omit with --example).",
+    "formula": 'Model formula, e.g. "log_radon ~ floor + (floor | county)".',
+    "example": "Fit a bundled example instead: 'radon' (Minnesota, "
+               "log_radon ~ floor + (floor | county)).",
+    "out": "Directory for posterior.nc and summary.csv.",
+    "prior": 'Override a prior, repeatable: --prior "sigma=HalfNormal(1)".',
+    "parameterization": "marginal (default: group effects integrated out exactly, others "
+                        "partially centred), auto (every group partially centred from a pilot "
+                        "fit), noncentered or centered.",
+    "marginalize": "With marginal: the grouping factor to integrate out (default: the one "
+                   "with most levels).",
+    "method": "nuts, metropolis, advi, fullrank_advi, pathfinder, map or laplace.",
+    "family": "gaussian, student_t, bernoulli, binomial (formula 'y | trials(n) ~ ...'), "
+              "poisson or negative_binomial.",
+    "link": "The family's link: logit (default) or probit for bernoulli and binomial.",
+    "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '
+             "by zip).",
+    "engine": "How files are read: duckdb (out of core, sufficient statistics in SQL; "
+              "Gaussian, one grouping factor), pandas, or auto (duckdb for globs and files "
+              ">= 256 MB).",
+    "report": "Also write DIR/report.html (needs --out): model, verdict, summary, figures.",
+}
+
+
 @app.command("fit")
 def fit_cmd(
-    data: Optional[str] = typer.Argument(None, help="CSV or Parquet file (omit with --example)."),
-    formula: Optional[str] = typer.Argument(
-        None, help='Model formula, e.g. "log_radon ~ floor + (floor | county)".'),
-    example: Optional[str] = typer.Option(
-        None, "--example", help="Fit a bundled example instead: 'radon' (Minnesota, "
-        "log_radon ~ floor + (floor | county))."),
-    out_dir: Optional[Path] = typer.Option(
-        None, "--out", "-o", help="Directory for posterior.nc and summary.csv."),
+    data: Optional[str] = typer.Argument(None, help=_HELP["data"]),
+    formula: Optional[str] = typer.Argument(None, help=_HELP["formula"]),
+    example: Optional[str] = typer.Option(None, "--example", help=_HELP["example"]),
+    out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=_HELP["out"]),
     chains: int = typer.Option(4, help="Number of chains."),
     draws: int = typer.Option(1000, help="Draws kept per chain."),
     tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
     seed: Optional[int] = typer.Option(None, help="Random seed (recorded; random if omitted)."),
-    prior: list[str] = typer.Option(
-        [], "--prior", help='Override a prior, repeatable: --prior "sigma=HalfNormal(1)".'),
-    parameterization: Optional[str] = typer.Option(
-        None, "--parameterization", "-p",
-        help="marginal (default: group effects integrated out exactly, others partially "
-             "centred), auto (every group partially centred from a pilot fit), noncentered "
-             "or centered."),
-    marginalize: Optional[str] = typer.Option(
-        None, "--marginalize", help="With marginal: the grouping factor to integrate out "
-        "(default: the one with most levels)."),
+    prior: list[str] = typer.Option([], "--prior", help=_HELP["prior"]),
+    parameterization: Optional[str] = typer.Option(None, "--parameterization", "-p",
+                                                   help=_HELP["parameterization"]),
+    marginalize: Optional[str] = typer.Option(None, "--marginalize",
+                                              help=_HELP["marginalize"]),
     target_accept: float = typer.Option(0.9, help="NUTS target acceptance (0.95 if divergent)."),
-    method: str = typer.Option("nuts", help="nuts, metropolis, advi, fullrank_advi, pathfinder, "
-                               "map or laplace."),
+    method: str = typer.Option("nuts", help=_HELP["method"]),
     init: Optional[str] = typer.Option(None, help="NUTS start points: map, advi or pathfinder."),
     thin: int = typer.Option(1, help="Metropolis: keep every THIN-th step."),
     vi_steps: int = typer.Option(10_000, help="ADVI optimisation steps."),
-    family: str = typer.Option("gaussian", help="gaussian, student_t, bernoulli, binomial "
-                               "(formula 'y | trials(n) ~ ...'), poisson or negative_binomial."),
-    link: Optional[str] = typer.Option(None, help="The family's link: logit (default) or probit "
-                                       "for bernoulli and binomial."),
-    sigma: Optional[str] = typer.Option(
-        None, "--sigma", help='A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" '
-        "(log sigma varies by zip)."),
+    family: str = typer.Option("gaussian", help=_HELP["family"]),
+    link: Optional[str] = typer.Option(None, help=_HELP["link"]),
+    sigma: Optional[str] = typer.Option(None, "--sigma", help=_HELP["sigma"]),
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
-    engine: str = typer.Option("auto", help="How files are read: duckdb (out of core, "
-                               "sufficient statistics in SQL; Gaussian, one grouping factor), "
-                               "pandas, or auto (duckdb for globs and files >= 256 MB)."),
-    report: bool = typer.Option(False, "--report", help="Also write DIR/report.html (needs "
-                                "--out): model, verdict, summary, figures."),
+    engine: str = typer.Option("auto", help=_HELP["engine"]),
+    report: bool = typer.Option(False, "--report", help=_HELP["report"]),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Fit a hierarchical regression (NUTS, or --method), print the summary and a diagnostics verdict,
-    and (with --out) write DIR/posterior.nc (ArviZ netCDF) and DIR/summary.csv."""
-    from hbr.io import check_writable
+    """Fit a hierarchical regression (NUTS, or --method), print the summary and a diagnostics
+    verdict, and (with --out) write DIR/posterior.nc (ArviZ netCDF) and DIR/summary.csv."""
+    data, formula = _check_inputs(data, formula, example, out_dir, report)
+    if out_dir is not None:
+        outputs = ("posterior.nc", "summary.csv") + (("report.html",) if report else ())
+        _run(lambda: [check_writable(out_dir / n, force) for n in outputs])
+    settings = dict(family=family, link=link, chains=chains, draws=draws, tune=tune, seed=seed,
+                    priors=_parse_priors(prior), parameterization=parameterization,
+                    marginalize=marginalize, target_accept=target_accept, method=method,
+                    init=init, thin=thin, vi_steps=vi_steps, dropna=dropna, engine=engine)
+    table, formula_text, source = _run(lambda: _load(example, data, formula))
+    rows = f": {len(table)} rows" if not isinstance(table, str) else ""
+    err.print(f"fitting {formula_text!r} to {source}{rows}", markup=False)
+    formulas = [formula_text, sigma] if sigma else formula_text
+    fit = _run(lambda: _fit_with_progress(formulas, table, settings, progress))
+    if isinstance(table, str):
+        err.print(f"{fit.spec.design.n_obs} rows" + ("" if fit.spec.design.has_rows else
+                  " (read out of core by DuckDB)"), markup=False)
+    # where the data came from, so that 'hbr report DIR' and 'hbr predict DIR' can rebuild
+    fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
+                                      else str(Path(data).resolve()))
+    summary = _run(fit.summary)
+    _print_fit(fit, summary, method, out_dir)
+    if out_dir is not None:
+        _write_outputs(fit, summary, out_dir, force, report)
+    else:
+        out.print("(use --out DIR to save posterior.nc and summary.csv)")
 
+
+def _check_inputs(data: str | None, formula: str | None, example: str | None,
+                  out_dir: Path | None, report: bool) -> tuple[str | None, str | None]:
+    """The data and formula arguments, with the example's formula in place of a data file."""
     if example is not None:
-        from hbr.datasets import EXAMPLES
-
         if example not in EXAMPLES:
             _fail(f"no example named {example!r}; available: {', '.join(EXAMPLES)}")
         if data is not None and formula is None and "~" in data:
@@ -76,46 +113,29 @@ def fit_cmd(
               "hbr fit data.csv \"y ~ x + (1 | g)\", or --example radon")
     if report and out_dir is None:
         _fail("--report writes DIR/report.html: give --out DIR as well")
-    outputs = ("posterior.nc", "summary.csv") + (("report.html",) if report else ())
-    if out_dir is not None:
-        _run(lambda: [check_writable(out_dir / n, force) for n in outputs])
-    priors = _parse_priors(prior)
+    return data, formula
 
-    def load() -> Any:
-        if example is not None:
-            from hbr.datasets import EXAMPLES, load_example
 
-            _, (col, val), default = EXAMPLES[example]
-            return load_example(example), formula or default, \
-                f"bundled {example} data ({col} == {val!r})"
-        return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
+def _load(example: str | None, data: str | None, formula: str | None) -> tuple[Any, str, str]:
+    """(table or path, formula, where it came from)."""
+    if example is not None:
+        _, (col, val), default = EXAMPLES[example]
+        return load_example(example), formula or default, \
+            f"bundled {example} data ({col} == {val!r})"
+    return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
 
-    table, formula_text, source = _run(load)
-    rows = f": {len(table)} rows" if not isinstance(table, str) else ""
-    err.print(f"fitting {formula_text!r} to {source}{rows}", markup=False)
+
+def _fit_with_progress(formulas: Any, table: Any, settings: dict[str, Any], progress: bool
+                       ) -> Any:
+    import hbr
+
     bar, update = _progress() if progress else (None, None)
+    with bar if bar is not None else contextlib.nullcontext():
+        return hbr.fit(formulas, table, progress=update, **settings)
 
-    def run_fit() -> Any:
-        import contextlib
 
-        import hbr
-
-        with bar if bar is not None else contextlib.nullcontext():
-            formulas = [formula_text, sigma] if sigma else formula_text
-            return hbr.fit(formulas, table, family=family, link=link, chains=chains, draws=draws, tune=tune,
-                           seed=seed, priors=priors, parameterization=parameterization,
-                           marginalize=marginalize, target_accept=target_accept,
-                           method=method, init=init, thin=thin, vi_steps=vi_steps,
-                           dropna=dropna, engine=engine, progress=update)
-
-    fit = _run(run_fit)
-    if isinstance(table, str):
-        err.print(f"{fit.spec.design.n_obs} rows" + ("" if fit.spec.design.has_rows else
-                  " (read out of core by DuckDB)"), markup=False)
-    # where the data came from, so that 'hbr report DIR' and 'hbr predict DIR' can rebuild
-    fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
-                                      else str(Path(data).resolve()))
-    summary = _run(fit.summary)
+def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> None:
+    """The hyperparameters' summary, the centred fractions, the verdict and the times."""
     hyper = summary.loc[[i for i in summary.index if not any(
         i.startswith(f"{n}[") for g in fit.spec.groups for n in g.block.names)]]
     n_group = len(summary) - len(hyper)
@@ -134,19 +154,17 @@ def fit_cmd(
     t = fit.timings
     out.print(f"time: {t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, warm-up "
               f"{t['warmup_s']:.1f} s, sampling {t['sampling_s']:.1f} s)")
-    if out_dir is not None:
-        from hbr.io import write_atomic
 
-        def save() -> None:
-            fit.to_netcdf(out_dir / "posterior.nc", overwrite=force)
-            write_atomic(out_dir / "summary.csv", lambda p: summary.to_csv(p), overwrite=force)
-        _run(save)
-        out.print(f"wrote {out_dir / 'posterior.nc'} and {out_dir / 'summary.csv'}", markup=False)
-        if report:
-            _run(lambda: fit.report(out_dir / "report.html", overwrite=force))
-            out.print(f"wrote {out_dir / 'report.html'}", markup=False)
-    else:
-        out.print("(use --out DIR to save posterior.nc and summary.csv)")
+
+def _write_outputs(fit: Any, summary: Any, out_dir: Path, force: bool, report: bool) -> None:
+    def save() -> None:
+        fit.to_netcdf(out_dir / "posterior.nc", overwrite=force)
+        write_atomic(out_dir / "summary.csv", lambda p: summary.to_csv(p), overwrite=force)
+    _run(save)
+    out.print(f"wrote {out_dir / 'posterior.nc'} and {out_dir / 'summary.csv'}", markup=False)
+    if report:
+        _run(lambda: fit.report(out_dir / "report.html", overwrite=force))
+        out.print(f"wrote {out_dir / 'report.html'}", markup=False)
 
 
 @app.command("datasets")

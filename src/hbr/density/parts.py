@@ -3,7 +3,7 @@ location map and centred fractions of partially centred effects, and the start p
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
@@ -11,11 +11,14 @@ import numpy as np
 import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
+from hbr.density.reparam import REPARAMS
 from hbr.errors import OptionError
-from hbr.model.spec import ModelSpec, ParamSpec
-from hbr.density.reparam import Parameterization
+from hbr.model.spec import ModelSpec, ParamSpec, column_moments
 
-__all__ = ["least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
+if TYPE_CHECKING:
+    from hbr.density.structure import Structure
+
+__all__ = ["distribution", "least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
            "location_map", "centering_weights", "initial_center"]
 
 
@@ -37,10 +40,18 @@ _DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Uniform": dist.Uniform,
 }
 
+def distribution(domain: str, size: int, family: str, params: tuple[Any, ...]
+                 ) -> dist.Distribution:
+    """The NumPyro distribution of a prior ``family`` with ``params`` (an LKJ Cholesky
+    factor of a ``size`` x ``size`` correlation for the domain "corr")."""
+    if domain == "corr":
+        return dist.LKJCholesky(size, params[0])
+    return _DISTRIBUTIONS[family](*params)
+
+
 def prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
-    if p.domain == "corr":
-        return dist.LKJCholesky(p.size, params[0])
-    return _DISTRIBUTIONS[p.prior.family](*params)
+    """The NumPyro distribution of parameter ``p``'s prior with ``params``."""
+    return distribution(p.domain, p.size, p.prior.family, params)
 
 
 def prior_shape(p: ParamSpec) -> tuple[int, ...]:
@@ -245,13 +256,14 @@ def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]
     return out
 
 
-def initial_center(spec: ModelSpec, params: tuple[ParamSpec, ...], offsets: dict,
-                    raw_off: dict, reparam: Parameterization, data: Any, dim: int,
-                    loc: list, ols: tuple[np.ndarray, np.ndarray, float]
-                    ) -> tuple[jax.Array, jax.Array]:
-    """A start near the least-squares fit ``ols`` (:func:`least_squares`), and the size of
-    the jitter around it."""
-    from hbr.model.spec import column_moments
+def initial_center(spec: ModelSpec, s: Structure, data: Any,
+                   ols: tuple[np.ndarray, np.ndarray, float]) -> tuple[jax.Array, jax.Array]:
+    """A start near the least-squares fit ``ols`` (:func:`least_squares`) in the layout of
+    ``s``, and the size of the jitter around it."""
+    params, dim, reparam = spec.params, s.dim, REPARAMS[s.reparam]
+    offsets = {p.name: (p.start, p.stop) for p in s.params}
+    raw_off = {i: g.raw for i, g in enumerate(s.groups) if g.raw is not None}
+    loc = [g.loc for g in s.groups]
 
     if spec.design.has_rows:  # population sds (ddof 0), as the start has always used
         sy = float(np.std(spec.design.y)) or 1.0

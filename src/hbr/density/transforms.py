@@ -13,13 +13,14 @@ r"""Transforms of a :class:`~hbr.target.Target` into another Target, beside its 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, Callable
 
 import jax
 import numpy as np
 
 from hbr._runtime.keys import key_rng
-from hbr.target import Target
+from hbr.target import Density, Readout, Target
 
 if TYPE_CHECKING:
     from hbr.inference.mode import Mode
@@ -27,43 +28,52 @@ if TYPE_CHECKING:
 __all__ = ["precondition", "point_effects"]
 
 
-def precondition(target: Target, mode: Mode) -> Target:
-    """Re-express ``target`` in whitened coordinates ``w``: ``z = mode.z + C w``."""
+def _to_z(w: jax.Array, d: Any) -> jax.Array:
+    return d["pre"]["m"] + d["pre"]["C"] @ w
+
+
+def _whitened_logdensity(inner: Callable, w: jax.Array, d: Any) -> jax.Array:
+    return inner(_to_z(w, d), d["inner"])
+
+
+def _whitened_constrain(inner: Callable, w: jax.Array, key: jax.Array, d: Any) -> dict:
+    return inner(_to_z(w, d), key, d["inner"])
+
+
+def _whitened_pointwise(inner: Callable, w: jax.Array, key: jax.Array, d: Any, rows: Any
+                        ) -> jax.Array:
+    return inner(_to_z(w, d), key, d["inner"], rows)
+
+
+def _overdispersed_start(dim: int, key: jax.Array) -> np.ndarray:
+    # about two posterior sds around the mode, so R-hat can see trouble
+    return key_rng(key).uniform(-2.0, 2.0, dim)
+
+
+def precondition(density: Density, mode: Mode) -> Density:
+    """Re-express ``density`` in whitened coordinates ``w``: ``z = mode.z + C w``."""
+    t, r = density.target, density.readout
     H = 0.5 * (mode.hessian + mode.hessian.T)
     C = np.linalg.cholesky(np.linalg.inv(H))
-    data = {"inner": target.data, "pre": {"m": np.asarray(mode.z), "C": C}}
-
-    def to_z(w: jax.Array, d: Any) -> jax.Array:
-        return d["pre"]["m"] + d["pre"]["C"] @ w
-
-    def logdensity_fn(w: jax.Array, d: Any) -> jax.Array:
-        return target.logdensity_fn(to_z(w, d), d["inner"])
-
-    def initial_point(key: jax.Array) -> np.ndarray:
-        # over-dispersed around the mode (about two posterior sds), so R-hat can see trouble
-        return key_rng(key).uniform(-2.0, 2.0, target.dim)
-
-    def constrain(w: jax.Array, key: jax.Array, d: Any) -> dict:
-        return target.constrain(to_z(w, d), key, d["inner"])
-
-    def pointwise_loglik(w: jax.Array, key: jax.Array, d: Any, rows: Any) -> jax.Array:
-        return target.pointwise_loglik(to_z(w, d), key, d["inner"], rows)
-
-    return target._replace(
-        logdensity_fn=logdensity_fn, data=data, initial_point=initial_point,
-        constrain=constrain, pointwise_loglik=pointwise_loglik,
-        signature=target.signature + ("laplace",),
-        output_signature=target.output_signature + ("laplace",),
-        effect_information=None, pilot_logdensity=None)
+    data = {"inner": t.data, "pre": {"m": np.asarray(mode.z), "C": C}}
+    target = Target(partial(_whitened_logdensity, t.logdensity_fn), data, t.dim,
+                    partial(_overdispersed_start, t.dim), t.signature + ("laplace",))
+    readout = Readout(partial(_whitened_constrain, r.constrain),
+                      partial(_whitened_pointwise, r.pointwise_loglik), r.rows,
+                      r.signature + ("laplace",))
+    return density._replace(target=target, readout=readout, pilot=None)
 
 
-def point_effects(target: Target) -> Target:
-    """``target`` whose group effects integrated out come back as their conditional mean
+def _quiet(d: Any) -> Any:
+    """The data with the draw-back noise of integrated-out effects set to 0."""
+    if isinstance(d, dict) and "marg" in d:
+        return {**d, "marg": {**d["marg"], "noise": np.zeros_like(d["marg"]["noise"])}}
+    if isinstance(d, dict) and "inner" in d:
+        return {**d, "inner": _quiet(d["inner"])}
+    return d
+
+
+def point_effects(density: Density) -> Density:
+    """``density`` whose group effects integrated out come back as their conditional mean
     instead of a draw (for point estimates)."""
-    def quiet(d: Any) -> Any:
-        if isinstance(d, dict) and "marg" in d:
-            return {**d, "marg": {**d["marg"], "noise": np.zeros_like(d["marg"]["noise"])}}
-        if isinstance(d, dict) and "inner" in d:
-            return {**d, "inner": quiet(d["inner"])}
-        return d
-    return target._replace(data=quiet(target.data))
+    return density._replace(target=density.target._replace(data=_quiet(density.target.data)))

@@ -1,12 +1,13 @@
 """Engines over a :class:`hbr.target.Target` only: NUTS (:mod:`hbr.inference.nuts`),
 random-walk Metropolis, ADVI, Pathfinder, Laplace and MAP (:mod:`hbr.inference.methods`),
-the mode finder (:mod:`hbr.inference.mode`) and the chunk driver they share.
+one row each in :data:`~hbr.inference.table.METHODS`; the mode finder
+(:mod:`hbr.inference.mode`) and the chunk driver they share.
 
 Modules here import ``hbr.target``, ``hbr._runtime`` and ``hbr.errors`` and nothing else of
 hbr (``tests/test_architecture.py``), so an engine cannot depend on how a model was built.
 """
 
-from hbr.inference.methods import INITS, METHODS
-from hbr.inference.nuts import nuts
+from hbr.inference.methods import INITS
+from hbr.inference.table import METHODS, Method, RunOptions, run_method
 
-__all__ = ["METHODS", "INITS", "nuts"]
+__all__ = ["METHODS", "Method", "RunOptions", "INITS", "run_method"]

@@ -44,10 +44,10 @@ from hbr.inference.driver import ProgressFn, chunk_size, run_chunks, start_point
 from hbr.inference.mode import find_mode
 from hbr.target import SamplerResult, Target
 
-__all__ = ["METHODS", "metropolis", "advi", "pathfinder", "laplace", "map_point",
-           "initial_points", "method_settings", "INITS", "MAX_DENSE_DIM"]
+__all__ = ["metropolis", "advi", "pathfinder", "laplace", "map_point", "initial_points",
+           "INITS", "MAX_DENSE_DIM", "ACCEPT_TARGET", "ADVI_LEARNING_RATE",
+           "PATHFINDER_MAXITER"]
 
-METHODS = ("nuts", "metropolis", "advi", "fullrank_advi", "pathfinder", "map", "laplace")
 MAX_DENSE_DIM = 2000  # laplace/map build the dense Hessian: dim^2 numbers, dim HVPs
 ACCEPT_TARGET = 0.234
 ADVI_LEARNING_RATE = 0.01  # Adam, decaying exponentially to 1% of it over the steps
@@ -289,20 +289,3 @@ def initial_points(init: str, target: Target, key: jax.Array, chains: int
         raise OptionError(f"init={init!r} is not available; choose one of {', '.join(INITS)}")
     z = res.positions
     return z[:, 0], z.reshape(-1, z.shape[-1]).var(axis=0)
-
-
-def method_settings(method: str, *, thin: int, vi_steps: int, target_accept: float
-                    ) -> dict[str, Any]:
-    """The settings ``method`` ran with, for the result's attrs."""
-    return {
-        "nuts": {"target_accept": target_accept, "adaptation": "windowed (Stan)"},
-        "metropolis": {"thin": thin, "accept_target": ACCEPT_TARGET,
-                       "proposal": "diagonal normal, adapted during burn-in"},
-        "advi": {"guide": "AutoDiagonalNormal", "steps": vi_steps,
-                 "learning_rate": ADVI_LEARNING_RATE, "elbo_particles": 1},
-        "fullrank_advi": {"guide": "AutoMultivariateNormal", "steps": vi_steps,
-                          "learning_rate": ADVI_LEARNING_RATE, "elbo_particles": 1},
-        "pathfinder": {"maxiter": PATHFINDER_MAXITER, "paths": "one per chain"},
-        "laplace": {"hessian": "exact, at the mode"},
-        "map": {"optimizer": "damped Newton"},
-    }[method]

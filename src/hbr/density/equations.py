@@ -1,0 +1,187 @@
+r"""The model's equations as pure functions ``f(s, z, d)`` of a :class:`Structure` ``s``, the
+flat unconstrained position ``z`` and the data pytree ``d`` (built by
+:func:`hbr.density.build.target_data`).
+
+The position maps to each parameter through the bijection of its prior's support (``exp``
+for a standard deviation with a HalfNormal prior, a scaled sigmoid for ``Uniform``, the LKJ
+Cholesky transform for a correlation) and the log density includes the log absolute
+Jacobian, so NUTS sees a density on :math:`\mathbb{R}^d`. Fixed effects with a real-line prior
+are sampled in least-squares coordinates :math:`\beta = b + s\,u`. Sampled group effects
+come from their raw block through :data:`hbr.density.reparam.REPARAMS`; the effects of the
+integrated factor are integrated out by :mod:`hbr.density.marginal` and drawn back from their
+conditional given the position.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from numpyro.distributions.transforms import biject_to
+
+from hbr.density.likelihoods import LOGLIK
+from hbr.density.marginal import conditional_effects, marginal_loglik
+from hbr.density.parts import distribution
+from hbr.density.reparam import REPARAMS
+from hbr.density.structure import Structure
+
+__all__ = ["unpack", "linear_predictor", "noise_sd", "aux_values", "logdensity",
+           "all_effects", "pointwise_loglik", "constrain"]
+
+
+def unpack(s: Structure, z: jax.Array, d: Any) -> tuple[jax.Array, dict, dict, dict]:
+    """The log prior (with Jacobians) of ``z``, the parameter values by name, the sampled
+    group effects ``{term: (J, k)}`` and the Cholesky factors of the group covariances."""
+    lp = jnp.zeros(())
+    vals: dict[str, jax.Array] = {}
+    for p in s.params:
+        u = z[p.start:p.stop]
+        prior = distribution(p.domain, p.size, p.prior_family, d["prior"][p.name])
+        t = biject_to(prior.support)
+        if p.affine:  # beta = b + s u; the constant log s is left out
+            v = d["affine"][p.name][0] + d["affine"][p.name][1] * u
+            lp = lp + jnp.sum(prior.log_prob(v))
+            vals[p.name] = v
+            continue
+        v = t(u)
+        if p.domain == "corr":
+            lp = lp + prior.log_prob(v) + t.log_abs_det_jacobian(u, v)
+        else:
+            lp = lp + jnp.sum(prior.log_prob(v)) + jnp.sum(t.log_abs_det_jacobian(u, v))
+        vals[p.name] = v
+    reparam = REPARAMS[s.reparam]
+    Ls, effects = {}, {}
+    for i, g in enumerate(s.groups):
+        sd = jnp.concatenate([vals[n] for n in g.sds])
+        Ls[i] = sd[:, None] * vals[g.corr] if g.corr is not None else jnp.diag(sd)
+        if g.raw is not None:
+            a, b, J, k = g.raw
+            raw = z[a:b].reshape(J, k)
+            Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
+            m = jnp.stack([vals[n][0] if n else jnp.zeros((), sd.dtype) for n in g.loc])
+            lp = lp + reparam.log_prior(raw, sd, Lr, d["W"][i], m)
+            effects[i] = reparam.effects(raw, sd, Lr, d["W"][i], m)
+    return lp, vals, effects, Ls
+
+
+def _fixed_beta(s: Structure, vals: dict[str, jax.Array]) -> jax.Array:
+    return (jnp.concatenate([jnp.atleast_1d(vals[n]) for n in s.fixed])
+            if s.fixed else jnp.zeros(0))
+
+
+def _add_groups(s: Structure, out: jax.Array, dpar: bool, effects: dict, d: Any) -> jax.Array:
+    """``out`` plus z_i' b_g[i] of each group term of the mean (or of ``log sigma`` with
+    ``dpar``) whose effects are given (in the order of ``effects``)."""
+    for i, b in effects.items():
+        if bool(s.groups[i].dpar) == dpar:
+            gd = d["groups"][i]
+            out = out + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
+    return out
+
+
+def linear_predictor(s: Structure, vals: dict, effects: dict, d: Any) -> jax.Array:
+    return _add_groups(s, d["X"] @ _fixed_beta(s, vals) + d["offset"], False, effects, d)
+
+
+def noise_sd(s: Structure, vals: dict, effects: dict, d: Any) -> jax.Array:
+    """The residual sd: a scalar, or one per row (known se, sigma formula)."""
+    if s.sigma_model:
+        ls = d["sigma_X"] @ jnp.concatenate([jnp.atleast_1d(vals[n]) for n in s.dpar_fixed])
+        return jnp.exp(_add_groups(s, ls, True, effects, d))
+    if not s.has_se:
+        return vals["sigma"][0]
+    if s.se_sigma:
+        return jnp.sqrt(d["se"] ** 2 + vals["sigma"][0] ** 2)
+    return d["se"]
+
+
+def aux_values(s: Structure, vals: dict, effects: dict, d: Any) -> dict[str, jax.Array]:
+    out = {n: vals[n][0] for n in s.aux}
+    if "sigma" in s.family_aux:
+        out["sigma"] = noise_sd(s, vals, effects, d)
+    return out
+
+
+def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
+    """(sum r^2, Z_j' r_j, Z_j' Z_j, sigma, constant) of the residuals without the
+    integrated factor, such that the log likelihood is ``marginal_loglik(...)`` plus the
+    constant. With a noise sd per row, every row is scaled by 1 / sd and sigma is 1."""
+    m = d["marg"]
+    if s.use_stats:  # statistics (weighted by 1/se^2 for known se)
+        beta = _fixed_beta(s, vals)
+        rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
+        ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+        if s.noise == "se":
+            return rr, m["Zty"] - ZtXb, m["ZtZ"], jnp.ones(()), -m["log_se"]
+        return rr, m["Zty"] - ZtXb, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
+    n_levels = s.n_marg_levels
+    r = d["y"] - linear_predictor(s, vals, effects, d)
+    if s.noise == "scalar":
+        Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_levels)
+        return r @ r, Zr.T, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
+    sd = noise_sd(s, vals, effects, d)
+    rw, Zw = r / sd, m["Z"] / sd[:, None]
+    Zr = jax.ops.segment_sum(Zw * rw[:, None], m["index"], n_levels)
+    ZtZ = jax.ops.segment_sum(Zw[:, :, None] * Zw[:, None, :], m["index"], n_levels)
+    return (rw @ rw, Zr.T, jnp.moveaxis(ZtZ, 0, -1), jnp.ones(()), -jnp.sum(jnp.log(sd)))
+
+
+def _marg_L(s: Structure, Ls: dict) -> jax.Array:
+    return jax.scipy.linalg.block_diag(*[Ls[i] for i in s.marg_ids])
+
+
+def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
+    """The unnormalised log posterior of ``z``."""
+    lp, vals, effects, Ls = unpack(s, z, d)
+    if not s.marg_ids:
+        eta = linear_predictor(s, vals, effects, d)
+        ll = LOGLIK[(s.family, s.link)]
+        return lp + jnp.sum(ll(d["y"], eta, aux_values(s, vals, effects, d), d))
+    rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
+    return lp + marginal_loglik(rr, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["N"]) + const
+
+
+def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:
+    """Parameter values and every group term's effects: sampled ones from ``z``, integrated
+    ones drawn (with ``key``) from their exact conditional given ``z``."""
+    _, vals, effects, Ls = unpack(s, z, d)
+    if s.marg_ids:
+        _, Zr, ZtZ, sigma, _ = _marg_parts(s, vals, effects, d)
+        b = conditional_effects(key, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["noise"])
+        col, n = 0, s.n_marg_real
+        effects = dict(effects)
+        for i in s.marg_ids:
+            k = s.groups[i].k
+            effects[i] = b[:n, col:col + k]
+            col += k
+    return vals, effects
+
+
+def pointwise_loglik(s: Structure, z: jax.Array, key: jax.Array, d: Any, r: Any) -> jax.Array:
+    """The log likelihood of each row given the group effects (drawn with ``key`` where
+    integrated out); ``r`` the row arrays the statistics path keeps out of ``d``."""
+    d = {**d, **r}
+    vals, effects = all_effects(s, z, key, d)
+    return LOGLIK[(s.family, s.link)](d["y"], linear_predictor(s, vals, effects, d),
+                                      aux_values(s, vals, effects, d), d)
+
+
+def constrain(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> dict[str, jax.Array]:
+    """Every parameter and group effect on its constrained scale, by user-facing name."""
+    vals, effects = all_effects(s, z, key, d)
+    by_name = {p.name: p for p in s.params}
+    out: dict[str, jax.Array] = {}
+    for n in s.fixed + s.dpar_fixed:
+        out[n] = vals[n] if by_name[n].labelled else vals[n][0]
+    for n in s.aux:
+        out[n] = vals[n][0]
+    for i, g in enumerate(s.groups):
+        for n in g.sds:
+            out[n] = vals[n][0]
+        if g.corr is not None:
+            Lc = vals[g.corr]
+            out[g.corr] = Lc @ Lc.T
+        for j, name in enumerate(g.names):
+            out[name] = effects[i][:, j]
+    return out

@@ -1,0 +1,75 @@
+r"""What the pilot of "auto" needs of a log density, as pure functions ``f(s, z, d)``: the data
+precision about each sampled group effect and the Laplace-corrected pilot density
+(:mod:`hbr.density.auto` uses them to choose the centred fractions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from hbr.density.equations import aux_values, linear_predictor, logdensity, unpack
+from hbr.density.likelihoods import LOGLIK, aux_information
+from hbr.density.reparam import REPARAMS
+from hbr.density.structure import Structure
+
+__all__ = ["data_precision", "effect_information", "pilot_logdensity"]
+
+
+def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Array], dict]:
+    r"""Per group j of each sampled term, the data precision (J, k, k) about b_j,
+    :math:`\sum_i z_i z_i^\top (-\partial^2 \log p(y_i \mid \mu_i) / \partial \mu_i^2)` at
+    ``z`` (an integrated-out factor, if any, is left out of mu); and the Cholesky factors of
+    the covariances."""
+    _, vals, effects, Ls = unpack(s, z, d)
+    mu = linear_predictor(s, vals, effects, d)
+    aux = aux_values(s, vals, effects, d)
+    family_ll = LOGLIK[(s.family, s.link)]
+
+    def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
+        row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,
+                                     {**aux, **{k: d[k] for k in ("y", "trials", "se")
+                                                if k in d}})
+        return family_ll(row["y"], m, row, row)
+
+    curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))
+    # effects on log sigma: the expected information per row (2 for the Gaussian)
+    curv_s = aux_information(s.family, aux) * jnp.ones_like(mu)
+    out = {}
+    for i in s.raw_ids:
+        g = s.groups[i]
+        Zi = d["groups"][i]["Z"]
+        c = curv_s if g.dpar else curv
+        outer = Zi[:, :, None] * Zi[:, None, :] * c[:, None, None]
+        out[i] = jax.ops.segment_sum(outer, d["groups"][i]["index"], g.raw[2])
+    return out, Ls
+
+
+def effect_information(s: Structure, z: jax.Array, d: Any) -> dict[int, tuple]:
+    """``{group index: (s, I, b)}``: the group sds ``s`` (k,), the data precision ``I``
+    (J, k) about each sampled effect and the effects ``b`` (J, k) themselves (for
+    :func:`hbr.density.reparam.centered_fraction`)."""
+    P, Ls = data_precision(s, z, d)
+    effects = unpack(s, z, d)[2]
+    return {i: (jnp.sqrt(jnp.sum(Ls[i] ** 2, axis=1)), jnp.diagonal(p, axis1=1, axis2=2),
+                effects[i]) for i, p in P.items()}
+
+
+def pilot_logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
+    """:func:`~hbr.density.equations.logdensity` with the Laplace correction for the sampled
+    effects in their raw coordinates, -1/2 log det(J' H J) = -1/2 sum_j log det(P_j +
+    Sigma^-1) - log|J| (P_j from :func:`data_precision`, cross-factor terms left out;
+    J = d b / d raw). Its maximum over the raw effects approximates the log marginal
+    posterior of the other parameters, exactly for one Gaussian factor, in any
+    parameterisation."""
+    P, Ls = data_precision(s, z, d)
+    lp = logdensity(s, z, d)
+    reparam = REPARAMS[s.reparam]
+    for i, p in P.items():
+        J, k = p.shape[0], p.shape[-1]
+        Sinv = jax.scipy.linalg.cho_solve((Ls[i], True), jnp.eye(k, dtype=p.dtype))
+        C = jnp.linalg.cholesky(p + Sinv[None])
+        lp = lp - jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)))
+        lp = lp - reparam.log_jacobian(Ls[i], d["W"][i], J)
+    return lp
