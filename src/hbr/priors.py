@@ -2,8 +2,8 @@
 
 A prior is a :class:`Prior` value, made by the constructors here (``hbr.priors.Normal(0, 10)``)
 or parsed from text (``"HalfNormal(1)"``, ``"StudentT(nu=3, mu=0, sigma=2.5)"``). The table
-``FAMILIES`` lists every distribution with its parameters and support; engines translate a
-prior into their own distribution objects (see :mod:`hbr.density.build`), so this module does not
+``PRIORS`` lists every distribution with its parameters, support and NumPy sampler; engines
+translate a prior into their own distribution objects (see :mod:`hbr.density.build`), so this module does not
 import JAX.
 
 Default priors (weakly informative, scaled to the data as rstanarm and Bambi do), with
@@ -32,33 +32,64 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
 from hbr.errors import PriorError, caret_message
 
 __all__ = [
-    "Prior", "FAMILIES", "parse_prior", "as_prior", "sample_prior",
+    "Prior", "PRIORS", "PriorFamily", "FAMILIES", "parse_prior", "as_prior", "sample_prior",
     "Normal", "HalfNormal", "Cauchy", "HalfCauchy", "Exponential", "StudentT", "HalfStudentT",
     "Uniform", "Gamma", "LogNormal", "LKJ",
 ]
 
-# name -> (parameter names, defaults for trailing parameters, support)
-# support: "real", "positive", "interval" (from lower to upper), "corr" (correlation matrices)
-FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, float], str]] = {
-    "Normal": (("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real"),
-    "StudentT": (("nu", "mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real"),
-    "Cauchy": (("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real"),
-    "HalfNormal": (("sigma",), {"sigma": 1.0}, "positive"),
-    "HalfCauchy": (("beta",), {"beta": 1.0}, "positive"),
-    "HalfStudentT": (("nu", "sigma"), {"sigma": 1.0}, "positive"),
-    "Exponential": (("lam",), {"lam": 1.0}, "positive"),
-    "Gamma": (("alpha", "beta"), {}, "positive"),
-    "LogNormal": (("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "positive"),
-    "Uniform": (("lower", "upper"), {}, "interval"),
-    "LKJ": (("eta",), {"eta": 1.0}, "corr"),
+class PriorFamily(NamedTuple):
+    """One row of :data:`PRIORS`: the parameter names (in positional order), defaults for
+    trailing parameters, the support ("real", "positive", "interval" from lower to upper,
+    "corr" for correlation matrices) and a NumPy sampler ``sample(kwargs, rng, shape, dim)``
+    (the JAX counterpart of each row is in :mod:`hbr.density.parts`)."""
+
+    params: tuple[str, ...]
+    defaults: dict[str, float]
+    support: str
+    sample: Callable[[dict[str, Any], np.random.Generator, tuple[int, ...], int], np.ndarray]
+
+
+PRIORS: dict[str, PriorFamily] = {
+    "Normal": PriorFamily(("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real",
+                          lambda p, rng, shape, dim: rng.normal(p["mu"], p["sigma"], shape)),
+    "StudentT": PriorFamily(
+        ("nu", "mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real",
+        lambda p, rng, shape, dim: p["mu"] + p["sigma"] * rng.standard_t(p["nu"], shape)),
+    "Cauchy": PriorFamily(
+        ("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "real",
+        lambda p, rng, shape, dim: p["mu"] + p["sigma"] * rng.standard_cauchy(shape)),
+    "HalfNormal": PriorFamily(
+        ("sigma",), {"sigma": 1.0}, "positive",
+        lambda p, rng, shape, dim: np.abs(rng.normal(0.0, p["sigma"], shape))),
+    "HalfCauchy": PriorFamily(
+        ("beta",), {"beta": 1.0}, "positive",
+        lambda p, rng, shape, dim: np.abs(p["beta"] * rng.standard_cauchy(shape))),
+    "HalfStudentT": PriorFamily(
+        ("nu", "sigma"), {"sigma": 1.0}, "positive",
+        lambda p, rng, shape, dim: np.abs(p["sigma"] * rng.standard_t(p["nu"], shape))),
+    "Exponential": PriorFamily(
+        ("lam",), {"lam": 1.0}, "positive",
+        lambda p, rng, shape, dim: rng.exponential(1.0 / np.asarray(p["lam"], float), shape)),
+    "Gamma": PriorFamily(
+        ("alpha", "beta"), {}, "positive",
+        lambda p, rng, shape, dim: rng.gamma(p["alpha"], 1.0 / np.asarray(p["beta"], float),
+                                             shape)),
+    "LogNormal": PriorFamily(
+        ("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "positive",
+        lambda p, rng, shape, dim: np.exp(rng.normal(p["mu"], p["sigma"], shape))),
+    "Uniform": PriorFamily(("lower", "upper"), {}, "interval",
+                           lambda p, rng, shape, dim: rng.uniform(p["lower"], p["upper"], shape)),
+    "LKJ": PriorFamily(("eta",), {"eta": 1.0}, "corr",
+                       lambda p, rng, shape, dim: _lkj(rng, float(p["eta"]), dim, shape)),
 }
+FAMILIES = PRIORS  # the table's name before issue 16 (it clashed with hbr.model.FAMILIES)
 _POSITIVE_PARAMS = {"sigma", "beta", "nu", "lam", "alpha", "eta"}
 _ALIASES = {"sd": "sigma", "scale": "sigma", "loc": "mu", "rate": "lam", "df": "nu",
             "low": "lower", "high": "upper"}
@@ -77,7 +108,7 @@ class Prior:
 
     @property
     def support(self) -> str:
-        return FAMILIES[self.family][2]
+        return PRIORS[self.family].support
 
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Prior) and self.family == other.family and
@@ -99,7 +130,7 @@ class Prior:
 
 
 def _make(family: str, *args: Any, **kwargs: Any) -> Prior:
-    names, defaults, _ = FAMILIES[family]
+    names, defaults = PRIORS[family].params, PRIORS[family].defaults
     if len(args) > len(names):
         raise PriorError(f"{family} takes at most {len(names)} parameters ({', '.join(names)}), "
                          f"got {len(args)}")
@@ -202,14 +233,14 @@ def parse_prior(text: str) -> Prior:
     if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
         raise PriorError(caret_message(
             f"a prior is written Family(parameters), e.g. HalfNormal(1); known families: "
-            f"{', '.join(FAMILIES)}", src, 0, len(src)))
+            f"{', '.join(PRIORS)}", src, 0, len(src)))
     name = node.func.id
-    if name not in FAMILIES:
+    if name not in PRIORS:
         import difflib
-        close = difflib.get_close_matches(name, FAMILIES, n=1)
+        close = difflib.get_close_matches(name, PRIORS, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
         raise PriorError(caret_message(f"unknown distribution {name!r}{hint} (known: "
-                                       f"{', '.join(FAMILIES)})", src, 0, len(name)))
+                                       f"{', '.join(PRIORS)})", src, 0, len(name)))
 
     def num(n: ast.expr) -> float:
         try:
@@ -249,31 +280,7 @@ def sample_prior(prior: Prior, rng: np.random.Generator, shape: tuple[int, ...],
     :math:`i`, turned into correlations by the recursion of their eq. (9). Each correlation is
     then marginally :math:`2\\,\\mathrm{Beta}(\\eta - 1 + d/2, \\eta - 1 + d/2) - 1`.
     """
-    p = prior.kwargs
-    fam = prior.family
-    if fam == "Normal":
-        return rng.normal(p["mu"], p["sigma"], shape)
-    if fam == "StudentT":
-        return p["mu"] + p["sigma"] * rng.standard_t(p["nu"], shape)
-    if fam == "Cauchy":
-        return p["mu"] + p["sigma"] * rng.standard_cauchy(shape)
-    if fam == "HalfNormal":
-        return np.abs(rng.normal(0.0, p["sigma"], shape))
-    if fam == "HalfCauchy":
-        return np.abs(p["beta"] * rng.standard_cauchy(shape))
-    if fam == "HalfStudentT":
-        return np.abs(p["sigma"] * rng.standard_t(p["nu"], shape))
-    if fam == "Exponential":
-        return rng.exponential(1.0 / np.asarray(p["lam"], float), shape)
-    if fam == "Gamma":
-        return rng.gamma(p["alpha"], 1.0 / np.asarray(p["beta"], float), shape)
-    if fam == "LogNormal":
-        return np.exp(rng.normal(p["mu"], p["sigma"], shape))
-    if fam == "Uniform":
-        return rng.uniform(p["lower"], p["upper"], shape)
-    if fam == "LKJ":
-        return _lkj(rng, float(p["eta"]), dim, shape)
-    raise PriorError(f"cannot draw from {fam}")  # every family of FAMILIES is handled above
+    return PRIORS[prior.family].sample(prior.kwargs, rng, shape, dim)
 
 
 def _lkj(rng: np.random.Generator, eta: float, d: int, shape: tuple[int, ...]) -> np.ndarray:

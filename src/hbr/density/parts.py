@@ -13,6 +13,7 @@ from numpyro.distributions.transforms import biject_to
 
 from hbr.density.reparam import REPARAMS
 from hbr.errors import OptionError
+from hbr.model.links import LINKS
 from hbr.model.spec import ModelSpec, ParamSpec, column_moments
 
 if TYPE_CHECKING:
@@ -178,43 +179,18 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     b = np.zeros(X.shape[1])
     if not X.shape[1]:
         return b, b.copy(), 1.0
-    from scipy.special import erfinv, expit, log_ndtr, ndtr  # SciPy only at build time
-
-    def mean(eta: np.ndarray) -> np.ndarray:
-        if spec.link == "log":
-            return np.exp(np.clip(eta, -700, 700))
-        p = expit(eta) if spec.link == "logit" else ndtr(eta)
-        return np.clip(p, 1e-12, 1 - 1e-12)
+    link = LINKS[spec.link]
 
     def objective(beta: np.ndarray) -> float:
-        eta = X @ beta + off
-        if spec.link == "log":
-            ll = np.sum(y * eta - np.exp(np.clip(eta, -700, 700)))
-        elif spec.link == "logit":
-            ll = np.sum(y * eta - n * np.logaddexp(0.0, eta))
-        else:
-            ll = np.sum(y * log_ndtr(eta) + (n - y) * log_ndtr(-eta))
-        return float(ll - 0.5 * (beta - m0) @ P @ (beta - m0))
+        return float(link.loglik(y, n, X @ beta + off) - 0.5 * (beta - m0) @ P @ (beta - m0))
 
     # start from the data (mu = y + 1/2, as glm() does), not from beta = 0: with counts in
     # the thousands the first Newton step from 0 overshot to eta ~ 10^3
-    if spec.link == "log":
-        eta = np.log(y + 0.5)
-    else:
-        p0 = (y + 0.5) / (n + 1.0)
-        eta = np.log(p0 / (1 - p0)) if spec.link == "logit" else np.sqrt(2) * erfinv(2 * p0 - 1)
+    eta = link.start(y, n)
     best = -np.inf
     A = X.T @ X + P
     for _ in range(iterations):
-        mu = mean(eta)
-        if spec.link == "log":
-            w, z = mu, eta - off + (y - mu) / mu
-        else:
-            dens = mu * (1 - mu) if spec.link == "logit" else np.exp(-0.5 * eta**2) / np.sqrt(
-                2 * np.pi)
-            dens = np.maximum(dens, 1e-12)
-            w = n * dens**2 / (mu * (1 - mu))
-            z = eta - off + (y - n * mu) / (n * dens)
+        w, z = link.working(eta, link.mean(eta), y, n, off)
         A = X.T @ (w[:, None] * X) + P
         new = np.linalg.solve(A, X.T @ (w * z) + P @ m0)
         f = objective(new)

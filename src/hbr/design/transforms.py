@@ -11,7 +11,7 @@ JAX.
 from __future__ import annotations
 
 import ast
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -19,19 +19,40 @@ import pandas as pd
 from hbr.errors import DataError, caret_message
 from hbr.formula import Factor
 
-__all__ = ["Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
+__all__ = ["Transform", "TRANSFORMS", "STATEFUL", "Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
            "factor_columns"]
 
 
-_UNARY = {
-    "log": np.log, "log2": np.log2, "log10": np.log10, "log1p": np.log1p, "exp": np.exp,
-    "sqrt": np.sqrt, "abs": np.abs, "center": None, "scale": None, "standardize": None,
+class Transform(NamedTuple):
+    """One function of a formula: its NumPy form (None for the stateful ones, which learn
+    the training mean and sd: :func:`stateful_memo`), its DuckDB SQL template (``{}`` the
+    argument; None when DuckDB computes it from remembered moments), the values it needs
+    (for the error message) and whether it is stateful."""
+
+    numpy: Callable[[np.ndarray], np.ndarray] | None
+    sql: str | None
+    domain: str
+    stateful: bool = False
+
+
+# the one table of transforms, read by pandas (here), DuckDB (hbr.sources.duckdb) and Dask
+# (hbr.sources.dask); adding a function is one row (tests/test_tables.py checks each reader)
+TRANSFORMS: dict[str, Transform] = {
+    "log": Transform(np.log, "ln({})", "positive"),
+    "log2": Transform(np.log2, "log2({})", "positive"),
+    "log10": Transform(np.log10, "log10({})", "positive"),
+    "log1p": Transform(np.log1p, "ln(1 + {})", "> -1"),
+    "exp": Transform(np.exp, "exp({})", "finite"),
+    "sqrt": Transform(np.sqrt, "sqrt({})", "non-negative"),
+    "abs": Transform(np.abs, "abs({})", "finite"),
+    "center": Transform(None, None, "finite", stateful=True),
+    "scale": Transform(None, None, "finite", stateful=True),
+    "standardize": Transform(None, None, "finite", stateful=True),
 }
-_DOMAIN = {"log": "positive", "log2": "positive", "log10": "positive", "log1p": "> -1",
-           "sqrt": "non-negative"}
+STATEFUL = tuple(name for name, t in TRANSFORMS.items() if t.stateful)
 _BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
            ast.Pow: np.power}
-FUNCTIONS = sorted([*_UNARY, "C", "I"])
+FUNCTIONS = sorted([*TRANSFORMS, "C", "I"])
 
 
 class Categorical:
@@ -100,7 +121,7 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any]
             if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
                 i = int(np.flatnonzero(~np.isfinite(out))[0])
                 raise DataError(caret_message(
-                    f"{fn}() needs {_DOMAIN.get(fn, 'finite')} values, but "
+                    f"{fn}() needs {TRANSFORMS[fn].domain} values, but "
                     f"{ast.unparse(arg)} = {v[i]:g} in row {data.index[i]}", text,
                     factor.span[0], factor.span[1] - factor.span[0]))
             return out
@@ -124,8 +145,8 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any]
 def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndarray:
     """``fn(v)``; ``center``/``scale``/``standardize`` use (and record) the training mean and
     sd (ddof=1; a constant column is only centred)."""
-    if _UNARY[fn] is not None:
-        return _UNARY[fn](v)
+    if not TRANSFORMS[fn].stateful:
+        return TRANSFORMS[fn].numpy(v)
     if key not in memo:
         memo[key] = stateful_memo(fn, float(v.mean()), float(v.std(ddof=1)) if v.size > 1
                                   else 0.0)

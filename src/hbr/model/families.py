@@ -34,12 +34,13 @@ This module never imports JAX: the log likelihoods are in :mod:`hbr.density.like
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 
 from hbr.errors import DataError, OptionError
+from hbr.model.links import LINKS
 from hbr.priors import Exponential, Gamma, Prior
 
 __all__ = ["Family", "FAMILIES", "AUX_PRIORS", "resolve_family", "check_response",
@@ -68,6 +69,11 @@ class Family:
         "real", "binary", "successes" (needs ``trials()``) or "count".
     marginal : bool
         Whether the group effects can be integrated out exactly.
+    simulate : callable
+        ``simulate(mu, aux, rng, trials, se)``: draws of y given the mean ``mu`` (the
+        inverse link of the linear predictor) and the extra parameters ``aux``.
+    expected : callable
+        ``expected(mu, trials)``: the mean of y (``mu`` times the trials for the binomial).
     """
 
     name: str
@@ -75,15 +81,37 @@ class Family:
     aux: tuple[str, ...]
     response: str
     marginal: bool = False
+    simulate: Callable[..., np.ndarray] | None = field(default=None, repr=False)
+    expected: Callable[[np.ndarray, np.ndarray | None], np.ndarray] = field(
+        default=lambda mu, trials: mu, repr=False)
+
+
+def _gaussian(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
+              ) -> np.ndarray:
+    sd = aux.get("sigma", 0.0) if se is None else np.sqrt(se**2 + aux.get("sigma", 0.0)**2)
+    return mu + sd * rng.standard_normal(mu.shape)
+
+
+def _negative_binomial(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any,
+                       se: Any) -> np.ndarray:
+    phi = aux["phi"]
+    return rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("gaussian", ("identity",), ("sigma",), "real", marginal=True),
-    Family("student_t", ("identity",), ("sigma", "nu"), "real"),
-    Family("bernoulli", ("logit", "probit"), (), "binary"),
-    Family("binomial", ("logit", "probit"), (), "successes"),
-    Family("poisson", ("log",), (), "count"),
-    Family("negative_binomial", ("log",), ("phi",), "count"),
+    Family("gaussian", ("identity",), ("sigma",), "real", marginal=True, simulate=_gaussian),
+    Family("student_t", ("identity",), ("sigma", "nu"), "real",
+           simulate=lambda mu, aux, rng, trials, se:
+           mu + aux["sigma"] * rng.standard_t(aux["nu"], mu.shape)),
+    Family("bernoulli", ("logit", "probit"), (), "binary",
+           simulate=lambda mu, aux, rng, trials, se: (rng.random(mu.shape) < mu).astype(float)),
+    Family("binomial", ("logit", "probit"), (), "successes",
+           simulate=lambda mu, aux, rng, trials, se:
+           rng.binomial(np.asarray(trials, dtype=np.int64), mu).astype(float),
+           expected=lambda mu, trials: mu * trials),
+    Family("poisson", ("log",), (), "count",
+           simulate=lambda mu, aux, rng, trials, se: rng.poisson(mu).astype(float)),
+    Family("negative_binomial", ("log",), ("phi",), "count", simulate=_negative_binomial),
 )}
 
 
@@ -167,15 +195,8 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
 
 
 def inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
-    """:math:`g^{-1}(\\eta)` in NumPy."""
-    if link == "identity":
-        return eta
-    if link == "log":
-        return np.exp(eta)
-    if link == "logit":
-        return 1.0 / (1.0 + np.exp(-eta))
-    from scipy.special import ndtr  # probit; SciPy only when needed
-    return ndtr(eta)
+    """:math:`g^{-1}(\\eta)` in NumPy (:data:`hbr.model.links.LINKS`)."""
+    return LINKS[link].inverse(eta)
 
 
 def simulate_response(family: str, link: str, eta: np.ndarray, aux: dict[str, float],
@@ -191,21 +212,8 @@ def simulate_response(family: str, link: str, eta: np.ndarray, aux: dict[str, fl
     >>> bool(abs(y.mean() - 1.0) < 0.1)
     True
     """
-    eta = np.asarray(eta, dtype=float)
-    mu = inverse_link(link, eta)
-    if family == "gaussian":
-        sd = aux.get("sigma", 0.0) if se is None else np.sqrt(se**2 + aux.get("sigma", 0.0)**2)
-        return mu + sd * rng.standard_normal(eta.shape)
-    if family == "student_t":
-        return mu + aux["sigma"] * rng.standard_t(aux["nu"], eta.shape)
-    if family == "bernoulli":
-        return (rng.random(eta.shape) < mu).astype(float)
-    if family == "binomial":
-        return rng.binomial(np.asarray(trials, dtype=np.int64), mu).astype(float)
-    if family == "poisson":
-        return rng.poisson(mu).astype(float)
-    if family == "negative_binomial":
-        phi = aux["phi"]
-        return rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
-    raise OptionError(f"family={family!r} is not available; choose one of "
-                      f"{', '.join(FAMILIES)}")
+    if family not in FAMILIES:
+        raise OptionError(f"family={family!r} is not available; choose one of "
+                          f"{', '.join(FAMILIES)}")
+    mu = LINKS[link].inverse(np.asarray(eta, dtype=float))
+    return FAMILIES[family].simulate(mu, aux, rng, trials, se)

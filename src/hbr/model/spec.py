@@ -36,7 +36,8 @@ import numpy as np
 from hbr.design.build import Design, GroupBlock
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_PRIORS, Family, check_response, resolve_family
-from hbr.priors import LKJ, HalfNormal, Normal, Prior, as_prior
+from hbr.model.links import LINKS
+from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
 __all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
@@ -115,18 +116,20 @@ def column_moments(design: Design) -> tuple[float, float, np.ndarray, np.ndarray
     return ts.y_mean, float(fix(np.array([ts.y_sd]))[0]), ts.x_mean, fix(ts.x_sd), zs
 
 
+def _fitting_priors(domain: str) -> str:
+    """The distributions of :data:`hbr.priors.PRIORS` that fit a parameter's domain, as the
+    fix of an error ("Normal, StudentT, Cauchy or Uniform" for a real number)."""
+    names = [n for n, row in PRIORS.items() if row.support == domain]
+    if domain == "corr":
+        return " or ".join(f"{n}({', '.join(PRIORS[n].params)})" for n in names)
+    return ", ".join(names) + (" or Uniform" if domain == "real" else " or Uniform(0, upper)")
+
+
 def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
-    """Centre and scale of the linear predictor that the default priors are built on: the
-    mean and sd of y for the identity link; 0 and 1 for logit and probit (so slopes get
-    Normal(0, 2.5 / s_x), as rstanarm); log of the mean rate and 1 for the log link."""
-    y = design.y
-    if link == "identity":
-        my, sy, *_ = column_moments(design)
-        return my, sy
-    if link == "log":
-        expo = np.exp(design.offset) if design.offset is not None else np.ones_like(y)
-        return float(np.log(max(np.sum(y), 0.5) / np.sum(expo))), 1.0
-    return 0.0, 1.0
+    """Centre and scale of the linear predictor the default priors are built on
+    (:attr:`hbr.model.links.Link.location`)."""
+    my, sy = column_moments(design)[:2] if link == "identity" else (0.0, 1.0)
+    return LINKS[link].location(design.y, design.offset, my, sy)
 
 
 def default_priors(design: Design, family: str = "gaussian", link: str | None = None
@@ -235,10 +238,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
                 and float(np.min(prior.kwargs["lower"])) < 0):
             need = {"real": "a real number", "positive": "a positive number",
                     "corr": "a correlation matrix"}[domain]
-            fix = {"real": "Normal, StudentT, Cauchy or Uniform",
-                   "positive": "HalfNormal, HalfCauchy, HalfStudentT, Exponential, Gamma, "
-                               "LogNormal or Uniform(0, upper)",
-                   "corr": "LKJ(eta)"}[domain]
+            fix = _fitting_priors(domain)
             raise PriorError(f"prior for {name!r}: {prior} does not fit, because {name!r} is "
                              f"{need}; use {fix}")
         for k, v in prior.params:

@@ -29,7 +29,7 @@ import pandas as pd
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
-from hbr.model.families import inverse_link, simulate_response
+from hbr.model.families import FAMILIES, inverse_link, simulate_response
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
@@ -172,7 +172,7 @@ def predict(spec: ModelSpec, post: dict[str, np.ndarray], data: pd.DataFrame,
     if kind == "link":
         return eta
     mu = inverse_link(spec.link, eta)
-    return mu * rows.trials if spec.family == "binomial" else mu
+    return FAMILIES[spec.family].expected(mu, rows.trials)
 
 
 def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.ndarray],

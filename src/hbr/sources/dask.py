@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hbr.design.transforms import evaluate, is_categorical, stateful_memo
+from hbr.design.transforms import STATEFUL, evaluate, is_categorical, stateful_memo
 from hbr.design.build import Design, GroupBlock, code_terms
 from hbr.errors import DataError
 from hbr.formula.types import Factor
@@ -26,9 +26,6 @@ from hbr.design.stats import SuffStats, suffstats
 from hbr.sources.duckdb import TableStats, used_columns
 
 __all__ = ["is_dask", "dask_statistics"]
-
-_STATEFUL = ("center", "scale", "standardize")
-
 
 def is_dask(data: Any) -> bool:
     return type(data).__module__.split(".")[0] in ("dask", "dask_expr")
@@ -60,7 +57,7 @@ def _memo_tasks(f: Formula, ddf: Any) -> dict[str, Any]:
                 if call_c or is_categorical(pd.Series([], dtype=dtypes[col])):
                     tasks[f"levels:{node.id}"] = ddf[col].unique()
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                    node.func.id in ("center", "scale", "standardize"):
+                    node.func.id in STATEFUL:
                 arg = node.args[0] if node.args else None
                 key = f"{node.func.id}:{ast.unparse(arg)}"
                 if isinstance(arg, ast.Name):
@@ -69,7 +66,7 @@ def _memo_tasks(f: Formula, ddf: Any) -> dict[str, Any]:
                                   ddf[col].astype("float64").std(ddof=1))
                     continue
                 if arg is None or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                                      and n.func.id in _STATEFUL for n in ast.walk(arg)):
+                                      and n.func.id in STATEFUL for n in ast.walk(arg)):
                     raise DataError(f"{ast.unparse(node)!r}: out of core, the argument of "
                                     "center()/scale() cannot itself be centred or scaled; "
                                     "compute it as a column first")

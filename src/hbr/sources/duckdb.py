@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hbr.design.transforms import stateful_memo
+from hbr.design.transforms import STATEFUL, TRANSFORMS, stateful_memo
 from hbr.design.build import TermSlice
 from hbr.errors import DataError, FormulaError
 from hbr.formula import Formula, Term, parse_formula
@@ -42,8 +42,6 @@ from hbr.design.stats import SuffStats
 __all__ = ["TableStats", "connect", "duckdb_statistics", "eligible", "is_glob", "unreadable",
            "used_columns"]
 
-_SQL_FUNCS = {"log": "ln({})", "log2": "log2({})", "log10": "log10({})", "log1p": "ln(1 + {})",
-              "exp": "exp({})", "sqrt": "sqrt({})", "abs": "abs({})"}
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
 
@@ -184,9 +182,9 @@ class _Coder:
                     return (col(arg), self.levels(col(arg)))
                 if fn == "I":
                     return num(arg)
-                if fn in _SQL_FUNCS:
-                    return _SQL_FUNCS[fn].format(num(arg))
-                if fn in ("center", "scale", "standardize"):
+                if fn in TRANSFORMS and TRANSFORMS[fn].sql is not None:
+                    return TRANSFORMS[fn].sql.format(num(arg))
+                if fn in STATEFUL:
                     inner = num(arg)
                     key = f"{fn}:{ast.unparse(arg)}"
                     if key not in self.memo:

@@ -1,0 +1,124 @@
+"""Every row of every table has its counterparts (DESIGN.md style rule 3): a family has its
+links, JAX log likelihoods, sampler and extra-parameter priors; a link its IRLS pieces; a
+prior distribution its NumPy sampler and NumPyro counterpart; a method its settings and its
+place in the diagnostics and the CLI. Where a row carries maths, the maths is checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from hbr.checks.calibration import CASES
+from hbr.checks.diagnostics import APPROXIMATIONS
+from hbr.cli.fit import _HELP
+from hbr.density.likelihoods import LOGLIK
+from hbr.density.parts import distribution
+from hbr.design.build import build_design
+from hbr.design.transforms import STATEFUL, TRANSFORMS
+from hbr.inference import METHODS, RunOptions
+from hbr.model.families import AUX_PRIORS, FAMILIES
+from hbr.model.links import LINKS
+from hbr.priors import PRIORS, Prior
+from hbr.sources.duckdb import duckdb_statistics
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_family_rows_have_their_counterparts(name: str) -> None:
+    fam = FAMILIES[name]
+    assert fam.simulate is not None and set(fam.aux) <= set(AUX_PRIORS)
+    assert name in {c.family for c in CASES.values()}  # calibrated by SBC (checks/calibration)
+    for link in fam.links:
+        assert link in LINKS and (name, link) in LOGLIK
+    rng = np.random.default_rng(0)
+    mu = np.full(20_000, 0.3 if fam.response in ("binary", "successes") else 2.0)
+    trials = np.full(mu.shape, 5.0)
+    y = fam.simulate(mu, {"sigma": 1.0, "nu": 5.0, "phi": 3.0}, rng, trials, None)
+    mean = fam.expected(mu, trials)
+    var = {"gaussian": 1.0, "student_t": 5 / 3, "bernoulli": 0.21, "binomial": 5 * 0.21,
+           "poisson": 2.0, "negative_binomial": 2 + 4 / 3}[name]
+    se = np.sqrt(var / mu.size)
+    assert abs(y.mean() - mean[0]) < 5 * se  # the row's sampler has the row's mean
+
+
+@pytest.mark.parametrize("name", [k for k in LINKS if k != "identity"])
+def test_link_rows_are_consistent(name: str) -> None:
+    link = LINKS[name]
+    y, n = np.array([0.0, 1.0, 3.0, 5.0]), np.full(4, 5.0)
+    want = y + 0.5 if name == "log" else (y + 0.5) / (n + 1.0)
+    np.testing.assert_allclose(link.mean(link.start(y, n)), want, rtol=1e-10)
+    eta = np.linspace(-3, 3, 7)
+    np.testing.assert_allclose(link.mean(eta), link.inverse(eta), rtol=1e-10)
+    # the IRLS weights are n (dmu/deta)^2 / Var(y): the information about eta
+    w, z = link.working(eta, link.mean(eta), np.zeros(7), n[:1].repeat(7), np.zeros(7))
+    h = 1e-6
+    dmu = (link.inverse(eta + h) - link.inverse(eta - h)) / (2 * h)
+    mu = link.inverse(eta)
+    info = dmu**2 / mu if name == "log" else 5.0 * dmu**2 / (mu * (1 - mu))
+    np.testing.assert_allclose(w, info, rtol=1e-6)
+    assert np.all(np.isfinite(z))
+    assert np.isfinite(link.location(y, None, 0.0, 1.0)[0])
+
+
+@pytest.mark.parametrize("name", list(PRIORS))
+def test_prior_rows_sample_their_distribution(name: str) -> None:
+    row = PRIORS[name]
+    args = {"Normal": (1.0, 2.0), "StudentT": (5.0, 1.0, 2.0), "Cauchy": (1.0, 2.0),
+            "HalfNormal": (2.0,), "HalfCauchy": (2.0,), "HalfStudentT": (5.0, 2.0),
+            "Exponential": (0.5,), "Gamma": (2.0, 0.5), "LogNormal": (0.0, 0.5),
+            "Uniform": (-1.0, 3.0), "LKJ": (2.0,)}[name]
+    prior = Prior(name, tuple(zip(row.params, args)))
+    draws = row.sample(prior.kwargs, np.random.default_rng(1), (4000,), 3)
+    if name == "LKJ":  # each correlation is 2 Beta(eta - 1 + d/2, same) - 1
+        r = draws[:, 0, 1]
+        b = 2.0 - 1 + 3 / 2
+        assert stats.kstest((r + 1) / 2, stats.beta(b, b).cdf).pvalue > 1e-3
+        return
+    import jax
+
+    with jax.enable_x64(True):  # the NumPyro counterpart has the same distribution
+        d = distribution("real", 1, name, args)
+        grid = np.quantile(draws, [0.1, 0.5, 0.9])
+        cdf = np.asarray(d.cdf(grid)) if name not in ("StudentT", "HalfStudentT") else None
+    if cdf is not None:
+        np.testing.assert_allclose(cdf, [0.1, 0.5, 0.9], atol=0.02)  # about 4 sd
+    support = {"positive": lambda x: x > 0, "interval": lambda x: (x > -1) & (x < 3),
+               "real": lambda x: np.isfinite(x)}[row.support]
+    assert np.all(support(draws))
+
+
+def test_every_prior_has_a_numpyro_counterpart() -> None:
+    for name in PRIORS:
+        if name != "LKJ":
+            distribution("real", 1, name, tuple(1.0 for _ in PRIORS[name].params))
+
+
+def test_method_rows() -> None:
+    opts = RunOptions()
+    for name, m in METHODS.items():
+        json.dumps(m.settings(opts))
+        assert name in _HELP["method"]
+        assert (name in APPROXIMATIONS) == m.approximate
+    assert [n for n, m in METHODS.items() if m.mass_matrix] == ["nuts"]
+    assert [n for n, m in METHODS.items() if m.point] == ["map"]
+
+
+@pytest.mark.parametrize("name", [n for n in TRANSFORMS])
+def test_transform_rows_agree_in_pandas_and_duckdb(name: str, tmp_path) -> None:
+    """Each transform gives the same column in pandas (its NumPy form, or the remembered
+    moments) and in DuckDB's SQL (its template): X'X of ``y ~ fn(x) + (1 | g)`` agrees."""
+    rng = np.random.default_rng(2)
+    n = 300
+    d = pd.DataFrame({"y": rng.normal(size=n), "x": rng.uniform(0.5, 3.0, n),
+                      "g": rng.choice(list("abcde"), n)})
+    d.to_parquet(tmp_path / "t.parquet")
+    formula = f"y ~ {name}(x) + (1 | g)"
+    des = build_design(formula, d)
+    got = duckdb_statistics(formula, tmp_path / "t.parquet")
+    want = des.X.T @ des.X  # a centred column sums to rounding error: atol on the scale
+    np.testing.assert_allclose(got.stats.XtX, want, rtol=1e-10, atol=1e-10 * np.abs(want).max())
+    assert TRANSFORMS[name].stateful == (TRANSFORMS[name].numpy is None)
+    assert (name in STATEFUL) == TRANSFORMS[name].stateful
