@@ -8,7 +8,7 @@ numbers, whatever the number of rows. :func:`duckdb_statistics` has DuckDB compu
 SQL over a CSV or Parquet file or glob (its own threads, spilling to disk when the table
 outgrows memory), so the rows never enter Python.
 
-The formula is coded as :func:`hbr.build_design` codes it (same column names, same
+The formula is coded as :func:`hbr.design.build_design` codes it (same column names, same
 treatment coding, categorical levels sorted, ``center``/``scale`` with the table's mean and
 sd): numeric columns, categorical columns (one indicator per level), interactions, and the
 transforms ``log``, ``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, ``center``,
