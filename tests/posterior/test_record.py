@@ -62,6 +62,13 @@ def test_an_edited_attribute_is_named(name: str, value: object) -> None:
         RunRecord.from_attrs(attrs, "posterior.nc")
 
 
+def test_a_missing_attribute_is_named() -> None:
+    attrs = _record().to_attrs()
+    del attrs["seed"], attrs["family"]
+    with pytest.raises(DataError, match="'family', .*'seed'|'seed', .*'family'"):
+        RunRecord.from_attrs(attrs, "posterior.nc")
+
+
 def test_not_an_hbr_file() -> None:
     with pytest.raises(DataError, match="not written by this version of hbr"):
         RunRecord.from_attrs({"inference_library": "pymc"}, "x.nc")

@@ -10,7 +10,7 @@ An attribute that is missing or does not parse is a :class:`~hbr.errors.DataErro
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, Mapping
 
 from hbr._version import __version__
@@ -83,6 +83,11 @@ class RunRecord:
         if attrs.get("inference_library") != "hbr" or "user_priors" not in attrs:
             raise DataError(f"{where} was not written by this version of hbr (no model "
                             "attributes); refit to load it")
+        missing = [f.name for f in fields(cls) if f.default is MISSING
+                   and f.default_factory is MISSING and f.name not in attrs]
+        if missing:
+            raise DataError(f"{where} lacks the attribute(s) {', '.join(map(repr, missing))}; "
+                            "it was edited or damaged: restore it or refit")
         kw: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "timings":
