@@ -7,7 +7,6 @@ The front door reads as the pipeline: options validated once (:class:`~hbr.optio
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import warnings
@@ -183,7 +182,7 @@ def run_record(spec: ModelSpec, opts: FitOptions, run: Run, total_s: float) -> R
         thin=opts.thin, vi_steps=opts.vi_steps if "advi" in opts.method else 0,
         method_settings=METHODS[opts.method].settings(opts.run),
         marginalized_factor=prep.choice.marginalized,
-        centered_fraction=json.loads(prep.choice.to_json()), dropna=opts.dropna,
+        centered_fraction=prep.choice.rounded_fractions(), dropna=opts.dropna,
         n_obs=design.n_obs, rows_dropped=design.n_dropped, interrupted=res.interrupted,
         engine="pandas" if design.has_rows else design.table_stats.engine,
         data_check=("" if design.has_rows else

@@ -132,11 +132,6 @@ class FitOptions:
         return RunOptions(self.chains, self.draws, self.tune, self.thin, self.vi_steps,
                           self.target_accept, self.init, self.progress)
 
-    def replace(self, **kw: Any) -> "FitOptions":
-        """These options with some changed, validated again."""
-        fields = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        return FitOptions.of(**{**fields, **kw})
-
 
 def _check_method(method: str, init: str | None) -> None:
     if method not in METHODS:

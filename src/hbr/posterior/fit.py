@@ -5,7 +5,6 @@ done with it (summary, diagnostics, predictions, predictive checks, report, netC
 from __future__ import annotations
 
 import functools
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,10 +59,11 @@ class ParameterizationChoice:
     def __str__(self) -> str:
         return self.name
 
-    def to_json(self) -> str:
-        """The centred fractions as JSON ``{effect: {level: w}}`` (for netCDF attrs)."""
-        return json.dumps({k: {str(lv): round(float(w), 4) for lv, w in v.items()}
-                           for k, v in self.centered_fraction.items()})
+    def rounded_fractions(self) -> dict[str, dict[str, float]]:
+        """The centred fractions as ``{effect: {level: w}}``, to 4 decimals (for the
+        netCDF attrs, through :class:`~hbr.posterior.record.RunRecord`)."""
+        return {k: {str(lv): round(float(w), 4) for lv, w in v.items()}
+                for k, v in self.centered_fraction.items()}
 
 
 @dataclass(frozen=True, eq=False)
