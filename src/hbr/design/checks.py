@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from hbr.design.interpret import unknown_function
 from hbr.design.transforms import FUNCTIONS, Categorical, factor_columns
 from hbr.errors import DataError, HbrWarning, caret_message
 from hbr.formula import Formula
@@ -97,12 +98,8 @@ def check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list
             if isinstance(node, ast.Call):
                 fn = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
                 if fn not in FUNCTIONS:
-                    close = difflib.get_close_matches(fn, FUNCTIONS, n=1)
-                    hint = f"; did you mean {close[0]}()?" if close else ""
-                    raise DataError(caret_message(
-                        f"unknown function {fn!r} in the formula{hint} (known: "
-                        f"{', '.join(FUNCTIONS)})", f.text, fa.span[0],
-                        fa.span[1] - fa.span[0]))
+                    raise DataError(caret_message(unknown_function(fn, FUNCTIONS), f.text,
+                                                  fa.span[0], fa.span[1] - fa.span[0]))
     for g in f.groups:
         for name in g.factor:
             refs.append((name, g.span))

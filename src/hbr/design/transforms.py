@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DataError, caret_message
+from hbr.design.interpret import interpret
 from hbr.formula import Factor
 
 __all__ = ["Transform", "TRANSFORMS", "STATEFUL", "Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
@@ -50,8 +51,7 @@ TRANSFORMS: dict[str, Transform] = {
     "standardize": Transform(None, None, "finite", stateful=True),
 }
 STATEFUL = tuple(name for name, t in TRANSFORMS.items() if t.stateful)
-_BINOPS = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.divide,
-           ast.Pow: np.power}
+_BINOPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power}
 FUNCTIONS = sorted([*TRANSFORMS, "C", "I"])
 
 
@@ -78,59 +78,8 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any]
     expression. Evaluating new rows with the training fit's ``memo`` codes them as the training
     rows were (new data for prediction); a level not seen in training gets code -1.
     """
-    memo = {} if memo is None else memo
-
-    def column(name: str) -> pd.Series:
-        return data[factor.column_names.get(name, name)]
-
-    def as_num(node: ast.expr) -> np.ndarray:
-        val = ev(node)
-        if isinstance(val, Categorical):
-            raise DataError(caret_message(
-                f"{ast.unparse(node)!r} is categorical and cannot be used in arithmetic",
-                text, factor.span[0], factor.span[1] - factor.span[0]))
-        return val
-
-    def ev(node: ast.expr) -> Any:
-        if isinstance(node, ast.Name):
-            s = column(node.id)
-            if f"levels:{node.id}" in memo or is_categorical(s):
-                return categorical(s, memo, f"levels:{node.id}")
-            return s.to_numpy(dtype=np.float64)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-            return np.full(len(data), float(node.value))
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-            v = as_num(node.operand)
-            return -v if isinstance(node.op, ast.USub) else v
-        if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-            with np.errstate(all="ignore"):
-                return _BINOPS[type(node.op)](as_num(node.left), as_num(node.right))
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and len(node.args) == 1 \
-                and not node.keywords:
-            fn, arg = node.func.id, node.args[0]
-            if fn == "C":
-                if not isinstance(arg, ast.Name):
-                    raise DataError(caret_message("C() takes a column name", text,
-                                                  factor.span[0], factor.span[1] - factor.span[0]))
-                return categorical(column(arg.id), memo, f"levels:{arg.id}")
-            if fn == "I":
-                return as_num(arg)
-            v = as_num(arg)
-            with np.errstate(all="ignore"):
-                out = _stateful(fn, v, memo, f"{fn}:{ast.unparse(arg)}")
-            if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
-                i = int(np.flatnonzero(~np.isfinite(out))[0])
-                raise DataError(caret_message(
-                    f"{fn}() needs {TRANSFORMS[fn].domain} values, but "
-                    f"{ast.unparse(arg)} = {v[i]:g} in row {data.index[i]}", text,
-                    factor.span[0], factor.span[1] - factor.span[0]))
-            return out
-        raise DataError(caret_message(
-            f"cannot evaluate {ast.unparse(node)!r}: only columns, numbers, + - * / ** and the "
-            f"functions {', '.join(FUNCTIONS)} (one argument each) are allowed", text,
-            factor.span[0], factor.span[1] - factor.span[0]))
-
-    val = ev(factor.tree)
+    backend = _NumPy(factor, data, text, {} if memo is None else memo)
+    val = interpret(factor, backend, tuple(TRANSFORMS))
     if isinstance(val, np.ndarray):
         bad = ~np.isfinite(val)
         if bad.any():
@@ -140,6 +89,50 @@ def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any]
                 f"row {data.index[i]}); remove or fix those rows", text, factor.span[0],
                 factor.span[1] - factor.span[0]))
     return val
+
+
+class _NumPy:
+    """The NumPy backend of :func:`hbr.design.interpret.interpret`: values are arrays (N,)
+    or :class:`Categorical`."""
+
+    def __init__(self, factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any]
+                 ) -> None:
+        self.factor, self.data, self.text, self.memo = factor, data, text, memo
+
+    def fail(self, message: str) -> DataError:
+        a, b = self.factor.span
+        return DataError(caret_message(message, self.text, a, b - a))
+
+    def column(self, ident: str, column: str) -> np.ndarray | Categorical:
+        s = self.data[column]
+        if f"levels:{ident}" in self.memo or is_categorical(s):
+            return categorical(s, self.memo, f"levels:{ident}")
+        return s.to_numpy(dtype=np.float64)
+
+    def categorical(self, ident: str, column: str) -> Categorical:
+        return categorical(self.data[column], self.memo, f"levels:{ident}")
+
+    def is_categorical(self, value: Any) -> bool:
+        return isinstance(value, Categorical)
+
+    def constant(self, value: float) -> np.ndarray:
+        return np.full(len(self.data), value)
+
+    def negate(self, value: np.ndarray) -> np.ndarray:
+        return -value
+
+    def binop(self, op: str, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            return _BINOPS[op](left, right)
+
+    def transform(self, fn: str, v: np.ndarray, key: str, arg: ast.expr) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            out = _stateful(fn, v, self.memo, key)
+        if not np.all(np.isfinite(out)) and np.all(np.isfinite(v)):
+            i = int(np.flatnonzero(~np.isfinite(out))[0])
+            raise self.fail(f"{fn}() needs {TRANSFORMS[fn].domain} values, but "
+                            f"{ast.unparse(arg)} = {v[i]:g} in row {self.data.index[i]}")
+        return out
 
 
 def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndarray:

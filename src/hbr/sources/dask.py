@@ -17,9 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hbr.design.transforms import STATEFUL, evaluate, is_categorical, stateful_memo
+from hbr.design.interpret import interpret
+from hbr.design.transforms import TRANSFORMS, evaluate, is_categorical, stateful_memo
 from hbr.design.build import Design, GroupBlock, code_terms
-from hbr.errors import DataError
+from hbr.errors import DataError, caret_message
 from hbr.formula.types import Factor
 from hbr.formula import Formula, parse_formula
 from hbr.design.stats import SuffStats, suffstats
@@ -43,43 +44,70 @@ def _levels(values: Any) -> tuple[str, ...]:
 def _memo_tasks(f: Formula, ddf: Any) -> dict[str, Any]:
     """Lazy Dask values of what the transforms must learn from the whole table."""
     tasks: dict[str, Any] = {}
-    dtypes = ddf.dtypes
     factors = [fa for t in f.terms for fa in t.factors]
     factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
     for fa in factors:
-        names = fa.column_names
-        for node in ast.walk(fa.tree):
-            if isinstance(node, ast.Name) and names.get(node.id, node.id) in dtypes.index:
-                col = names.get(node.id, node.id)
-                call_c = any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and
-                             n.func.id == "C" and n.args and n.args[0] is node
-                             for n in ast.walk(fa.tree))
-                if call_c or is_categorical(pd.Series([], dtype=dtypes[col])):
-                    tasks[f"levels:{node.id}"] = ddf[col].unique()
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                    node.func.id in STATEFUL:
-                arg = node.args[0] if node.args else None
-                key = f"{node.func.id}:{ast.unparse(arg)}"
-                if isinstance(arg, ast.Name):
-                    col = names.get(arg.id, arg.id)
-                    tasks[key] = (ddf[col].astype("float64").mean(),
-                                  ddf[col].astype("float64").std(ddof=1))
-                    continue
-                if arg is None or any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                                      and n.func.id in STATEFUL for n in ast.walk(arg)):
-                    raise DataError(f"{ast.unparse(node)!r}: out of core, the argument of "
-                                    "center()/scale() cannot itself be centred or scaled; "
-                                    "compute it as a column first")
-                # an expression (log(x), x * w): its moments per partition, combined
-                sub = Factor(ast.unparse(arg), fa.span, arg, fa.column_names)
-                tasks[key] = ddf.map_partitions(_arg_moments, sub, f.text,
-                                                meta={"n": "f8", "mean": "f8", "m2": "f8"})
+        interpret(fa, _Learn(fa, ddf, f.text, tasks), tuple(TRANSFORMS))
     (gcols,) = {g.factor for g in f.groups}
     if len(gcols) == 1:
         tasks["group:" + gcols[0]] = ddf[gcols[0]].unique()
     else:
         tasks["group:" + ":".join(gcols)] = ddf[list(gcols)].drop_duplicates()
     return tasks
+
+
+class _Learn:
+    """The backend of :func:`hbr.design.interpret.interpret` that walks a factor to collect
+    the lazy Dask values the transforms must learn from the whole table (levels of the
+    categoricals, moments of ``center``/``scale``/``standardize``) into ``tasks``. A value
+    is ``"levels"`` (categorical) or a flag: whether the expression holds a stateful
+    transform already (out of core its argument cannot)."""
+
+    def __init__(self, fa: Factor, ddf: Any, text: str, tasks: dict[str, Any]) -> None:
+        self.fa, self.ddf, self.text, self.tasks = fa, ddf, text, tasks
+
+    def fail(self, message: str) -> DataError:  # as the pandas backend, which reads the rows
+        a, b = self.fa.span
+        return DataError(caret_message(message, self.text, a, b - a))
+
+    def column(self, ident: str, column: str) -> str | bool:
+        if column in self.ddf.dtypes.index and is_categorical(
+                pd.Series([], dtype=self.ddf.dtypes[column])):
+            return self.categorical(ident, column)
+        return False
+
+    def categorical(self, ident: str, column: str) -> str:
+        self.tasks[f"levels:{ident}"] = self.ddf[column].unique()
+        return "levels"
+
+    def is_categorical(self, value: Any) -> bool:
+        return value == "levels"
+
+    def constant(self, value: float) -> bool:
+        return False
+
+    def negate(self, value: bool) -> bool:
+        return value
+
+    def binop(self, op: str, left: bool, right: bool) -> bool:
+        return left or right
+
+    def transform(self, fn: str, nested: bool, key: str, arg: ast.expr) -> bool:
+        if not TRANSFORMS[fn].stateful:
+            return nested
+        if nested:
+            raise DataError(f"{fn}({ast.unparse(arg)}): out of core, the argument of "
+                            "center()/scale() cannot itself be centred or scaled; compute it "
+                            "as a column first")
+        if isinstance(arg, ast.Name):
+            col = self.fa.column_names.get(arg.id, arg.id)
+            self.tasks[key] = (self.ddf[col].astype("float64").mean(),
+                               self.ddf[col].astype("float64").std(ddof=1))
+        else:  # an expression (log(x), x * w): its moments per partition, combined
+            sub = Factor(ast.unparse(arg), self.fa.span, arg, self.fa.column_names)
+            self.tasks[key] = self.ddf.map_partitions(
+                _arg_moments, sub, self.text, meta={"n": "f8", "mean": "f8", "m2": "f8"})
+        return True
 
 
 def _finish_memo(raw: dict[str, Any], f: Formula) -> dict[str, Any]:

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from hbr.design.transforms import STATEFUL, TRANSFORMS, stateful_memo
+from hbr.design.interpret import interpret
+from hbr.design.transforms import TRANSFORMS, stateful_memo
 from hbr.design.build import TermSlice
 from hbr.errors import DataError, FormulaError
 from hbr.formula import Formula, Term, parse_formula
@@ -129,6 +130,51 @@ def _source(path: str | os.PathLike[str]) -> str:
                     f"{', '.join(sorted(ext))}")
 
 
+class _SQL:
+    """The DuckDB backend of :func:`hbr.design.interpret.interpret`: values are SQL
+    expressions (numeric) or ``(column, levels)`` (categorical)."""
+
+    _OPS = {"+": "({} + {})", "-": "({} - {})", "*": "({} * {})", "/": "({} / {})",
+            "**": "pow({}, {})"}
+
+    def __init__(self, coder: _Coder, fa: Any) -> None:
+        self.coder, self.fa = coder, fa
+
+    def fail(self, message: str) -> FormulaError:
+        return self.coder.err(self.fa, message)
+
+    def column(self, ident: str, column: str) -> str | tuple[str, tuple[str, ...]]:
+        if not self.coder.types[column].startswith(_NUMERIC):
+            return self.categorical(ident, column)
+        return f"CAST({_q(column)} AS DOUBLE)"
+
+    def categorical(self, ident: str, column: str) -> tuple[str, tuple[str, ...]]:
+        return (column, self.coder.levels(column))
+
+    def is_categorical(self, value: Any) -> bool:
+        return isinstance(value, tuple)
+
+    def constant(self, value: float) -> str:
+        return repr(value)
+
+    def negate(self, value: str) -> str:
+        return f"(-{value})"
+
+    def binop(self, op: str, left: str, right: str) -> str:
+        return self._OPS[op].format(left, right)
+
+    def transform(self, fn: str, inner: str, key: str, arg: ast.expr) -> str:
+        if not TRANSFORMS[fn].stateful:
+            return TRANSFORMS[fn].sql.format(inner)
+        memo, coder = self.coder.memo, self.coder
+        if key not in memo:
+            m, s = coder.con.execute(f"SELECT avg({inner}), stddev_samp({inner}) "
+                                     f"FROM {coder.src}").fetchone()
+            memo[key] = stateful_memo(fn, float(m), float(s or 0.0))
+        m, s = memo[key]
+        return f"(({inner} - {m!r}) / {s!r})"
+
+
 class _Coder:
     """Formula factors -> SQL expressions (numeric) or (column, levels) (categorical)."""
 
@@ -147,56 +193,8 @@ class _Coder:
         return self.memo[key]
 
     def factor(self, fa: Any) -> str | tuple[str, tuple[str, ...]]:
-        names = fa.column_names
-
-        def col(node: ast.Name) -> str:
-            return names.get(node.id, node.id)
-
-        def num(node: ast.expr) -> str:
-            v = ev(node)
-            if isinstance(v, tuple):
-                raise self.err(fa, f"{ast.unparse(node)!r} is categorical and cannot be used "
-                                   "in arithmetic")
-            return v
-
-        def ev(node: ast.expr) -> str | tuple[str, tuple[str, ...]]:
-            if isinstance(node, ast.Name):
-                c = col(node)
-                if not self.types[c].startswith(_NUMERIC):
-                    return (c, self.levels(c))
-                return f"CAST({_q(c)} AS DOUBLE)"
-            if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)):
-                return repr(float(node.value))
-            if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-                return f"(-{num(node.operand)})"
-            if isinstance(node, ast.BinOp):
-                ops = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/"}
-                if isinstance(node.op, ast.Pow):
-                    return f"pow({num(node.left)}, {num(node.right)})"
-                if type(node.op) in ops:
-                    return f"({num(node.left)} {ops[type(node.op)]} {num(node.right)})"
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
-                    len(node.args) == 1:
-                fn, arg = node.func.id, node.args[0]
-                if fn == "C" and isinstance(arg, ast.Name):
-                    return (col(arg), self.levels(col(arg)))
-                if fn == "I":
-                    return num(arg)
-                if fn in TRANSFORMS and TRANSFORMS[fn].sql is not None:
-                    return TRANSFORMS[fn].sql.format(num(arg))
-                if fn in STATEFUL:
-                    inner = num(arg)
-                    key = f"{fn}:{ast.unparse(arg)}"
-                    if key not in self.memo:
-                        m, s = self.con.execute(f"SELECT avg({inner}), stddev_samp({inner}) "
-                                                f"FROM {self.src}").fetchone()
-                        self.memo[key] = stateful_memo(fn, float(m), float(s or 0.0))
-                    m, s = self.memo[key]
-                    return f"(({inner} - {m!r}) / {s!r})"
-            raise self.err(fa, f"{ast.unparse(node)!r} cannot be computed out of core; read "
-                               "the table with pandas (hbr.read_table) to use it")
-
-        return ev(fa.tree)
+        """A factor as a SQL expression (numeric) or ``(column, levels)`` (categorical)."""
+        return interpret(fa, _SQL(self, fa), tuple(TRANSFORMS))
 
     def terms(self, terms: list[Term], intercept: bool
               ) -> tuple[list[str], list[str], list[TermSlice]]:
