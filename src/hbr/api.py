@@ -127,11 +127,10 @@ def _design(formulas: list[str], data: Any, opts: FitOptions) -> tuple[Design, b
         return design, _want_log_likelihood(opts.log_likelihood,
                                             design.n_obs * opts.chains * opts.draws)
     if opts.log_likelihood:
-        raise OptionError("log_likelihood=True needs the rows, which stayed out of memory "
-                          "(DuckDB or Dask statistics); read the table with pandas to get it")
+        design.require_rows("log_likelihood=True")
     if opts.log_likelihood is None:
         warnings.warn(f"the {design.n_obs} rows stayed out of memory ("
-                      f"{design.table_stats.engine}): the fit keeps no pointwise log "
+                      f"{design.engine}): the fit keeps no pointwise log "
                       "likelihood; fit.loo() reads the rows again in chunks (a sample of "
                       "rows for large tables), fit.predict works on new rows "
                       "(log_likelihood=False silences this)", HbrWarning, stacklevel=3)
@@ -184,7 +183,7 @@ def run_record(spec: ModelSpec, opts: FitOptions, run: Run, total_s: float) -> R
         marginalized_factor=prep.choice.marginalized,
         centered_fraction=prep.choice.rounded_fractions(), dropna=opts.dropna,
         n_obs=design.n_obs, rows_dropped=design.n_dropped, interrupted=res.interrupted,
-        engine="pandas" if design.has_rows else design.table_stats.engine,
+        engine=design.engine,
         data_check=("" if design.has_rows else
                     f"{design.n_obs}:{float(design.table_stats.stats.yty):.17g}"),
         laplace_preconditioning=prep.preconditioned, timings=timings, elbo_final=elbo)

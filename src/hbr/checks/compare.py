@@ -131,9 +131,8 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
     if len(n_obs) > 1:
         raise OptionError(f"the models were fitted to different numbers of rows ({sorted(n_obs)});"
                           " LOO compares models of the same rows")
-    if cv == "logo" and not all(f.spec.design.has_rows for f in fits.values()):
-        raise OptionError("cv='logo' needs the rows in memory; a model was fitted out of core "
-                          "(DuckDB or Dask): use cv='loo'")
+    for f in fits.values() if cv == "logo" else ():
+        f.spec.design.require_rows("cv='logo'", instead="use cv='loo', which streams them")
     index = (group_codes((group,), data).codes if cv == "logo" and data is not None
              else None)
     if all(f.draws.log_lik is not None for f in fits.values()):

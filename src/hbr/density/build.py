@@ -39,7 +39,6 @@ from hbr.density.likelihoods import row_arrays
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
 from hbr.density.structure import Structure, padded_levels
 from hbr.design.stats import pad_stats, suffstats
-from hbr.errors import OptionError
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
 
@@ -115,8 +114,8 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
                 ) -> tuple[dict[str, Any], dict[str, Any], tuple]:
     """The data pytree of the log density, the row arrays (for the pointwise log likelihood
     on the statistics path) and the least-squares fit the start point is built from."""
-    if not (spec.design.has_rows or s.use_stats):
-        raise OptionError("this model needs the rows, which stayed in the files (DuckDB)")
+    if not s.use_stats:  # the likelihood reads the rows
+        spec.design.require_rows("this model")
     rows = _rows(s, spec)
     ols = least_squares(spec)  # once: the fixed-effect coordinates and the start point
     data: dict[str, Any] = {

@@ -14,7 +14,7 @@ from numpyro.distributions.transforms import biject_to
 from hbr.density.reparam import REPARAMS
 from hbr.errors import OptionError
 from hbr.model.links import LINKS
-from hbr.model.spec import ModelSpec, ParamSpec, column_moments
+from hbr.model.spec import ModelSpec, ParamSpec
 
 if TYPE_CHECKING:
     from hbr.density.structure import Structure
@@ -241,12 +241,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     raw_off = {i: g.raw for i, g in enumerate(s.groups) if g.raw is not None}
     loc = [g.loc for g in s.groups]
 
-    if spec.design.has_rows:  # population sds (ddof 0), as the start has always used
-        sy = float(np.std(spec.design.y)) or 1.0
-        z_sds = [np.array([float(np.std(zc)) if np.std(zc) > 0 else 1.0 for zc in g.block.Z.T])
-                 for g in spec.groups]
-    else:
-        _, sy, _, _, z_sds = column_moments(spec.design)
+    sy, z_sds = spec.design.moments.start_y_sd, spec.design.moments.start_z_sd
     center = np.zeros(dim)
     jitter = np.zeros(dim)
     beta, se, s = ols

@@ -23,12 +23,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from hbr.errors import DataError, HbrWarning, caret_message
+from hbr.errors import DataError, HbrWarning, OptionError, caret_message
 from hbr.design.transforms import (Categorical, categorical, evaluate, factor_columns, is_categorical)
+from hbr.design.stats import Moments, row_moments, table_moments
 from hbr.design.checks import check_columns, check_known_levels, check_rank, check_width
 from hbr.formula import Formula, Term, parse_formula
 
@@ -135,6 +137,31 @@ class Design:
     @property
     def has_rows(self) -> bool:
         return self.table_stats is None
+
+    @property
+    def engine(self) -> str:
+        """Who read the table: ``"pandas"`` (rows in memory), ``"duckdb"`` or ``"dask"``."""
+        return "pandas" if self.table_stats is None else self.table_stats.engine
+
+    @cached_property
+    def moments(self) -> Moments:
+        """The column moments (:class:`hbr.design.stats.Moments`), rows or not."""
+        ts = self.table_stats
+        if ts is None:
+            return row_moments(self.y, self.X, [b.Z for b in self.groups])
+        return table_moments(int(ts.stats.N), ts.y_mean, ts.y_sd, ts.x_mean, ts.x_sd,
+                             ts.z_sd, tuple(b.k for b in self.groups))
+
+    def require_rows(self, what: str, instead: str | None = None) -> None:
+        """Raise an OptionError saying that ``what`` needs the rows in memory, when they
+        stayed in the files (DuckDB) or in the Dask DataFrame; ``instead`` is the fix the
+        message suggests (by default: read the table with pandas)."""
+        if self.table_stats is not None:
+            where = "in the files" if self.engine == "duckdb" else "in the Dask DataFrame"
+            raise OptionError(
+                f"{what} needs the fitted rows in memory, but they stayed {where} ("
+                f"{self.engine} statistics); "
+                f"{instead or 'read the table with pandas: hbr.fit(formula, hbr.read_table(path))'}")
 
     @property
     def fixed_names(self) -> tuple[str, ...]:

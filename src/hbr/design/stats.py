@@ -12,7 +12,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["SuffStats", "suffstats", "pad_stats"]
+__all__ = ["SuffStats", "suffstats", "pad_stats", "Moments", "row_moments", "table_moments",
+           "sample_sd"]
 
 
 class SuffStats(NamedTuple):
@@ -57,3 +58,53 @@ def pad_stats(st: SuffStats, J: int) -> SuffStats:
     return st._replace(n=pad(st.n), ZtZ=pad(st.ZtZ), ZtX=pad(st.ZtX), Zty=pad(st.Zty))
 
 
+
+
+class Moments(NamedTuple):
+    """The column moments of a design, which every design has, rows or not: what the default
+    priors and the start point are scaled by.
+
+    ``y_mean``, ``y_sd``, ``x_mean``, ``x_sd`` and ``z_sd`` (one array per group block) are
+    sample moments (ddof=1; a constant column has sd 1). ``start_y_sd`` and ``start_z_sd``
+    are the scales of the start point: population sds (ddof=0, a constant column 1) of the
+    rows, as the start has always used, or the sample sds when only statistics exist (the
+    difference moves the start by a factor sqrt(n / (n - 1)), which no draw depends on
+    beyond its last bits; keeping it keeps every seed's draws).
+    """
+
+    n_obs: int
+    y_mean: float
+    y_sd: float
+    x_mean: np.ndarray
+    x_sd: np.ndarray
+    z_sd: tuple[np.ndarray, ...]
+    start_y_sd: float
+    start_z_sd: tuple[np.ndarray, ...]
+
+
+def sample_sd(v: np.ndarray) -> float:
+    """The sd of ``v`` (ddof=1); 1 for a constant or single value."""
+    s = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
+    return s if s > 0 else 1.0
+
+
+def row_moments(y: np.ndarray, X: np.ndarray, Zs: list[np.ndarray]) -> Moments:
+    """:class:`Moments` of the rows: ``y`` (N,), ``X`` (N, p) and each block's ``Z``."""
+    z_sd = tuple(np.array([sample_sd(c) if not np.all(c == c[0]) else 1.0 for c in Z.T]) for Z in Zs)
+    start_z = tuple(np.array([float(np.std(c)) if np.std(c) > 0 else 1.0 for c in Z.T])
+                    for Z in Zs)
+    return Moments(int(y.shape[0]), float(np.mean(y)), sample_sd(y), X.mean(axis=0),
+                   np.array([sample_sd(c) for c in X.T]), z_sd, float(np.std(y)) or 1.0, start_z)
+
+
+def table_moments(n_obs: int, y_mean: float, y_sd: float, x_mean: np.ndarray,
+                  x_sd: np.ndarray, z_sd: np.ndarray, widths: tuple[int, ...]) -> Moments:
+    """:class:`Moments` from the sample moments DuckDB or Dask computed (``z_sd`` of all
+    group blocks side by side, ``widths`` their columns)."""
+    def fix(v: np.ndarray) -> np.ndarray:
+        return np.where(v > 0, v, 1.0)
+    zs = tuple(fix(np.asarray(z_sd[a:a + w])) for a, w in
+               zip(np.cumsum((0, *widths[:-1])), widths))
+    sy = float(fix(np.array([y_sd]))[0])
+    return Moments(int(n_obs), float(y_mean), sy, np.asarray(x_mean), fix(np.asarray(x_sd)),
+                   zs, sy, zs)

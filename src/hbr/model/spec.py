@@ -34,6 +34,7 @@ from typing import Mapping
 import numpy as np
 
 from hbr.design.build import Design, GroupBlock
+from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_PRIORS, Family, check_response, resolve_family
 from hbr.model.links import LINKS
@@ -90,32 +91,6 @@ class ModelSpec:
         return {p.name: p.prior for p in self.params}
 
 
-def _sd(v: np.ndarray) -> float:
-    s = float(np.std(v, ddof=1)) if v.size > 1 else 0.0
-    return s if s > 0 else 1.0
-
-
-def column_moments(design: Design) -> tuple[float, float, np.ndarray, np.ndarray,
-                                              list[np.ndarray]]:
-    """Mean and sd of y, means and sds of the columns of X, and the sds of each group
-    block's Z columns (ddof=1; a constant column has sd 1): from the rows, or from the
-    statistics DuckDB computed when the rows stayed in the files."""
-    ts = design.table_stats
-    if ts is None:
-        X = design.X
-        zs = [np.array([_sd(c) if not np.all(c == c[0]) else 1.0 for c in b.Z.T])
-              for b in design.groups]
-        return (float(np.mean(design.y)), _sd(design.y), X.mean(axis=0),
-                np.array([_sd(c) for c in X.T]), zs)
-    def fix(v: np.ndarray) -> np.ndarray:
-        return np.where(v > 0, v, 1.0)
-    zs, start = [], 0
-    for b in design.groups:
-        zs.append(fix(ts.z_sd[start:start + b.k]))
-        start += b.k
-    return ts.y_mean, float(fix(np.array([ts.y_sd]))[0]), ts.x_mean, fix(ts.x_sd), zs
-
-
 def _fitting_priors(domain: str) -> str:
     """The distributions of :data:`hbr.priors.PRIORS` that fit a parameter's domain, as the
     fix of an error ("Normal, StudentT, Cauchy or Uniform" for a real number)."""
@@ -128,7 +103,8 @@ def _fitting_priors(domain: str) -> str:
 def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
     """Centre and scale of the linear predictor the default priors are built on
     (:attr:`hbr.model.links.Link.location`)."""
-    my, sy = column_moments(design)[:2] if link == "identity" else (0.0, 1.0)
+    m = design.moments
+    my, sy = (m.y_mean, m.y_sd) if link == "identity" else (0.0, 1.0)
     return LINKS[link].location(design.y, design.offset, my, sy)
 
 
@@ -137,9 +113,9 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     """The data-scaled default priors (documented in :mod:`hbr.priors` and
     :mod:`hbr.model.families`)."""
     fam, link = resolve_family(family, link)
-    y = design.y
     my, sy = _link_location(design, fam, link)
-    _, _, x_mean, x_sd, z_sd = column_moments(design)
+    m = design.moments
+    x_mean, x_sd, z_sd = m.x_mean, m.x_sd, m.z_sd
     out: dict[str, Prior] = {}
     has_icpt = any(t.name == "Intercept" for t in design.terms)
     widen = 0.0
@@ -156,9 +132,9 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
         for t in dd.terms:
             cols = dd.X[:, t.start:t.stop]
             if t.name == f"{dd.name}_Intercept":
-                out[t.name] = Normal(float(np.log(_sd(y))), 1.5)
+                out[t.name] = Normal(float(np.log(m.y_sd)), 1.5)
             else:
-                sx = np.array([_sd(c) for c in cols.T])
+                sx = np.array([sample_sd(c) for c in cols.T])
                 out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
                                      float(1.0 / sx[0]))
     se_only = design.se is not None and not design.formula.se_sigma
@@ -212,11 +188,8 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
         prior whose support does not fit the parameter.
     """
     fam, link = resolve_family(family, link)
-    if design.has_rows:
+    if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
         check_response(fam, design.response, design.y, design.trials, design.se)
-    elif design.table_stats.y_sd <= 0:
-        raise DataError(f"the response {design.response!r} is constant; there is nothing to "
-                        "model")
     if design.dpars and "sigma" not in fam.aux:
         raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
     chosen = default_priors(design, family, link)

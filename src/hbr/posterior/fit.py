@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 import pandas as pd
 
-from hbr.errors import OptionError, check_int
+from hbr.errors import check_int
 from hbr.io import write_atomic
 from hbr.model.integrated import integrated_ids
 from hbr.model.spec import ModelSpec
@@ -184,13 +184,9 @@ class Fit:
 
     def _needs_rows(self, what: str) -> None:
         """Refuse ``what`` when the fitted rows stayed out of memory (DuckDB or Dask)."""
-        ts = self.spec.design.table_stats
-        if ts is not None:
-            where = "in the files" if ts.engine == "duckdb" else "in the Dask DataFrame"
-            raise OptionError(f"{what} need the fitted rows, which stayed {where} ("
-                              f"{ts.engine} statistics) and N x draws numbers; "
-                              "hbr.plots.plot_ppc(fit) checks a random sample of the rows, "
-                              "fit.loo() streams them, fit.predict takes rows you read")
+        self.spec.design.require_rows(
+            what, instead="hbr.plots.plot_ppc(fit) checks a random sample of the rows, "
+            "fit.loo() streams them, fit.predict takes rows you read")
 
     def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
                 seed: int | None = None) -> np.ndarray:
