@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from hbr._pipeline import Run, sample
-from hbr.design.build import Design, build_design
+from hbr.design.build import build_design
+from hbr.design.types import Design
 from hbr.errors import HbrWarning, OptionError
 from hbr.inference import METHODS
 from hbr.io import read_table

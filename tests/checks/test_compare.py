@@ -107,6 +107,12 @@ def test_group_marginal_likelihood_matches_dense_algebra(pooling) -> None:
     ll2 = group_marginal_loglik(f2, "g")
     for s, j in [((0, 1), 0), ((1, 40), 5)]:
         assert ll2[s + (j,)] == pytest.approx(_dense(f2, "g", s, j), abs=1e-9)
+    # three correlated coefficients: the batched Cholesky branch of the Woodbury algebra
+    d["z"] = rng.normal(size=60)
+    f3 = hbr.fit("y ~ x + (1 + x + z | g)", d, seed=2, chains=2, draws=50, tune=200)
+    ll3 = group_marginal_loglik(f3, "g")
+    for s, j in [((0, 7), 1), ((1, 33), 4)]:
+        assert ll3[s + (j,)] == pytest.approx(_dense(f3, "g", s, j), abs=1e-9)
 
 
 def test_compare_accepts_fits_and_checks_input(mn: pd.DataFrame, pooling) -> None:

@@ -311,17 +311,26 @@ def group_marginal_loglik(f: Any, group: str, index: np.ndarray | None = None) -
             k = Lb.shape[-1]
             L[..., i:i + k, i:i + k] = Lb
             i += k
-        ZDZ = np.stack([np.stack([gsum(Z[:, a] * Z[:, b] / var) for b in range(K)], -1)
-                        for a in range(K)], -2)  # (c, d, J, K, K)
-        ZDr = np.stack([gsum(Z[:, a] * r / var) for a in range(K)], -1)  # (c, d, J, K)
-        Lx = L[..., None, :, :]
-        A = np.eye(K) + np.swapaxes(Lx, -1, -2) @ ZDZ @ Lx
-        u = (np.swapaxes(Lx, -1, -2) @ ZDr[..., None])[..., 0]
-        C = np.linalg.cholesky(A)
-        w = np.linalg.solve(C, u[..., None])[..., 0]
-        out = out - 0.5 * (2 * np.log(np.diagonal(C, axis1=-2, axis2=-1)).sum(-1)
-                           - (w**2).sum(-1))
+        ZDZ = np.stack([np.stack([gsum(Z[:, a] * Z[:, b] / var) for b in range(K)], -2)
+                        for a in range(K)], -3)  # (c, d, K, K, J)
+        ZDr = np.stack([gsum(Z[:, a] * r / var) for a in range(K)], -2)  # (c, d, K, J)
+        out = out + _integrated_terms(ZDr, ZDZ, L)
     return out
+
+
+def _integrated_terms(ZDr: np.ndarray, ZDZ: np.ndarray, L: np.ndarray) -> np.ndarray:
+    """:func:`hbr.density.marginal.group_marginal_terms` for every draw (c, d, J), from the
+    inverse-variance weighted statistics: the one implementation of the Woodbury algebra."""
+    import jax
+
+    from hbr.density.marginal import group_marginal_terms
+
+    cd = L.shape[:2]
+    with jax.enable_x64(True):
+        per_draw = jax.jit(jax.vmap(group_marginal_terms))
+        got = per_draw(ZDr.reshape((-1,) + ZDr.shape[2:]), ZDZ.reshape((-1,) + ZDZ.shape[2:]),
+                       L.reshape((-1,) + L.shape[2:]))
+        return np.asarray(got, dtype=np.float64).reshape(cd + (-1,))
 
 
 def _group_sums(a: np.ndarray, index: np.ndarray) -> np.ndarray:

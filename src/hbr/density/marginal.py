@@ -34,7 +34,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 
-__all__ = ["marginal_loglik", "conditional_effects"]
+__all__ = ["marginal_loglik", "conditional_effects", "group_marginal_terms", "group_logdet_quad"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -52,22 +52,36 @@ def _m_u(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, s2: jax.Array
     return M, u
 
 
-def _logdet_and_quad(M: list, u: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Sums over groups of log|M_j| and u_j' M_j^{-1} u_j; closed form for k <= 2."""
+def group_logdet_quad(M: list, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+    r"""Per group, :math:`\log|M_j|` and :math:`u_j^\top M_j^{-1} u_j` (J,); closed form for
+    k <= 2, batched Cholesky beyond."""
     k = u.shape[0]
     if k == 1:
         m = M[0][0]
-        return jnp.sum(jnp.log(m)), jnp.sum(u[0] ** 2 / m)
+        return jnp.log(m), u[0] ** 2 / m
     if k == 2:
         a, b, d = M[0][0], M[0][1], M[1][1]
         det = a * d - b * b
-        quad = (d * u[0] ** 2 - 2 * b * u[0] * u[1] + a * u[1] ** 2) / det
-        return jnp.sum(jnp.log(det)), jnp.sum(quad)
+        return jnp.log(det), (d * u[0] ** 2 - 2 * b * u[0] * u[1] + a * u[1] ** 2) / det
     Mj = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)  # (J, k, k)
     C = jnp.linalg.cholesky(Mj)
     w = jax.vmap(lambda c, v: solve_triangular(c, v, lower=True))(C, u.T)
-    logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)))
-    return logdet, jnp.sum(w**2)
+    return 2 * jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)), axis=-1), \
+        jnp.sum(w**2, axis=-1)
+
+
+def group_marginal_terms(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
+                         s2: jax.Array | float = 1.0) -> jax.Array:
+    r"""Per group j, the part of :math:`\log p(y_j \mid \theta)` that the integrated
+    effects add, :math:`-\tfrac12\log|M_j| + u_j^\top M_j^{-1} u_j / (2\sigma^4)` (J,):
+    the rest, :math:`-\tfrac12(n_j\log 2\pi\sigma^2 + r_j^\top r_j/\sigma^2)`, is a sum
+    over the rows. With noise that varies by row, pass statistics weighted by the inverse
+    variances (:math:`Z_j^\top D_j^{-1} Z_j`, :math:`Z_j^\top D_j^{-1} r_j`) and ``s2 = 1``:
+    the same algebra (Woodbury, determinant lemma) then gives the heteroscedastic case,
+    which leave-one-group-out needs (:func:`hbr.checks.compare.group_marginal_loglik`)."""
+    M, u = _m_u(Zr, ZtZ, L, s2)
+    logdet, quad = group_logdet_quad(M, u)
+    return -0.5 * logdet + 0.5 * quad / s2**2
 
 
 def marginal_loglik(rr: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
@@ -90,7 +104,7 @@ def marginal_loglik(rr: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
     """
     s2 = sigma**2
     M, u = _m_u(Zr, ZtZ, L, s2)
-    logdet, quad = _logdet_and_quad(M, u)
+    logdet, quad = (jnp.sum(t) for t in group_logdet_quad(M, u))
     return (-0.5 * N * _LOG_2PI - N * jnp.log(sigma) - 0.5 * logdet
             - 0.5 / s2 * (rr - quad / s2))
 

@@ -8,7 +8,8 @@ term and the formulas of distributional parameters; its sufficient statistics
 :mod:`hbr.design.newdata`.
 """
 
-from hbr.design.build import DPARS, Design, DparDesign, GroupBlock, TermSlice, build_design
+from hbr.design.build import build_design
+from hbr.design.types import DPARS, Design, DparDesign, GroupBlock, TermSlice
 from hbr.design.stats import SuffStats, pad_stats, suffstats
 
 __all__ = ["Design", "DparDesign", "GroupBlock", "TermSlice", "build_design", "DPARS",

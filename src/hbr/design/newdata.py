@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from hbr.design.transforms import factor_columns
-from hbr.design.build import Design, code_terms, evaluate_numeric, group_codes
+from hbr.design.build import code_terms, evaluate_numeric, group_codes
+from hbr.design.types import Design
 from hbr.errors import DataError
 
 __all__ = ["Rows", "training_rows", "new_rows", "needed_columns"]

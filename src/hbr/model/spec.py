@@ -33,7 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
-from hbr.design.build import Design, GroupBlock
+from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_PRIORS, Family, check_response, resolve_family

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from hbr.datasets import load_example
-from hbr.design.build import Design, build_design
+from hbr.design.build import build_design
+from hbr.design.types import Design
 from hbr.errors import DataError, OptionError
 from hbr.io import read_table
 from hbr.model.spec import build_model

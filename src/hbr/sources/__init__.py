@@ -13,12 +13,12 @@ from typing import Any
 
 import numpy as np
 
-from hbr.design.build import Design, GroupBlock
+from hbr.design.types import Design, GroupBlock
 from hbr.errors import DataError, OptionError
 from hbr.formula import parse_formula
 from hbr.sources.dask import dask_statistics, is_dask
-from hbr.sources.duckdb import (TableStats, connect, duckdb_statistics, eligible, is_glob,
-                                unreadable, used_columns)
+from hbr.sources.duckdb import connect, duckdb_statistics, is_glob, unreadable
+from hbr.sources.tablestats import TableStats, eligible, used_columns
 
 __all__ = ["DUCKDB_BYTES", "TableStats", "connect", "dask_statistics", "design_for",
            "duckdb_statistics", "eligible", "is_dask", "is_glob", "out_of_core_by_default",
@@ -60,7 +60,7 @@ def design_for(formulas: list[str], path: str | os.PathLike[str], family: str,
 
 
 def stats_design(formula: str, source: Any, **settings: Any) -> Design:
-    """A :class:`~hbr.design.build.Design` whose rows stay where they are: empty ``y``, ``X``,
+    """A :class:`~hbr.design.types.Design` whose rows stay where they are: empty ``y``, ``X``,
     ``index`` and ``Z``, with the :class:`TableStats` (``table_stats``) that DuckDB (a path
     or glob) or Dask (a Dask DataFrame) computed."""
     f = parse_formula(formula)

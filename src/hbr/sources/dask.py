@@ -19,12 +19,13 @@ import pandas as pd
 
 from hbr.design.interpret import interpret
 from hbr.design.transforms import TRANSFORMS, evaluate, is_categorical, stateful_memo
-from hbr.design.build import Design, GroupBlock, code_terms
+from hbr.design.build import code_terms
+from hbr.design.types import Design, GroupBlock
 from hbr.errors import DataError, caret_message
 from hbr.formula.types import Factor
 from hbr.formula import Formula, parse_formula
 from hbr.design.stats import SuffStats, suffstats
-from hbr.sources.duckdb import TableStats, used_columns
+from hbr.sources.tablestats import TableStats, used_columns
 
 __all__ = ["is_dask", "dask_statistics"]
 
@@ -202,7 +203,7 @@ def _partial(part: pd.DataFrame, template: Design, used: list[str], dropna: bool
 
 
 def dask_statistics(formula: str | Formula, ddf: Any, dropna: bool = False) -> Any:
-    """:class:`hbr.sources.duckdb.TableStats` of ``formula`` over a Dask DataFrame."""
+    """:class:`hbr.sources.tablestats.TableStats` of ``formula`` over a Dask DataFrame."""
     import dask
 
     f = parse_formula(formula) if isinstance(formula, str) else formula

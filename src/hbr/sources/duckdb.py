@@ -28,54 +28,23 @@ import contextlib
 import glob as _glob
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from hbr.design.interpret import interpret
 from hbr.design.transforms import TRANSFORMS, stateful_memo
-from hbr.design.build import TermSlice
+from hbr.design.types import TermSlice
 from hbr.errors import DataError, FormulaError
 from hbr.formula import Formula, Term, parse_formula
 from hbr.design.stats import SuffStats
+from hbr.sources.tablestats import TableStats, needs_rows, used_columns
 
-__all__ = ["TableStats", "connect", "duckdb_statistics", "eligible", "is_glob", "unreadable",
-           "used_columns"]
+__all__ = ["connect", "duckdb_statistics", "is_glob", "unreadable"]
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
-
-
-@dataclass(frozen=True, eq=False)
-class TableStats:
-    """What a Gaussian model with one (integrated-out) grouping factor needs of a table.
-
-    ``fixed_names`` and ``coefs`` name the columns of X and Z as :class:`hbr.design.build.Design`
-    does; ``levels`` are the grouping factor's levels in the order of the statistics' last
-    axis; ``x_mean``/``x_sd`` and ``y_mean``/``y_sd`` are the column moments the default
-    priors use; ``memo`` what the transforms learnt (as ``Design.memo``).
-    """
-
-    response: str
-    fixed_names: tuple[str, ...]
-    factor: str
-    levels: tuple[str, ...]
-    coefs: tuple[str, ...]
-    stats: SuffStats
-    y_mean: float
-    y_sd: float
-    x_mean: np.ndarray
-    x_sd: np.ndarray
-    memo: dict = field(default_factory=dict)
-    terms: tuple[TermSlice, ...] = ()
-    widths: tuple[int, ...] = ()  # Z columns of each group term, in formula order
-    z_sd: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    engine: str = "duckdb"  # or "dask"
-    # where the rows are, for what streams them again (hbr.checks.loo): the path or glob, or the
-    # Dask DataFrame; with the DuckDB settings used (threads, memory_limit)
-    source: Any = None
-    settings: dict = field(default_factory=dict)
 
 
 def _q(name: str) -> str:
@@ -254,7 +223,7 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
     import duckdb
 
     f = parse_formula(formula) if isinstance(formula, str) else formula
-    why = _needs_rows(f)
+    why = needs_rows(f)
     if why:
         raise DataError(f"{why} needs the rows in memory; read the table with pandas "
                         "(hbr.read_table) to use it")
@@ -269,16 +238,6 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
         ts = _statistics(con, src, f, types, gcols, dropna)
         return replace(ts, source=os.fspath(path),
                        settings={"threads": threads, "memory_limit": memory_limit})
-
-
-def used_columns(f: Formula) -> list[str]:
-    """The columns a model read out of core uses: response, terms, group terms and factor."""
-    from hbr.design.transforms import factor_columns
-
-    return list(dict.fromkeys(
-        [c for fa in [f.response] + [fa for t in f.terms for fa in t.factors]
-         + [fa for g in f.groups for t in g.terms for fa in t.factors]
-         for c, _ in factor_columns(fa)] + [c for g in f.groups for c in g.factor]))
 
 
 def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tuple[str, ...],
@@ -356,24 +315,3 @@ def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tu
 
 def _nan0(a: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(a, dtype=float), nan=0.0)
-
-
-def eligible(formulas: list[str], family: str, parameterization: str = "marginal"
-             ) -> str | None:
-    """None when the model can be fitted from sufficient statistics (DuckDB or Dask), else
-    the feature that needs the rows (for the error message)."""
-    if family != "gaussian":
-        return f"family={family!r} (only Gaussian effects integrate out to statistics)"
-    if parameterization != "marginal":
-        return f"parameterization={parameterization!r}"
-    if len(formulas) > 1:
-        return "a second formula (sigma ~ ...)"
-    return _needs_rows(parse_formula(formulas[0]))
-
-
-def _needs_rows(f: Formula) -> str | None:
-    if f.additions or f.offsets:
-        return "se(), trials() or offset()"
-    if len({g.factor for g in f.groups}) != 1:
-        return "group terms on other than exactly one grouping factor"
-    return None
