@@ -244,3 +244,30 @@ def test_import_hbr_is_light_and_plots_are_reachable() -> None:
                          check=True).stdout.split("\n")
     assert out[0] == "[]"
     assert out[1] == "True True True Comparison"
+
+
+def test_import_hbr_and_the_cli_help_load_no_jax() -> None:
+    """``import hbr`` and ``hbr --help`` / ``--version`` / ``hbr fit --help`` / an option
+    typer refuses answer without JAX (1-5 s to import), which ``hbr.fit`` loads on first
+    use; ``from hbr import fit`` still gives the function (issue 17)."""
+    code = ("import sys, io, contextlib, hbr\n"
+            "print('jax' in sys.modules)\n"
+            "from hbr.cli import main\n"
+            "for args in (['--help'], ['--version'], ['fit', '--help'], ['fit', '--chains', 'x']):\n"
+            "    sys.argv = ['hbr', *args]\n"
+            "    buf = io.StringIO()\n"
+            "    try:\n"
+            "        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):\n"
+            "            main()\n"
+            "    except SystemExit as e:\n"
+            "        print(args[-1], e.code, 'jax' in sys.modules, buf.getvalue().split()[:2])\n"
+            "from hbr import fit\n"
+            "print(fit.__module__, hbr.fit is fit, 'jax' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.splitlines()
+    assert out[0] == "False"
+    assert out[1].startswith("--help 0 False")
+    assert out[2].startswith("--version 0 False ['hbr',")
+    assert out[3].startswith("--help 0 False")
+    assert out[4].startswith("x 2 False")
+    assert out[5] == "hbr.api True True"

@@ -6,8 +6,9 @@
 >>> fit = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1)  # doctest: +SKIP
 >>> fit.summary()  # doctest: +SKIP
 
-``hbr.plots``, ``hbr.report`` and ``hbr.checks`` load on first use (PEP 562), so
-``import hbr`` loads neither ArviZ nor matplotlib.
+``hbr.plots``, ``hbr.report`` and ``hbr.checks`` load on first use (PEP 562), and so do
+``hbr.fit`` and ``hbr.compare`` (they reach JAX): ``import hbr`` loads neither JAX, ArviZ
+nor matplotlib, and ``hbr --help`` answers without them.
 """
 
 from __future__ import annotations
@@ -18,14 +19,11 @@ from typing import Any
 
 from hbr._version import __version__
 from hbr import datasets, priors
-from hbr.api import fit
-from hbr.checks.compare import Comparison, compare
 from hbr.datasets import list_datasets, load_dataset, simulate
 from hbr.errors import (DataError, FormulaError, HbrError, HbrWarning, OptionError,
                         OutputExistsError, PriorError)
 from hbr.formula import parse_formula
 from hbr.io import read_table
-from hbr.posterior import Fit, load_fit, summarize_predictions
 
 __all__ = ["fit", "Fit", "load_fit", "compare", "Comparison", "summarize_predictions",
            "load_dataset", "simulate", "list_datasets", "read_table", "parse_formula",
@@ -33,6 +31,10 @@ __all__ = ["fit", "Fit", "load_fit", "compare", "Comparison", "summarize_predict
            "OptionError", "OutputExistsError", "HbrWarning", "__version__"]
 
 _LAZY = ("plots", "report", "checks")
+# names whose modules reach JAX (or SciPy, ArviZ's neighbours): imported on first use
+_LAZY_NAMES = {"fit": "hbr.api", "compare": "hbr.checks.compare",
+               "Comparison": "hbr.checks.compare", "Fit": "hbr.posterior",
+               "load_fit": "hbr.posterior", "summarize_predictions": "hbr.posterior"}
 # old module paths of the flat layout (before issue 16), still reachable with a warning
 _MOVED = {"predictive": "hbr.posterior.predictive", "loo": "hbr.checks.loo",
           "calibration": "hbr.checks.calibration", "diagnostics": "hbr.checks.diagnostics"}
@@ -41,6 +43,10 @@ _MOVED = {"predictive": "hbr.posterior.predictive", "loo": "hbr.checks.loo",
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return importlib.import_module(f"hbr.{name}")
+    if name in _LAZY_NAMES:
+        value = getattr(importlib.import_module(_LAZY_NAMES[name]), name)
+        globals()[name] = value  # once: later lookups do not come here
+        return value
     if name in _MOVED:
         warnings.warn(f"hbr.{name} moved to {_MOVED[name]}", DeprecationWarning, stacklevel=2)
         return importlib.import_module(_MOVED[name])

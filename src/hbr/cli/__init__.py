@@ -18,16 +18,19 @@ from hbr.cli.console import app, out
 __all__ = ["app", "main"]
 
 
-@app.callback()
-def _root(version: bool = typer.Option(False, "--version", help="Print the version.")) -> None:
-    """hbr: Bayesian hierarchical regression."""
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from hbr._version import __version__
 
         out.print(f"hbr {__version__}")
         raise typer.Exit(0)
 
 
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True,
+                                       callback=_print_version,
+                                       help="Print the version and exit.")) -> None:
+    """hbr: Bayesian hierarchical regression."""
 
 
 def main() -> None:
