@@ -15,6 +15,7 @@ import pandas as pd
 
 from hbr.errors import check_int
 from hbr.io import write_atomic
+from hbr.posterior.netcdf import write_draws
 from hbr.model.integrated import integrated_ids
 from hbr.model.spec import ModelSpec
 from hbr.posterior.draws import Draws, hyper_names, summarize
@@ -271,9 +272,17 @@ class Fit:
         return write_report(path, self, overwrite=overwrite, **kwargs)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
-        """Write ``idata`` to a netCDF file atomically; refuse to replace an existing file
-        unless ``overwrite=True``. Open it with ``arviz.from_netcdf``."""
-        return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp)), overwrite)
+        """Write the fit to a netCDF file atomically (ArviZ's layout, uncompressed); refuse
+        to replace an existing file unless ``overwrite=True``. Open it with
+        ``arviz.from_netcdf`` or :func:`hbr.load_fit`.
+
+        Written straight from the draws (:func:`hbr.posterior.netcdf.write_draws`, no ArviZ
+        import), unless ``fit.idata`` was built already, which is written as it is (it may
+        hold groups added since)."""
+        if "idata" in self.__dict__:
+            return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp), compress=False),
+                                overwrite)
+        return write_atomic(path, lambda tmp: write_draws(self.draws, tmp), overwrite)
 
     def __repr__(self) -> str:
         d = self.spec.design

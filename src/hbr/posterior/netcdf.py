@@ -1,0 +1,90 @@
+"""Write a fit's :class:`~hbr.posterior.draws.Draws` as the netCDF file ArviZ writes, without
+ArviZ or xarray (issue 17).
+
+``InferenceData.to_netcdf`` needs ArviZ imported (1.1 s on this machine), an InferenceData
+built (0.3-0.5 s on Minnesota radon) and, by default, zlib on every variable: 1.2 s for
+radon's 31 MB against 0.2 s uncompressed, for files 13% smaller (posterior draws are
+random digits; they hardly compress). :func:`write_draws` writes the same groups, variables,
+dimensions, coordinates and attributes with h5netcdf directly, uncompressed, in ~0.2 s;
+``arviz.from_netcdf`` reads back what ``InferenceData.to_netcdf`` would have written
+(tests/posterior/test_netcdf.py compares the two, group by group). Everything stays float64
+(the draws as sampled; the pointwise log likelihood too, since LOO sums its exponentials).
+
+The layout is ArviZ's: groups ``posterior``, ``log_likelihood`` (when kept),
+``sample_stats`` and ``observed_data``; dimensions ``chain`` and ``draw`` then the variable's
+own (``dims``, or ``<name>_dim_<i>``), each with its coordinate variable; xarray's encodings
+(``_FillValue = NaN`` on floats, booleans as int8 with ``dtype = "bool"``); ``attrs`` on the
+root and on posterior, sample_stats and observed_data, with ``created_at`` and
+``arviz_version`` on every group.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from hbr.posterior.draws import Draws
+
+__all__ = ["write_draws"]
+
+
+def _arviz_version() -> str:
+    try:
+        return metadata.version("arviz")
+    except metadata.PackageNotFoundError:  # pragma: no cover - arviz is a dependency
+        return ""
+
+
+def _group(f: Any, name: str, values: dict[str, np.ndarray], dims: dict[str, list[str]],
+           coords: dict[str, Any], attrs: dict[str, Any], sampled: bool) -> None:
+    import h5py
+
+    g = f.create_group(name)
+    g.attrs.update(attrs)
+    lead = ["chain", "draw"] if sampled else []
+    var_dims: dict[str, list[str]] = {}
+    for var, a in values.items():
+        own = dims.get(var) or [f"{var}_dim_{i}" for i in range(a.ndim - len(lead))]
+        var_dims[var] = lead + list(own)
+    sizes: dict[str, int] = {}
+    for var, a in values.items():
+        sizes.update(zip(var_dims[var], a.shape))
+    for dim, n in sizes.items():  # each dimension with its coordinate variable
+        g.dimensions[dim] = n
+        c = np.asarray(coords[dim]) if dim in coords else np.arange(n)
+        if c.dtype.kind in "OUS":
+            v = g.create_variable(dim, (dim,), dtype=h5py.string_dtype())
+            v[...] = c.astype(str).astype(object)
+        else:
+            g.create_variable(dim, (dim,), data=c)
+    for var, a in values.items():
+        a = np.asarray(a)
+        if a.dtype == bool:  # netCDF has no booleans: xarray's encoding, decoded on read
+            g.create_variable(var, var_dims[var], data=a.astype(np.int8)).attrs["dtype"] = "bool"
+        elif a.dtype.kind == "f":
+            g.create_variable(var, var_dims[var], data=a, fillvalue=np.nan)
+        else:
+            g.create_variable(var, var_dims[var], data=a)
+
+
+def write_draws(draws: Draws, path: str | os.PathLike[str]) -> None:
+    """Write ``draws`` to ``path`` (a new file) in ArviZ's netCDF layout; see the module
+    docstring. Open it with ``arviz.from_netcdf`` or :func:`hbr.load_fit`."""
+    import h5netcdf
+
+    stamp = {"created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+             "arviz_version": _arviz_version()}
+    full = {**stamp, **draws.attrs}
+    with h5netcdf.File(os.fspath(path), "w") as f:
+        f.attrs.update(draws.attrs)
+        _group(f, "posterior", draws.posterior, draws.dims, draws.coords, full, True)
+        if draws.log_lik is not None:
+            _group(f, "log_likelihood", {next(iter(draws.observed)): draws.log_lik},
+                   draws.dims, draws.coords, stamp, True)
+        _group(f, "sample_stats", draws.stats, draws.dims, draws.coords, full, True)
+        if draws.observed:
+            _group(f, "observed_data", draws.observed, draws.dims, draws.coords, full, False)
