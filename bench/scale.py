@@ -20,7 +20,12 @@ write here: the group coefficients centred on the population means) or both
 With --loo the child also times ``fit.loo()`` (the rows read again from the files: the
 plug-in pass over every row and PSIS on a sample of 10^4 rows), reported apart.
 
+With --cli the script also times what a user runs (issue 17): ``hbr fit GLOB "y ~ x + (x | g)"
+--out DIR`` in a fresh process, empty cache then warm, with its wall time and peak memory
+(``os.wait4``), the fit's own phases from its printed times line, and the size of DIR.
+
 Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6] [--warm] [--loo]
+              [--cli]
 """
 
 from __future__ import annotations
@@ -144,6 +149,46 @@ def child(code: str, arg: str, timeout: float, *extra: str, env: dict | None = N
     return out
 
 
+def cli_run(glob: str, env: dict, out: Path) -> dict:
+    """``hbr fit GLOB FORMULA --out OUT`` in a fresh process: wall s, peak MiB, the fit's
+    times line and the bytes written."""
+    import re
+    import shutil
+
+    shutil.rmtree(out, ignore_errors=True)
+    hbr = os.path.join(os.path.dirname(sys.executable), "hbr")
+    t = time.perf_counter()
+    proc = subprocess.Popen([hbr, "fit", glob, "y ~ x + (x | g)", "--out", str(out), "--seed",
+                             "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t
+    stdout, stderr = proc.communicate()
+    if os.waitstatus_to_exitcode(status):
+        return {"error": f"exit {os.waitstatus_to_exitcode(status)}: {stderr[-300:]}"}
+    times = re.search(r"time: ([\d.]+) s \(compile ([\d.]+) s, warm-up ([\d.]+) s, "
+                      r"sampling ([\d.]+) s\)", stdout)
+    size = sum(f.stat().st_size for f in out.iterdir())
+    return {"wall_s": wall, "peak_mib": usage.ru_maxrss / 1024,
+            "fit_s": float(times.group(1)) if times else float("nan"),
+            "compile_s": float(times.group(2)) if times else float("nan"),
+            "sampling_s": float(times.group(4)) if times else float("nan"),
+            "out_mb": size / 1e6}
+
+
+def cli_table(results: list[tuple[int, int, str, dict]]) -> None:
+    print("\n| hbr fit --out (CLI) | rows | groups | wall s | fit s (its times line) | "
+          "compile s | sampling s | after the fit s | peak MiB | DIR MB |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n, J, kind, r in results:
+        if "error" in r:
+            print(f"| {kind} cache | {n:.0e} | {J:.0e} | {r['error']} | | | | | | |")
+            continue
+        print(f"| {kind} cache | {n:.0e} | {J:.0e} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
+              f"{r['compile_s']:.1f} | {r['sampling_s']:.1f} | "
+              f"{r['wall_s'] - r['fit_s']:.1f} | {r['peak_mib']:.0f} | {r['out_mb']:.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="1e6:1e3,1e7:1e4,1e8:1e5")
@@ -155,8 +200,24 @@ def main() -> None:
                     "compilation cache the first run filled")
     ap.add_argument("--loo", action="store_true", help="also time fit.loo() (after the fit, "
                     "not in 'process s')")
+    ap.add_argument("--cli", action="store_true", help="time 'hbr fit GLOB ... --out DIR' "
+                    "through the command line (empty cache, then warm) instead of the fit")
     a = ap.parse_args()
     rows = []
+    if a.cli:
+        results = []
+        for spec in a.sizes.split(","):
+            n, J = (int(float(v)) for v in spec.split(":"))
+            folder = Path(a.dir) / f"n{n}-j{J}"
+            print(f"== {n:.0e} rows, {J:.0e} groups", file=sys.stderr, flush=True)
+            generate(folder, n, J)
+            with tempfile.TemporaryDirectory() as cache:
+                env = {**os.environ, "HBR_CACHE_DIR": cache}
+                for kind in ("empty", "warm"):
+                    results.append((n, J, kind, cli_run(str(folder / "part-*.parquet"), env,
+                                                         Path(cache) / "out")))
+        cli_table(results)
+        return
     for spec in a.sizes.split(","):
         n, J = (int(float(v)) for v in spec.split(":"))
         folder = Path(a.dir) / f"n{n}-j{J}"

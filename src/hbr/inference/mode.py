@@ -1,9 +1,9 @@
-r"""The mode of a target: damped Newton with the exact Hessian (small dimensions).
+r"""The mode of a target: damped Newton with the Hessian from exact gradients.
 
 :func:`find_mode` is Levenberg-Marquardt-damped Newton on the log density :math:`\ell(z)`,
-from a start point, with the exact Hessian. It serves the pilot Laplace fit that whitens
-small targets (:func:`hbr.density.transforms.precondition`: when the group effects are
-integrated out, NUTS samples a handful of parameters whose posterior at large N is tiny and
+from a start point, with the Hessian by central differences of the exact gradient. It
+serves the pilot Laplace fit that whitens small targets
+(:func:`hbr.density.transforms.precondition`: when the group effects are integrated out, NUTS samples a handful of parameters whose posterior at large N is tiny and
 correlated, ``sigma`` with sd 5e-4 at 10^6 rows, and NumPyro's adaptation towards a unit
 scale took 20+ leapfrog steps a draw instead of 3-7) and the ``map`` and ``laplace`` methods.
 """
@@ -36,20 +36,53 @@ class Mode(NamedTuple):
     converged: bool
 
 
+FD_BATCH = 65  # points per call of the batched gradient program (2 dim + 1 up to dim 32)
+
+
+def _fd_hessian_program(target: Target, z: np.ndarray) -> tuple[Any, int]:
+    """The compiled ``vmap(value_and_grad)`` over a batch of points, and its batch size."""
+    def vg(Z: jax.Array, d: Any) -> tuple[jax.Array, jax.Array]:
+        return jax.vmap(jax.value_and_grad(lambda x: target.logdensity_fn(x, d)))(Z)
+
+    size = min(2 * z.shape[0] + 1, FD_BATCH)
+    Z = jnp.zeros((size, z.shape[0]), dtype=jnp.float64)
+    return cached(("laplace-vg", size) + target.signature, vg, Z, target.data), size
+
+
+def _fgh(program: Any, size: int, data: Any, x: np.ndarray
+         ) -> tuple[float, np.ndarray, np.ndarray]:
+    r"""Value, gradient and Hessian of the log density at ``x``: the Hessian by central
+    differences of the exact gradient, :math:`H_{i\cdot} = (g(x + h_i e_i) -
+    g(x - h_i e_i)) / 2h_i` with :math:`h_i = \epsilon^{1/3} \max(|x_i|, 1)`, symmetrised
+    (truncation and rounding error both near :math:`\epsilon^{2/3} \approx 4\cdot10^{-11}`
+    relative). One compiled gradient program serves value, gradient and Hessian: compiling
+    ``jax.hessian`` (forward over reverse) took 3.9 s of a 17 s first fit of Minnesota
+    radon, the batched gradient about a third of that."""
+    dim = x.shape[0]
+    h = np.finfo(np.float64).eps ** (1 / 3) * np.maximum(np.abs(x), 1.0)
+    pts = np.concatenate([x[None], x + np.diag(h), x - np.diag(h)])
+    n = pts.shape[0]
+    pad = np.concatenate([pts, np.repeat(x[None], -n % size, axis=0)])
+    F, G = [], []
+    for s in range(0, pad.shape[0], size):
+        f, g = program(pad[s:s + size], data)
+        F.append(np.asarray(f))
+        G.append(np.asarray(g))
+    F, G = np.concatenate(F)[:n], np.concatenate(G)[:n]
+    H = (G[1:dim + 1] - G[dim + 1:]) / (2 * h)[:, None]
+    return float(F[0]), G[0], 0.5 * (H + H.T)
+
+
 def find_mode(target: Target, start: jax.Array, max_iter: int = 100, tol: float = 1e-8
               ) -> Mode:
-    """Maximise ``target.logdensity_fn`` by Levenberg-Marquardt-damped Newton steps."""
-    def fgh(z: jax.Array, d: Any) -> tuple[jax.Array, jax.Array, jax.Array]:
-        f = lambda x: target.logdensity_fn(x, d)  # noqa: E731
-        return f(z), jax.grad(f)(z), jax.hessian(f)(z)
-
+    """Maximise ``target.logdensity_fn`` by Levenberg-Marquardt-damped Newton steps, with
+    the Hessian by central differences of the exact gradient (:func:`_fgh`)."""
     z = np.asarray(start, dtype=np.float64)
-    fgh_c = cached(("laplace-fgh",) + target.signature, fgh, jnp.asarray(z), target.data)
+    program, size = _fd_hessian_program(target, z)
 
     def evaluate(x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         # the loop runs in NumPy: eager JAX ops would each be a small program to compile
-        f, g, H = fgh_c(x, target.data)
-        return float(f), np.asarray(g), np.asarray(H)
+        return _fgh(program, size, target.data, x)
 
     f, g, H = evaluate(z)
     lam, it, converged = 1e-3, 0, False
