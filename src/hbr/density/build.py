@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.keys import key_rng
-from hbr.density.equations import constrain, logdensity, pointwise_loglik
+from hbr.density.equations import constrain, joint_mode_profile, logdensity, pointwise_loglik
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
@@ -42,7 +42,7 @@ from hbr.design.stats import pad_stats, suffstats
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
 
-__all__ = ["make_target", "target_data", "padded_levels"]
+__all__ = ["make_target", "mode_profile", "target_data", "padded_levels"]
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
@@ -82,6 +82,20 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                        tuple((g.raw[0], g.raw[2], g.raw[3]) for g in s.groups if g.raw),
                        s.raw_ids)
     return Density(target, readout, pilot, parameterization, s.sampled_effects)
+
+
+def mode_profile(spec: ModelSpec, marginalize: str | None, centred: bool) -> Density:
+    """The marginal Density of ``spec`` whose target is the joint-mode profile of
+    :func:`hbr.density.equations.joint_mode_profile` (non-centred, or ``centred``): its mode
+    over the hyperparameters is the joint mode of that parameterisation. The readout is the
+    marginal one; the data carry ``centred``, so both modes share one program."""
+    density = make_target(spec, "marginal", marginalize)
+    s = Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype))
+    t = density.target
+    target = t._replace(logdensity_fn=partial(joint_mode_profile, s),
+                        data={**t.data, "centred": np.float64(centred)},
+                        signature=t.signature + ("joint-mode-profile",))
+    return density._replace(target=target, pilot=None)
 
 
 def initial_point(center: np.ndarray, jitter: np.ndarray, key: jax.Array) -> np.ndarray:

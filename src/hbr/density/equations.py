@@ -14,6 +14,7 @@ conditional given the position.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -21,7 +22,7 @@ import jax.numpy as jnp
 from numpyro.distributions.transforms import biject_to
 
 from hbr.density.likelihoods import LOGLIK
-from hbr.density.marginal import conditional_effects, marginal_loglik
+from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
 from hbr.density.parts import distribution
 from hbr.density.reparam import REPARAMS
 from hbr.density.structure import Structure
@@ -140,6 +141,33 @@ def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
         return lp + jnp.sum(ll(d["y"], eta, aux_values(s, vals, effects, d), d))
     rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
     return lp + marginal_loglik(rr, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["N"]) + const
+
+
+def joint_mode_profile(s: Structure, z: jax.Array, d: Any) -> jax.Array:
+    r"""The joint log density of the hyperparameters :math:`\theta` and the integrated
+    effects, maximised over the effects in closed form: its maximiser over :math:`\theta`
+    is the joint mode (MAP) of the non-centred (``d["centred"] = 0``) or centred (1)
+    parameterisation, without sampling or optimising the effects.
+
+    For Gaussian effects :math:`p(y \mid \theta, c)\,N(c; 0, I) = p(y \mid \theta)\,
+    p(c \mid y, \theta)`, and the conditional is Gaussian with covariance
+    :math:`M_j^{-1}` per group, so
+
+    .. math::
+        \max_c \log p(\theta, c \mid y) = \log p(\theta \mid y)
+        + \sum_j \big(\tfrac12 \log|M_j| - \tfrac K2 \log 2\pi\big)
+        - \text{centred} \cdot J \log|\det L|,
+
+    the last term the Jacobian of :math:`b_j = L c_j` (centred effects). The effects at the
+    mode are their conditional mean given :math:`\hat\theta`."""
+    lp, vals, effects, Ls = unpack(s, z, d)
+    rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
+    L = _marg_L(s, Ls)
+    J, K = s.n_marg_real, L.shape[0]
+    logdet = effects_logdet(Zr, ZtZ, L, sigma)
+    return (lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
+            + 0.5 * jnp.sum(logdet) - 0.5 * J * K * math.log(2 * math.pi)
+            - d["centred"] * J * jnp.sum(jnp.log(jnp.abs(jnp.diagonal(L)))))
 
 
 def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:

@@ -34,7 +34,8 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 
-__all__ = ["marginal_loglik", "conditional_effects", "group_marginal_terms", "group_logdet_quad"]
+__all__ = ["marginal_loglik", "conditional_effects", "group_marginal_terms", "group_logdet_quad",
+           "effects_logdet"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -82,6 +83,15 @@ def group_marginal_terms(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
     M, u = _m_u(Zr, ZtZ, L, s2)
     logdet, quad = group_logdet_quad(M, u)
     return -0.5 * logdet + 0.5 * quad / s2**2
+
+
+def effects_logdet(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, sigma: jax.Array
+                   ) -> jax.Array:
+    r"""Per group, :math:`\log|M_j|` (J,): minus twice the log density of the group's
+    whitened effects :math:`c_j = L^{-1} b_j` at their conditional mode, less
+    :math:`k \log 2\pi` (their conditional covariance is :math:`M_j^{-1}`)."""
+    M, u = _m_u(Zr, ZtZ, L, sigma**2)
+    return group_logdet_quad(M, u)[0]
 
 
 def marginal_loglik(rr: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,

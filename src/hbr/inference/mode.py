@@ -69,7 +69,8 @@ def _fgh(program: Any, size: int, data: Any, x: np.ndarray
         F.append(np.asarray(f))
         G.append(np.asarray(g))
     F, G = np.concatenate(F)[:n], np.concatenate(G)[:n]
-    H = (G[1:dim + 1] - G[dim + 1:]) / (2 * h)[:, None]
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite: the caller stops there
+        H = (G[1:dim + 1] - G[dim + 1:]) / (2 * h)[:, None]
     return float(F[0]), G[0], 0.5 * (H + H.T)
 
 
