@@ -10,8 +10,10 @@ Steps of one round (a fresh ``HBR_CACHE_DIR`` each round, so "empty cache" is em
    (0 + floor | county)``, from a CSV of the Minnesota rows (``--out D3``);
 5. ``hbr fit --example radon --out D4 --report``: the report's cost is this minus step 3.
 
-Run by hand (not in CI): ``python bench/user_path.py --rounds 3``. ``--src`` times another
-source tree (its ``src/``) with the same interpreter, for a before/after table.
+Run by hand (not in CI): ``python bench/user_path.py --rounds 3``. ``--src DIR`` times another
+source tree (its ``src/``) with the same interpreter; give it twice (``--src OLD/src --src
+src``) for a before/after table whose rounds alternate between the trees, so the machine's
+noise falls on both.
 """
 
 from __future__ import annotations
@@ -68,22 +70,28 @@ def one_round(src: str | None, work: str) -> dict[str, tuple[float, float]]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--src", default=None, help="another tree's src/ to time instead")
+    ap.add_argument("--src", action="append", default=None,
+                    help="a tree's src/ to time (twice: alternate two trees)")
     a = ap.parse_args()
+    trees = a.src or [None]
     work = tempfile.mkdtemp(prefix="hbr-user-path-")
     try:
-        rounds = [one_round(a.src, work) for _ in range(a.rounds)]
+        rounds: dict = {t: [] for t in trees}
+        for _ in range(a.rounds):
+            for t in trees:
+                rounds[t].append(one_round(t, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"tree: {a.src or 'installed hbr'}; {a.rounds} rounds, medians (each a fresh "
-          "process; empty cache = a fresh HBR_CACHE_DIR)")
-    print("| step | wall s | min-max s | peak MiB | target s |")
-    print("|---|---|---|---|---|")
-    for step in STEPS:
-        walls = [r[step][0] for r in rounds]
-        mem = statistics.median(r[step][1] for r in rounds)
-        print(f"| {step} | {statistics.median(walls):.2f} | {min(walls):.2f}-{max(walls):.2f} "
-              f"| {mem:.0f} | {TARGETS[step]} |")
+    print(f"{a.rounds} rounds, medians (each a fresh process; empty cache = a fresh "
+          "HBR_CACHE_DIR; trees alternate within each round)")
+    print("| tree | step | wall s | min-max s | peak MiB | target s |")
+    print("|---|---|---|---|---|---|")
+    for t in trees:
+        for step in STEPS:
+            walls = [r[step][0] for r in rounds[t]]
+            mem = statistics.median(r[step][1] for r in rounds[t])
+            print(f"| {t or 'installed'} | {step} | {statistics.median(walls):.2f} | "
+                  f"{min(walls):.2f}-{max(walls):.2f} | {mem:.0f} | {TARGETS[step]} |")
 
 
 if __name__ == "__main__":

@@ -54,7 +54,7 @@ def test_trace_has_a_density_and_a_trace_per_chain(mn_fits) -> None:
 
 
 def test_funnel_marks_divergent_draws(mn_fits) -> None:
-    from test_families import SCHOOLS
+    from eight_schools import SCHOOLS
 
     f = hbr.fit("y | se(s) ~ 1 + (1 | school)", SCHOOLS, seed=1, parameterization="centered")
     n_div = int(f.draws.stats["diverging"].sum())

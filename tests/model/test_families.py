@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 import hbr
+from eight_schools import SCHOOLS
 from scipy_reference import scipy_loglik
 
 from hbr.density.likelihoods import LOGLIK
@@ -20,8 +21,6 @@ from hbr.model.families import FAMILIES, simulate_response
 from hbr.density.build import make_target
 from hbr.model.spec import build_model
 
-SCHOOLS = pd.DataFrame({"school": list("ABCDEFGH"), "y": [28, 8, -3, 7, -1, 1, 18, 12.0],
-                        "s": [15, 10, 16, 11, 9, 11, 10, 18.0]})
 
 
 # ------------------------------------------------------------------------ the family table
