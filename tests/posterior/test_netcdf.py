@@ -70,3 +70,20 @@ def test_a_fit_out_of_core_has_no_observed_data_and_reads_back_the_same(tmp_path
     fit.idata.to_netcdf(str(tmp_path / "arviz.nc"))
     _same(tmp_path / "arviz.nc", tmp_path / "direct.nc")
     assert "observed_data" not in az.from_netcdf(tmp_path / "direct.nc").groups()
+
+
+def test_names_with_a_slash_survive_the_file(tmp_path) -> None:
+    """netCDF reads "/" as a path, so ``a/b`` would land in a group "a" and vanish from the
+    posterior; it is written with U+2215 and hbr.load_fit gives the name back (issue 23)."""
+    d = _data(2).rename(columns={"x": "a/b", "g": "g/h"})
+    fit = hbr.fit("y ~ `a/b` + (1 | `g/h`)", d, seed=3, chains=2, draws=30, tune=60)
+    assert "a/b" in fit.draws.posterior and "1|g/h" in fit.draws.posterior
+    fit.idata  # built: the file is still written from the draws, whose names need encoding
+    fit.to_netcdf(tmp_path / "f.nc")
+    raw = az.from_netcdf(tmp_path / "f.nc")
+    assert "a\u2215b" in raw.posterior and "1|g\u2215h" in raw.posterior
+    back = hbr.load_fit(tmp_path / "f.nc", data=d)
+    assert set(back.draws.posterior) == set(fit.draws.posterior)
+    np.testing.assert_array_equal(back.draws.posterior["a/b"], fit.draws.posterior["a/b"])
+    np.testing.assert_array_equal(back.draws.posterior["1|g/h"], fit.draws.posterior["1|g/h"])
+    assert back.summary().equals(fit.summary())

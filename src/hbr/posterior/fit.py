@@ -15,7 +15,7 @@ import pandas as pd
 
 from hbr.errors import check_int
 from hbr.io import write_atomic
-from hbr.posterior.netcdf import write_draws
+from hbr.posterior.netcdf import encoded_names, write_draws
 from hbr.model.integrated import integrated_ids
 from hbr.model.spec import ModelSpec
 from hbr.posterior.draws import Draws, hyper_names, summarize
@@ -279,7 +279,7 @@ class Fit:
         Written straight from the draws (:func:`hbr.posterior.netcdf.write_draws`, no ArviZ
         import), unless ``fit.idata`` was built already, which is written as it is (it may
         hold groups added since)."""
-        if "idata" in self.__dict__:
+        if "idata" in self.__dict__ and not encoded_names(self.draws):
             return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp), compress=False),
                                 overwrite)
         return write_atomic(path, lambda tmp: write_draws(self.draws, tmp), overwrite)

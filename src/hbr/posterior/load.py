@@ -26,6 +26,7 @@ from hbr.io import read_table
 from hbr.model.spec import build_model
 from hbr.posterior.draws import Draws, as_draws, load_arviz
 from hbr.posterior.fit import Fit, ParameterizationChoice
+from hbr.posterior.netcdf import decode_names
 from hbr.posterior.record import RunRecord
 from hbr.sources import is_dask, stats_design
 
@@ -72,7 +73,7 @@ def _read_idata(path: str | os.PathLike[str]) -> tuple[Path, Any]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return nc, az.from_netcdf(str(nc))
+            return nc, decode_names(az.from_netcdf(str(nc)))
     except Exception as exc:  # not netCDF, or not ArviZ's layout
         raise DataError(f"{str(nc)!r} is not an ArviZ netCDF file ({type(exc).__name__}: "
                         f"{str(exc)[:200]})") from None

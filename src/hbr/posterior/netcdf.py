@@ -15,12 +15,14 @@ The layout is ArviZ's: groups ``posterior``, ``log_likelihood`` (when kept),
 own (``dims``, or ``<name>_dim_<i>``), each with its coordinate variable; xarray's encodings
 (``_FillValue = NaN`` on floats, booleans as int8 with ``dtype = "bool"``); ``attrs`` on the
 root and on posterior, sample_stats and observed_data, with ``created_at`` and
-``arviz_version`` on every group.
+``arviz_version`` on every group. A name with "/" (a backticked column ``a/b``) is written
+with U+2215 instead, mapped back on load (:data:`NAMES_ATTR`).
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 from importlib import metadata
 from typing import Any
@@ -29,7 +31,38 @@ import numpy as np
 
 from hbr.posterior.draws import Draws
 
-__all__ = ["write_draws"]
+__all__ = ["write_draws", "encoded_names", "decode_names", "NAMES_ATTR"]
+
+# netCDF (HDF5) reads "/" in a name as a path: a variable "a/b" would be written as a
+# variable "b" in a group "a", and be lost to every reader. Such names are written with
+# U+2215 (DIVISION SLASH) instead, and this attribute maps them back (hbr.load_fit does).
+NAMES_ATTR = "netcdf_names"
+_SLASH = "\u2215"
+
+
+def encoded_names(draws: Draws) -> dict[str, str]:
+    """``{written name: name}`` for every variable or dimension name of ``draws`` that
+    netCDF cannot hold as it is (empty for most fits)."""
+    names = {*draws.posterior, *draws.stats, *draws.observed, *draws.coords}
+    names |= {d for ds in draws.dims.values() for d in ds}
+    return {n.replace("/", _SLASH): n for n in sorted(names) if "/" in n}
+
+
+def decode_names(idata: Any) -> Any:
+    """``idata`` (read by ``arviz.from_netcdf``) with the names :func:`write_draws` encoded
+    given back."""
+    groups = idata.groups()
+    attrs = idata.posterior.attrs if "posterior" in groups else {}
+    if NAMES_ATTR not in attrs:
+        return idata
+    import json
+
+    return idata.rename(json.loads(str(attrs[NAMES_ATTR])))
+
+
+def _encode(values: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
+    back = {v: k for k, v in mapping.items()}
+    return {back.get(k, k): v for k, v in values.items()}
 
 
 def _arviz_version() -> str:
@@ -78,13 +111,19 @@ def write_draws(draws: Draws, path: str | os.PathLike[str]) -> None:
 
     stamp = {"created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(),
              "arviz_version": _arviz_version()}
-    full = {**stamp, **draws.attrs}
+    mapping = encoded_names(draws)
+    attrs = {**draws.attrs, **({NAMES_ATTR: json.dumps(mapping)} if mapping else {})}
+    full = {**stamp, **attrs}
+    back = {v: k for k, v in mapping.items()}
+    dims = {back.get(k, k): [back.get(d, d) for d in v] for k, v in draws.dims.items()}
+    coords = _encode(draws.coords, mapping)
+    observed = _encode(draws.observed, mapping)
     with h5netcdf.File(os.fspath(path), "w") as f:
-        f.attrs.update(draws.attrs)
-        _group(f, "posterior", draws.posterior, draws.dims, draws.coords, full, True)
+        f.attrs.update(attrs)
+        _group(f, "posterior", _encode(draws.posterior, mapping), dims, coords, full, True)
         if draws.log_lik is not None:
-            _group(f, "log_likelihood", {next(iter(draws.observed)): draws.log_lik},
-                   draws.dims, draws.coords, stamp, True)
-        _group(f, "sample_stats", draws.stats, draws.dims, draws.coords, full, True)
-        if draws.observed:
-            _group(f, "observed_data", draws.observed, draws.dims, draws.coords, full, False)
+            _group(f, "log_likelihood", {next(iter(observed)): draws.log_lik}, dims, coords,
+                   stamp, True)
+        _group(f, "sample_stats", _encode(draws.stats, mapping), dims, coords, full, True)
+        if observed:
+            _group(f, "observed_data", observed, dims, coords, full, False)
