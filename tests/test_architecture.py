@@ -248,12 +248,13 @@ def test_import_hbr_is_light_and_plots_are_reachable() -> None:
 
 def test_import_hbr_and_the_cli_help_load_no_jax() -> None:
     """``import hbr`` and ``hbr --help`` / ``--version`` / ``hbr fit --help`` / an option
-    typer refuses answer without JAX (1-5 s to import), which ``hbr.fit`` loads on first
+    typer refuses / a data file that is not there answer without JAX (1-5 s to import), which ``hbr.fit`` loads on first
     use; ``from hbr import fit`` still gives the function (issue 17)."""
     code = ("import sys, io, contextlib, hbr\n"
             "print('jax' in sys.modules)\n"
             "from hbr.cli import main\n"
-            "for args in (['--help'], ['--version'], ['fit', '--help'], ['fit', '--chains', 'x']):\n"
+            "for args in (['--help'], ['--version'], ['fit', '--help'], ['fit', '--chains', 'x'],\n"
+            "             ['fit', 'no-such-file.csv', 'y ~ x']):\n"
             "    sys.argv = ['hbr', *args]\n"
             "    buf = io.StringIO()\n"
             "    try:\n"
@@ -270,4 +271,5 @@ def test_import_hbr_and_the_cli_help_load_no_jax() -> None:
     assert out[2].startswith("--version 0 False ['hbr',")
     assert out[3].startswith("--help 0 False")
     assert out[4].startswith("x 2 False")
-    assert out[5] == "hbr.api True True"
+    assert out[5].startswith("y ~ x 2 False")  # a missing data file, before JAX loads
+    assert out[6] == "hbr.api True True"

@@ -19,6 +19,17 @@ from hbr.errors import DataError, OutputExistsError
 __all__ = ["read_table", "write_atomic", "check_writable"]
 
 
+def check_file(path: str | os.PathLike[str]) -> Path:
+    """``path`` as a Path; a DataError when no file is there (or it is a directory)."""
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"no such file: {str(p)!r}; check the path (relative paths start at "
+                        f"{os.getcwd()!r})")
+    if p.is_dir():
+        raise DataError(f"{str(p)!r} is a directory; give a CSV or Parquet file")
+    return p
+
+
 def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV (``.csv``, ``.tsv``, ``.txt``) or Parquet (``.parquet``) file.
 
@@ -27,12 +38,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
     DataError
         If the file does not exist, is a directory, is empty or cannot be parsed.
     """
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"no such file: {str(p)!r}; check the path (relative paths start at "
-                        f"{os.getcwd()!r})")
-    if p.is_dir():
-        raise DataError(f"{str(p)!r} is a directory; give a CSV or Parquet file")
+    p = check_file(path)
     suffix = p.suffix.lower()
     try:
         if suffix == ".parquet":

@@ -10,7 +10,7 @@ import typer
 
 from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
 from hbr.datasets import EXAMPLES, load_example
-from hbr.io import check_writable, write_atomic
+from hbr.io import check_file, check_writable, write_atomic
 
 __all__ = ["fit_cmd", "datasets_cmd"]
 
@@ -122,6 +122,8 @@ def _load(example: str | None, data: str | None, formula: str | None) -> tuple[A
         _, (col, val), default = EXAMPLES[example]
         return load_example(example), formula or default, \
             f"bundled {example} data ({col} == {val!r})"
+    if not any(c in data for c in "*?["):  # one file: a typo fails before JAX loads
+        check_file(data)
     return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
 
 
