@@ -77,7 +77,7 @@ def _profile_mode(spec: Any, centred: bool, seed: int) -> dict[str, np.ndarray] 
     mfactor = marginal_factor(spec)
     with jax.enable_x64(True):
         density = make_target(spec, "marginal", mfactor)
-        profile = mode_profile(spec, mfactor, centred)
+        profile = mode_profile(density, spec, mfactor, centred)
         mode = find_mode(profile.target, density.target.initial_point(keys.laplace_start))
         if not mode.converged:
             return None

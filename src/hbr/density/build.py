@@ -84,12 +84,13 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     return Density(target, readout, pilot, parameterization, s.sampled_effects)
 
 
-def mode_profile(spec: ModelSpec, marginalize: str | None, centred: bool) -> Density:
-    """The marginal Density of ``spec`` whose target is the joint-mode profile of
-    :func:`hbr.density.equations.joint_mode_profile` (non-centred, or ``centred``): its mode
-    over the hyperparameters is the joint mode of that parameterisation. The readout is the
-    marginal one; the data carry ``centred``, so both modes share one program."""
-    density = make_target(spec, "marginal", marginalize)
+def mode_profile(density: Density, spec: ModelSpec, marginalize: str | None, centred: bool
+                 ) -> Density:
+    """``density`` (the marginal Density of ``spec``, from :func:`make_target`) whose target
+    is the joint-mode profile of :func:`hbr.density.equations.joint_mode_profile`
+    (non-centred, or ``centred``): its mode over the hyperparameters is the joint mode of
+    that parameterisation. The readout is the marginal one; the data carry ``centred``, so
+    both modes share one program."""
     s = Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype))
     t = density.target
     target = t._replace(logdensity_fn=partial(joint_mode_profile, s),

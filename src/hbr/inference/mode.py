@@ -3,7 +3,8 @@ r"""The mode of a target: damped Newton with the Hessian from exact gradients.
 :func:`find_mode` is Levenberg-Marquardt-damped Newton on the log density :math:`\ell(z)`,
 from a start point, with the Hessian by central differences of the exact gradient. It
 serves the pilot Laplace fit that whitens small targets
-(:func:`hbr.density.transforms.precondition`: when the group effects are integrated out, NUTS samples a handful of parameters whose posterior at large N is tiny and
+(:func:`hbr.density.transforms.precondition`: when the group effects are integrated out,
+NUTS samples a handful of parameters whose posterior at large N is tiny and
 correlated, ``sigma`` with sd 5e-4 at 10^6 rows, and NumPyro's adaptation towards a unit
 scale took 20+ leapfrog steps a draw instead of 3-7) and the ``map`` and ``laplace`` methods.
 """

@@ -55,13 +55,11 @@ def decode_names(idata: Any) -> Any:
     attrs = idata.posterior.attrs if "posterior" in groups else {}
     if NAMES_ATTR not in attrs:
         return idata
-    import json
-
     return idata.rename(json.loads(str(attrs[NAMES_ATTR])))
 
 
-def _encode(values: dict[str, Any], mapping: dict[str, str]) -> dict[str, Any]:
-    back = {v: k for k, v in mapping.items()}
+def _encode(values: dict[str, Any], back: dict[str, str]) -> dict[str, Any]:
+    """``values`` keyed by their written names (``back``: name -> written name)."""
     return {back.get(k, k): v for k, v in values.items()}
 
 
@@ -116,14 +114,14 @@ def write_draws(draws: Draws, path: str | os.PathLike[str]) -> None:
     full = {**stamp, **attrs}
     back = {v: k for k, v in mapping.items()}
     dims = {back.get(k, k): [back.get(d, d) for d in v] for k, v in draws.dims.items()}
-    coords = _encode(draws.coords, mapping)
-    observed = _encode(draws.observed, mapping)
+    coords = _encode(draws.coords, back)
+    observed = _encode(draws.observed, back)
     with h5netcdf.File(os.fspath(path), "w") as f:
         f.attrs.update(attrs)
-        _group(f, "posterior", _encode(draws.posterior, mapping), dims, coords, full, True)
+        _group(f, "posterior", _encode(draws.posterior, back), dims, coords, full, True)
         if draws.log_lik is not None:
             _group(f, "log_likelihood", {next(iter(observed)): draws.log_lik}, dims, coords,
                    stamp, True)
-        _group(f, "sample_stats", _encode(draws.stats, mapping), dims, coords, full, True)
+        _group(f, "sample_stats", _encode(draws.stats, back), dims, coords, full, True)
         if observed:
             _group(f, "observed_data", observed, dims, coords, full, False)
