@@ -122,7 +122,7 @@ def test_fit_with_a_family_and_a_sigma_formula(tmp_path: Path) -> None:
                  "--no-progress")
     assert res.exit_code == 0, res.output
     assert "(auto, seed 1)" in res.output and "1|g_sigma" in res.output
-    res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--sigma", "sigma ~ 1 + (1 | g)",
+    res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--sigma", "1 + (1 | g)",  # "sigma ~" implied
                  "--draws", "100", "--tune", "100", "--chains", "2", "--seed", "1",
                  "--no-progress")
     assert res.exit_code == 0, res.output

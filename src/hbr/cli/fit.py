@@ -32,7 +32,8 @@ _HELP = {
               "poisson or negative_binomial.",
     "link": "The family's link: logit (default) or probit for bernoulli and binomial.",
     "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '
-             "by zip).",
+             "by zip; \"1 + (1 | zip)\" means the same). Where sigma varies only by the "
+             "integrated factor, the fit reads per-group statistics, not the rows.",
     "engine": "How files are read: duckdb (out of core, sufficient statistics in SQL; "
               "Gaussian, one grouping factor), pandas, or auto (duckdb for globs and files "
               ">= 256 MB).",
@@ -82,6 +83,8 @@ def fit_cmd(
     table, formula_text, source = _run(lambda: _load(example, data, formula))
     rows = f": {len(table)} rows" if not isinstance(table, str) else ""
     err.print(f"fitting {formula_text!r} to {source}{rows}", markup=False)
+    if sigma and "~" not in sigma:  # --sigma "1 + (1 | zip)": the flag names the response
+        sigma = f"sigma ~ {sigma}"
     formulas = [formula_text, sigma] if sigma else formula_text
     fit = _run(lambda: _fit_with_progress(formulas, table, settings, progress))
     if isinstance(table, str):

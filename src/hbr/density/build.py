@@ -38,7 +38,7 @@ from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
 from hbr.density.structure import Structure, padded_levels
-from hbr.design.stats import pad_stats, suffstats
+from hbr.design.stats import group_xstats, pad_stats, suffstats
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
 
@@ -148,6 +148,27 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
     return data, rows, ols
 
 
+def _group_noise_data(s: Structure, spec: ModelSpec, rows: dict[str, Any], index: np.ndarray,
+                      J: int, n: np.ndarray) -> dict[str, Any]:
+    r"""With the residual sd constant within each level j of the integrated factor (noise
+    "group"): per level :math:`X_j^\top X_j`, :math:`X_j^\top y_j`, :math:`y_j^\top y_j`
+    and the row count, and ``by_group``, the ``sigma ~`` design as one row per level (the
+    level's first row; padding levels are zeros, so their sd is 1 and, empty, they add
+    nothing): :func:`hbr.density.equations.noise_sd` on it gives the sd of each level."""
+    XtX, Xty, yty = group_xstats(rows["y"] - rows["offset"], rows["X"], index, J)
+    levels, first = np.unique(index, return_index=True)
+
+    def per_level(a: np.ndarray) -> np.ndarray:
+        out = np.zeros((J,) + a.shape[1:], dtype=a.dtype)
+        out[levels] = a[first]
+        return out
+
+    by_group = {"sigma_X": per_level(rows["sigma_X"]),
+                "groups": [{"index": per_level(gd["index"]), "Z": per_level(gd["Z"])}
+                           if g.dpar else None for g, gd in zip(s.groups, rows["groups"])]}
+    return {"n": n, "XtX_g": XtX, "Xty_g": Xty, "yty_g": yty, "by_group": by_group}
+
+
 def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[str, Any]:
     """What the integrated factor needs: per-group statistics, and on the row path the
     group columns and index (other factors are sampled, so residuals need the rows)."""
@@ -167,6 +188,8 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
             "log_se": np.float64(np.sum(np.log(rows["se"])) if s.has_se else 0.0)}
     if s.use_stats:  # everything the likelihood needs
         marg.update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
+        if s.noise == "group":
+            marg.update(_group_noise_data(s, spec, rows, blk0.index, n_levels, st.n))
     else:
         marg.update(Z=Zm, index=rows["groups"][ids[0]]["index"])
     return marg

@@ -107,10 +107,19 @@ def aux_values(s: Structure, vals: dict, effects: dict, d: Any) -> dict[str, jax
 def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
     """(sum r^2, Z_j' r_j, Z_j' Z_j, sigma, constant) of the residuals without the
     integrated factor, such that the log likelihood is ``marginal_loglik(...)`` plus the
-    constant. With a noise sd per row, every row is scaled by 1 / sd and sigma is 1."""
+    constant. With a noise sd per row, every row is scaled by 1 / sd and sigma is 1; with
+    one per level of the integrated factor (noise "group"), every level's statistics are."""
     m = d["marg"]
     if s.use_stats:  # statistics (weighted by 1/se^2 for known se)
         beta = _fixed_beta(s, vals)
+        if s.noise == "group":  # sd_j per level: each level's statistics scaled by 1/sd_j^2
+            sd = noise_sd(s, vals, effects, m["by_group"])
+            w = sd ** -2
+            rr = (m["yty_g"] - 2 * beta @ m["Xty_g"]
+                  + jnp.einsum("a,acj,c->j", beta, m["XtX_g"], beta))
+            ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+            return (jnp.sum(w * rr), (m["Zty"] - ZtXb) * w, m["ZtZ"] * w, jnp.ones(()),
+                    -jnp.sum(m["n"] * jnp.log(sd)))
         rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
         ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
         if s.noise == "se":

@@ -23,6 +23,8 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
     ``z`` (an integrated-out factor, if any, is left out of mu); and the Cholesky factors of
     the covariances."""
     _, vals, effects, Ls = unpack(s, z, d)
+    if s.use_stats:  # noise "group": every sampled term is on log sigma, one row per level
+        return _level_precision(s, vals, effects, d), Ls
     mu = linear_predictor(s, vals, effects, d)
     aux = aux_values(s, vals, effects, d)
     family_ll = LOGLIK[(s.family, s.link)]
@@ -44,6 +46,20 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
         outer = Zi[:, :, None] * Zi[:, None, :] * c[:, None, None]
         out[i] = jax.ops.segment_sum(outer, d["groups"][i]["index"], g.raw[2])
     return out, Ls
+
+
+def _level_precision(s: Structure, vals: dict, effects: dict, d: Any) -> dict[int, jax.Array]:
+    """:func:`data_precision` of the ``log sigma`` effects from the integrated factor's levels
+    (noise "group"): each level's rows share their ``sigma ~`` row, so the sum over rows is
+    the row count times that row's term."""
+    m = d["marg"]
+    curv = aux_information(s.family, aux_values(s, vals, effects, m["by_group"])) * m["n"]
+    out = {}
+    for i in s.raw_ids:
+        gd = m["by_group"]["groups"][i]
+        outer = gd["Z"][:, :, None] * gd["Z"][:, None, :] * curv[:, None, None]
+        out[i] = jax.ops.segment_sum(outer, gd["index"], s.groups[i].raw[2])
+    return out
 
 
 def effect_information(s: Structure, z: jax.Array, d: Any) -> dict[int, tuple]:

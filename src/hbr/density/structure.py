@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
+
 from hbr.density.parts import free_size, location_map, prior_shape
 from hbr.errors import OptionError
 from hbr.model.families import FAMILIES
 from hbr.model.integrated import PARAMETERIZATION_NAMES, integrated_ids, marginal_factor
 from hbr.model.spec import ModelSpec
 
-__all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels"]
+__all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels",
+           "noise_by_group"]
 
 # how the group effects that NUTS samples are parameterised, per parameterisation
 SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "noncentered",
@@ -73,7 +76,9 @@ class Structure(NamedTuple):
     mfactor: str | None
     family: str
     link: str
-    noise: str  # "scalar" (one sigma), "se" (known se), "rows" (an sd per row)
+    noise: str  # "scalar" (one sigma), "se" (known se), "rows" (an sd per row), "group" (an
+    # sd per level of the integrated factor: sigma ~ (1 | g) with g integrated, read from
+    # per-group statistics)
     use_stats: bool  # the likelihood reads sufficient statistics only, no rows
     sigma_model: bool  # a sigma ~ ... formula
     has_se: bool
@@ -120,17 +125,24 @@ class Structure(NamedTuple):
 
     @classmethod
     def of(cls, spec: ModelSpec, parameterization: str, marginalize: str | None,
-           dtype: str) -> "Structure":
-        """The structure of ``spec`` under ``parameterization`` (checked here)."""
+           dtype: str, group_stats: bool = True) -> "Structure":
+        """The structure of ``spec`` under ``parameterization`` (checked here). A residual sd
+        that varies only between levels of the integrated factor is read from per-group
+        statistics (noise "group") unless ``group_stats`` is False (the row path, which the
+        tests compare it with)."""
         _check(spec, parameterization)
         mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
         design = spec.design
         marg = set(integrated_ids(spec, mfactor))
+        mean_ids = {i for i, g in enumerate(spec.groups) if not g.block.dpar}
         has_se = design.se is not None
         sigma_model = bool(spec.dpar_fixed) or any(g.block.dpar for g in spec.groups)
         noise = ("rows" if sigma_model or (has_se and design.formula.se_sigma) else
                  "se" if has_se else "scalar")
-        use_stats = bool(marg) and len(marg) == len(spec.groups) and noise != "rows"
+        if (noise == "rows" and group_stats and not has_se and marg and marg == mean_ids
+                and noise_by_group(spec, spec.groups[min(marg)].block.index)):
+            noise = "group"
+        use_stats = bool(marg) and marg == mean_ids and noise != "rows"
         params, pos = _param_layouts(spec)
         groups, dim = _group_layouts(spec, marg, use_stats, pos)
         return cls(
@@ -141,6 +153,24 @@ class Structure(NamedTuple):
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
             tuple(design.X.shape[1:] if use_stats else design.X.shape), dtype,
             (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
+
+
+def noise_by_group(spec: ModelSpec, index: np.ndarray) -> bool:
+    """Whether every row's ``log sigma`` depends on its level of ``index`` alone: the
+    columns of the ``sigma ~`` design and the group index and columns of each of its group
+    terms are constant within every level (``sigma ~ 1 + (1 | g)`` with ``g`` the
+    integrated factor, or a predictor of ``g``'s levels). Needs the rows."""
+    design = spec.design
+    if not design.has_rows or not design.dpars:
+        return False
+    first = np.unique(index, return_index=True)[1][index]  # each row's group's first row
+
+    def constant(a: np.ndarray) -> bool:
+        return bool(np.array_equal(a, a[first]))
+
+    return (constant(design.dpars[0].X)
+            and all(constant(g.block.index) and constant(g.block.Z)
+                    for g in spec.groups if g.block.dpar))
 
 
 def _check(spec: ModelSpec, parameterization: str) -> None:

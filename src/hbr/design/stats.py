@@ -12,7 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["SuffStats", "suffstats", "pad_stats", "Moments", "row_moments", "table_moments",
+__all__ = ["SuffStats", "suffstats", "pad_stats", "group_xstats", "Moments", "row_moments", "table_moments",
            "sample_sd"]
 
 
@@ -48,6 +48,21 @@ def suffstats(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, J:
     Zty = np.stack([np.bincount(index, Z[:, a] * y, minlength=J) for a in range(k)])
     return SuffStats(n, ZtZ, ZtX, Zty, X.T @ X, X.T @ y, np.asarray(y @ y),
                      np.asarray(float(y.size)))
+
+
+def group_xstats(y: np.ndarray, X: np.ndarray, index: np.ndarray, J: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""Per group j, :math:`X_j^\top X_j` (p, p, J), :math:`X_j^\top y_j` (p, J) and
+    :math:`y_j^\top y_j` (J,): what the residual sum of squares of each group needs when the
+    noise variance differs between groups (``sigma ~ (1 | g)`` on the integrated factor)."""
+    p = X.shape[1]
+    XtX = np.zeros((p, p, J))
+    for a in range(p):
+        for c in range(a, p):
+            XtX[a, c] = XtX[c, a] = np.bincount(index, X[:, a] * X[:, c], minlength=J)
+    Xty = np.stack([np.bincount(index, X[:, a] * y, minlength=J) for a in range(p)]) \
+        if p else np.zeros((0, J))
+    return XtX, Xty, np.bincount(index, y * y, minlength=J)
 
 
 def pad_stats(st: SuffStats, J: int) -> SuffStats:
