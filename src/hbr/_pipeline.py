@@ -22,7 +22,8 @@ from hbr._runtime.cache import enable_compilation_cache
 from hbr._runtime.compile import apply_draws
 from hbr._runtime.keys import Keys
 from hbr.density.auto import auto_centering, start_mass_matrix
-from hbr.density.build import make_target
+from hbr.density.build import make_gibbs_target, make_target
+from hbr.density.gibbs import gibbs_factors
 from hbr.density.transforms import point_effects, precondition
 from hbr.inference import METHODS, run_method
 from hbr.inference.mode import MAX_DIM, find_mode
@@ -76,9 +77,18 @@ def prepare(spec: ModelSpec, opts: FitOptions, keys: Keys) -> Prepared:
       mode of the final target (for engines that use one).
     * Only a few parameters left ("marginal" with every factor integrated out):
       Laplace-preconditioned.
+    * Two or more Gaussian factors under "marginal" (no ``marginalize=``) with NUTS: each
+      factor integrated out in turn (:mod:`hbr.density.gibbs`).
     """
     t_pilot = time.perf_counter()
     p = opts.parameterization
+    factors = gibbs_factors(spec)
+    if p == "marginal" and opts.marginalize is None and opts.method == "nuts" and factors:
+        # crossed or nested Gaussian factors: each integrated out in turn (collapsed Gibbs)
+        names = [spec.groups[ids[0]].block.factor for ids in factors]
+        return Prepared(make_gibbs_target(spec),
+                        ParameterizationChoice(p, " + ".join(names) + " (each in turn)"),
+                        None, False, None)
     mfactor = marginal_factor(spec, opts.marginalize) if p == "marginal" else None
     sampled = len(integrated_ids(spec, mfactor)) < len(spec.groups)
     if sampled and p in ("auto", "marginal"):

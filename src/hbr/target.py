@@ -10,7 +10,7 @@ from typing import Any, Callable, Hashable, NamedTuple
 import jax
 import numpy as np
 
-__all__ = ["Target", "Readout", "PilotHooks", "Density", "SamplerResult"]
+__all__ = ["Target", "GibbsHooks", "Readout", "PilotHooks", "Density", "SamplerResult"]
 
 
 class Target(NamedTuple):
@@ -30,6 +30,9 @@ class Target(NamedTuple):
         The structure of ``logdensity_fn`` (:class:`hbr.density.structure.Structure`
         without the readouts' sizes): with ``data`` of the same shapes, two targets with
         equal signatures run the same compiled programs (sampler, pilot).
+    blocks : GibbsHooks, optional
+        Blocked updates NUTS runs instead of sampling ``logdensity_fn`` whole (crossed
+        Gaussian factors); other engines sample ``logdensity_fn``.
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -37,6 +40,40 @@ class Target(NamedTuple):
     dim: int
     initial_point: Callable[[jax.Array], np.ndarray]
     signature: Hashable
+    blocks: "GibbsHooks | None" = None
+
+
+class GibbsHooks(NamedTuple):
+    """Blocked updates of a target whose position is hyperparameters (the first
+    ``theta_dim`` coordinates) then group effects (:mod:`hbr.density.gibbs`): in block f's
+    step NUTS moves the hyperparameters ``theta_index[f]`` with block f's effects integrated
+    out, then those effects are drawn exactly.
+
+    Attributes
+    ----------
+    theta_dim : int
+    blocks : int
+    theta_index : tuple of tuples of int
+        The hyperparameter coordinates NUTS moves in each block's step (the others keep
+        their values, as block f's log density prices them given the other blocks).
+    stats : callable
+        ``stats(f, position, data) -> pytree``: what step f's log density needs of the
+        other blocks (fixed during the step).
+    logdensity : callable
+        ``logdensity(f, theta, position, stats, data) -> scalar``: log density of the
+        hyperparameters ``theta`` given the other blocks, block f integrated out.
+    draw : callable
+        ``draw(f, key, position, stats, data) -> (position, lp)``: block f redrawn exactly
+        from its conditional, and the log density (``logdensity_fn``, up to a constant) of
+        the new position.
+    """
+
+    theta_dim: int
+    blocks: int
+    theta_index: tuple[tuple[int, ...], ...]
+    stats: Callable[..., Any]
+    logdensity: Callable[..., jax.Array]
+    draw: Callable[..., jax.Array]
 
 
 class Readout(NamedTuple):

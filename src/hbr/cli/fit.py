@@ -152,6 +152,11 @@ def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> Non
         out.print(f"centred fraction of {name}: median {w.median():.2f}, range "
                   f"{w.min():.2f}-{w.max():.2f} over {len(w)} levels (0 = non-centred)",
                   markup=False)
+    m = fit.parameterization.marginalized or ""
+    if m.endswith("(each in turn)"):
+        out.print(f"{m.removesuffix(' (each in turn)')}: each factor integrated out in turn "
+                  "(collapsed Gibbs: NUTS on the hyperparameters, then that factor's "
+                  "effects drawn exactly)", markup=False)
     diag = fit.diagnostics()
     out.print(("[green]" if diag.ok else "[yellow]") + str(diag).replace("[", "\\["))
     if "elbo_final" in fit.draws.attrs:

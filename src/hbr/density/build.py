@@ -42,7 +42,7 @@ from hbr.design.stats import group_xstats, pad_stats, suffstats
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
 
-__all__ = ["make_target", "mode_profile", "target_data", "padded_levels"]
+__all__ = ["make_target", "make_gibbs_target", "mode_profile", "target_data", "padded_levels"]
 
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
@@ -82,6 +82,25 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                        tuple((g.raw[0], g.raw[2], g.raw[3]) for g in s.groups if g.raw),
                        s.raw_ids)
     return Density(target, readout, pilot, parameterization, s.sampled_effects)
+
+
+def make_gibbs_target(spec: ModelSpec) -> Density:
+    """The :class:`~hbr.target.Density` of the collapsed Gibbs scheme of
+    :mod:`hbr.density.gibbs` (crossed or nested Gaussian factors, each integrated out in
+    turn): the "centered" density, whose position and readouts it shares, with the blocked
+    updates as ``target.blocks``. Only when :func:`~hbr.density.gibbs.gibbs_factors` applies."""
+    from hbr.density.gibbs import gibbs_data, gibbs_factors, gibbs_hooks
+
+    factors = gibbs_factors(spec)
+    density = make_target(spec, "centered")
+    s = Structure.of(spec, "centered", None, str(jnp.zeros(()).dtype))
+    t = density.target
+    target = t._replace(data={**t.data, "gibbs": gibbs_data(spec, factors)},
+                        signature=t.signature + ("gibbs", factors),
+                        blocks=gibbs_hooks(s, factors))
+    readout = density.readout._replace(signature=density.readout.signature + ("gibbs",))
+    return density._replace(target=target, readout=readout, pilot=None,
+                            parameterization="marginal")
 
 
 def mode_profile(density: Density, spec: ModelSpec, marginalize: str | None, centred: bool

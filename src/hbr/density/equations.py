@@ -31,9 +31,12 @@ __all__ = ["unpack", "linear_predictor", "noise_sd", "aux_values", "logdensity",
            "all_effects", "pointwise_loglik", "constrain"]
 
 
-def unpack(s: Structure, z: jax.Array, d: Any) -> tuple[jax.Array, dict, dict, dict]:
+def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
+           ) -> tuple[jax.Array, dict, dict, dict]:
     """The log prior (with Jacobians) of ``z``, the parameter values by name, the sampled
-    group effects ``{term: (J, k)}`` and the Cholesky factors of the group covariances."""
+    group effects ``{term: (J, k)}`` and the Cholesky factors of the group covariances.
+    The raw blocks of the group terms in ``skip`` are neither read nor priced (a blocked
+    Gibbs step integrates them out: :mod:`hbr.density.gibbs`)."""
     lp = jnp.zeros(())
     vals: dict[str, jax.Array] = {}
     for p in s.params:
@@ -56,7 +59,7 @@ def unpack(s: Structure, z: jax.Array, d: Any) -> tuple[jax.Array, dict, dict, d
     for i, g in enumerate(s.groups):
         sd = jnp.concatenate([vals[n] for n in g.sds])
         Ls[i] = sd[:, None] * vals[g.corr] if g.corr is not None else jnp.diag(sd)
-        if g.raw is not None:
+        if g.raw is not None and i not in skip:
             a, b, J, k = g.raw
             raw = z[a:b].reshape(J, k)
             Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
