@@ -37,7 +37,7 @@ from hbr.density.equations import constrain, joint_mode_profile, logdensity, poi
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
-from hbr.density.structure import Structure, padded_levels
+from hbr.density.structure import Structure, level_values, padded_levels, parent_levels
 from hbr.design.stats import group_xstats, pad_stats, suffstats
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
@@ -159,6 +159,10 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
         "W": [centering_weights(centering, i, g.raw[2:], s.reparam) if g.raw else None
               for i, g in enumerate(s.groups)],
         "affine": fixed_affine(spec, ols),
+        "parent": [parent_levels(spec, i, g.parent[0]) if g.parent else None
+                   for i, g in enumerate(s.groups)],
+        "level_X": [level_values(spec, i, g.level_cols) if g.level_cols else None
+                    for i, g in enumerate(s.groups)],
     }
     if not s.use_stats:  # the likelihood reads the rows
         data.update(rows)

@@ -56,7 +56,8 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
         vals[p.name] = v
     reparam = REPARAMS[s.reparam]
     Ls, effects = {}, {}
-    for i, g in enumerate(s.groups):
+    for i in s.group_order:  # a nested factor's parent first
+        g = s.groups[i]
         sd = jnp.concatenate([vals[n] for n in g.sds])
         Ls[i] = sd[:, None] * vals[g.corr] if g.corr is not None else jnp.diag(sd)
         if g.raw is not None and i not in skip:
@@ -64,8 +65,19 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
             raw = z[a:b].reshape(J, k)
             Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
             m = jnp.stack([vals[n][0] if n else jnp.zeros((), sd.dtype) for n in g.loc])
+            if g.level_cols:  # and at the level's predictors' effects, (J, k)
+                beta = _fixed_beta(s, vals)
+                ci = next(c for c, n in enumerate(g.names) if n.startswith("1|"))
+                m = jnp.broadcast_to(m, (J, k)).at[:, ci].add(
+                    d["level_X"][i] @ beta[jnp.asarray(g.level_cols)])
+            if g.parent is not None:  # and at the parent level's effect, (J, k)
+                po, co, ci = g.parent
+                m = jnp.broadcast_to(m, (J, k)).at[:, ci].add(
+                    effects[po][d["parent"][i], co])
             lp = lp + reparam.log_prior(raw, sd, Lr, d["W"][i], m)
             effects[i] = reparam.effects(raw, sd, Lr, d["W"][i], m)
+    effects = {i: effects[i] for i in sorted(effects)}
+    Ls = {i: Ls[i] for i in sorted(Ls)}
     return lp, vals, effects, Ls
 
 

@@ -240,6 +240,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     offsets = {p.name: (p.start, p.stop) for p in s.params}
     raw_off = {i: g.raw for i, g in enumerate(s.groups) if g.raw is not None}
     loc = [g.loc for g in s.groups]
+    layouts = s.groups
 
     sy, z_sds = spec.design.moments.start_y_sd, spec.design.moments.start_z_sd
     center = np.zeros(dim)
@@ -288,6 +289,11 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
         w = data["W"][i] if data["W"][i] is not None else np.zeros((J, k))
         jitter[a:b] = 0.5 * reparam.init_scale(np.array(sds), w).ravel()
         if reparam.name == "partial":  # centred coordinates sit around w * (fixed effect)
-            m = np.array([float(wanted[n][0]) if n else 0.0 for n in loc[i]])
+            m = np.broadcast_to(np.array([float(wanted[n][0]) if n else 0.0 for n in loc[i]]),
+                                (J, k)).copy()
+            lg = layouts[i]
+            if lg.level_cols:  # and the level's predictors' effects
+                ci = next(c for c, n in enumerate(lg.names) if n.startswith("1|"))
+                m[:, ci] += data["level_X"][i] @ beta[list(lg.level_cols)]
             center[a:b] = (w * m).ravel()
     return jnp.asarray(center), jnp.asarray(jitter)

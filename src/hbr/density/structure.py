@@ -26,7 +26,8 @@ from hbr.model.integrated import PARAMETERIZATION_NAMES, integrated_ids, margina
 from hbr.model.spec import ModelSpec
 
 __all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels",
-           "noise_by_group"]
+           "noise_by_group", "nesting_parents", "parent_levels", "level_columns",
+           "level_values"]
 
 # how the group effects that NUTS samples are parameterised, per parameterisation
 SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "noncentered",
@@ -55,7 +56,14 @@ class GroupLayout(NamedTuple):
     share programs; the real count is in :attr:`Structure.sizes`), sds and correlation by
     name, the mean or ``log sigma`` (``dpar``),
     whether it is integrated out, its raw block ``(start, stop, J, k)`` when sampled, and the
-    fixed effect each coefficient is located at under partial centring (``loc``)."""
+    fixed effect each coefficient is located at under partial centring (``loc``), and
+    ``parent`` ``(group term, its intercept column, this term's intercept column)`` when
+    this factor's levels are nested in a sampled factor's: its partially centred intercepts
+    are then located at the parent level's effect plus the fixed effect (hierarchical
+    centring, Gelfand, Sahu & Carlin 1995; the data carry each level's parent level), and
+    ``level_cols``: the columns of X besides the intercept that are constant within each
+    level (predictors of the level, such as a brood's year), at whose fixed effects the
+    intercepts are located too (the data carry their values per level)."""
 
     names: tuple[str, ...]
     n_levels: int
@@ -66,6 +74,8 @@ class GroupLayout(NamedTuple):
     integrated: bool
     raw: tuple[int, int, int, int] | None
     loc: tuple[str | None, ...]
+    parent: tuple[int, int, int] | None = None
+    level_cols: tuple[int, ...] = ()
 
 
 class Structure(NamedTuple):
@@ -115,6 +125,14 @@ class Structure(NamedTuple):
         return self.sizes[1][ids[0]] if ids else 0
 
     @property
+    def group_order(self) -> tuple[int, ...]:
+        """The group terms with every parent before its children (then by index)."""
+        def depth(i: int) -> int:
+            p = self.groups[i].parent
+            return 0 if p is None else 1 + depth(p[0])
+        return tuple(sorted(range(len(self.groups)), key=lambda i: (depth(i), i)))
+
+    @property
     def sampled_effects(self) -> int:
         return sum(g.raw[1] - g.raw[0] for g in self.groups if g.raw is not None)
 
@@ -144,7 +162,8 @@ class Structure(NamedTuple):
             noise = "group"
         use_stats = bool(marg) and marg == mean_ids and noise != "rows"
         params, pos = _param_layouts(spec)
-        groups, dim = _group_layouts(spec, marg, use_stats, pos)
+        groups, dim = _group_layouts(spec, marg, use_stats, pos,
+                                     SAMPLED_REPARAM[parameterization] == "partial")
         return cls(
             parameterization, SAMPLED_REPARAM[parameterization], mfactor, spec.family,
             spec.link, noise, use_stats, sigma_model, has_se,
@@ -194,9 +213,66 @@ def _param_layouts(spec: ModelSpec) -> tuple[tuple[ParamLayout, ...], int]:
     return tuple(out), pos
 
 
-def _group_layouts(spec: ModelSpec, marg: set[int], use_stats: bool, pos: int
-                   ) -> tuple[tuple[GroupLayout, ...], int]:
+def nesting_parents(spec: ModelSpec, sampled: set[int]) -> dict[int, tuple[int, int, int]]:
+    """For each sampled group term with an intercept whose factor is nested in the factor of
+    another sampled term with an intercept (every level of it within one level of the
+    other, and fewer levels there), ``(that term, its intercept column, this term's
+    intercept column)``; the closest such factor (most levels) when there are several."""
+    out = {}
+    for i in sampled:
+        gi = spec.groups[i].block
+        if "1" not in gi.coefs:
+            continue
+        best = None
+        for o in sampled:
+            go = spec.groups[o].block
+            if (o == i or "1" not in go.coefs or go.dpar != gi.dpar
+                    or go.n_levels >= gi.n_levels or go.factor == gi.factor):
+                continue
+            pairs = np.unique(np.stack([gi.index, go.index]), axis=1)
+            if pairs.shape[1] == np.unique(gi.index).size and (
+                    best is None or go.n_levels > spec.groups[best].block.n_levels):
+                best = o
+        if best is not None:
+            out[i] = (best, spec.groups[best].block.coefs.index("1"), gi.coefs.index("1"))
+    return out
+
+
+def level_columns(spec: ModelSpec, i: int, loc: tuple[str | None, ...]) -> tuple[int, ...]:
+    """The columns of X, other than the one the intercept of group term ``i`` is already
+    located at, that are constant within every level of the term's factor (and not
+    constant overall); empty for a term without an intercept located at a fixed effect."""
+    blk = spec.groups[i].block
+    if blk.dpar or "1" not in blk.coefs or loc[blk.coefs.index("1")] is None:
+        return ()
+    X = spec.design.X
+    own = next(t.start for t in spec.design.terms if t.name == loc[blk.coefs.index("1")])
+    first = np.unique(blk.index, return_index=True)[1][blk.index]
+    return tuple(c for c in range(X.shape[1]) if c != own and np.ptp(X[:, c]) > 0
+                 and np.array_equal(X[:, c], X[first, c]))
+
+
+def level_values(spec: ModelSpec, i: int, cols: tuple[int, ...]) -> np.ndarray:
+    """The values of X's columns ``cols`` at each level of group term ``i`` (J, len(cols))."""
+    blk = spec.groups[i].block
+    out = np.zeros((blk.n_levels, len(cols)))
+    out[blk.index] = np.asarray(spec.design.X, dtype=np.float64)[:, list(cols)]
+    return out
+
+
+def parent_levels(spec: ModelSpec, i: int, parent: int) -> np.ndarray:
+    """The parent level of each level of group term ``i`` (int32, (J,))."""
+    gi, go = spec.groups[i].block, spec.groups[parent].block
+    out = np.zeros(gi.n_levels, dtype=np.int32)
+    out[gi.index] = go.index
+    return out
+
+
+def _group_layouts(spec: ModelSpec, marg: set[int], use_stats: bool, pos: int,
+                   partial: bool) -> tuple[tuple[GroupLayout, ...], int]:
     loc = location_map(spec)
+    parents = nesting_parents(spec, {i for i in range(len(spec.groups)) if i not in marg}
+                              ) if partial else {}
     out = []
     for i, g in enumerate(spec.groups):
         J, k = g.block.n_levels, g.block.k
@@ -208,7 +284,8 @@ def _group_layouts(spec: ModelSpec, marg: set[int], use_stats: bool, pos: int
         out.append(GroupLayout(tuple(g.block.names), padded, k, g.block.dpar,
                                tuple(sp.name for sp in g.sds),
                                g.corr.name if g.corr is not None else None, i in marg, raw,
-                               tuple(loc[i])))
+                               tuple(loc[i]), parents.get(i),
+                               level_columns(spec, i, loc[i]) if partial and raw else ()))
     return tuple(out), pos
 
 
