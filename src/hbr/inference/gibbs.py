@@ -59,6 +59,36 @@ def _prime(hooks: Any, z: jax.Array, key: jax.Array, d: Any) -> tuple[jax.Array,
     return z, out
 
 
+def _sweep(hooks: Any, sample_kernel: Any, potential_gen: Any, theta: Any, index: list
+           ) -> Any:
+    """One chain's iteration: for each block, a NUTS transition of its hyperparameters (the
+    state's potential and gradient recomputed first: the other blocks moved the shared
+    coordinates and the conditioning), then the block's exact draw."""
+    F, th = hooks.blocks, hooks.theta_dim
+
+    def sweep(c: tuple, d: Any) -> tuple[tuple, tuple]:
+        states, z, k = c
+        states = list(states)
+        div, steps, depth, acc, lp = False, 0, 0, 0.0, 0.0
+        for f in range(F):
+            st = hooks.stats(f, z, d)
+            t0 = z[index[f]]  # the other blocks moved the shared coordinates (beta, sigma)
+            pe, g = jax.value_and_grad(potential_gen(d, z, st, f))(t0)
+            hs = sample_kernel(states[f]._replace(z=t0, potential_energy=pe, z_grad=g),
+                               model_args=(d, z, st, f))
+            k, kf = jax.random.split(k)
+            z, lp = hooks.draw(f, kf, jnp.concatenate([theta(f, hs.z, z), z[th:]]), st, d)
+            states[f] = hs
+            div = div | hs.diverging
+            steps = steps + hs.num_steps
+            depth = jnp.maximum(depth, jnp.floor(jnp.log2(jnp.maximum(hs.num_steps, 1))) + 1)
+            acc = acc + hs.accept_prob / F
+        return (tuple(states), z, k), (z, div, lp, steps, depth, acc,
+                                       states[0].adapt_state.step_size)
+
+    return sweep
+
+
 def nuts_gibbs(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
                tune: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
                progress: ProgressFn | None = None,
@@ -95,26 +125,7 @@ def nuts_gibbs(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
                 model_args=(d, z, st, f), rng_key=kf))
         return tuple(states), z, k_draw
 
-    def sweep(c: tuple, d: Any) -> tuple[tuple, tuple]:
-        states, z, k = c
-        states = list(states)
-        div, steps, depth, acc, lp = False, 0, 0, 0.0, 0.0
-        for f in range(F):
-            st = hooks.stats(f, z, d)
-            t0 = z[index[f]]  # the other blocks moved the shared coordinates (beta, sigma)
-            pe, g = jax.value_and_grad(potential_gen(d, z, st, f))(t0)
-            hs = sample_kernel(states[f]._replace(z=t0, potential_energy=pe, z_grad=g),
-                               model_args=(d, z, st, f))
-            k, kf = jax.random.split(k)
-            z, lp = hooks.draw(f, kf, jnp.concatenate([theta(f, hs.z, z), z[th:]]), st, d)
-            states[f] = hs
-            div = div | hs.diverging
-            steps = steps + hs.num_steps
-            depth = jnp.maximum(depth, jnp.floor(jnp.log2(jnp.maximum(hs.num_steps, 1))) + 1)
-            acc = acc + hs.accept_prob / F
-        return (tuple(states), z, k), (z, div, lp, steps, depth, acc,
-                                       states[0].adapt_state.step_size)
-
+    sweep = _sweep(hooks, sample_kernel, potential_gen, theta, index)
     n = chunk_size(tune, draws)
 
     def run_chunk(state: tuple, d: Any) -> tuple[tuple, tuple]:

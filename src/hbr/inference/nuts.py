@@ -66,13 +66,6 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     init_positions : (chains, dim) array, optional
         Start points; default ``target.initial_point`` of a key per chain.
     """
-    if target.blocks is not None:  # crossed Gaussian factors: NUTS within collapsed Gibbs
-        from hbr.inference.gibbs import nuts_gibbs
-
-        return nuts_gibbs(target, key, chains=chains, draws=draws, tune=tune,
-                          target_accept=target_accept, max_tree_depth=max_tree_depth,
-                          progress=progress, inverse_mass_matrix=inverse_mass_matrix,
-                          init_positions=init_positions)
     data = target.data
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")

@@ -17,6 +17,7 @@ from hbr.inference.driver import ProgressFn
 from hbr.inference.methods import (ACCEPT_TARGET, ADVI_LEARNING_RATE, PATHFINDER_MAXITER,
                                    advi, initial_points, laplace, map_point, metropolis,
                                    pathfinder)
+from hbr.inference.gibbs import nuts_gibbs
 from hbr.inference.nuts import nuts
 from hbr.target import SamplerResult, Target
 
@@ -70,9 +71,11 @@ def _nuts(target: Target, key: jax.Array, o: RunOptions, imm: np.ndarray | None
     if o.init is not None:
         z0, var = initial_points(o.init, target, jax.random.fold_in(key, 5), o.chains)
         imm = var if imm is None else imm
-    return nuts(target, key, chains=o.chains, draws=o.draws, tune=o.tune,
-                target_accept=o.target_accept, progress=o.progress, inverse_mass_matrix=imm,
-                init_positions=z0), {}
+    # crossed Gaussian factors (a target with blocks): NUTS within collapsed Gibbs
+    run = nuts if target.blocks is None else nuts_gibbs
+    return run(target, key, chains=o.chains, draws=o.draws, tune=o.tune,
+               target_accept=o.target_accept, progress=o.progress, inverse_mass_matrix=imm,
+               init_positions=z0), {}
 
 
 def _metropolis(target: Target, key: jax.Array, o: RunOptions, imm: Any
