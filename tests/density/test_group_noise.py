@@ -9,6 +9,8 @@ it; any other keeps the rows. A fit recovers the simulated truth.
 
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import numpy as np
 import pandas as pd
@@ -57,21 +59,25 @@ def test_statistics_equal_the_rows(formula: str, sigma: str) -> None:
                   for s in (fast, slow))
         assert "y" not in df and "X" not in df  # the rows stay out of the program
         rng = np.random.default_rng(1)
+
+        def each(s: Structure, z: jax.Array, dd: dict) -> tuple:  # one program per path
+            return (logdensity(s, z, dd), joint_mode_profile(s, z, {**dd, "centred": 1.0}),
+                    jax.grad(lambda x: logdensity(s, x, dd))(z),
+                    all_effects(s, z, jax.random.key(0),
+                                {**dd, "marg": {**dd["marg"], "noise": 0.0}})[1],
+                    data_precision(s, z, dd)[0])
+
+        run_fast, run_slow = jax.jit(partial(each, fast)), jax.jit(partial(each, slow))
         for _ in range(4):
-            z = 0.7 * rng.standard_normal(fast.dim)
-            for fn in (logdensity, joint_mode_profile):
-                a, b = (fn(s, z, dd) for s, dd in ((fast, {**df, "centred": 1.0}),
-                                                   (slow, {**ds, "centred": 1.0})))
+            z = jax.numpy.asarray(0.7 * rng.standard_normal(fast.dim))
+            A, B = run_fast(z, df), run_slow(z, ds)
+            for a, b in zip(A[:2], B[:2]):
                 assert abs(float(a) - float(b)) <= 1e-10 * abs(float(b))
-            ga = jax.grad(lambda x: logdensity(fast, x, df))(z)
-            gb = jax.grad(lambda x: logdensity(slow, x, ds))(z)
-            np.testing.assert_allclose(ga, gb, rtol=1e-10, atol=1e-10)
-            mean = [all_effects(s, z, jax.random.key(0), {**dd, "marg": {
-                **dd["marg"], "noise": 0.0}})[1] for s, dd in ((fast, df), (slow, ds))]
+            np.testing.assert_allclose(A[2], B[2], rtol=1e-10, atol=1e-10)
             for i in fast.marg_ids:
-                np.testing.assert_allclose(mean[0][i], mean[1][i][:fast.n_marg_real],
+                np.testing.assert_allclose(A[3][i], B[3][i][:fast.n_marg_real],
                                            rtol=1e-10, atol=1e-12)
-            pa, pb = data_precision(fast, z, df)[0], data_precision(slow, z, ds)[0]
+            pa, pb = A[4], B[4]
             for i in fast.raw_ids:
                 np.testing.assert_allclose(pa[i], pb[i], rtol=1e-12)
 
