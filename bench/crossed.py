@@ -26,14 +26,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _proc import timed
 
 FORMULA = "y ~ service + (1 | s) + (1 | d)"
 HYPER = ["Intercept", "service", "sigma", "1|s_sigma", "1|d_sigma"]
@@ -52,20 +51,6 @@ def simulate(n_rows: int = 73421, n_s: int = 2972, n_d: int = 1128, seed: int = 
     y = 3.2 - 0.07 * service + bs[s] + bd[d] + 1.18 * rng.standard_normal(n_rows)
     return pd.DataFrame({"y": y, "service": service, "s": [f"s{i:04d}" for i in s],
                          "d": [f"d{i:04d}" for i in d]})
-
-
-def timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB) and output of a fresh process."""
-    t = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t
-        log.seek(0)
-        text = log.read()
-    if status:
-        sys.exit(f"{' '.join(cmd)} failed:\n{text[-3000:]}")
-    return wall, ru.ru_maxrss / 1024, text
 
 
 def hbr_run(csv: Path, out: Path, cache: Path, extra: list[str]) -> dict:

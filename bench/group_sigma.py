@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _proc import timed
 
 TRUTH = {"Intercept": 1.0, "area": 0.6, "1|zip_sigma": 0.5, "area|zip_sigma": 0.3,
          "sigma_Intercept": float(np.log(0.4)), "sigma_1|zip_sigma": 0.5}
@@ -59,22 +60,14 @@ def hbr_run(csv: Path, out: Path, cache: Path) -> dict:
     env = {**os.environ, "HBR_CACHE_DIR": str(cache)}
     cmd = [sys.executable, "-m", "hbr", "fit", str(csv), FORMULA, "--sigma", SIGMA, "--seed",
            "1", "--out", str(out), "--force"]
-    t = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as log:
-        p = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        _, status, ru = os.wait4(p.pid, 0)
-        wall = time.perf_counter() - t
-        log.seek(0)
-        text = log.read()
-    if status:
-        sys.exit(f"hbr failed:\n{text[-3000:]}")
+    wall, peak, text = timed(cmd, env)
     times = re.search(r"compile[^\n]*", text)
     div = re.search(r"(\d+) divergen", text)
     summ = pd.read_csv(out / "summary.csv", index_col=0)
     hyper = summ.loc[[n for n in summ.index if "[" not in n or n.startswith("zip_corr")]]
     lo, hi = [c for c in summ.columns if c.startswith("hdi_")][:2]
     inside = {n: bool(summ.loc[n, lo] <= v <= summ.loc[n, hi]) for n, v in TRUTH.items()}
-    return {"wall": wall, "peak_mib": ru.ru_maxrss / 1024, "times": times.group(0) if times else "",
+    return {"wall": wall, "peak_mib": peak, "times": times.group(0) if times else "",
             "divergences": int(div.group(1)) if div else 0,
             "min_ess_bulk": float(hyper["ess_bulk"].min()), "inside": inside}
 

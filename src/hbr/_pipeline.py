@@ -82,11 +82,11 @@ def prepare(spec: ModelSpec, opts: FitOptions, keys: Keys) -> Prepared:
     """
     t_pilot = time.perf_counter()
     p = opts.parameterization
-    factors = gibbs_factors(spec)
-    if p == "marginal" and opts.marginalize is None and opts.method == "nuts" and factors:
-        # crossed or nested Gaussian factors: each integrated out in turn (collapsed Gibbs)
+    factors = (gibbs_factors(spec) if p == "marginal" and opts.marginalize is None
+               and opts.method == "nuts" else ())
+    if factors:  # crossed Gaussian factors: each integrated out in turn (collapsed Gibbs)
         names = [spec.groups[ids[0]].block.factor for ids in factors]
-        return Prepared(make_gibbs_target(spec),
+        return Prepared(make_gibbs_target(spec, factors),
                         ParameterizationChoice(p, " + ".join(names) + " (each in turn)"),
                         None, False, None)
     mfactor = marginal_factor(spec, opts.marginalize) if p == "marginal" else None

@@ -55,7 +55,7 @@ def test_steps_are_the_dense_marginal(formula: str) -> None:
     factors = gibbs_factors(spec)
     assert len(factors) >= 2
     with jax.enable_x64(True):
-        t = make_gibbs_target(spec).target
+        t = make_gibbs_target(spec, factors).target
         data = jax.tree_util.tree_map(jnp.asarray, t.data)
         hooks, rng = t.blocks, np.random.default_rng(1)
         y = d["y"].to_numpy() - (d["o"].to_numpy() if "offset" in formula else 0)

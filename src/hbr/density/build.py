@@ -84,14 +84,14 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     return Density(target, readout, pilot, parameterization, s.sampled_effects)
 
 
-def make_gibbs_target(spec: ModelSpec) -> Density:
+def make_gibbs_target(spec: ModelSpec, factors: tuple[tuple[int, ...], ...]) -> Density:
     """The :class:`~hbr.target.Density` of the collapsed Gibbs scheme of
-    :mod:`hbr.density.gibbs` (crossed or nested Gaussian factors, each integrated out in
-    turn): the "centered" density, whose position and readouts it shares, with the blocked
-    updates as ``target.blocks``. Only when :func:`~hbr.density.gibbs.gibbs_factors` applies."""
-    from hbr.density.gibbs import gibbs_data, gibbs_factors, gibbs_hooks
+    :mod:`hbr.density.gibbs` (crossed Gaussian factors, each integrated out in turn): the
+    "centered" density, whose position and readouts it shares, with the blocked updates as
+    ``target.blocks``; ``factors`` from :func:`~hbr.density.gibbs.gibbs_factors` (not
+    empty)."""
+    from hbr.density.gibbs import gibbs_data, gibbs_hooks
 
-    factors = gibbs_factors(spec)
     density = make_target(spec, "centered")
     s = Structure.of(spec, "centered", None, str(jnp.zeros(()).dtype))
     t = density.target

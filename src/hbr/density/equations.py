@@ -67,8 +67,7 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
             m = jnp.stack([vals[n][0] if n else jnp.zeros((), sd.dtype) for n in g.loc])
             if g.level_cols:  # and at the level's predictors' effects, (J, k)
                 beta = _fixed_beta(s, vals)
-                ci = next(c for c, n in enumerate(g.names) if n.startswith("1|"))
-                m = jnp.broadcast_to(m, (J, k)).at[:, ci].add(
+                m = jnp.broadcast_to(m, (J, k)).at[:, g.intercept_col].add(
                     d["level_X"][i] @ beta[jnp.asarray(g.level_cols)])
             if g.parent is not None:  # and at the parent level's effect, (J, k)
                 po, co, ci = g.parent

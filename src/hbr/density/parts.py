@@ -293,7 +293,6 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
                                 (J, k)).copy()
             lg = layouts[i]
             if lg.level_cols:  # and the level's predictors' effects
-                ci = next(c for c, n in enumerate(lg.names) if n.startswith("1|"))
-                m[:, ci] += data["level_X"][i] @ beta[list(lg.level_cols)]
+                m[:, lg.intercept_col] += data["level_X"][i] @ beta[list(lg.level_cols)]
             center[a:b] = (w * m).ravel()
     return jnp.asarray(center), jnp.asarray(jitter)

@@ -27,7 +27,7 @@ from hbr.model.spec import ModelSpec
 
 __all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels",
            "noise_by_group", "nesting_parents", "parent_levels", "level_columns",
-           "level_values"]
+           "level_values", "first_rows", "constant_within", "nested_in"]
 
 # how the group effects that NUTS samples are parameterised, per parameterisation
 SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "noncentered",
@@ -76,6 +76,11 @@ class GroupLayout(NamedTuple):
     loc: tuple[str | None, ...]
     parent: tuple[int, int, int] | None = None
     level_cols: tuple[int, ...] = ()
+
+    @property
+    def intercept_col(self) -> int:
+        """The column of this mean term's intercept (its coefficient named ``1|...``)."""
+        return next(c for c, n in enumerate(self.names) if n.startswith("1|"))
 
 
 class Structure(NamedTuple):
@@ -174,6 +179,22 @@ class Structure(NamedTuple):
             (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
+def first_rows(index: np.ndarray) -> np.ndarray:
+    """For each row, the first row of its level of ``index``."""
+    return np.unique(index, return_index=True)[1][index]
+
+
+def constant_within(a: np.ndarray, first: np.ndarray) -> bool:
+    """Whether ``a`` (rows first) is constant within every level, ``first`` from
+    :func:`first_rows`."""
+    return bool(np.array_equal(a, a[first]))
+
+
+def nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
+    """Whether every level of ``inner`` lies within one level of ``outer`` (row indices)."""
+    return np.unique(np.stack([inner, outer]), axis=1).shape[1] == np.unique(inner).size
+
+
 def noise_by_group(spec: ModelSpec, index: np.ndarray) -> bool:
     """Whether every row's ``log sigma`` depends on its level of ``index`` alone: the
     columns of the ``sigma ~`` design and the group index and columns of each of its group
@@ -182,13 +203,9 @@ def noise_by_group(spec: ModelSpec, index: np.ndarray) -> bool:
     design = spec.design
     if not design.has_rows or not design.dpars:
         return False
-    first = np.unique(index, return_index=True)[1][index]  # each row's group's first row
-
-    def constant(a: np.ndarray) -> bool:
-        return bool(np.array_equal(a, a[first]))
-
-    return (constant(design.dpars[0].X)
-            and all(constant(g.block.index) and constant(g.block.Z)
+    first = first_rows(index)
+    return (constant_within(design.dpars[0].X, first)
+            and all(constant_within(g.block.index, first) and constant_within(g.block.Z, first)
                     for g in spec.groups if g.block.dpar))
 
 
@@ -229,8 +246,7 @@ def nesting_parents(spec: ModelSpec, sampled: set[int]) -> dict[int, tuple[int, 
             if (o == i or "1" not in go.coefs or go.dpar != gi.dpar
                     or go.n_levels >= gi.n_levels or go.factor == gi.factor):
                 continue
-            pairs = np.unique(np.stack([gi.index, go.index]), axis=1)
-            if pairs.shape[1] == np.unique(gi.index).size and (
+            if nested_in(gi.index, go.index) and (
                     best is None or go.n_levels > spec.groups[best].block.n_levels):
                 best = o
         if best is not None:
@@ -247,9 +263,9 @@ def level_columns(spec: ModelSpec, i: int, loc: tuple[str | None, ...]) -> tuple
         return ()
     X = spec.design.X
     own = next(t.start for t in spec.design.terms if t.name == loc[blk.coefs.index("1")])
-    first = np.unique(blk.index, return_index=True)[1][blk.index]
+    first = first_rows(blk.index)
     return tuple(c for c in range(X.shape[1]) if c != own and np.ptp(X[:, c]) > 0
-                 and np.array_equal(X[:, c], X[first, c]))
+                 and constant_within(X[:, c], first))
 
 
 def level_values(spec: ModelSpec, i: int, cols: tuple[int, ...]) -> np.ndarray:

@@ -11,9 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from hbr._runtime.compile import cached
 from hbr.target import Target
 
-__all__ = ["ProgressFn", "chunk_size", "run_chunks", "start_points"]
+__all__ = ["ProgressFn", "chunk_size", "run_chunks", "run_compiled", "start_points"]
 
 
 ProgressFn = Callable[[int, int, str], None]
@@ -73,3 +74,21 @@ def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, 
     return state, cat, {"warmup_s": t_warm_end - t1, "sampling_s": t2 - t_warm_end}, interrupted
 
 
+
+
+def run_compiled(names: tuple[str, str], key: tuple, init: Callable[..., Any],
+                 init_args: tuple, run_chunk: Callable[[Any, Any], tuple], data: Any,
+                 tune: int, draws: int, n: int, progress: ProgressFn | None = None
+                 ) -> tuple[list[np.ndarray], dict[str, float], bool]:
+    """Compile ``init`` (on ``init_args``) and ``run_chunk(state, data)`` under the cache
+    keys ``(names[0],) + key`` and ``(names[1],) + key``, then drive the chunks
+    (:func:`run_chunks`). Returns the outputs, the timings with ``compile_s`` (tracing and
+    compiling both programs, and the start) and ``interrupted``."""
+    t0 = time.perf_counter()
+    init_c = cached((names[0],) + key, init, *init_args)
+    state = init_c(*init_args)
+    chunk_c = cached((names[1],) + key, run_chunk, state, data)
+    t1 = time.perf_counter()
+    _, cat, timings, interrupted = run_chunks(lambda st, i, warm: chunk_c(st, data), state,
+                                              tune, draws, n, progress)
+    return cat, {"compile_s": t1 - t0, **timings}, interrupted
