@@ -187,4 +187,5 @@ def run_record(spec: ModelSpec, opts: FitOptions, run: Run, total_s: float) -> R
         engine=design.engine,
         data_check=("" if design.has_rows else
                     f"{design.n_obs}:{float(design.table_stats.stats.yty):.17g}"),
-        laplace_preconditioning=prep.preconditioned, timings=timings, elbo_final=elbo)
+        laplace_preconditioning=prep.preconditioned, timings=timings, elbo_final=elbo,
+        collapsed_rows=prep.density.collapsed_rows)

@@ -135,6 +135,8 @@ class Density(NamedTuple):
     pilot: PilotHooks | None
     parameterization: str
     sampled_effects: int
+    collapsed_rows: int = 0  # rows the log density reads when repeated covariate patterns
+    #                          are collapsed (hbr.design.aggregate); 0 when it reads the rows
 
 
 class SamplerResult(NamedTuple):

@@ -104,8 +104,8 @@ def test_fit_from_statistics_agrees_with_pandas(files: Path) -> None:
 
 def test_what_needs_the_rows_is_named(files: Path, tmp_path: Path) -> None:
     glob = files / "part-*.parquet"
-    with pytest.raises(OptionError, match="family='poisson'.*read it with pandas"):
-        hbr.fit("w ~ x + (1 | g)", glob, family="poisson")
+    with pytest.raises(OptionError, match="family='negative_binomial'.*read it with pandas"):
+        hbr.fit("w ~ x + (1 | g)", glob, family="negative_binomial")
     with pytest.raises(OptionError, match="one grouping factor"):
         hbr.fit("y ~ x + (1 | g) + (1 | c)", glob)
     with pytest.raises(OptionError, match="parameterization='centered'"):

@@ -31,6 +31,8 @@ class Case(NamedTuple):
     aux: tuple[str, ...]  # extra parameters with a prior
     formula: str
     known_se: bool = False
+    patterns: bool = False  # x in {0, 1} and, for a formula with offset(), exposures in
+    #                         {1, 2, 3}: rows repeat covariate patterns (hbr.design.aggregate)
 
 
 CASES: dict[str, Case] = {
@@ -41,6 +43,9 @@ CASES: dict[str, Case] = {
     "binomial": Case("binomial", "probit", (), "y | trials(n) ~ x + (1 | g)"),
     "poisson": Case("poisson", "log", (), "y ~ x + (1 | g)"),
     "negative_binomial": Case("negative_binomial", "log", ("phi",), "y ~ x + (1 | g)"),
+    "bernoulli-patterns": Case("bernoulli", "logit", (), "y ~ x + (1 | g)", patterns=True),
+    "poisson-patterns": Case("poisson", "log", (), "y ~ x + offset(log(e)) + (1 | g)",
+                             patterns=True),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
@@ -55,9 +60,11 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
              "1|g_sigma": abs(rng.normal(0, 1)), "sigma": abs(rng.normal(0, 1)),
              "nu": rng.gamma(4, 1 / 0.5), "phi": rng.gamma(4, 1 / 1.0)}
     g = np.repeat(np.arange(groups), per_group)
-    x = rng.normal(size=g.size)
+    x = (rng.integers(0, 2, g.size).astype(float) if c.patterns else rng.normal(size=g.size))
+    e = rng.integers(1, 4, g.size).astype(float) if c.patterns else np.ones(g.size)
     b = rng.normal(0, truth["1|g_sigma"], groups)
-    eta = truth["Intercept"] + truth["x"] * x + b[g]
+    eta = truth["Intercept"] + truth["x"] * x + b[g] + (np.log(e) if "offset" in c.formula
+                                                        else 0.0)
     n = np.full(g.size, 4.0)
     s = rng.uniform(0.5, 1.5, g.size)
     if c.known_se:
@@ -65,7 +72,7 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
     else:
         y = simulate_response(c.family, c.link, eta, truth, rng, n)
     truth["1|g[g0]"] = b[0]
-    data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "n": n, "s": s})
+    data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "n": n, "s": s, "e": e})
     return data, truth
 
 

@@ -152,6 +152,11 @@ def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> Non
         out.print(f"centred fraction of {name}: median {w.median():.2f}, range "
                   f"{w.min():.2f}-{w.max():.2f} over {len(w)} levels (0 = non-centred)",
                   markup=False)
+    collapsed = int(fit.draws.attrs.get("collapsed_rows", 0))
+    if collapsed:
+        out.print(f"the {fit.spec.design.n_obs:,} rows repeat {collapsed:,} covariate patterns: "
+                  "the log density reads one row per pattern (exact: counts and exposures "
+                  "summed)", markup=False)
     m = fit.parameterization.marginalized or ""
     if m.endswith("(each in turn)"):
         out.print(f"{m.removesuffix(' (each in turn)')}: each factor integrated out in turn "

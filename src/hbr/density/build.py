@@ -38,6 +38,7 @@ from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
 from hbr.density.structure import Structure, level_values, padded_levels, parent_levels
+from hbr.design.aggregate import aggregate_rows, design_patterns
 from hbr.design.stats import group_xstats, pad_stats, suffstats
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
@@ -77,11 +78,13 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     target = Target(partial(logdensity, s), data, s.dim,
                     partial(initial_point, np.asarray(center), np.asarray(jitter)), s.key)
     readout = Readout(partial(constrain, s), partial(pointwise_loglik, s),
-                      rows if s.use_stats else {}, tuple(s))
+                      rows if s.use_stats or (s.aggregate and spec.design.has_rows) else {},
+                      tuple(s))
     pilot = PilotHooks(partial(effect_information, s), partial(pilot_logdensity, s),
                        tuple((g.raw[0], g.raw[2], g.raw[3]) for g in s.groups if g.raw),
                        s.raw_ids)
-    return Density(target, readout, pilot, parameterization, s.sampled_effects)
+    return Density(target, readout, pilot, parameterization, s.sampled_effects,
+                   s.x_shape[0] if s.aggregate else 0)
 
 
 def make_gibbs_target(spec: ModelSpec, factors: tuple[tuple[int, ...], ...]) -> Density:
@@ -147,8 +150,9 @@ def _rows(s: Structure, spec: ModelSpec) -> dict[str, Any]:
 def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarray] | None
                 ) -> tuple[dict[str, Any], dict[str, Any], tuple]:
     """The data pytree of the log density, the row arrays (for the pointwise log likelihood
-    on the statistics path) and the least-squares fit the start point is built from."""
-    if not s.use_stats:  # the likelihood reads the rows
+    on the statistics path, and when the log density reads collapsed rows) and the
+    least-squares fit the start point is built from."""
+    if not s.use_stats and not s.aggregate:  # the likelihood reads the rows
         spec.design.require_rows("this model")
     rows = _rows(s, spec)
     ols = least_squares(spec)  # once: the fixed-effect coordinates and the start point
@@ -164,11 +168,25 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
         "level_X": [level_values(spec, i, g.level_cols) if g.level_cols else None
                     for i, g in enumerate(s.groups)],
     }
-    if not s.use_stats:  # the likelihood reads the rows
+    if s.aggregate:  # rows repeating a covariate pattern, one row per pattern
+        agg, const = collapsed_rows(spec, rows)
+        data.update({**rows, **agg, "agg_const": np.float64(const)})
+    elif not s.use_stats:  # the likelihood reads the rows
         data.update(rows)
     if s.marg_ids:
         data["marg"] = _marginal_data(s, spec, rows)
     return data, rows, ols
+
+
+def collapsed_rows(spec: ModelSpec, rows: dict[str, Any]) -> tuple[dict[str, Any], float]:
+    """One row per covariate pattern and the constant of :func:`hbr.design.aggregate.
+    aggregate_rows`: collapsed from ``rows``, or by DuckDB when the rows stayed in the
+    files (:mod:`hbr.sources.patterns`)."""
+    ts = spec.design.table_stats
+    if ts is not None:
+        c = ts.collapsed
+        return {k: (v if k != "groups" else list(v)) for k, v in c["rows"].items()}, c["const"]
+    return aggregate_rows(rows, spec.family, design_patterns(spec.design, spec.family))
 
 
 def _group_noise_data(s: Structure, spec: ModelSpec, rows: dict[str, Any], index: np.ndarray,

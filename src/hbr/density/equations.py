@@ -160,8 +160,9 @@ def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
     lp, vals, effects, Ls = unpack(s, z, d)
     if not s.marg_ids:
         eta = linear_predictor(s, vals, effects, d)
-        ll = LOGLIK[(s.family, s.link)]
-        return lp + jnp.sum(ll(d["y"], eta, aux_values(s, vals, effects, d), d))
+        ll = LOGLIK[(s.lik_family, s.link)]
+        out = lp + jnp.sum(ll(d["y"], eta, aux_values(s, vals, effects, d), d))
+        return out + d["agg_const"] if s.aggregate else out
     rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
     return lp + marginal_loglik(rr, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["N"]) + const
 

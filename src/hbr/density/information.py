@@ -27,7 +27,7 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
         return _level_precision(s, vals, effects, d), Ls
     mu = linear_predictor(s, vals, effects, d)
     aux = aux_values(s, vals, effects, d)
-    family_ll = LOGLIK[(s.family, s.link)]
+    family_ll = LOGLIK[(s.lik_family, s.link)]
 
     def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
         row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,

@@ -163,16 +163,25 @@ def _prior_precision(spec: ModelSpec) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def _glm_rows(d: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """X, y, trials and offset of the rows, or of the covariate patterns DuckDB collapsed
+    them to (the same binomial or Poisson likelihood up to a constant, so the same fit)."""
+    ts = d.table_stats
+    if ts is not None and ts.collapsed:
+        r = ts.collapsed["rows"]
+        return r["X"], r["y"], r.get("trials", np.ones_like(r["y"])), r["offset"]
+    y = d.y
+    return (d.X, y, d.trials if d.trials is not None else np.ones_like(y),
+            d.offset if d.offset is not None else np.zeros_like(y))
+
+
 def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.ndarray, float]:
     r"""The mode of the fixed-effects-only model (no group effects) with the fixed effects'
     priors as a ridge penalty, by iteratively reweighted least squares, its standard errors
     :math:`\sqrt{\mathrm{diag}((X^\top W X + P)^{-1})}`, and 1.0 in place of a residual sd.
     The penalty keeps the fit finite when the data separate (logistic regression). NumPy;
     the negative binomial uses the Poisson weights (a start, not an estimate)."""
-    d = spec.design
-    X, y = d.X, d.y
-    n = d.trials if d.trials is not None else np.ones_like(y)
-    off = d.offset if d.offset is not None else np.zeros_like(y)
+    X, y, n, off = _glm_rows(spec.design)
     P = np.diag(_prior_precision(spec))
     m0 = np.array([float(np.ravel(p.prior.kwargs.get("mu", 0.0))[0]) if p.name == "Intercept"
                    else 0.0 for p in spec.fixed for _ in range(p.size)])

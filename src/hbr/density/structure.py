@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, worth_it
 from hbr.density.parts import free_size, location_map, prior_shape
 from hbr.errors import OptionError
 from hbr.model.families import FAMILIES
@@ -27,7 +28,7 @@ from hbr.model.spec import ModelSpec
 
 __all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels",
            "noise_by_group", "nesting_parents", "parent_levels", "level_columns",
-           "level_values", "first_rows", "constant_within", "nested_in"]
+           "level_values", "first_rows", "constant_within", "nested_in", "layout_rows"]
 
 # how the group effects that NUTS samples are parameterised, per parameterisation
 SAMPLED_REPARAM = {"marginal": "partial", "auto": "partial", "noncentered": "noncentered",
@@ -107,7 +108,15 @@ class Structure(NamedTuple):
     dim: int
     x_shape: tuple[int, ...]
     dtype: str
+    aggregate: str = ""  # the family of the collapsed rows the log density reads (rows
+    # repeating a covariate pattern, hbr.design.aggregate), "" when it reads the rows
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
+
+    @property
+    def lik_family(self) -> str:
+        """The family of the rows in the log density's data: :attr:`family`, or the family
+        of the collapsed rows (binomial for Bernoulli rows)."""
+        return self.aggregate or self.family
 
     @property
     def marg_ids(self) -> tuple[int, ...]:
@@ -148,11 +157,13 @@ class Structure(NamedTuple):
 
     @classmethod
     def of(cls, spec: ModelSpec, parameterization: str, marginalize: str | None,
-           dtype: str, group_stats: bool = True) -> "Structure":
+           dtype: str, group_stats: bool = True, aggregate: bool = True) -> "Structure":
         """The structure of ``spec`` under ``parameterization`` (checked here). A residual sd
         that varies only between levels of the integrated factor is read from per-group
         statistics (noise "group") unless ``group_stats`` is False (the row path, which the
-        tests compare it with)."""
+        tests compare it with). Bernoulli, binomial and Poisson rows that repeat covariate
+        patterns are collapsed to one row per pattern (:mod:`hbr.design.aggregate`) unless
+        ``aggregate`` is False."""
         _check(spec, parameterization)
         mfactor = marginal_factor(spec, marginalize) if parameterization == "marginal" else None
         design = spec.design
@@ -166,6 +177,14 @@ class Structure(NamedTuple):
                 and noise_by_group(spec, spec.groups[min(marg)].block.index)):
             noise = "group"
         use_stats = bool(marg) and marg == mean_ids and noise != "rows"
+        agg, x_shape = "", tuple(design.X.shape[1:] if use_stats else design.X.shape)
+        collapsed = design.table_stats.collapsed if not design.has_rows else None
+        if collapsed:  # collapsed by DuckDB (hbr.sources.patterns): the rows stayed out
+            agg, x_shape = AGGREGATED_FAMILY[spec.family], collapsed["rows"]["X"].shape
+        elif aggregate and not marg and spec.family in AGGREGATED_FAMILY and design.has_rows:
+            pats = design_patterns(design, spec.family)
+            if worth_it(pats, design.n_obs):
+                agg, x_shape = AGGREGATED_FAMILY[spec.family], (pats.n,) + x_shape[1:]
         params, pos = _param_layouts(spec)
         groups, dim = _group_layouts(spec, marg, use_stats, pos,
                                      SAMPLED_REPARAM[parameterization] == "partial")
@@ -175,8 +194,7 @@ class Structure(NamedTuple):
             bool(has_se and design.formula.se_sigma), params, groups,
             tuple(p.name for p in spec.fixed), tuple(p.name for p in spec.dpar_fixed),
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
-            tuple(design.X.shape[1:] if use_stats else design.X.shape), dtype,
-            (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
+            x_shape, dtype, agg, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
@@ -230,12 +248,25 @@ def _param_layouts(spec: ModelSpec) -> tuple[tuple[ParamLayout, ...], int]:
     return tuple(out), pos
 
 
+def layout_rows(spec: ModelSpec) -> tuple[np.ndarray, list[np.ndarray]]:
+    """X and the level index of each group term, as the layout reads them: the rows, or the
+    covariate patterns when DuckDB collapsed them and the rows stayed in the files (each
+    pattern lies within one level of every factor, so nesting and what is constant within
+    levels read the same)."""
+    ts = spec.design.table_stats
+    if ts is not None and ts.collapsed:
+        r = ts.collapsed["rows"]
+        return r["X"], [g["index"] for g in r["groups"]]
+    return spec.design.X, [g.block.index for g in spec.groups]
+
+
 def nesting_parents(spec: ModelSpec, sampled: set[int]) -> dict[int, tuple[int, int, int]]:
     """For each sampled group term with an intercept whose factor is nested in the factor of
     another sampled term with an intercept (every level of it within one level of the
     other, and fewer levels there), ``(that term, its intercept column, this term's
     intercept column)``; the closest such factor (most levels) when there are several."""
     out = {}
+    index = layout_rows(spec)[1]
     for i in sampled:
         gi = spec.groups[i].block
         if "1" not in gi.coefs:
@@ -246,7 +277,7 @@ def nesting_parents(spec: ModelSpec, sampled: set[int]) -> dict[int, tuple[int, 
             if (o == i or "1" not in go.coefs or go.dpar != gi.dpar
                     or go.n_levels >= gi.n_levels or go.factor == gi.factor):
                 continue
-            if nested_in(gi.index, go.index) and (
+            if nested_in(index[i], index[o]) and (
                     best is None or go.n_levels > spec.groups[best].block.n_levels):
                 best = o
         if best is not None:
@@ -261,26 +292,26 @@ def level_columns(spec: ModelSpec, i: int, loc: tuple[str | None, ...]) -> tuple
     blk = spec.groups[i].block
     if blk.dpar or "1" not in blk.coefs or loc[blk.coefs.index("1")] is None:
         return ()
-    X = spec.design.X
+    X, index = layout_rows(spec)
     own = next(t.start for t in spec.design.terms if t.name == loc[blk.coefs.index("1")])
-    first = first_rows(blk.index)
+    first = first_rows(index[i])
     return tuple(c for c in range(X.shape[1]) if c != own and np.ptp(X[:, c]) > 0
                  and constant_within(X[:, c], first))
 
 
 def level_values(spec: ModelSpec, i: int, cols: tuple[int, ...]) -> np.ndarray:
     """The values of X's columns ``cols`` at each level of group term ``i`` (J, len(cols))."""
-    blk = spec.groups[i].block
-    out = np.zeros((blk.n_levels, len(cols)))
-    out[blk.index] = np.asarray(spec.design.X, dtype=np.float64)[:, list(cols)]
+    X, index = layout_rows(spec)
+    out = np.zeros((spec.groups[i].block.n_levels, len(cols)))
+    out[index[i]] = np.asarray(X, dtype=np.float64)[:, list(cols)]
     return out
 
 
 def parent_levels(spec: ModelSpec, i: int, parent: int) -> np.ndarray:
     """The parent level of each level of group term ``i`` (int32, (J,))."""
-    gi, go = spec.groups[i].block, spec.groups[parent].block
-    out = np.zeros(gi.n_levels, dtype=np.int32)
-    out[gi.index] = go.index
+    index = layout_rows(spec)[1]
+    out = np.zeros(spec.groups[i].block.n_levels, dtype=np.int32)
+    out[index[i]] = index[parent]
     return out
 
 

@@ -112,6 +112,8 @@ class Design:
     #                                           (:func:`hbr.design.transforms.evaluate`), for new data
     table_stats: object = None  # hbr.sources.tablestats.TableStats when the rows stayed in DuckDB;
     #                             then y, X, index and Z are empty
+    derived: dict = field(default_factory=dict, repr=False)  # arrays derived from the rows
+    #                             once, by key (hbr.design.aggregate.design_patterns)
 
     @property
     def n_obs(self) -> int:

@@ -105,6 +105,10 @@ def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float
     (:attr:`hbr.model.links.Link.location`)."""
     m = design.moments
     my, sy = (m.y_mean, m.y_sd) if link == "identity" else (0.0, 1.0)
+    ts = design.table_stats
+    if ts is not None and ts.collapsed:  # the patterns DuckDB collapsed the rows to
+        r = ts.collapsed["rows"]
+        return LINKS[link].location(r["y"], r["offset"], my, sy)
     return LINKS[link].location(design.y, design.offset, my, sy)
 
 

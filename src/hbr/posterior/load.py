@@ -121,7 +121,7 @@ def _stats_design(record: RunRecord, nc: Path, data: Any) -> Design:
     if not is_dask(src) and not src:
         raise OptionError(f"{str(nc)!r} was fitted out of core; pass its files or its Dask "
                           "DataFrame (load_fit(path, data=...))")
-    design = stats_design(record.formula, src, dropna=record.dropna)
+    design = stats_design(record.formula, src, family=record.family, dropna=record.dropna)
     n, yty = (record.data_check or "0:0").split(":")
     if design.n_obs != int(n) or not np.isclose(float(design.table_stats.stats.yty),
                                                 float(yty), rtol=1e-9, atol=0):

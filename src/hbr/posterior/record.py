@@ -54,6 +54,7 @@ class RunRecord:
     timings: Mapping[str, float] = field(default_factory=dict)
     elbo_final: float | None = None
     data_source: str | None = None  # recorded by ``hbr fit``: a path or "example:NAME"
+    collapsed_rows: int = 0  # the covariate patterns the log density read (0: the rows)
 
     def to_attrs(self) -> dict[str, Any]:
         """The netCDF attrs (strings and numbers; mappings as JSON)."""
@@ -116,7 +117,7 @@ def _integer(value: Any) -> int:
 
 _READERS: dict[str, Callable[[Any], Any]] = {
     "seed": _integer, "chains": _integer, "draws": _integer, "tune": _integer,
-    "thin": _integer, "vi_steps": _integer, "n_obs": _integer, "rows_dropped": _integer,
+    "thin": _integer, "vi_steps": _integer, "n_obs": _integer, "collapsed_rows": _integer, "rows_dropped": _integer,
     "target_accept": float, "elbo_final": float,
     "dropna": lambda v: bool(_integer(v)), "interrupted": lambda v: bool(_integer(v)),
     "laplace_preconditioning": lambda v: bool(_integer(v)),

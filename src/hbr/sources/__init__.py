@@ -18,6 +18,7 @@ from hbr.errors import DataError, OptionError
 from hbr.formula import parse_formula
 from hbr.sources.dask import dask_statistics, is_dask
 from hbr.sources.duckdb import connect, duckdb_statistics, is_glob, unreadable
+from hbr.sources.patterns import collapsible, pattern_design
 from hbr.sources.tablestats import TableStats, eligible, used_columns
 
 __all__ = ["DUCKDB_BYTES", "TableStats", "connect", "dask_statistics", "design_for",
@@ -52,17 +53,27 @@ def design_for(formulas: list[str], path: str | os.PathLike[str], family: str,
     p = os.fspath(path)
     if engine == "pandas" or (engine == "auto" and not out_of_core_by_default(p)):
         return None
+    if why and family != "gaussian" and parameterization != "marginal":
+        why = collapsible(formulas, family)  # rows that collapse to covariate patterns
+        if why is None:
+            return stats_design(formulas[0], p, family=family, dropna=dropna)
     if why and (engine == "duckdb" or is_glob(p)):
         raise OptionError(f"{why} needs the rows in memory, but {p!r} is read out of core by "
                           "DuckDB; read it with pandas (hbr.fit(formula, hbr.read_table(path)))"
-                          " or fit a Gaussian model with group terms on one factor")
+                          " or fit a Gaussian model with group terms on one factor, or a "
+                          "bernoulli, binomial or poisson one")
     return None if why else stats_design(formulas[0], p, dropna=dropna)
 
 
-def stats_design(formula: str, source: Any, **settings: Any) -> Design:
+def stats_design(formula: str, source: Any, family: str = "gaussian", **settings: Any
+                 ) -> Design:
     """A :class:`~hbr.design.types.Design` whose rows stay where they are: empty ``y``, ``X``,
     ``index`` and ``Z``, with the :class:`TableStats` (``table_stats``) that DuckDB (a path
-    or glob) or Dask (a Dask DataFrame) computed."""
+    or glob) or Dask (a Dask DataFrame) computed; for a Bernoulli, binomial or Poisson
+    ``family`` on files, the covariate patterns DuckDB collapsed the rows to
+    (:mod:`hbr.sources.patterns`)."""
+    if family != "gaussian" and not is_dask(source):
+        return pattern_design(formula, source, family, **settings)
     f = parse_formula(formula)
     if is_dask(source):
         ts = dask_statistics(f, source, dropna=settings.get("dropna", False))

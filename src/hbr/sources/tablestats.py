@@ -47,6 +47,10 @@ class TableStats:
     # Dask DataFrame; with the DuckDB settings used (threads, memory_limit)
     source: Any = None
     settings: dict = field(default_factory=dict)
+    # Bernoulli, binomial or Poisson rows collapsed to covariate patterns
+    # (hbr.sources.patterns): {"rows": the pattern rows, "const": row-wise minus collapsed
+    # log likelihood, "family": the rows' family}; None for Gaussian statistics
+    collapsed: dict | None = None
 
 
 def used_columns(f: Formula) -> list[str]:
