@@ -74,3 +74,18 @@ def test_not_an_hbr_file() -> None:
         RunRecord.from_attrs({"inference_library": "pymc"}, "x.nc")
     assert json.loads(_record().to_attrs()["centered_fraction"]) == {"1|g": {"a": 0.25,
                                                                            "b": 1.0}}
+
+
+def test_a_formula_edited_to_another_column_is_named(tmp_path) -> None:
+    """Issue 23: the formula attribute changed to another column of the same table used to
+    end in KeyError; the posterior lacks the new parameter, and the message says so."""
+    import netCDF4
+
+    d, _ = hbr.simulate(6, 5, seed=1)
+    d["z"] = d["x"] * 2
+    fit = hbr.fit("y ~ x + (1 | g)", d, chains=1, draws=20, tune=20, seed=3)
+    fit.to_netcdf(tmp_path / "f.nc")
+    with netCDF4.Dataset(tmp_path / "f.nc", "a") as nc:
+        nc.groups["posterior"].setncattr("formula", "y ~ z + (1 | g)")
+    with pytest.raises(DataError, match=r"parameter\(s\) 'z' that its posterior lacks"):
+        hbr.load_fit(tmp_path / "f.nc", data=d)

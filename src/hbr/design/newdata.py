@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hbr.design.transforms import factor_columns
+from hbr.design.transforms import NEW_DATA, factor_columns
 from hbr.design.build import code_terms, evaluate_numeric, group_codes
 from hbr.design.types import Design
 from hbr.errors import DataError
@@ -92,7 +92,8 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         row = data.index[data[col].isna().to_numpy()][0]
         raise DataError(f"column {col!r} of the new table has missing values (row {row}); "
                         "fill them or drop those rows before predicting")
-    memo = dict(design.memo)  # read-only use: every key was set by the training table
+    memo = {**design.memo, NEW_DATA: True}  # read-only use: every key was set by the
+    #                                        training table
     cols, _ = code_terms(list(f.terms), f.intercept, data, f.text, memo, new_data=True)
     n = len(data)
     X = np.column_stack(cols) if cols else np.zeros((n, 0))

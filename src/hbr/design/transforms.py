@@ -11,6 +11,7 @@ JAX.
 from __future__ import annotations
 
 import ast
+import re
 from typing import Any, Callable, NamedTuple
 
 import numpy as np
@@ -105,9 +106,25 @@ class _NumPy:
 
     def column(self, ident: str, column: str) -> np.ndarray | Categorical:
         s = self.data[column]
-        if f"levels:{ident}" in self.memo or is_categorical(s):
+        if f"levels:{ident}" in self.memo:
+            return categorical(s, self.memo, f"levels:{ident}")
+        if is_categorical(s) and self.memo.get(NEW_DATA):  # numeric when fitted
+            return self._numbers(s, column)
+        if is_categorical(s):
             return categorical(s, self.memo, f"levels:{ident}")
         return s.to_numpy(dtype=np.float64)
+
+    def _numbers(self, s: pd.Series, column: str) -> np.ndarray:
+        """New rows of a column that was numeric in the training table but holds text now:
+        its numbers when every value reads as one ("0.5"), else a DataError."""
+        v = pd.to_numeric(s.astype(str).str.strip(), errors="coerce")
+        bad = v.isna().to_numpy() | ~np.isfinite(v.to_numpy(dtype=float))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise self.fail(f"column {column!r} was numeric when the model was fitted, but the "
+                            f"new table holds {s.iloc[i]!r} in it (row {s.index[i]}); give "
+                            "numbers there (0.5, not '0.5ppm')")
+        return v.to_numpy(dtype=np.float64)
 
     def categorical(self, ident: str, column: str) -> Categorical:
         return categorical(self.data[column], self.memo, f"levels:{ident}")
@@ -147,6 +164,9 @@ def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndar
     return (v - mean) / sd
 
 
+NEW_DATA = "__new_data__"  # a memo key: the rows are new rows to predict, coded as the training's
+
+
 def stateful_memo(fn: str, mean: float, sd: float) -> tuple[float, float]:
     """What ``center``/``scale``/``standardize`` remember of the table whose column has this
     ``mean`` and sd (ddof=1): the mean, and the divisor (1 for ``center``, and for a constant
@@ -161,16 +181,34 @@ def is_categorical(s: pd.Series) -> bool:
 def categorical(s: pd.Series, memo: dict[str, Any] | None = None, key: str = ""
                 ) -> Categorical:
     """Codes and level names of ``s`` (levels sorted, or the categorical's own order). With
-    ``memo[key]`` set, the levels are those (codes -1 for values not among them); otherwise
-    they are recorded there."""
+    ``memo[key]`` set, the levels are those (codes -1 for values not among them; a value
+    matches a level by its text, or else as the same whole number: 27001, 27001.0 and
+    "27001" are one level, "01" and "1" are not); otherwise they are recorded there."""
     if memo is not None and key in memo:
         levels = memo[key]
-        codes = pd.Index(levels).get_indexer(s.astype(str).to_numpy())
-        return Categorical(np.asarray(codes, dtype=np.int64), list(levels))
+        text = s.astype(str).to_numpy()
+        codes = np.asarray(pd.Index(levels).get_indexer(text), dtype=np.int64)
+        if (codes < 0).any():
+            canon = [_whole_number(str(lv)) for lv in levels]
+            if len(set(canon)) == len(canon):
+                miss = codes < 0
+                codes[miss] = pd.Index(canon).get_indexer([_whole_number(t)
+                                                           for t in text[miss]])
+        return Categorical(codes, list(levels))
     out = _categorical(s)
     if memo is not None:
         memo[key] = tuple(out.levels)
     return out
+
+
+_WHOLE = re.compile(r"([+-]?(?:0|[1-9][0-9]*))(?:\.0*)?")
+
+
+def _whole_number(text: str) -> str:
+    """``"27001"`` for ``"27001.0"`` (how pandas writes an integer code in a float column);
+    any other text unchanged (leading zeros are part of a code: "01" stays "01")."""
+    m = _WHOLE.fullmatch(text.strip())
+    return m.group(1).lstrip("+") if m else text
 
 
 def _categorical(s: pd.Series) -> Categorical:

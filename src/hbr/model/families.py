@@ -126,9 +126,9 @@ def resolve_family(family: str, link: str | None = None) -> tuple[Family, str]:
     if not isinstance(family, str) or family not in FAMILIES:
         import difflib
         close = difflib.get_close_matches(str(family), list(FAMILIES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
+        hint = f"; did you mean {close[0]!r}?" if close else "."
         raise OptionError(f"family={family!r} is not available{hint} Choose one of "
-                          f"{', '.join(FAMILIES)}")
+                          f"{', '.join(FAMILIES)}.")
     fam = FAMILIES[family]
     if link is None:
         return fam, fam.links[0]

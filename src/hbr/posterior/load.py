@@ -55,12 +55,25 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     record = RunRecord.from_attrs(idata.posterior.attrs, repr(str(nc)))
     design, observed = _design_again(record, idata, nc, data)
     spec = build_model(design, dict(record.user_priors), record.family, record.link)
+    _check_variables(spec, idata, nc)
     fractions = {name: pd.Series(w, name=name).rename_axis(None)
                  for name, w in record.centered_fraction.items()}
     choice = ParameterizationChoice(record.parameterization, record.marginalized_factor,
                                     fractions)
     return Fit(_draws_of(idata, design, observed), spec, choice, record.seed,
                dict(record.timings), record.interrupted, {})
+
+
+def _check_variables(spec: Any, idata: Any, nc: Path) -> None:
+    """A DataError when the model the attrs describe has parameters the posterior lacks
+    (the formula, family or priors attributes were edited)."""
+    names = [p.name for p in spec.params] + [n for g in spec.groups for n in g.block.names]
+    missing = [n for n in names if n not in idata.posterior.data_vars]
+    if missing:
+        raise DataError(f"the model that the attributes of {str(nc)!r} describe (formula "
+                        f"{spec.design.formula.text!r}, family {spec.family!r}) has "
+                        f"parameter(s) {', '.join(map(repr, missing[:5]))} that its posterior "
+                        "lacks; the attributes were edited or damaged: restore them or refit")
 
 
 def _read_idata(path: str | os.PathLike[str]) -> tuple[Path, Any]:
