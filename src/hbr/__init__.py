@@ -14,8 +14,15 @@ nor matplotlib, and ``hbr --help`` answers without them.
 from __future__ import annotations
 
 import importlib
+import os as _os
+import sys as _sys
 import warnings
 from typing import Any
+
+if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "hbr":  # the hbr script: Ctrl-C
+    from hbr._runtime.interrupt import install as _install  # from the first moment
+
+    _install(raise_now=False)
 
 from hbr._version import __version__
 from hbr import datasets, priors

@@ -20,6 +20,7 @@ import pandas as pd
 
 from hbr._runtime.cache import enable_compilation_cache
 from hbr._runtime.compile import apply_draws
+from hbr._runtime.interrupt import check as check_interrupt
 from hbr._runtime.keys import Keys
 from hbr.density.auto import auto_centering, start_mass_matrix
 from hbr.density.build import make_gibbs_target, make_target
@@ -126,7 +127,9 @@ def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False) -> R
     keys = Keys.from_seed(opts.seed)
     enable_compilation_cache()
     with jax.enable_x64(True):
+        check_interrupt()
         prep = prepare(spec, opts, keys)
+        check_interrupt()
         density = prep.density
         res, info = run_method(opts.method, density.target, keys.sampler, opts.run,
                                prep.inverse_mass_matrix)

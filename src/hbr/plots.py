@@ -13,8 +13,13 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.text import Text
+
+from hbr._runtime.home import redirect_unwritable_homes
+
+redirect_unwritable_homes()  # before matplotlib reads its config directory (issue 22)
+
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.text import Text  # noqa: E402
 
 from hbr.errors import OptionError
 

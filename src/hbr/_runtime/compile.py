@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hbr._runtime.programs import load_or_export
+from hbr._runtime.programs import discard, load_or_export
 
 __all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options"]
 
@@ -62,9 +62,16 @@ def compiled(fn: Callable[..., Any], *args: Any, key: tuple | None = None) -> An
     """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`. With a
     ``key`` that names the program (structure and settings, not data), the traced program
     is kept on disk (:mod:`hbr._runtime.programs`) and a later process skips tracing."""
+    opts = compile_options() or None
     exp = load_or_export(key, fn, args) if key is not None else None
+    if exp is not None:
+        try:
+            return jax.jit(exp.call).lower(*args).compile(compiler_options=opts)
+        except Exception:  # noqa: BLE001 - a damaged program that passed its checks: a miss
+            discard(key)
+            exp = load_or_export(key, fn, args)  # traced again and stored afresh
     f = jax.jit(exp.call) if exp is not None else jax.jit(fn)
-    return f.lower(*args).compile(compiler_options=compile_options() or None)
+    return f.lower(*args).compile(compiler_options=opts)
 
 
 def cached(key: tuple, fn: Callable[..., Any], *args: Any) -> Any:

@@ -35,7 +35,21 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True,
 
 def main() -> None:
     """Entry point of the ``hbr`` script."""
-    app(prog_name="hbr")
+    from hbr._runtime.interrupt import install, leave, requested
+
+    from hbr.cli.console import err
+
+    install()  # Ctrl-C is never lost, not even in a garbage-collection callback
+    if requested():  # pressed while the script was importing
+        err.print("interrupted")
+        leave(130)
+    try:
+        app(prog_name="hbr")
+    except SystemExit as exc:  # typer ends a KeyboardInterrupt outside hbr's own handling
+        if exc.code == 130:  # with a silent exit 130
+            err.print("interrupted")
+            leave(130)
+        raise
 
 
 if __name__ == "__main__":

@@ -41,7 +41,10 @@ def _run(fn: Callable[[], Any]) -> Any:
         except HbrError as exc:
             _fail(str(exc))
         except KeyboardInterrupt:
+            from hbr._runtime.interrupt import leave
+
             err.print("interrupted")
+            leave(130)  # the command line: at once (see hbr._runtime.interrupt)
             raise typer.Exit(130) from None
         except typer.Exit:
             raise

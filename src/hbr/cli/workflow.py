@@ -32,7 +32,7 @@ def compare_cmd(
 ) -> None:
     """Fit complete, no and partial pooling (or the --model formulas) and compare them:
     PSIS-LOO elpd, posterior predictive RMSD, parameters, Pareto k."""
-    from hbr.io import check_writable, write_atomic
+    from hbr.io import check_output_dir, check_writable, write_atomic
 
     if formula is None and not model:
         _fail('give a formula and --group (hbr compare data.csv "y ~ x" --group g) or '
@@ -42,6 +42,7 @@ def compare_cmd(
     names = ("comparison.csv", "report.html")
     if out_dir is not None:
         _run(lambda: [check_writable(out_dir / n, force) for n in names])
+        _run(lambda: check_output_dir(out_dir))
 
     def run() -> Any:
         import hbr
@@ -118,10 +119,11 @@ def report_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing report."),
 ) -> None:
     """Write a self-contained HTML report of a saved fit."""
-    from hbr.io import check_writable
+    from hbr.io import check_output_dir, check_writable
 
     target = out_file or ((fit_dir if fit_dir.is_dir() else fit_dir.parent) / "report.html")
     _run(lambda: check_writable(target, force))
+    _run(lambda: check_output_dir(target.parent))
     fit = _load(fit_dir, data)
     _run(lambda: fit.report(target, overwrite=force, map_vs_mean=map_vs_mean))
     out.print(f"wrote {target}", markup=False)
@@ -144,10 +146,11 @@ def predict_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out file."),
 ) -> None:
     """Predict new rows from a saved fit, for seen and unseen groups."""
-    from hbr.io import check_writable, write_atomic
+    from hbr.io import check_output_dir, check_writable, write_atomic
 
     if out_file is not None:
         _run(lambda: check_writable(out_file, force))
+        _run(lambda: check_output_dir(out_file.parent))
     fit = _load(fit_dir, data)
 
     def run() -> Any:

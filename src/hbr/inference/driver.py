@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.compile import cached
+from hbr._runtime.interrupt import check as check_interrupt
 from hbr.target import Target
 
 __all__ = ["ProgressFn", "chunk_size", "run_chunks", "run_compiled", "start_points"]
@@ -52,6 +53,7 @@ def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, 
     done, interrupted, t1, t_warm_end = 0, False, time.perf_counter(), None
     try:
         while done < total:
+            check_interrupt()
             state, out = step(state, done // n, done < tune)
             jax.block_until_ready(state)
             done += n
@@ -85,9 +87,23 @@ def run_compiled(names: tuple[str, str], key: tuple, init: Callable[..., Any],
     (:func:`run_chunks`). Returns the outputs, the timings with ``compile_s`` (tracing and
     compiling both programs, and the start) and ``interrupted``."""
     t0 = time.perf_counter()
-    init_c = cached((names[0],) + key, init, *init_args)
+    traced = []
+
+    def init_traced(*a: Any) -> Any:
+        traced.append(True)
+        return init(*a)
+
+    def chunk_traced(state: Any, d: Any) -> tuple:
+        # NumPyro's sample kernel reads settings its init kernel stores when traced; when
+        # the init program came from the disk cache and this one did not (a damaged or
+        # evicted entry), trace init for its shapes first
+        if not traced:
+            jax.eval_shape(init_traced, *init_args)
+        return run_chunk(state, d)
+
+    init_c = cached((names[0],) + key, init_traced, *init_args)
     state = init_c(*init_args)
-    chunk_c = cached((names[1],) + key, run_chunk, state, data)
+    chunk_c = cached((names[1],) + key, chunk_traced, state, data)
     t1 = time.perf_counter()
     _, cat, timings, interrupted = run_chunks(lambda st, i, warm: chunk_c(st, data), state,
                                               tune, draws, n, progress)

@@ -38,6 +38,9 @@ def load_arviz() -> Any:
     """ArviZ, imported on first use (it loads SciPy stats and matplotlib: about 1 s)."""
     import warnings
 
+    from hbr._runtime.home import redirect_unwritable_homes
+
+    redirect_unwritable_homes()  # ArviZ writes to ~/.cache/arviz when imported
     with warnings.catch_warnings():  # ArviZ 0.23 announces its 1.x refactor at import
         warnings.simplefilter("ignore", FutureWarning)
         import arviz as az
