@@ -94,6 +94,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
                          log_likelihood=log_likelihood, engine=engine, progress=progress)
     design, keep_loglik = _design(_formulas(formula), data, opts)
     spec = build_model(design, priors, opts.family, opts.link)
+    check_draw_memory(spec, opts, keep_loglik)
     run = sample(spec, opts, keep_loglik)
     if run.result.interrupted:
         warnings.warn(f"sampling was interrupted after {run.result.positions.shape[1]} of "
@@ -136,6 +137,41 @@ def _design(formulas: list[str], data: Any, opts: FitOptions) -> tuple[Design, b
                       "rows for large tables), fit.predict works on new rows "
                       "(log_likelihood=False silences this)", HbrWarning, stacklevel=3)
     return design, False
+
+
+def _available_bytes() -> int | None:
+    """MemAvailable of /proc/meminfo (None where it cannot be read)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,
+                      available: int | None = None) -> None:
+    """Before sampling: an OptionError when the draws would not fit in memory. They take
+    ``chains x draws`` times (the parameters and group effects, twice: the sampler's
+    positions and the constrained values, plus the pointwise log likelihood when kept) 8-byte
+    numbers; the summary and the written file need about as much again, so the fit is
+    refused when three times that exceeds the memory available (``available`` bytes;
+    default: MemAvailable)."""
+    per_draw = 2 * (sum(p.size for p in spec.params)
+                    + sum(g.block.n_levels * g.block.k for g in spec.groups)) + 8
+    if log_likelihood:
+        per_draw += spec.design.n_obs
+    need = 8 * opts.chains * opts.draws * per_draw
+    avail = _available_bytes() if available is None else available
+    if avail is not None and 3 * need > avail:
+        fit_draws = max(1, int(avail / 3 / 8 / opts.chains / per_draw))
+        raise OptionError(f"{opts.chains} chains x {opts.draws} draws of this model hold "
+                          f"{need / 2**30:.1f} GiB of numbers, and with the summary and the "
+                          f"written file about three times that, but only "
+                          f"{avail / 2**30:.1f} GiB of memory is available; ask for at most "
+                          f"about {fit_draws} draws per chain (--draws), or fewer chains")
 
 
 def _want_log_likelihood(requested: bool | None, size: int) -> bool:

@@ -16,7 +16,10 @@ import pandas as pd
 
 from hbr.errors import DataError, OutputExistsError
 
-__all__ = ["read_table", "write_atomic", "check_writable"]
+__all__ = ["read_table", "write_atomic", "check_writable", "check_output_dir",
+           "remove_stale_temporaries"]
+
+STALE_S = 600  # a temporary file of ours untouched this long belongs to a process that died
 
 
 def check_file(path: str | os.PathLike[str]) -> Path:
@@ -47,7 +50,7 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
             except ImportError:
                 raise DataError("reading Parquet needs pyarrow: pip install pyarrow") from None
         sep = "\t" if suffix == ".tsv" else ","
-        return pd.read_csv(p, sep=sep)
+        return _keep_codes(pd.read_csv(p, sep=sep), p, sep)
     except DataError:
         raise
     except pd.errors.EmptyDataError:
@@ -59,11 +62,62 @@ def read_table(path: str | os.PathLike[str]) -> pd.DataFrame:
                         "file?") from None
 
 
+def _keep_codes(table: pd.DataFrame, path: Path, sep: str) -> pd.DataFrame:
+    """Integer columns whose text has leading zeros ("01", "007": codes such as ZIP codes or
+    FIPS numbers) read back as the text, so that "01" and "1" stay two levels as written."""
+    ints = [c for c in table.columns if pd.api.types.is_integer_dtype(table[c])]
+    if not ints:
+        return table
+    text = pd.read_csv(path, sep=sep, usecols=ints, dtype=str)
+    for c in ints:
+        if text[c].str.match(r"^[+-]?0[0-9]").any():
+            table[c] = text[c]
+    return table
+
+
 def check_writable(path: Path, overwrite: bool) -> None:
     """Raise :class:`OutputExistsError` if ``path`` exists and ``overwrite`` is False."""
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{str(path)!r} exists already; nothing was written. Choose "
                                 "another output or pass overwrite=True (CLI: --force)")
+
+
+def check_output_dir(folder: Path) -> None:
+    """Before any work: a DataError naming ``folder`` and the reason when the outputs could
+    not be written there (it, or the nearest folder above it that exists, is a file, or is
+    not writable). Nothing is created."""
+    folder = Path(os.path.abspath(folder))
+    here = folder
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    why = (None if here.is_dir() and os.access(here, os.W_OK | os.X_OK) else
+           "is a file, not a directory" if here.exists() and not here.is_dir() else
+           "is not writable")
+    if why:
+        where = "" if here == folder else f" ({str(here)!r}, where it would be created, {why})"
+        raise DataError(f"cannot write the outputs to {str(folder)!r}"
+                        f"{where if where else ': it ' + why}; nothing was fitted. Choose "
+                        "another output directory (--out) or fix its permissions")
+
+
+def remove_stale_temporaries(folder: Path, pattern: str, age_s: float = STALE_S) -> int:
+    """Remove the files matching ``pattern`` in ``folder`` (temporaries of hbr's own naming)
+    that nobody has touched for ``age_s`` seconds: what a killed process left. Returns how
+    many were removed; errors are ignored (another process may be removing them too)."""
+    import time
+
+    now, n = time.time(), 0
+    try:
+        for p in folder.glob(pattern):
+            try:
+                if now - p.stat().st_mtime > age_s:
+                    p.unlink()
+                    n += 1
+            except OSError:
+                pass
+    except OSError:
+        pass
+    return n
 
 
 def _umask() -> int:
@@ -81,10 +135,13 @@ def _umask() -> int:
 
 def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
                  overwrite: bool = False) -> Path:
-    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place."""
+    """Call ``write(tmp)`` on a temporary path beside ``path``, then rename it into place;
+    temporaries of the same naming that a killed process left there (untouched for
+    :data:`STALE_S` seconds) are removed first."""
     target = Path(path)
     check_writable(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(target.parent, f".{target.name}.*.tmp")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     # mkstemp makes the file private (0600); a result gets the user's usual permissions

@@ -129,3 +129,124 @@ def test_fit_with_a_family_and_a_sigma_formula(tmp_path: Path) -> None:
     assert "sigma_Intercept" in res.output and "sigma_1|g_sigma" in res.output
     res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--family", "poisson", "--no-progress")
     assert res.exit_code == 2 and "whole numbers" in res.output
+
+
+def test_an_unwritable_out_is_refused_before_the_fit(csv: Path, tmp_path: Path) -> None:
+    """Issue 22: an --out that cannot be written (here a directory under a file, which even
+    root cannot create) is exit 2 within seconds, in a fresh process, before anything is
+    fitted; nothing is written."""
+    import time
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    for out in (blocker / "fit", blocker):
+        t = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "hbr", "fit", str(csv), "y ~ x + (1 | g)",
+                              "--out", str(out), "--no-progress"], capture_output=True,
+                             text=True, timeout=120)
+        took = time.perf_counter() - t
+        assert res.returncode == 2, res.stderr
+        assert "nothing was fitted" in res.stderr and "Traceback" not in res.stderr
+        assert "fitting" not in res.stderr  # refused before the table was read
+        assert took < 15, took  # the import alone takes a few seconds on a busy machine
+    assert blocker.read_text() == "not a directory"
+
+
+def test_a_write_removes_the_temporaries_a_killed_write_left(tmp_path: Path) -> None:
+    """Issue 22: a killed write leaves ``.posterior.nc.*.tmp`` beside the outputs; the next
+    write there removes those untouched for 10 minutes (not a fresh one, maybe another
+    process's) and never leaves its own."""
+    from hbr.io import write_atomic
+
+    old, new = tmp_path / ".posterior.nc.abc123.tmp", tmp_path / ".posterior.nc.def456.tmp"
+    old.write_bytes(b"half a file")
+    new.write_bytes(b"being written")
+    os.utime(old, (0, 0))
+    write_atomic(tmp_path / "posterior.nc", lambda p: p.write_bytes(b"complete"))
+    assert not old.exists() and new.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".posterior.nc.def456.tmp",
+                                                         "posterior.nc"]
+
+
+@pytest.mark.parametrize("delay", [0.5, 1.0, 2.0])
+def test_ctrl_c_before_sampling_exits_130_and_writes_nothing(delay: float, tmp_path: Path
+                                                             ) -> None:
+    """Issue 22: Ctrl-C at any moment of a first fit (importing, reading, compiling, with
+    an empty cache) ends the process within seconds with "interrupted", exit 130, no
+    traceback and no output, even when Python delivers it inside JAX's garbage-collection
+    callback, where it used to be ignored (the fit then ran on and wrote its outputs)."""
+    import signal
+    import time
+
+    script = Path(sys.executable).parent / "hbr"
+    head = [str(script)] if script.exists() else [sys.executable, "-m", "hbr"]
+    out = tmp_path / "fit"
+    p = subprocess.Popen(head + ["fit", "--example", "radon", "--out", str(out),
+                                 "--no-progress"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "HBR_CACHE_DIR": str(tmp_path / "cache")})
+    time.sleep(delay)
+    t = time.perf_counter()
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130, err
+    assert time.perf_counter() - t < 10
+    assert "interrupted" in err and "Traceback" not in err and "Exception ignored" not in err
+    assert not out.exists()
+
+
+def test_a_home_that_cannot_be_written_changes_nothing(tmp_path: Path) -> None:
+    """Issues 22 and 24: with HOME and XDG_CACHE_HOME pointing at a file (nothing can be
+    created under them, not even by root), a fit with a report runs, writes its outputs and
+    prints no warning of matplotlib's about its config directory; ArviZ's cache and
+    matplotlib's config go to a private temporary folder."""
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = {**os.environ, "HOME": str(blocker), "XDG_CACHE_HOME": str(blocker),
+           "HBR_CACHE_DIR": str(tmp_path / "cache")}
+    env.pop("MPLCONFIGDIR", None)
+    out = tmp_path / "o"
+    res = subprocess.run([sys.executable, "-m", "hbr", "fit", "--example", "radon", "--out",
+                          str(out), "--draws", "100", "--tune", "100", "--no-progress",
+                          "--report"], env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert {p.name for p in out.iterdir()} == {"posterior.nc", "summary.csv", "report.html"}
+    assert "Matplotlib" not in res.stderr and "mkdir" not in res.stderr
+
+
+def test_ctrl_c_during_sampling_writes_beside_a_complete_fit(tmp_path: Path) -> None:
+    """Issue 24: Ctrl-C while sampling with --force over a complete fit used to replace it
+    with the partial draws (exit 0). The partial draws now go beside it, as
+    posterior.partial.nc and summary.partial.csv, the complete fit stays byte for byte, and
+    the exit status is 130."""
+    import signal
+    import time
+
+    out = tmp_path / "fit"
+    env = {**os.environ, "HBR_CACHE_DIR": str(tmp_path / "cache")}
+    base = [sys.executable, "-m", "hbr", "fit", "--example", "radon", "--out", str(out),
+            "--no-progress", "--seed", "2"]
+    t = time.perf_counter()
+    first = subprocess.run(base + ["--draws", "100", "--tune", "100"], env=env,
+                           capture_output=True, text=True, timeout=600)
+    wall = time.perf_counter() - t
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    # warm cache: sampling starts well within the first run's wall time, then lasts ~20 s
+    p = subprocess.Popen(base + ["--draws", "60000", "--tune", "100", "--force"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(wall + 2)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=300)
+    assert p.returncode == 130, stderr
+    assert "interrupted" in stdout + stderr
+    assert {n: (out / n).read_bytes() for n in before} == before  # the complete fit
+    assert (out / "posterior.partial.nc").exists() and (out / "summary.partial.csv").exists()
+    back = hbr_load(out / "posterior.partial.nc")
+    assert back.draws.attrs["interrupted"] == 1 and back.draws.posterior["sigma"].shape[1] < 60000
+
+
+def hbr_load(path: Path):
+    import hbr
+
+    return hbr.load_fit(path)

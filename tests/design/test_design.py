@@ -277,3 +277,17 @@ def test_prior_errors(mn: pd.DataFrame) -> None:
         build_model(design, {"sigma": "HalfNormal(-1)"})
     with pytest.raises(PriorError, match="Uniform\\(0, upper\\)"):
         build_model(design, {"sigma": "Uniform(-1, 1)"})
+
+
+def test_codes_with_leading_zeros_stay_as_written(tmp_path) -> None:
+    """Issue 24: a CSV column of codes such as "01", "1", "02" is read as text (pandas would
+    read 1, 1, 2 and merge "01" with "1"); a column of plain integers stays numeric."""
+    import hbr
+
+    p = tmp_path / "codes.csv"
+    p.write_text("y,g,x\n1.0,01,1\n2.0,1,2\n3.0,02,3\n4.0,2,4\n1.5,01,5\n")
+    t = hbr.read_table(p)
+    assert t["g"].tolist() == ["01", "1", "02", "2", "01"]
+    assert t["x"].dtype.kind == "i"
+    d = build_design("y ~ x + (1 | g)", t)
+    assert d.groups[0].levels == ("01", "02", "1", "2")

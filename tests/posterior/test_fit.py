@@ -218,3 +218,28 @@ def test_extreme_scales_fit_like_the_rescaled_data() -> None:
         z = abs(a.loc[name, "mean"] - b.loc[name, "mean"] / s) / np.hypot(
             a.loc[name, "mcse_mean"], b.loc[name, "mcse_mean"] / s)
         assert z < 4, (name, a.loc[name, "mean"], b.loc[name, "mean"] / s)
+
+
+def test_draws_that_would_not_fit_in_memory_are_refused_up_front() -> None:
+    """Issue 24: --draws 1000000 used to sample, then pass 12 GiB; the size of the draws is
+    known before sampling, so the fit is refused at once with the largest number that fits."""
+    import time
+
+    from hbr.api import check_draw_memory
+    from hbr.design.build import build_design
+    from hbr.errors import OptionError
+    from hbr.model.spec import build_model
+    from hbr.options import FitOptions
+
+    radon = hbr.load_dataset("radon")
+    mn = radon[radon.state == "MN"]
+    spec = build_model(build_design("log_radon ~ floor + (floor | county)", mn))
+    opts = FitOptions.of(chains=4, draws=1_000_000)
+    with pytest.raises(OptionError, match=r"hold \d+\.\d GiB.*2\.0 GiB of memory.*at most about "
+                                          r"\d+ draws per chain"):
+        check_draw_memory(spec, opts, False, available=2 * 2**30)
+    check_draw_memory(spec, FitOptions.of(chains=4, draws=1000), False, available=2 * 2**30)
+    t = time.perf_counter()
+    with pytest.raises(OptionError, match="draws per chain"):
+        hbr.fit("log_radon ~ floor + (floor | county)", mn, draws=10**9)
+    assert time.perf_counter() - t < 10  # before any compilation

@@ -8,9 +8,10 @@ from typing import Any, Optional
 
 import typer
 
+from hbr._runtime.interrupt import check as check_interrupt
 from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
 from hbr.datasets import EXAMPLES, load_example
-from hbr.io import check_file, check_writable, write_atomic
+from hbr.io import check_file, check_output_dir, check_writable, write_atomic
 
 __all__ = ["fit_cmd", "datasets_cmd"]
 
@@ -34,8 +35,9 @@ _HELP = {
     "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '
              "by zip; \"1 + (1 | zip)\" means the same). Where sigma varies only by the "
              "integrated factor, the fit reads per-group statistics, not the rows.",
-    "engine": "How files are read: duckdb (out of core, sufficient statistics in SQL; "
-              "Gaussian, one grouping factor), pandas, or auto (duckdb for globs and files "
+    "engine": "How files are read: duckdb (out of core: sufficient statistics in SQL for "
+              "a Gaussian model on one grouping factor; Bernoulli, binomial and Poisson rows "
+              "collapsed to covariate patterns), pandas, or auto (duckdb for globs and files "
               ">= 256 MB).",
     "report": "Also write DIR/report.html (needs --out): model, verdict, summary, figures.",
 }
@@ -76,6 +78,7 @@ def fit_cmd(
     if out_dir is not None:
         outputs = ("posterior.nc", "summary.csv") + (("report.html",) if report else ())
         _run(lambda: [check_writable(out_dir / n, force) for n in outputs])
+        _run(lambda: check_output_dir(out_dir))
     settings = dict(family=family, link=link, chains=chains, draws=draws, tune=tune, seed=seed,
                     priors=_parse_priors(prior), parameterization=parameterization,
                     marginalize=marginalize, target_accept=target_accept, method=method,
@@ -94,11 +97,17 @@ def fit_cmd(
     fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
                                       else str(Path(data).resolve()))
     summary = _run(fit.summary)
+    if not fit.interrupted:  # Ctrl-C after sampling, perhaps swallowed: nothing is written
+        _run(check_interrupt)
     _print_fit(fit, summary, method, out_dir)
     if out_dir is not None:
+        if fit.interrupted:
+            _write_partial(fit, summary, out_dir)
         _write_outputs(fit, summary, out_dir, force, report)
     else:
         out.print("(use --out DIR to save posterior.nc and summary.csv)")
+    if fit.interrupted:
+        raise typer.Exit(130)
 
 
 def _check_inputs(data: str | None, formula: str | None, example: str | None,
@@ -169,6 +178,28 @@ def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> Non
     t = fit.timings
     out.print(f"time: {t['total_s']:.1f} s (compile {t['compile_s']:.1f} s, warm-up "
               f"{t['warmup_s']:.1f} s, sampling {t['sampling_s']:.1f} s)")
+
+
+def _write_partial(fit: Any, summary: Any, out_dir: Path) -> None:
+    """Draws of an interrupted run: beside the outputs, never over them (a complete fit
+    there stays as it was), as ``posterior.partial.nc`` and ``summary.partial.csv`` (then
+    ``-2``, ``-3``, ... rather than replace an earlier partial run); exit 130."""
+    n = 1
+    while True:
+        tag = "partial" if n == 1 else f"partial-{n}"
+        nc, csv = out_dir / f"posterior.{tag}.nc", out_dir / f"summary.{tag}.csv"
+        if not nc.exists() and not csv.exists():
+            break
+        n += 1
+
+    def save() -> None:
+        fit.to_netcdf(nc)
+        write_atomic(csv, lambda p: summary.to_csv(p))
+    _run(save)
+    out.print(f"sampling was interrupted: wrote the draws done so far to {nc} and {csv} "
+              "(the outputs of a complete fit are never replaced by partial ones)",
+              markup=False)
+    raise typer.Exit(130)
 
 
 def _write_outputs(fit: Any, summary: Any, out_dir: Path, force: bool, report: bool) -> None:
