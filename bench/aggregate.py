@@ -115,6 +115,10 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--groups", type=int, default=500)
     ap.add_argument("--row-path-n", type=int, default=100_000)
+    ap.add_argument("--models", default=",".join(MODELS),
+                    help="comma-separated names of MODELS to run (default: all)")
+    ap.add_argument("--no-row-path", default="",
+                    help="comma-separated models whose row path is not run (it is slow)")
     ap.add_argument("--nutpie", action="store_true")
     ap.add_argument("--python", default=sys.executable, help="a Python with PyMC + nutpie")
     a = ap.parse_args()
@@ -132,7 +136,7 @@ def main() -> None:
         big.to_parquet(pq)
         small.to_csv(small_csv, index=False)
         print(f"{a.n} rows, {a.groups} groups; row path and nutpie on {a.row_path_n} rows")
-        for model in MODELS:
+        for model in a.models.split(","):
             cache = tmp / f"cache-{len(rows)}"
             for label in ("empty cache", "warm cache"):
                 record(f"{model} | pandas {a.n} | {label}",
@@ -141,8 +145,9 @@ def main() -> None:
                    hbr_run(pq, model, tmp / "o", cache, "duckdb"))
             record(f"{model} | pandas {a.row_path_n} | warm cache",
                    hbr_run(small_csv, model, tmp / "o", cache, None))
-            record(f"{model} | rows {a.row_path_n} | warm cache",
-                   hbr_run(small_csv, model, tmp / "o", cache, None, collapse=False))
+            if model not in a.no_row_path.split(","):
+                record(f"{model} | rows {a.row_path_n} | warm cache",
+                       hbr_run(small_csv, model, tmp / "o", cache, None, collapse=False))
         if a.nutpie:
             record(f"bernoulli (1|g) | pymc+nutpie {a.row_path_n}", nutpie_run(a.python,
                                                                               small_csv))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from hbr.design.aggregate import AGGREGATED_FAMILY
-from hbr.design.stats import SuffStats, sample_sd
+from hbr.design.stats import SuffStats
 from hbr.design.types import Design, GroupBlock
 from hbr.errors import DataError, OptionError
 from hbr.formula import Formula, parse_formula
