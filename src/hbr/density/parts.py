@@ -12,6 +12,7 @@ import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
 from hbr.density.reparam import REPARAMS
+from hbr.design.aggregate import stored_patterns
 from hbr.errors import OptionError
 from hbr.model.links import LINKS
 from hbr.model.spec import ModelSpec, ParamSpec
@@ -166,9 +167,8 @@ def _prior_precision(spec: ModelSpec) -> np.ndarray:
 def _glm_rows(d: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """X, y, trials and offset of the rows, or of the covariate patterns DuckDB collapsed
     them to (the same binomial or Poisson likelihood up to a constant, so the same fit)."""
-    ts = d.table_stats
-    if ts is not None and ts.collapsed:
-        r = ts.collapsed["rows"]
+    r = stored_patterns(d)
+    if r is not None:
         return r["X"], r["y"], r.get("trials", np.ones_like(r["y"])), r["offset"]
     y = d.y
     return (d.X, y, d.trials if d.trials is not None else np.ones_like(y),

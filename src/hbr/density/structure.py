@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, worth_it
+from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, stored_patterns, worth_it
 from hbr.density.parts import free_size, location_map, prior_shape
 from hbr.errors import OptionError
 from hbr.model.families import FAMILIES
@@ -178,9 +178,9 @@ class Structure(NamedTuple):
             noise = "group"
         use_stats = bool(marg) and marg == mean_ids and noise != "rows"
         agg, x_shape = "", tuple(design.X.shape[1:] if use_stats else design.X.shape)
-        collapsed = design.table_stats.collapsed if not design.has_rows else None
-        if collapsed:  # collapsed by DuckDB (hbr.sources.patterns): the rows stayed out
-            agg, x_shape = AGGREGATED_FAMILY[spec.family], collapsed["rows"]["X"].shape
+        stored = stored_patterns(design)
+        if stored is not None:  # collapsed by DuckDB (hbr.sources.patterns): rows stayed out
+            agg, x_shape = AGGREGATED_FAMILY[spec.family], stored["X"].shape
         elif aggregate and not marg and spec.family in AGGREGATED_FAMILY and design.has_rows:
             pats = design_patterns(design, spec.family)
             if worth_it(pats, design.n_obs):
@@ -253,9 +253,8 @@ def layout_rows(spec: ModelSpec) -> tuple[np.ndarray, list[np.ndarray]]:
     covariate patterns when DuckDB collapsed them and the rows stayed in the files (each
     pattern lies within one level of every factor, so nesting and what is constant within
     levels read the same)."""
-    ts = spec.design.table_stats
-    if ts is not None and ts.collapsed:
-        r = ts.collapsed["rows"]
+    r = stored_patterns(spec.design)
+    if r is not None:
         return r["X"], [g["index"] for g in r["groups"]]
     return spec.design.X, [g.block.index for g in spec.groups]
 

@@ -29,7 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 __all__ = ["AGGREGATED_FAMILY", "Patterns", "row_patterns", "design_patterns", "aggregate_rows",
-           "worth_it"]
+           "worth_it", "stored_patterns"]
 
 AGGREGATED_FAMILY = {"bernoulli": "binomial", "binomial": "binomial", "poisson": "poisson"}
 """The family of the collapsed rows, for each family whose rows collapse exactly."""
@@ -89,6 +89,14 @@ def design_patterns(design: Any, family: str) -> Patterns:
                 "groups": [{"index": b.index, "Z": b.Z} for b in design.groups]}
         design.derived[key] = row_patterns(rows, family)
     return design.derived[key]
+
+
+def stored_patterns(design: Any) -> dict[str, Any] | None:
+    """The pattern rows DuckDB collapsed a design's rows to (:mod:`hbr.sources.patterns`:
+    ``y``, ``X``, ``offset``, ``groups``, ``trials``), or None when the rows are in memory or
+    the table gave Gaussian statistics."""
+    ts = design.table_stats
+    return ts.collapsed["rows"] if ts is not None and ts.collapsed else None
 
 
 def worth_it(patterns: Patterns, n_rows: int) -> bool:

@@ -33,6 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
+from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
@@ -105,9 +106,8 @@ def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float
     (:attr:`hbr.model.links.Link.location`)."""
     m = design.moments
     my, sy = (m.y_mean, m.y_sd) if link == "identity" else (0.0, 1.0)
-    ts = design.table_stats
-    if ts is not None and ts.collapsed:  # the patterns DuckDB collapsed the rows to
-        r = ts.collapsed["rows"]
+    r = stored_patterns(design)  # the patterns DuckDB collapsed the rows to, if it did
+    if r is not None:
         return LINKS[link].location(r["y"], r["offset"], my, sy)
     return LINKS[link].location(design.y, design.offset, my, sy)
 

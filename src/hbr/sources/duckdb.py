@@ -99,6 +99,43 @@ def _source(path: str | os.PathLike[str]) -> str:
                     f"{', '.join(sorted(ext))}")
 
 
+def table_types(con: Any, src: str, path: str | os.PathLike[str]) -> dict[str, str]:
+    """The columns of ``src`` and their DuckDB types (upper case); a DataError naming
+    ``path`` when DuckDB cannot read it."""
+    import duckdb
+
+    try:
+        return {r[0]: str(r[1]).upper() for r in
+                con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
+    except duckdb.Error as exc:
+        raise unreadable(path, exc) from None
+
+
+def used_source(src: str, used: list[str], types: dict[str, str], dropna: bool) -> str:
+    """``src`` with the rows missing a value in ``used`` left out (``dropna``); a DataError
+    for a used column the table does not have."""
+    for c in used:
+        if c not in types:
+            raise DataError(f"unknown column {c!r} (the table has: "
+                            f"{', '.join(list(types)[:12])})")
+    if not dropna:
+        return src
+    return (f"(SELECT * FROM {src} WHERE "
+            f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in used)})")
+
+
+def raise_bad_values(used: list[str], nulls: Any, nonfinite: float) -> None:
+    """The DataErrors of a scan's counts: missing values per used column, then rows whose
+    coded values are not finite."""
+    for c, n in zip(used, nulls):
+        if n:
+            raise DataError(f"column {c!r} has {int(n)} missing value(s); drop them with "
+                            "dropna=True (CLI: --dropna) or fill them")
+    if nonfinite:
+        raise DataError(f"{int(nonfinite)} row(s) give non-finite values (log of 0, a "
+                        "division by 0, inf in a column); remove or fix them")
+
+
 class _SQL:
     """The DuckDB backend of :func:`hbr.design.interpret.interpret`: values are SQL
     expressions (numeric) or ``(column, levels)`` (categorical)."""
@@ -220,8 +257,6 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
     DataError, FormulaError
         Unknown columns, missing or non-finite values, a feature that needs the rows.
     """
-    import duckdb
-
     f = parse_formula(formula) if isinstance(formula, str) else formula
     why = needs_rows(f)
     if why:
@@ -230,12 +265,7 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
     (gcols,) = {g.factor for g in f.groups}
     with connect(threads, memory_limit) as con:
         src = _source(path)
-        try:
-            types = {r[0]: str(r[1]).upper() for r in
-                     con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-        except duckdb.Error as exc:
-            raise unreadable(path, exc) from None
-        ts = _statistics(con, src, f, types, gcols, dropna)
+        ts = _statistics(con, src, f, table_types(con, src, path), gcols, dropna)
         return replace(ts, source=os.fspath(path),
                        settings={"threads": threads, "memory_limit": memory_limit})
 
@@ -243,13 +273,7 @@ def duckdb_statistics(formula: str | Formula, path: str | os.PathLike[str],
 def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tuple[str, ...],
                 dropna: bool) -> TableStats:
     used = used_columns(f)
-    for c in used:
-        if c not in types:
-            raise DataError(f"unknown column {c!r} (the table has: "
-                            f"{', '.join(list(types)[:12])})")
-    if dropna:
-        src = (f"(SELECT * FROM {src} WHERE "
-               f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in used)})")
+    src = used_source(src, used, types, dropna)
     coder = _Coder(con, src, f, types)
     y = coder.factor(f.response)
     if isinstance(y, tuple):
@@ -283,13 +307,7 @@ def _statistics(con: Any, src: str, f: Formula, types: dict[str, str], gcols: tu
                 + [f"stddev_samp(z{a})" for a in range(k)])
     g = np.array(con.execute(f"SELECT {', '.join(glob_sql)} FROM {t}").fetchone(), dtype=float)
     nulls, bad, g = g[:len(used)], g[len(used)], g[len(checks):]
-    for c, n in zip(used, nulls):
-        if n:
-            raise DataError(f"column {c!r} has {int(n)} missing value(s); drop them with "
-                            "dropna=True (CLI: --dropna) or fill them")
-    if bad:
-        raise DataError(f"{int(bad)} row(s) give non-finite values (log of 0, a division by "
-                        "0, inf in a column); remove or fix them")
+    raise_bad_values(used, nulls, bad)
     XtX, g = g[:p * p].reshape(p, p), g[p * p:]
     Xty, (yty, N, ym, ys), g = g[:p], g[p:p + 4], g[p + 4:]
     per = ([f"sum(z{a} * z{b})" for a in range(k) for b in range(k)]

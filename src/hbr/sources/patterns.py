@@ -27,7 +27,8 @@ from hbr.design.stats import SuffStats
 from hbr.design.types import Design, GroupBlock
 from hbr.errors import DataError, OptionError
 from hbr.formula import Formula, parse_formula
-from hbr.sources.duckdb import _Coder, _q, _source, connect, unreadable
+from hbr.sources.duckdb import (_Coder, _q, _source, connect, raise_bad_values, table_types,
+                                used_source)
 from hbr.sources.tablestats import TableStats, used_columns
 
 __all__ = ["collapsible", "pattern_design", "MAX_PATTERNS"]
@@ -92,13 +93,7 @@ def _check(con: Any, t: str, cols: dict[str, str], used: list[str], family: str,
             f"count(*) FILTER (WHERE {finite} AND ({bad_y}))",
             f"min(y) FILTER (WHERE {finite} AND ({bad_y}))"])
     r = con.execute(f"SELECT {', '.join(q)} FROM {inner}").fetchone()
-    for c, n in zip(used, r):
-        if n:
-            raise DataError(f"column {c!r} has {int(n)} missing value(s); drop them with "
-                            "dropna=True (CLI: --dropna) or fill them")
-    if r[len(used)]:
-        raise DataError(f"{int(r[len(used)])} row(s) give non-finite values (log of 0, a "
-                        "division by 0, inf in a column); remove or fix them")
+    raise_bad_values(used, r[:len(used)], r[len(used)])
     if r[len(used) + 1]:
         need = {"bernoulli": "0 or 1 (or True/False)", "poisson": "counts (whole numbers >= 0)",
                 "binomial": "whole numbers of successes between 0 and the trials"}[family]
@@ -153,25 +148,13 @@ def pattern_design(formula: str | Formula, path: str | os.PathLike[str], family:
 def _query(f: Formula, path: str | os.PathLike[str], family: str, threads: int | None,
            memory_limit: str | None, dropna: bool) -> tuple[dict, dict, Any, dict]:
     """The checked, collapsed pattern rows from DuckDB, with the columns and coded terms."""
-    import duckdb
-
     with connect(threads, memory_limit) as con:
         src = _source(path)
-        try:
-            types = {r[0]: str(r[1]).upper() for r in
-                     con.execute(f"DESCRIBE SELECT * FROM {src}").fetchall()}
-        except duckdb.Error as exc:
-            raise unreadable(path, exc) from None
+        types = table_types(con, src, path)
         used = list(dict.fromkeys(used_columns(f) + [
             c for fa in [a for _, a in f.additions] + list(f.offsets)
             for c in _fa_columns(fa)]))
-        for c in used:
-            if c not in types:
-                raise DataError(f"unknown column {c!r} (the table has: "
-                                f"{', '.join(list(types)[:12])})")
-        if dropna:
-            src = (f"(SELECT * FROM {src} WHERE "
-                   f"{' AND '.join(f'{_q(c)} IS NOT NULL' for c in used)})")
+        src = used_source(src, used, types, dropna)
         coder = _Coder(con, src, f, types)
         cols, meta = _columns(coder, f, family)
         _check(con, src, cols, used, family, f.response.expr)
