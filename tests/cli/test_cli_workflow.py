@@ -63,6 +63,17 @@ def test_predict_writes_the_new_rows_with_their_predictions(files: Path) -> None
     assert res.exit_code == 2 and "kind='median'" in res.output
 
 
+def test_predict_refuses_a_numeric_predictor_given_as_text(files: Path) -> None:
+    """Issue 24: "0.5ppm" in the numeric column x is named (column, value, fix), exit 2, and
+    nothing is written; it is never coded as a 0/1 category."""
+    pd.DataFrame({"x": ["0.5ppm", "1", "0"], "g": ["g1", "g1", "g2"]}).to_csv(
+        files / "text.csv", index=False)
+    res = invoke("predict", files / "fit", files / "text.csv", "--out", files / "text-pred.csv")
+    assert res.exit_code == 2, res.output
+    assert "'x'" in res.output and "0.5ppm" in res.output and "bug in hbr" not in res.output
+    assert not (files / "text-pred.csv").exists()
+
+
 def test_report_with_other_data_is_refused(files: Path, tmp_path: Path) -> None:
     other = pd.read_csv(files / "train.csv").iloc[:20]
     other.to_csv(tmp_path / "other.csv", index=False)

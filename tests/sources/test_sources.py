@@ -79,6 +79,22 @@ def test_duckdb_statistics_equal_the_in_memory_ones(files: Path, formula: str, n
             np.testing.assert_allclose(got.memo[key], v, rtol=1e-12)
 
 
+def test_duckdb_keeps_codes_with_leading_zeros(tmp_path: Path) -> None:
+    """Issue 24: read out of core, a CSV column of codes "01", "1", "02", "2" keeps four
+    levels, spelt as written, and the same levels and statistics as pandas' reading."""
+    rng = np.random.default_rng(3)
+    codes = np.array(["01", "1", "02", "2", "003"])[rng.integers(0, 5, 200)]
+    p = tmp_path / "codes.csv"
+    pd.DataFrame({"y": rng.normal(size=200), "g": codes}).to_csv(p, index=False)
+    got = duckdb_statistics("y ~ 1 + (1 | g)", p)
+    assert got.levels == ("003", "01", "02", "1", "2")
+    des = build_design("y ~ 1 + (1 | g)", hbr.read_table(p))
+    assert des.groups[0].levels == got.levels
+    want = suffstats(des.y, des.X, des.groups[0].Z, des.groups[0].index, des.groups[0].n_levels)
+    for a, b in zip(got.stats, want):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9)
+
+
 def test_fit_from_statistics_agrees_with_pandas(files: Path) -> None:
     t = _table()
     a = hbr.fit("y ~ x + (x | g)", t, seed=4)
