@@ -2,7 +2,9 @@
 
 Outputs are written to a temporary file in the target directory and renamed into place, so
 a crash never leaves a half-written file, and an existing file is only replaced when
-``overwrite=True`` (CLI: ``--force``).
+``overwrite=True`` (CLI: ``--force``). The outputs of one command (``posterior.nc``,
+``summary.csv``, ``report.html``) are written as one set by :func:`write_set`: all new or
+all old, whenever the process is killed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import pandas as pd
 
 from hbr.errors import DataError, OutputExistsError
 
-__all__ = ["read_table", "write_atomic", "check_writable", "check_output_dir",
-           "remove_stale_temporaries"]
+__all__ = ["read_table", "write_atomic", "write_set", "finish_set", "check_writable",
+           "check_output_dir", "remove_stale_temporaries"]
 
 STALE_S = 600  # a temporary file of ours untouched this long belongs to a process that died
 
@@ -142,10 +144,7 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
     check_writable(target, overwrite)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(target.parent, f".{target.name}.*.tmp")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    # mkstemp makes the file private (0600); a result gets the user's usual permissions
-    os.chmod(tmp, 0o666 & ~_umask())
+    tmp = _temporary(target)
     try:
         write(Path(tmp))
         os.replace(tmp, target)
@@ -153,3 +152,82 @@ def write_atomic(path: str | os.PathLike[str], write: Callable[[Path], None],
         if os.path.exists(tmp):
             os.unlink(tmp)
     return target
+
+
+JOURNAL = ".hbr-outputs.json"  # the renames of a set being committed (see write_set)
+
+
+def _temporary(target: Path) -> Path:
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); a result is not
+    return Path(tmp)
+
+
+def finish_set(folder: str | os.PathLike[str]) -> bool:
+    """Complete a set of outputs whose commit a killed process left half done in ``folder``
+    (the journal :data:`JOURNAL` is there): the renames it lists that were not done are done
+    and the outdated files it lists removed, so the folder holds the whole new set. Returns
+    whether there was one; errors (a folder one cannot write) are left for the caller's own
+    write to report."""
+    import json
+
+    journal = Path(folder) / JOURNAL
+    try:
+        plan = json.loads(journal.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    try:
+        _commit(journal, plan)
+    except OSError:
+        pass
+    return True
+
+
+def _commit(journal: Path, plan: dict[str, list]) -> None:
+    for tmp, name in plan["rename"]:
+        if (journal.parent / tmp).exists():
+            os.replace(journal.parent / tmp, journal.parent / name)
+    for name in plan["remove"]:
+        if (journal.parent / name).exists():
+            os.unlink(journal.parent / name)
+    journal.unlink()
+
+
+def write_set(folder: str | os.PathLike[str], writers: dict[str, Callable[[Path], None]],
+              overwrite: bool = False, outdated: tuple[str, ...] = ()) -> list[Path]:
+    """Write the files ``writers`` names into ``folder`` as one set: all new or all old.
+
+    Every file is first written to a temporary beside its target (the slow part: a process
+    killed there leaves the old set as it was, and its temporaries are removed by a later
+    run). Then a journal naming the renames is written atomically, the temporaries renamed
+    into place, the ``outdated`` files of an earlier set removed (with ``overwrite``: a
+    report that described the replaced fit) and the journal removed. A process killed during
+    the renames leaves the journal, and the next :func:`write_set` or :func:`hbr.load_fit`
+    in that folder completes it (:func:`finish_set`). An existing file is replaced only with
+    ``overwrite=True``."""
+    import json
+
+    folder = Path(folder)
+    for name in writers:
+        check_writable(folder / name, overwrite)
+    folder.mkdir(parents=True, exist_ok=True)
+    finish_set(folder)
+    for name in writers:
+        remove_stale_temporaries(folder, f".{name}.*.tmp")
+    done: dict[str, Path] = {}
+    try:
+        for name, write in writers.items():
+            done[name] = _temporary(folder / name)
+            write(done[name])
+        plan = {"rename": [[t.name, n] for n, t in done.items()],
+                "remove": [n for n in outdated if overwrite and n not in writers]}
+        write_atomic(folder / JOURNAL, lambda p: p.write_text(json.dumps(plan), "utf-8"),
+                     overwrite=True)
+    except BaseException:
+        for tmp in done.values():
+            if tmp.exists():
+                tmp.unlink()
+        raise
+    _commit(folder / JOURNAL, plan)
+    return [folder / n for n in writers]

@@ -74,6 +74,25 @@ def test_predict_refuses_a_numeric_predictor_given_as_text(files: Path) -> None:
     assert not (files / "text-pred.csv").exists()
 
 
+def test_force_without_report_removes_the_replaced_fits_report(files: Path,
+                                                              tmp_path: Path) -> None:
+    """Issue 24: --force over a fit with a report, without --report, writes the new
+    posterior.nc and summary.csv and removes the old report.html (it described the draws
+    that were replaced), saying so; the set is never new draws beside an old report."""
+    import shutil
+
+    out = tmp_path / "fit"
+    shutil.copytree(files / "fit", out)
+    old = (out / "posterior.nc").read_bytes()
+    res = invoke("fit", files / "train.csv", "y ~ x + (1 | g)", "--out", out, "--force",
+                 "--seed", 3, "--draws", 100, "--tune", 100, "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert "removed" in res.output and "report.html" in res.output
+    assert sorted(p.name for p in out.iterdir()) == ["posterior.nc", "summary.csv"]
+    assert (out / "posterior.nc").read_bytes() != old
+    assert hbr.load_fit(out).formula == "y ~ x + (1 | g)"
+
+
 def test_report_with_other_data_is_refused(files: Path, tmp_path: Path) -> None:
     other = pd.read_csv(files / "train.csv").iloc[:20]
     other.to_csv(tmp_path / "other.csv", index=False)

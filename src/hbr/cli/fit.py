@@ -11,7 +11,7 @@ import typer
 from hbr._runtime.interrupt import check as check_interrupt
 from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
 from hbr.datasets import EXAMPLES, load_example
-from hbr.io import check_file, check_output_dir, check_writable, write_atomic
+from hbr.io import check_file, check_output_dir, check_writable, write_set
 
 __all__ = ["fit_cmd", "datasets_cmd"]
 
@@ -187,30 +187,35 @@ def _write_partial(fit: Any, summary: Any, out_dir: Path) -> None:
     n = 1
     while True:
         tag = "partial" if n == 1 else f"partial-{n}"
-        nc, csv = out_dir / f"posterior.{tag}.nc", out_dir / f"summary.{tag}.csv"
-        if not nc.exists() and not csv.exists():
+        nc, csv = f"posterior.{tag}.nc", f"summary.{tag}.csv"
+        if not (out_dir / nc).exists() and not (out_dir / csv).exists():
             break
         n += 1
-
-    def save() -> None:
-        fit.to_netcdf(nc)
-        write_atomic(csv, lambda p: summary.to_csv(p))
-    _run(save)
-    out.print(f"sampling was interrupted: wrote the draws done so far to {nc} and {csv} "
-              "(the outputs of a complete fit are never replaced by partial ones)",
-              markup=False)
+    _run(lambda: write_set(out_dir, {nc: fit.write_netcdf_to,
+                                     csv: lambda p: summary.to_csv(p)}))
+    out.print(f"sampling was interrupted: wrote the draws done so far to {out_dir / nc} and "
+              f"{out_dir / csv} (the outputs of a complete fit are never replaced by partial "
+              "ones)", markup=False)
     raise typer.Exit(130)
 
 
 def _write_outputs(fit: Any, summary: Any, out_dir: Path, force: bool, report: bool) -> None:
-    def save() -> None:
-        fit.to_netcdf(out_dir / "posterior.nc", overwrite=force)
-        write_atomic(out_dir / "summary.csv", lambda p: summary.to_csv(p), overwrite=force)
-    _run(save)
-    out.print(f"wrote {out_dir / 'posterior.nc'} and {out_dir / 'summary.csv'}", markup=False)
+    """posterior.nc, summary.csv (and report.html) as one set (:func:`hbr.io.write_set`):
+    a kill at any moment leaves all the old outputs or all the new ones. With ``--force``
+    and no ``--report``, the report of the fit being replaced is removed with it."""
+    writers = {"posterior.nc": fit.write_netcdf_to,
+               "summary.csv": lambda p: summary.to_csv(p)}
     if report:
-        _run(lambda: fit.report(out_dir / "report.html", overwrite=force))
-        out.print(f"wrote {out_dir / 'report.html'}", markup=False)
+        from hbr.report import render_report
+
+        text = _run(lambda: render_report(fit))
+        writers["report.html"] = lambda p: p.write_text(text, encoding="utf-8")
+    stale = force and not report and (out_dir / "report.html").exists()
+    _run(lambda: write_set(out_dir, writers, overwrite=force, outdated=("report.html",)))
+    out.print(f"wrote {' and '.join(str(out_dir / n) for n in writers)}", markup=False)
+    if stale:
+        out.print(f"removed {out_dir / 'report.html'}: it described the fit that was "
+                  "replaced (add --report for a new one)", markup=False)
 
 
 @app.command("datasets")

@@ -32,7 +32,7 @@ def compare_cmd(
 ) -> None:
     """Fit complete, no and partial pooling (or the --model formulas) and compare them:
     PSIS-LOO elpd, posterior predictive RMSD, parameters, Pareto k."""
-    from hbr.io import check_output_dir, check_writable, write_atomic
+    from hbr.io import check_output_dir, check_writable, write_set
 
     if formula is None and not model:
         _fail('give a formula and --group (hbr compare data.csv "y ~ x" --group g) or '
@@ -68,11 +68,13 @@ def compare_cmd(
     if out_dir is not None:
         best = comp.fits.get("partial pooling") or comp.fits[comp.table.index[0]]
 
-        def save() -> None:
-            write_atomic(out_dir / "comparison.csv", lambda p: comp.table.to_csv(p),
-                         overwrite=force)
-            best.report(out_dir / "report.html", overwrite=force, comparison=comp,
-                        data=None if isinstance(table, str) else table)
+        def save() -> None:  # one set: both new or both old (hbr.io.write_set)
+            from hbr.report import render_report
+
+            text = render_report(best, comp, None if isinstance(table, str) else table)
+            write_set(out_dir, {"comparison.csv": lambda p: comp.table.to_csv(p),
+                                "report.html": lambda p: p.write_text(text, "utf-8")},
+                      overwrite=force)
         _run(save)
         out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
                   markup=False)

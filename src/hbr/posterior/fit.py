@@ -279,10 +279,15 @@ class Fit:
         Written straight from the draws (:func:`hbr.posterior.netcdf.write_draws`, no ArviZ
         import), unless ``fit.idata`` was built already, which is written as it is (it may
         hold groups added since)."""
+        return write_atomic(path, self.write_netcdf_to, overwrite)
+
+    def write_netcdf_to(self, path: Path) -> None:
+        """Write the netCDF file to ``path`` as it is, with no check and no rename (for
+        :func:`hbr.io.write_set`; users call :meth:`to_netcdf`)."""
         if "idata" in self.__dict__ and not encoded_names(self.draws):
-            return write_atomic(path, lambda tmp: self.idata.to_netcdf(str(tmp), compress=False),
-                                overwrite)
-        return write_atomic(path, lambda tmp: write_draws(self.draws, tmp), overwrite)
+            self.idata.to_netcdf(str(path), compress=False)
+        else:
+            write_draws(self.draws, path)
 
     def __repr__(self) -> str:
         d = self.spec.design

@@ -22,7 +22,7 @@ from hbr.datasets import load_example
 from hbr.design.build import build_design
 from hbr.design.types import Design
 from hbr.errors import DataError, OptionError
-from hbr.io import read_table
+from hbr.io import finish_set, read_table
 from hbr.model.spec import build_model
 from hbr.posterior.draws import Draws, as_draws, load_arviz
 from hbr.posterior.fit import Fit, ParameterizationChoice
@@ -79,6 +79,7 @@ def _check_variables(spec: Any, idata: Any, nc: Path) -> None:
 def _read_idata(path: str | os.PathLike[str]) -> tuple[Path, Any]:
     p = Path(path)
     nc = p / "posterior.nc" if p.is_dir() else p
+    finish_set(nc.parent)  # a set of outputs whose writer was killed mid-commit: complete it
     if not nc.exists():
         raise DataError(f"no fit at {str(nc)!r}; give the posterior.nc written by "
                         "Fit.to_netcdf or the directory of 'hbr fit --out DIR'")
