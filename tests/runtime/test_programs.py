@@ -43,6 +43,10 @@ def test_loaded_programs_give_the_same_draws(tmp_path: Path) -> None:
     # opting out writes nothing and changes nothing
     off = _run(tmp_path / "off", HBR_NO_COMPILATION_CACHE="1")
     assert off == first and not (tmp_path / "off").exists()
+    # issue 24: a cache directory that cannot be made (a file in the way; root ignores
+    # permissions, so this stands for one the user may not open) is no cache, not an error
+    (tmp_path / "a-file").write_text("in the way")
+    assert _run(tmp_path / "a-file" / "cache") == first
     assert np.isfinite(first["sigma"]).all()
 
 
