@@ -168,6 +168,7 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
         "level_X": [level_values(spec, i, g.level_cols) if g.level_cols else None
                     for i, g in enumerate(s.groups)],
     }
+    data["runs"] = [_run_data(s.params[i:j], data) for i, j in s.fixed_runs]
     if s.aggregate:  # rows repeating a covariate pattern, one row per pattern
         agg, const = collapsed_rows(spec, rows)
         data.update({**rows, **agg, "agg_const": np.float64(const)})
@@ -176,6 +177,19 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
     if s.marg_ids:
         data["marg"] = _marginal_data(s, spec, rows)
     return data, rows, ols
+
+
+def _run_data(run: tuple, data: dict[str, Any]) -> dict[str, Any]:
+    """A run of fixed effects (:attr:`Structure.fixed_runs`) as vectors: the least-squares
+    shift and scale and each prior parameter, one entry per coordinate."""
+    def cat(parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate([np.atleast_1d(v) for v in parts]).astype(np.float64)
+
+    shift, scale = (cat([data["affine"][p.name][c] for p in run]) for c in (0, 1))
+    n = len(data["prior"][run[0].name])
+    prior = tuple(cat([np.broadcast_to(data["prior"][p.name][c], (p.size,)) for p in run])
+                  for c in range(n))
+    return {"shift": shift, "scale": scale, "prior": prior}
 
 
 def collapsed_rows(spec: ModelSpec, rows: dict[str, Any]) -> tuple[dict[str, Any], float]:

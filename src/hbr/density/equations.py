@@ -25,7 +25,7 @@ from hbr.density.likelihoods import LOGLIK
 from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
 from hbr.density.parts import distribution
 from hbr.density.reparam import REPARAMS
-from hbr.density.structure import Structure
+from hbr.density.structure import VECTOR_MIN, Structure
 
 __all__ = ["unpack", "linear_predictor", "noise_sd", "aux_values", "logdensity",
            "all_effects", "pointwise_loglik", "constrain"]
@@ -38,8 +38,14 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     The raw blocks of the group terms in ``skip`` are neither read nor priced (a blocked
     Gibbs step integrates them out: :mod:`hbr.density.gibbs`)."""
     lp = jnp.zeros(())
-    vals: dict[str, jax.Array] = {}
-    for p in s.params:
+    vals: dict[Any, jax.Array] = _Values(s)
+    runs = {i: (r, j) for r, (i, j) in enumerate(s.fixed_runs)}
+    member = {k for i, j in s.fixed_runs for k in range(i, j)}
+    for i, p in enumerate(s.params):
+        if i in runs:  # a run of fixed effects as one vector (Structure.fixed_runs)
+            lp = lp + _price_run(s, z, d, *runs[i], i, vals)
+        if i in member:
+            continue
         u = z[p.start:p.stop]
         prior = distribution(p.domain, p.size, p.prior_family, d["prior"][p.name])
         t = biject_to(prior.support)
@@ -80,9 +86,63 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     return lp, vals, effects, Ls
 
 
+class _Values(dict):
+    """Parameter values by name; a coefficient of a run (:attr:`Structure.fixed_runs`) is
+    cut from the run's vector, ``self[("run", r)]``, only when it is asked for, so the
+    traced program does not grow with the number of coefficients."""
+
+    def __init__(self, s: Structure) -> None:
+        super().__init__()
+        self.cuts = {p.name: (r, p.start - s.params[i].start, p.stop - s.params[i].start)
+                     for r, (i, j) in enumerate(s.fixed_runs) for p in s.params[i:j]}
+
+    def __missing__(self, key: Any) -> jax.Array:
+        if key not in self.cuts:
+            raise KeyError(key)
+        r, a, b = self.cuts[key]
+        self[key] = self[("run", r)][a:b]
+        return self[key]
+
+    def __contains__(self, key: Any) -> bool:
+        return super().__contains__(key) or key in self.cuts
+
+
+def _price_run(s: Structure, z: jax.Array, d: Any, r: int, stop: int, start: int,
+               vals: dict[Any, jax.Array]) -> jax.Array:
+    """The log prior of the run ``params[start:stop]``, priced as one vector, whose values
+    go to ``vals[("run", r)]``."""
+    first, a, b = s.params[start], s.params[start].start, s.params[stop - 1].stop
+    rd = d["runs"][r]
+    v = rd["shift"] + rd["scale"] * z[a:b]  # beta = b + s u, as for one coefficient
+    vals[("run", r)] = v
+    prior = distribution(first.domain, b - a, first.prior_family, rd["prior"])
+    return jnp.sum(prior.log_prob(v))
+
+
 def _fixed_beta(s: Structure, vals: dict[str, jax.Array]) -> jax.Array:
-    return (jnp.concatenate([jnp.atleast_1d(vals[n]) for n in s.fixed])
-            if s.fixed else jnp.zeros(0))
+    """The fixed effects as one vector (a run's vector as it is, not cut and joined)."""
+    if not s.fixed:
+        return jnp.zeros(0)
+    pieces, runs, i = [], dict(s.fixed_runs), 0
+    by_name = {p.name: k for k, p in enumerate(s.params)}
+    names = list(s.fixed)
+    while i < len(names):
+        k = by_name[names[i]]
+        if k in runs:
+            pieces.append(vals[("run", list(runs).index(k))])
+            i += runs[k] - k
+        else:
+            pieces.append(jnp.atleast_1d(vals[names[i]]))
+            i += 1
+    return jnp.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+
+
+def _times_beta(a: jax.Array, beta: jax.Array) -> jax.Array:
+    """sum_c a[:, c, :] beta[c]: one term per coefficient for a few (the draws of smaller
+    models stay bit for bit), one contraction for many (Structure.fixed_runs)."""
+    if beta.shape[0] < VECTOR_MIN:
+        return sum(a[:, c, :] * beta[c] for c in range(beta.shape[0]))
+    return jnp.einsum("kcj,c->kj", a, beta)
 
 
 def _add_groups(s: Structure, out: jax.Array, dpar: bool, effects: dict, d: Any) -> jax.Array:
@@ -131,11 +191,11 @@ def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
             w = sd ** -2
             rr = (m["yty_g"] - 2 * beta @ m["Xty_g"]
                   + jnp.einsum("a,acj,c->j", beta, m["XtX_g"], beta))
-            ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+            ZtXb = _times_beta(m["ZtX"], beta)
             return (jnp.sum(w * rr), (m["Zty"] - ZtXb) * w, m["ZtZ"] * w, jnp.ones(()),
                     -jnp.sum(m["n"] * jnp.log(sd)))
         rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
-        ZtXb = sum(m["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+        ZtXb = _times_beta(m["ZtX"], beta)
         if s.noise == "se":
             return rr, m["Zty"] - ZtXb, m["ZtZ"], jnp.ones(()), -m["log_se"]
         return rr, m["Zty"] - ZtXb, m["ZtZ"], vals["sigma"][0], jnp.zeros(())

@@ -37,7 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hbr.density.equations import _fixed_beta, unpack
+from hbr.density.equations import _fixed_beta, _times_beta, unpack
 from hbr.density.marginal import _m_u, conditional_effects, marginal_loglik
 from hbr.density.structure import Structure, nested_in
 from hbr.design.stats import suffstats
@@ -134,7 +134,7 @@ def _block_parts(s: Structure, factors: tuple, f: int, z: jax.Array, st: dict, d
 
 def _zr(fd: dict, st: dict, beta: jax.Array) -> jax.Array:
     """:math:`Z_j^\\top (r_j - X_j\\beta)` (K, J)."""
-    return st["Zty"] - sum(fd["ZtX"][:, c, :] * beta[c] for c in range(beta.shape[0]))
+    return st["Zty"] - _times_beta(fd["ZtX"], beta)
 
 
 def _rr(beta: jax.Array, st: dict, d: Any) -> jax.Array:
