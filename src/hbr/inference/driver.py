@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.compile import cached
-from hbr._runtime.interrupt import check as check_interrupt
+from hbr._runtime.interrupt import check as check_interrupt, keep_draws
 from hbr.target import Target
 
 __all__ = ["ProgressFn", "chunk_size", "run_chunks", "run_compiled", "start_points"]
@@ -59,6 +59,7 @@ def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, 
             done += n
             if done > tune:
                 outs.append(jax.tree_util.tree_map(np.asarray, out))
+                keep_draws()  # the command line: a Ctrl-C now keeps these (not exit at once)
             if done == tune:
                 t_warm_end = time.perf_counter()
             if progress is not None:
