@@ -29,10 +29,11 @@ from hbr.posterior.record import RunRecord
 from hbr.priors import Prior
 from hbr.sources import design_for, is_dask
 
-__all__ = ["fit", "Fit"]
+__all__ = ["fit", "fit_with", "Fit"]
 
 LOGLIK_AUTO_MAX = 50_000_000
 LOGLIK_MAX = 250_000_000
+STATS_PER_DRAW = 8  # the sampler's statistics kept per draw (lp, divergences, tree depth, ...)
 
 
 def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *,
@@ -86,15 +87,27 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     >>> f = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1)  # doctest: +SKIP
     >>> f.summary(group_effects=False)  # doctest: +SKIP
     """
-    t_start = time.perf_counter()
     opts = FitOptions.of(chains=chains, draws=draws, tune=tune, seed=seed, priors=priors,
                          parameterization=parameterization, marginalize=marginalize,
                          target_accept=target_accept, method=method, init=init, thin=thin,
                          vi_steps=vi_steps, family=family, link=link, dropna=dropna,
                          log_likelihood=log_likelihood, engine=engine, progress=progress)
+    return fit_with(formula, data, opts, priors)
+
+
+def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
+             priors: Mapping[str, str | Prior] | None = None,
+             before_sampling: Callable[[ModelSpec, FitOptions, bool], None] | None = None
+             ) -> Fit:
+    """:func:`fit` with validated options; ``before_sampling(spec, opts, log_likelihood)``
+    is called once the model is built, before anything is compiled or sampled (the command
+    line checks there that its outputs will fit on the disk)."""
+    t_start = time.perf_counter()
     design, keep_loglik = _design(_formulas(formula), data, opts)
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)
+    if before_sampling is not None:
+        before_sampling(spec, opts, keep_loglik)
     run = sample(spec, opts, keep_loglik)
     if run.result.interrupted:
         warnings.warn(f"sampling was interrupted after {run.result.positions.shape[1]} of "
@@ -149,6 +162,17 @@ def _available_bytes() -> int | None:
     except (OSError, ValueError, IndexError):
         pass
     return None
+
+
+def written_bytes(spec: ModelSpec, opts: FitOptions, log_likelihood: bool) -> int:
+    """About the size of the fit's ``posterior.nc``: per draw of each chain, the parameters,
+    the group effects, the sampler's statistics and (when kept) the pointwise log
+    likelihood, plus the observed data, all 8-byte numbers."""
+    per_draw = (sum(p.size for p in spec.params) + STATS_PER_DRAW
+                + sum(g.block.n_levels * g.block.k for g in spec.groups))
+    if log_likelihood:
+        per_draw += spec.design.n_obs
+    return 8 * (opts.chains * opts.draws * per_draw + 2 * spec.design.n_obs)
 
 
 def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,

@@ -19,7 +19,7 @@ import pandas as pd
 from hbr.errors import DataError, OutputExistsError
 
 __all__ = ["read_table", "write_atomic", "write_set", "finish_set", "check_writable",
-           "check_output_dir", "remove_stale_temporaries"]
+           "check_output_dir", "check_free_space", "remove_stale_temporaries"]
 
 STALE_S = 600  # a temporary file of ours untouched this long belongs to a process that died
 
@@ -100,6 +100,33 @@ def check_output_dir(folder: Path) -> None:
         raise DataError(f"cannot write the outputs to {str(folder)!r}"
                         f"{where if where else ': it ' + why}; nothing was fitted. Choose "
                         "another output directory (--out) or fix its permissions")
+
+
+def check_free_space(folder: Path, need: int, what: str) -> None:
+    """A DataError when the file system of ``folder`` (or of the nearest folder above it
+    that exists) has less than ``need`` bytes free, with 10% to spare; nothing where the
+    free space cannot be read."""
+    import shutil
+
+    here = Path(os.path.abspath(folder))
+    while not here.exists() and here.parent != here:
+        here = here.parent
+    try:
+        free = shutil.disk_usage(here).free
+    except OSError:
+        return
+    if free < 1.1 * need:
+        raise DataError(f"{what} need about {_size(need)} in {str(folder)!r}, but only "
+                        f"{_size(free)} is free there; nothing was fitted. Free some space, "
+                        "write elsewhere (--out), or ask for fewer draws (--draws) or chains")
+
+
+def _size(n: float) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def remove_stale_temporaries(folder: Path, pattern: str, age_s: float = STALE_S) -> int:

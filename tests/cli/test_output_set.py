@@ -131,3 +131,49 @@ def test_load_fit_completes_a_set_before_reading(tmp_path: Path) -> None:
     with pytest.raises(hbr.DataError, match="not an ArviZ netCDF"):  # our bytes are no fit
         hbr.load_fit(tmp_path)
     assert _files(tmp_path) == NEW
+
+
+def test_too_little_free_space_is_refused_before_compiling(tmp_path: Path, monkeypatch) -> None:
+    """Issue 22: an --out whose disk cannot hold the estimated outputs is refused with exit
+    2 once the model is built, before anything is compiled or sampled, and nothing is
+    written."""
+    import shutil
+    from collections import namedtuple
+
+    import numpy as np
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from hbr.cli.console import app
+
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 10, 200)
+    pd.DataFrame({"y": rng.normal(size=200) + g, "g": g}).to_csv(tmp_path / "d.csv",
+                                                                 index=False)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 ** 9, 10 ** 9 - 50_000,
+                                                              50_000))
+    t = time.perf_counter()
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "d.csv"), "y ~ 1 + (1 | g)",
+                                   "--out", str(tmp_path / "fit"), "--no-progress"])
+    assert res.exit_code == 2, res.output
+    assert "need about" in res.output and "48.8 KiB is free" in res.output
+    assert "nothing was fitted" in res.output and "time:" not in res.output
+    assert not (tmp_path / "fit").exists()
+    assert time.perf_counter() - t < 20  # no compiling (that alone takes longer)
+
+
+def test_the_size_estimate_is_the_size_written(tmp_path: Path) -> None:
+    """api.written_bytes against the file a fit writes: within 25%, with and without the
+    pointwise log likelihood."""
+    import hbr
+    from hbr.api import written_bytes
+    from hbr.options import FitOptions
+
+    data, _ = hbr.simulate(40, 12, seed=2)
+    for ll in (True, False):
+        fit = hbr.fit("y ~ x + (x | g)", data, seed=1, chains=2, draws=300, tune=200,
+                      log_likelihood=ll)
+        size = fit.to_netcdf(tmp_path / f"f{ll}.nc").stat().st_size
+        est = written_bytes(fit.spec, FitOptions.of(chains=2, draws=300), ll)
+        assert 0.75 < est / size < 1.25, (ll, est, size)

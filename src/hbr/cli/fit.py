@@ -89,7 +89,7 @@ def fit_cmd(
     if sigma and "~" not in sigma:  # --sigma "1 + (1 | zip)": the flag names the response
         sigma = f"sigma ~ {sigma}"
     formulas = [formula_text, sigma] if sigma else formula_text
-    fit = _run(lambda: _fit_with_progress(formulas, table, settings, progress))
+    fit = _run(lambda: _fit_with_progress(formulas, table, settings, progress, out_dir))
     if isinstance(table, str):
         err.print(f"{fit.spec.design.n_obs} rows" + ("" if fit.spec.design.has_rows else
                   " (read out of core by DuckDB)"), markup=False)
@@ -139,13 +139,23 @@ def _load(example: str | None, data: str | None, formula: str | None) -> tuple[A
     return data, formula, data  # a path: hbr.fit reads it (pandas, or DuckDB)
 
 
-def _fit_with_progress(formulas: Any, table: Any, settings: dict[str, Any], progress: bool
-                       ) -> Any:
-    import hbr
+def _fit_with_progress(formulas: Any, table: Any, settings: dict[str, Any], progress: bool,
+                       out_dir: Path | None) -> Any:
+    """hbr.fit with a progress bar; with ``--out``, once the model is built and before it is
+    compiled, a check that the outputs will fit on the disk."""
+    from hbr.api import fit_with, written_bytes
+    from hbr.io import check_free_space
+    from hbr.options import FitOptions
+
+    def room(spec: Any, opts: Any, log_likelihood: bool) -> None:
+        if out_dir is not None:
+            check_free_space(out_dir, written_bytes(spec, opts, log_likelihood),
+                             "the outputs (posterior.nc and summary.csv)")
 
     bar, update = _progress() if progress else (None, None)
     with bar if bar is not None else contextlib.nullcontext():
-        return hbr.fit(formulas, table, progress=update, **settings)
+        opts = FitOptions.of(**settings, progress=update)
+        return fit_with(formulas, table, opts, settings["priors"], before_sampling=room)
 
 
 def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> None:
