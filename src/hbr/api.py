@@ -18,6 +18,7 @@ import pandas as pd
 from hbr._pipeline import Run, sample
 from hbr.design.build import build_design
 from hbr.design.types import Design
+from hbr.density.split import one_row_note
 from hbr.errors import HbrWarning, OptionError
 from hbr.inference import METHODS
 from hbr.io import read_table
@@ -106,6 +107,9 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
     design, keep_loglik = _design(_formulas(formula), data, opts)
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)
+    note = one_row_note(spec)
+    if note:
+        warnings.warn(note, HbrWarning, stacklevel=3)
     if before_sampling is not None:
         before_sampling(spec, opts, keep_loglik)
     run = sample(spec, opts, keep_loglik)

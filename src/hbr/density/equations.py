@@ -25,6 +25,7 @@ from hbr.density.likelihoods import LOGLIK
 from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
 from hbr.density.parts import distribution
 from hbr.density.reparam import REPARAMS
+from hbr.density.split import price_split
 from hbr.density.structure import VECTOR_MIN, Structure
 
 __all__ = ["unpack", "linear_predictor", "noise_sd", "aux_values", "logdensity",
@@ -44,7 +45,9 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     for i, p in enumerate(s.params):
         if i in runs:  # a run of fixed effects as one vector (Structure.fixed_runs)
             lp = lp + _price_run(s, z, d, *runs[i], i, vals)
-        if i in member:
+        if s.split is not None and i == s.split[0]:  # sigma and a one-row factor's sd
+            lp = lp + price_split(s, z, d, vals, distribution)
+        if i in member or (s.split is not None and i in s.split):
             continue
         u = z[p.start:p.stop]
         prior = distribution(p.domain, p.size, p.prior_family, d["prior"][p.name])

@@ -12,6 +12,7 @@ import numpyro.distributions as dist
 from numpyro.distributions.transforms import biject_to
 
 from hbr.density.reparam import REPARAMS
+from hbr.density.split import split_start
 from hbr.design.aggregate import stored_patterns
 from hbr.errors import OptionError
 from hbr.model.links import LINKS
@@ -245,7 +246,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
                    ols: tuple[np.ndarray, np.ndarray, float]) -> tuple[jax.Array, jax.Array]:
     """A start near the least-squares fit ``ols`` (:func:`least_squares`) in the layout of
     ``s``, and the size of the jitter around it."""
-    params, dim, reparam = spec.params, s.dim, REPARAMS[s.reparam]
+    params, dim, reparam, structure = spec.params, s.dim, REPARAMS[s.reparam], s
     offsets = {p.name: (p.start, p.stop) for p in s.params}
     raw_off = {i: g.raw for i, g in enumerate(s.groups) if g.raw is not None}
     loc = [g.loc for g in s.groups]
@@ -304,4 +305,4 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
             if lg.level_cols:  # and the level's predictors' effects
                 m[:, lg.intercept_col] += data["level_X"][i] @ beta[list(lg.level_cols)]
             center[a:b] = (w * m).ravel()
-    return jnp.asarray(center), jnp.asarray(jitter)
+    return jnp.asarray(split_start(structure, center)), jnp.asarray(jitter)

@@ -21,6 +21,7 @@ import numpy as np
 
 from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, stored_patterns, worth_it
 from hbr.density.parts import free_size, location_map, prior_shape
+from hbr.density.split import variance_split
 from hbr.errors import OptionError
 from hbr.model.families import FAMILIES
 from hbr.model.integrated import PARAMETERIZATION_NAMES, integrated_ids, marginal_factor
@@ -112,6 +113,8 @@ class Structure(NamedTuple):
     aggregate: str = ""  # the family of the collapsed rows the log density reads (rows
     # repeating a covariate pattern, hbr.design.aggregate), "" when it reads the rows
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
+    split: tuple[int, int] | None = None  # params of sigma and of a one-row factor's sd,
+    # sampled as their total and its split (hbr.density.split), or None
 
     @property
     def lik_family(self) -> str:
@@ -173,9 +176,11 @@ class Structure(NamedTuple):
     @property
     def key(self) -> tuple:
         """The compile key of the log density (the structure without the readouts' sizes)."""
-        # the runs depend on VECTOR_MIN too; without runs the key is what it always was
-        runs = self.fixed_runs
-        return tuple(self._replace(sizes=())) + ((("runs", runs),) if runs else ())
+        # the runs depend on VECTOR_MIN too; without runs or a split the key is what it
+        # always was
+        runs, base = self.fixed_runs, tuple(self._replace(sizes=()))[:-1]
+        return base + ((("runs", runs),) if runs else ()) + (
+            (("split", self.split),) if self.split else ())
 
     @classmethod
     def of(cls, spec: ModelSpec, parameterization: str, marginalize: str | None,
@@ -216,7 +221,8 @@ class Structure(NamedTuple):
             bool(has_se and design.formula.se_sigma), params, groups,
             tuple(p.name for p in spec.fixed), tuple(p.name for p in spec.dpar_fixed),
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
-            x_shape, dtype, agg, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
+            x_shape, dtype, agg, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
+            variance_split(spec, noise, marg, params) if marg else None)
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
