@@ -7,6 +7,7 @@ The front door reads as the pipeline: options validated once (:class:`~hbr.optio
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import warnings
@@ -112,7 +113,14 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
         warnings.warn(note, HbrWarning, stacklevel=3)
     if before_sampling is not None:
         before_sampling(spec, opts, keep_loglik)
-    run = sample(spec, opts, keep_loglik)
+    if opts.progress is True:  # a bar on stderr, as the command line shows
+        from hbr._runtime.progressbar import progress_bar
+
+        bar, update = progress_bar()
+        with bar:
+            run = sample(spec, dataclasses.replace(opts, progress=update), keep_loglik)
+    else:
+        run = sample(spec, opts, keep_loglik)
     if run.result.interrupted:
         warnings.warn(f"sampling was interrupted after {run.result.positions.shape[1]} of "
                       f"{opts.draws} draws per chain; the draws done so far are kept and "

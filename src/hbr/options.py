@@ -79,8 +79,9 @@ class FitOptions:
         likelihood is stored then (``fit.loo()`` streams the rows again). "pandas": read the
         table into memory. "auto": DuckDB for globs and files of 256 MB or more when the
         model allows it, pandas otherwise.
-    progress : callable, optional
-        ``progress(done, total, phase)`` called during sampling.
+    progress : bool or callable, optional
+        True: a progress bar on stderr; a function: ``progress(done, total, phase)``
+        called during sampling; False or None: nothing.
     """
 
     chains: int = 4
@@ -100,7 +101,7 @@ class FitOptions:
     dropna: bool = False
     log_likelihood: bool | None = None
     engine: str = "auto"
-    progress: Callable[[int, int, str], None] | None = None
+    progress: Callable[[int, int, str], None] | bool | None = None
 
     @classmethod
     def of(cls, **kw: Any) -> "FitOptions":
@@ -121,6 +122,12 @@ class FitOptions:
         fam, o["link"] = resolve_family(o["family"], kw.get("link"))
         o["parameterization"] = _parameterization(kw.get("parameterization"), fam.marginal,
                                                   o["marginalize"])
+        pr = o["progress"]
+        if pr is False:
+            o["progress"] = None
+        elif pr is not None and pr is not True and not callable(pr):
+            raise OptionError(f"progress must be True (a bar on stderr), False or a function "
+                              f"progress(done, total, phase), got {pr!r}")
         if o["engine"] not in ENGINES:
             raise OptionError(f"engine={o['engine']!r} is not available; choose 'auto', "
                               "'pandas' or 'duckdb'")

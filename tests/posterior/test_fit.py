@@ -243,3 +243,24 @@ def test_draws_that_would_not_fit_in_memory_are_refused_up_front() -> None:
     with pytest.raises(OptionError, match="draws per chain"):
         hbr.fit("log_radon ~ floor + (floor | county)", mn, draws=10**9)
     assert time.perf_counter() - t < 10  # before any compilation
+
+
+def test_progress_true_false_or_a_function(capsys) -> None:
+    """progress=False (as a Bambi or PyMC user writes it) used to fail deep inside the
+    sampler ('bool' object is not callable); True shows a bar on stderr, a function is
+    called, anything else is a named OptionError."""
+    import hbr
+    from hbr.errors import OptionError
+
+    data, _ = hbr.simulate(10, 5, seed=1)
+    kw = dict(seed=1, chains=1, draws=40, tune=40)
+    a = hbr.fit("y ~ x + (1 | g)", data, progress=False, **kw)
+    calls = []
+    b = hbr.fit("y ~ x + (1 | g)", data, progress=lambda *c: calls.append(c), **kw)
+    assert calls and calls[-1][:2] == (80, 80)
+    np.testing.assert_array_equal(a.posterior["sigma"].values, b.posterior["sigma"].values)
+    capsys.readouterr()
+    hbr.fit("y ~ x + (1 | g)", data, progress=True, **kw)
+    assert "sampling" in capsys.readouterr().err
+    with pytest.raises(OptionError, match="progress must be True"):
+        hbr.fit("y ~ x + (1 | g)", data, progress="yes", **kw)

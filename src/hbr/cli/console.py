@@ -71,17 +71,9 @@ def _parse_priors(items: list[str]) -> dict[str, str]:
 
 
 def _progress() -> tuple[Any, Callable[[int, int, str], None]]:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from hbr._runtime.progressbar import progress_bar
 
-    bar = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                   TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
-    task = bar.add_task("compiling + warm-up", total=None)
-
-    def update(done: int, total: int, phase: str) -> None:
-        bar.update(task, completed=done, total=total,
-                   description="warm-up" if phase == "warmup" else "sampling")
-    return bar, update
+    return progress_bar(err)
 
 
 def _print_summary(df: Any, title: str) -> None:
