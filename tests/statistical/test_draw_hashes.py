@@ -40,6 +40,23 @@ HASHES = {
 }
 
 
+# The same pinned versions give other rounding on another CPU: XLA compiles for the
+# machine's instruction set. Recorded, twice, in fresh processes, on a 2-core AMD EPYC with
+# AVX2 and no AVX-512, where the set above is not reproduced (checked at commit 9431ae1,
+# before any change of that session). A run must reproduce one whole set, never a mix, so a
+# change of the draws still fails on either machine.
+HASHES_AMD_AVX2 = {
+    "radon-nuts-marginal": "8e9aa1cfad742ceb67be1897569e1662024bcc0c405acd1fb8fda7bcf74a9c63",
+    "radon-nuts-auto": "56c5e20ddbb051b20ec1857df0414ae601e47946d48439bed19f8e455d45fbf1",
+    "radon-nuts-noncentered":
+        "12ce0e8752f56089f96126794bfb3e34a9299c4df08f7bc6fc1a666d99fe4e45",
+    "radon-metropolis": "6e9cf09eda0ec2e9300d0cb3acddb7cec385ea2f8fbc6acb90b2939514f5bb86",
+    "radon-advi": "e6d62e46d2e9f66b99f63d927cf7a6ced3d033516b2ad37ef7f16af6b74059d2",
+    "radon-laplace": "7f7181b33c58dafec9e281343b22f05420bf17b6233c975d316c4d8ed2ace12f",
+    "bernoulli-nuts-auto": "b6b5bf805ba6c5c362cb44b1b0c2c36895be5e58d5a8abfda60fa905360db461",
+}
+
+
 def test_pinned_versions_are_installed() -> None:
     """The hashes below are only meaningful with the versions they were recorded with."""
     found = {name: metadata.version(name) for name in RECORDED_WITH}
@@ -52,4 +69,4 @@ def test_same_seed_gives_the_recorded_draws() -> None:
                          timeout=900)
     assert res.returncode == 0, res.stderr[-3000:]
     got = dict(line.split() for line in res.stdout.splitlines() if line.strip())
-    assert got == HASHES
+    assert got in (HASHES, HASHES_AMD_AVX2), got
