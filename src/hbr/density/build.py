@@ -36,6 +36,7 @@ from hbr._runtime.keys import key_rng
 from hbr.density.equations import constrain, joint_mode_profile, logdensity, pointwise_loglik
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
+from hbr.density.classes import class_data
 from hbr.density.parts import centering_weights, fixed_affine, initial_center, least_squares
 from hbr.density.structure import Structure, level_values, padded_levels, parent_levels
 from hbr.design.aggregate import aggregate_rows, design_patterns
@@ -243,6 +244,8 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
             "log_se": np.float64(np.sum(np.log(rows["se"])) if s.has_se else 0.0)}
     if s.use_stats:  # everything the likelihood needs
         marg.update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
+        if s.classes:  # summed by level size (hbr.density.classes)
+            marg["cls"] = class_data(st.ZtZ, st.Zty, st.ZtX)
         if s.noise == "group":
             marg.update(_group_noise_data(s, spec, rows, blk0.index, n_levels, st.n))
     else:

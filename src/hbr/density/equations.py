@@ -25,6 +25,7 @@ from hbr.density.likelihoods import LOGLIK
 from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
 from hbr.density.parts import distribution
 from hbr.density.reparam import REPARAMS
+from hbr.density.classes import class_loglik
 from hbr.density.split import price_split
 from hbr.density.structure import VECTOR_MIN, Structure
 
@@ -226,6 +227,11 @@ def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
         ll = LOGLIK[(s.lik_family, s.link)]
         out = lp + jnp.sum(ll(d["y"], eta, aux_values(s, vals, effects, d), d))
         return out + d["agg_const"] if s.aggregate else out
+    if s.classes:  # one intercept-only factor summed by level size: O(D p^2), not O(J p)
+        m, beta = d["marg"], _fixed_beta(s, vals)
+        rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
+        return lp + class_loglik(m["cls"], rr, beta, Ls[s.marg_ids[0]][0, 0],
+                                 vals["sigma"][0], m["N"])
     rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
     return lp + marginal_loglik(rr, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["N"]) + const
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, stored_patterns, worth_it
 from hbr.density.parts import free_size, location_map, prior_shape
+from hbr.density.classes import size_classes
 from hbr.density.split import variance_split
 from hbr.errors import OptionError
 from hbr.model.families import FAMILIES
@@ -115,6 +116,8 @@ class Structure(NamedTuple):
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
     split: tuple[int, int] | None = None  # params of sigma and of a one-row factor's sd,
     # sampled as their total and its split (hbr.density.split), or None
+    classes: int = 0  # distinct level sizes when the integrated intercept-only factor is
+    # summed by size class (hbr.density.classes), or 0
 
     @property
     def lik_family(self) -> str:
@@ -178,9 +181,10 @@ class Structure(NamedTuple):
         """The compile key of the log density (the structure without the readouts' sizes)."""
         # the runs depend on VECTOR_MIN too; without runs or a split the key is what it
         # always was
-        runs, base = self.fixed_runs, tuple(self._replace(sizes=()))[:-1]
+        runs, base = self.fixed_runs, tuple(self._replace(sizes=()))[:-2]
         return base + ((("runs", runs),) if runs else ()) + (
-            (("split", self.split),) if self.split else ())
+            (("split", self.split),) if self.split else ()) + (
+            (("classes", self.classes),) if self.classes else ())
 
     @classmethod
     def of(cls, spec: ModelSpec, parameterization: str, marginalize: str | None,
@@ -222,7 +226,8 @@ class Structure(NamedTuple):
             tuple(p.name for p in spec.fixed), tuple(p.name for p in spec.dpar_fixed),
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
             x_shape, dtype, agg, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
-            variance_split(spec, noise, marg, params) if marg else None)
+            variance_split(spec, noise, marg, params) if marg else None,
+            size_classes(spec, noise, use_stats, marg) if marg else 0)
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
