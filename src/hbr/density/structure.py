@@ -113,11 +113,11 @@ class Structure(NamedTuple):
     dtype: str
     aggregate: str = ""  # the family of the collapsed rows the log density reads (rows
     # repeating a covariate pattern, hbr.design.aggregate), "" when it reads the rows
-    sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
     split: tuple[int, int] | None = None  # params of sigma and of a one-row factor's sd,
     # sampled as their total and its split (hbr.density.split), or None
     classes: int = 0  # distinct level sizes when the integrated intercept-only factor is
     # summed by size class (hbr.density.classes), or 0
+    sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
 
     @property
     def lik_family(self) -> str:
@@ -179,12 +179,9 @@ class Structure(NamedTuple):
     @property
     def key(self) -> tuple:
         """The compile key of the log density (the structure without the readouts' sizes)."""
-        # the runs depend on VECTOR_MIN too; without runs or a split the key is what it
-        # always was
-        runs, base = self.fixed_runs, tuple(self._replace(sizes=()))[:-2]
-        return base + ((("runs", runs),) if runs else ()) + (
-            (("split", self.split),) if self.split else ()) + (
-            (("classes", self.classes),) if self.classes else ())
+        # the runs depend on VECTOR_MIN too: named when there are any
+        runs = self.fixed_runs
+        return tuple(self._replace(sizes=())) + ((("runs", runs),) if runs else ())
 
     @classmethod
     def of(cls, spec: ModelSpec, parameterization: str, marginalize: str | None,
@@ -225,9 +222,9 @@ class Structure(NamedTuple):
             bool(has_se and design.formula.se_sigma), params, groups,
             tuple(p.name for p in spec.fixed), tuple(p.name for p in spec.dpar_fixed),
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
-            x_shape, dtype, agg, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
-            variance_split(spec, noise, marg, params) if marg else None,
-            size_classes(spec, noise, use_stats, marg) if marg else 0)
+            x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
+            size_classes(spec, noise, use_stats, marg) if marg else 0,
+            (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
