@@ -63,7 +63,9 @@ def test_the_split_only_where_levels_hold_one_or_two_rows() -> None:
     mn = radon[radon.state == "MN"]
     for formula, data, want in [("log_radon ~ floor + (1 | county)", mn, False),
                                 ("y ~ x + (1 | g)", _table(300), True),
-                                ("y ~ x + (x | g)", _table(300), False)]:  # not an intercept
+                                ("y ~ x + (x | g)", _table(300), False),
+                                # a slope per row: sigma^2 + tau^2 x_i^2 tells them apart
+                                ("y ~ x + (0 + x | g)", _table(300), False)]:
         spec = build_model(build_design(formula, data))
         assert (Structure.of(spec, "marginal", None, "float64").split is not None) == want
 

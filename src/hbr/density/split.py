@@ -47,7 +47,8 @@ def variance_split(spec: Any, noise: str, marg: Any, params: tuple
     if noise != "scalar" or len(marg) != 1:
         return None
     g = spec.groups[min(marg)]
-    if g.block.k != 1 or g.corr is not None or g.block.dpar:
+    if (g.block.k != 1 or g.corr is not None or g.block.dpar
+            or not g.block.names[0].startswith("1|")):  # a slope's rows tell sigma from tau
         return None
     names = {p.name: i for i, p in enumerate(params)}
     by_name = {p.name: p for p in spec.params}
