@@ -94,23 +94,24 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
                          target_accept=target_accept, method=method, init=init, thin=thin,
                          vi_steps=vi_steps, family=family, link=link, dropna=dropna,
                          log_likelihood=log_likelihood, engine=engine, progress=progress)
-    return fit_with(formula, data, opts, priors)
+    return fit_with(formula, data, opts, priors, frames=2)
 
 
 def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
              priors: Mapping[str, str | Prior] | None = None,
-             before_sampling: Callable[[ModelSpec, FitOptions, bool], None] | None = None
-             ) -> Fit:
+             before_sampling: Callable[[ModelSpec, FitOptions, bool], None] | None = None,
+             frames: int = 1) -> Fit:
     """:func:`fit` with validated options; ``before_sampling(spec, opts, log_likelihood)``
     is called once the model is built, before anything is compiled or sampled (the command
-    line checks there that its outputs will fit on the disk)."""
+    line checks there that its outputs will fit on the disk). Warnings are attributed to the
+    code ``frames`` calls above this one (2 from :func:`fit`)."""
     t_start = time.perf_counter()
-    design, keep_loglik = _design(_formulas(formula), data, opts)
+    design, keep_loglik = _design(_formulas(formula), data, opts, frames)
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)
     note = one_row_note(spec)
     if note:
-        warnings.warn(note, HbrWarning, stacklevel=3)
+        warnings.warn(note, HbrWarning, stacklevel=1 + frames)
     if before_sampling is not None:
         before_sampling(spec, opts, keep_loglik)
     if opts.progress is True:  # a bar on stderr, as the command line shows
@@ -125,7 +126,7 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
         warnings.warn(f"sampling was interrupted after {run.result.positions.shape[1]} of "
                       f"{opts.draws} draws per chain; the draws done so far are kept and "
                       "marked partial (posterior attrs 'interrupted' = 1)", HbrWarning,
-                      stacklevel=2)
+                      stacklevel=1 + frames)
     record = run_record(spec, opts, run, time.perf_counter() - t_start)
     return Fit(make_draws(spec, run.values, run.result.stats, run.log_lik, record.to_attrs()),
                spec, run.prepared.choice, opts.seed, dict(record.timings),
@@ -139,7 +140,8 @@ def _formulas(formula: str | Sequence[str]) -> list[str]:
     return formulas
 
 
-def _design(formulas: list[str], data: Any, opts: FitOptions) -> tuple[Design, bool]:
+def _design(formulas: list[str], data: Any, opts: FitOptions, frames: int
+            ) -> tuple[Design, bool]:
     """The design (rows in memory, or statistics when the rows stay in files or on a Dask
     cluster) and whether to keep the pointwise log likelihood."""
     design = None
@@ -152,7 +154,7 @@ def _design(formulas: list[str], data: Any, opts: FitOptions) -> tuple[Design, b
         design = build_design(formulas[0], data, dropna=opts.dropna,
                               dpars=tuple(formulas[1:]))
         return design, _want_log_likelihood(opts.log_likelihood,
-                                            design.n_obs * opts.chains * opts.draws)
+                                            design.n_obs * opts.chains * opts.draws, frames)
     if opts.log_likelihood:
         design.require_rows("log_likelihood=True")
     if opts.log_likelihood is None:
@@ -160,7 +162,8 @@ def _design(formulas: list[str], data: Any, opts: FitOptions) -> tuple[Design, b
                       f"{design.engine}): the fit keeps no pointwise log "
                       "likelihood; fit.loo() reads the rows again in chunks (a sample of "
                       "rows for large tables), fit.predict works on new rows "
-                      "(log_likelihood=False silences this)", HbrWarning, stacklevel=3)
+                      "(log_likelihood=False silences this)", HbrWarning,
+                      stacklevel=2 + frames)
     return design, False
 
 
@@ -210,7 +213,7 @@ def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,
                           f"about {fit_draws} draws per chain (--draws), or fewer chains")
 
 
-def _want_log_likelihood(requested: bool | None, size: int) -> bool:
+def _want_log_likelihood(requested: bool | None, size: int, frames: int = 1) -> bool:
     if requested is False:
         return False
     if requested is None:
@@ -219,7 +222,7 @@ def _want_log_likelihood(requested: bool | None, size: int) -> bool:
         warnings.warn(f"the pointwise log likelihood would hold {size:.3g} numbers "
                       f"({size * 8 / 2**30:.1f} GiB), so it was not stored and LOO is not "
                       "available; pass log_likelihood=True with fewer draws to keep it",
-                      HbrWarning, stacklevel=4)
+                      HbrWarning, stacklevel=3 + frames)
         return False
     if size > LOGLIK_MAX:
         raise OptionError(f"log_likelihood=True needs {size:.3g} numbers "
