@@ -84,14 +84,19 @@ def check_writable(path: Path, overwrite: bool) -> None:
                                 "another output or pass overwrite=True (CLI: --force)")
 
 
+def _nearest_existing(folder: Path) -> Path:
+    """``folder``, or the nearest folder above it that exists (where it would be created)."""
+    while not folder.exists() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def check_output_dir(folder: Path) -> None:
     """Before any work: a DataError naming ``folder`` and the reason when the outputs could
     not be written there (it, or the nearest folder above it that exists, is a file, or is
     not writable). Nothing is created."""
     folder = Path(os.path.abspath(folder))
-    here = folder
-    while not here.exists() and here.parent != here:
-        here = here.parent
+    here = _nearest_existing(folder)
     why = (None if here.is_dir() and os.access(here, os.W_OK | os.X_OK) else
            "is a file, not a directory" if here.exists() and not here.is_dir() else
            "is not writable")
@@ -108,11 +113,8 @@ def check_free_space(folder: Path, need: int, what: str) -> None:
     free space cannot be read."""
     import shutil
 
-    here = Path(os.path.abspath(folder))
-    while not here.exists() and here.parent != here:
-        here = here.parent
     try:
-        free = shutil.disk_usage(here).free
+        free = shutil.disk_usage(_nearest_existing(Path(os.path.abspath(folder)))).free
     except OSError:
         return
     if free < 1.1 * need:

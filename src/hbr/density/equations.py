@@ -127,14 +127,16 @@ def _fixed_beta(s: Structure, vals: dict[str, jax.Array]) -> jax.Array:
     """The fixed effects as one vector (a run's vector as it is, not cut and joined)."""
     if not s.fixed:
         return jnp.zeros(0)
-    pieces, runs, i = [], dict(s.fixed_runs), 0
+    pieces, i = [], 0
+    runs = {start: (r, stop) for r, (start, stop) in enumerate(s.fixed_runs)}
     by_name = {p.name: k for k, p in enumerate(s.params)}
     names = list(s.fixed)
     while i < len(names):
         k = by_name[names[i]]
         if k in runs:
-            pieces.append(vals[("run", list(runs).index(k))])
-            i += runs[k] - k
+            r, stop = runs[k]
+            pieces.append(vals[("run", r)])
+            i += stop - k
         else:
             pieces.append(jnp.atleast_1d(vals[names[i]]))
             i += 1
