@@ -19,7 +19,8 @@ def _draws(chains: int, n: int, P: int, seed: int) -> np.ndarray:
     for t in range(1, n):
         x[:, t] = phi * x[:, t - 1] + rng.normal(size=(chains, P))
     x[:, :, 0] += np.arange(chains)[:, None] * 0.5  # one parameter whose chains disagree
-    x[:, :, 1] = np.round(x[:, :, 1])  # ties
+    x[:, :, 1] = np.round(x[:, :, 1])  # ties: many (the dense average-rank code)
+    x[:, :, 3] = np.round(x[:, :, 3], 4)  # ties: a few (patched in place)
     x[:, :, 2] = 3.0  # constant
     return x
 
@@ -45,3 +46,23 @@ def test_summary_arrays_match_arviz(chains: int, n: int) -> None:
                     continue
                 assert got[key][j] == pytest.approx(w, rel=1e-9, nan_ok=True), (key, j)
     assert np.isnan(got["r_hat"][2])
+
+
+def test_sparse_tie_patch_equals_dense_average_ranks() -> None:
+    """The in-place patch of a few tie runs (and of none) gives the same normal scores as
+    the dense run-length ranks, run lengths 2 to 5 at the row ends included."""
+    from hbr.posterior.mcmcstats import _dense_ranks, _sorted_scores, _ztable
+
+    rng = np.random.default_rng(3)
+    srt = np.sort(rng.normal(size=(6, 50)), axis=1)
+    srt[1, 10:12] = srt[1, 10]
+    srt[2, 0:5] = srt[2, 0]
+    srt[2, 47:50] = srt[2, 47]
+    srt[4, 20:23] = srt[4, 20]
+    srt[4, 30:32] = srt[4, 30]
+    table = _ztable(50)
+    dense = table[(2.0 * _dense_ranks(srt[:, 1:] == srt[:, :-1])).astype(np.intp)]
+    got = _sorted_scores(srt, table)
+    np.testing.assert_array_equal(got, dense)
+    assert got[2, 0] == got[2, 4] and got[2, 0] < got[2, 5]  # one score for a tie run
+    np.testing.assert_array_equal(_sorted_scores(srt[[0, 3, 5]], table), dense[[0, 3, 5]])

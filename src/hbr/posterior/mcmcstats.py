@@ -35,26 +35,64 @@ def _split(x: np.ndarray) -> np.ndarray:
     return np.concatenate([x[..., :half], x[..., n - half:]], axis=1)
 
 
-def _average_ranks(srt: np.ndarray, order: np.ndarray) -> np.ndarray:
-    """1-based average ranks, given each row's sorted values and the sorting permutation."""
+def _ztable(m: int) -> np.ndarray:
+    r"""Normal scores of the average ranks :math:`r = k/2` of ``m`` values, :math:`k = 0,
+    \dots, 2m + 1`: :math:`\Phi^{-1}((r - 3/8) / (m + 1/4))` (Blom), the same expression
+    ArviZ evaluates per value; an average rank is always a multiple of 1/2."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ndtri((np.arange(2 * m + 2) / 2.0 - 0.375) / (m + 0.25))
+
+
+_DENSE_TIES = 1 / 16  # above this fraction of tied neighbours, the dense average-rank code
+
+
+def _sorted_scores(srt: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Normal scores of the 1-based average ranks, in each row's sorted order.
+
+    Without ties the ranks are 1..m in every row, so the scores are one row of ``table``;
+    a few tie runs (the two values either side of the median when folding) are patched in
+    place; many (discrete draws) take the dense run-length computation."""
     P, m = srt.shape
-    ranks = np.empty((P, m))
-    if not np.any(srt[:, 1:] == srt[:, :-1]):  # no ties (continuous draws): a permutation
-        np.put_along_axis(ranks, order, np.arange(1.0, m + 1.0)[None, :], axis=1)
-        return ranks
+    eq = srt[:, 1:] == srt[:, :-1]
+    rows, pos = np.nonzero(eq)
+    scores = np.repeat(table[2:2 * m + 2:2][None, :], P, axis=0)
+    if rows.size == 0:
+        return scores
+    if rows.size > _DENSE_TIES * P * m:
+        return table[(2.0 * _dense_ranks(eq)).astype(np.intp)]
+    # runs of consecutive tied neighbours in one row: a run covers sorted positions
+    # start .. end (inclusive), end = its last tied neighbour's position + 1
+    new = np.ones(rows.size, dtype=bool)
+    new[1:] = (rows[1:] != rows[:-1]) | (pos[1:] != pos[:-1] + 1)
+    first = np.flatnonzero(new)
+    start, run_row = pos[first], rows[first]
+    end = pos[np.r_[first[1:] - 1, rows.size - 1]] + 1
+    length = end - start + 1
+    offset = np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+    avg2 = (start + end + 2).astype(np.intp)  # twice the 1-based average rank
+    scores[np.repeat(run_row, length), np.repeat(start, length) + offset] = \
+        np.repeat(table[avg2], length)
+    return scores
+
+
+def _dense_ranks(eq: np.ndarray) -> np.ndarray:
+    """1-based average ranks in sorted order, given where sorted neighbours are equal."""
+    P, m1 = eq.shape
+    m = m1 + 1
     pos = np.broadcast_to(np.arange(m), (P, m))
     new_run = np.ones((P, m), dtype=bool)
-    new_run[:, 1:] = srt[:, 1:] != srt[:, :-1]
+    new_run[:, 1:] = ~eq
     start = np.maximum.accumulate(np.where(new_run, pos, 0), axis=1)
     end_run = np.ones((P, m), dtype=bool)
     end_run[:, :-1] = new_run[:, 1:]
     end = np.minimum.accumulate(np.where(end_run, pos, m - 1)[:, ::-1], axis=1)[:, ::-1]
-    np.put_along_axis(ranks, order, (start + end) / 2.0 + 1.0, axis=1)
-    return ranks
+    return (start + end) / 2.0 + 1.0
 
 
-def _z(ranks: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    return ndtri((ranks - 0.375) / (ranks.shape[1] + 0.25)).reshape(shape)
+def _scatter(sorted_vals: np.ndarray, order: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    out = np.empty(order.shape)
+    np.put_along_axis(out, order, sorted_vals, axis=1)
+    return out.reshape(shape)
 
 
 def _bulk_and_folded_z(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -65,9 +103,10 @@ def _bulk_and_folded_z(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     P = split.shape[0]
     flat = split.reshape(P, -1)
     m = flat.shape[1]
+    table = _ztable(m)
     order = np.argsort(flat, axis=1)
     srt = np.take_along_axis(flat, order, axis=1)
-    z_bulk = _z(_average_ranks(srt, order), split.shape)
+    z_bulk = _scatter(_sorted_scores(srt, table), order, split.shape)
     med = (srt[:, (m - 1) // 2] + srt[:, m // 2]) / 2.0
     d = np.abs(srt - med[:, None])
     left = np.sum(srt < med[:, None], axis=1)  # V's left arm length, per row
@@ -78,7 +117,7 @@ def _bulk_and_folded_z(split: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nd
     o2 = np.argsort(runs, axis=1, kind="stable")
     fsrt = np.take_along_axis(runs, o2, axis=1)
     forder = np.take_along_axis(np.take_along_axis(order, src, axis=1), o2, axis=1)
-    return z_bulk, _z(_average_ranks(fsrt, forder), split.shape), srt
+    return z_bulk, _scatter(_sorted_scores(fsrt, table), forder, split.shape), srt
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
@@ -102,13 +141,16 @@ def _ess(x: np.ndarray) -> np.ndarray:
     m = next_fast_len(2 * n)
     centred = x - x.mean(axis=2, keepdims=True)
     f = sfft.rfft(centred, n=m, axis=2)
-    acov = sfft.irfft(f * np.conjugate(f), n=m, axis=2)[..., :n] / n
-    mean_var = acov[:, :, 0].mean(axis=1) * n / (n - 1.0)
+    # the chains' mean autocovariance: the inverse transform is linear, so average the power
+    # spectra first (one inverse FFT per parameter, not per chain)
+    power = (f.real ** 2 + f.imag ** 2).mean(axis=1)
+    acov_mean = sfft.irfft(power, n=m, axis=1)[:, :n] / n
+    mean_var = np.einsum("pcn,pcn->p", centred, centred) / (c * n) * n / (n - 1.0)
     var_plus = mean_var * (n - 1.0) / n
     if c > 1:
         var_plus = var_plus + x.mean(axis=2).var(axis=1, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        rho = 1.0 - (mean_var[:, None] - acov.mean(axis=1)) / var_plus[:, None]
+        rho = 1.0 - (mean_var[:, None] - acov_mean) / var_plus[:, None]
     rho[:, 0] = 1.0
     K = n // 2
     S = rho[:, 0:2 * K:2] + rho[:, 1:2 * K:2]  # pair sums, (P, K)
