@@ -27,15 +27,16 @@ if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "hbr":  # the hbr scr
 from hbr._version import __version__
 from hbr import datasets, priors
 from hbr.datasets import list_datasets, load_dataset, simulate
-from hbr.errors import (DataError, FormulaError, HbrError, HbrWarning, OptionError,
-                        OutputExistsError, PriorError)
+from hbr.errors import (DataError, DiagnosticsWarning, FormulaError, HbrError, HbrWarning,
+                        OptionError, OutputExistsError, PriorError)
 from hbr.formula import parse_formula
 from hbr.io import read_table
 
 __all__ = ["fit", "Fit", "load_fit", "compare", "Comparison", "summarize_predictions",
            "load_dataset", "simulate", "list_datasets", "read_table", "parse_formula",
            "priors", "datasets", "HbrError", "FormulaError", "DataError", "PriorError",
-           "OptionError", "OutputExistsError", "HbrWarning", "__version__"]
+           "OptionError", "OutputExistsError", "HbrWarning", "DiagnosticsWarning",
+           "__version__"]
 
 _LAZY = ("plots", "report", "checks")
 # names whose modules reach JAX (or SciPy, ArviZ's neighbours): imported on first use

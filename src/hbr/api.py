@@ -20,7 +20,7 @@ from hbr._pipeline import Run, sample
 from hbr.design.build import build_design
 from hbr.design.types import Design
 from hbr.density.split import one_row_note
-from hbr.errors import HbrWarning, OptionError
+from hbr.errors import DiagnosticsWarning, HbrWarning, OptionError
 from hbr.inference import METHODS
 from hbr.io import read_table
 from hbr.model.spec import ModelSpec, build_model
@@ -94,7 +94,20 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
                          target_accept=target_accept, method=method, init=init, thin=thin,
                          vi_steps=vi_steps, family=family, link=link, dropna=dropna,
                          log_likelihood=log_likelihood, engine=engine, progress=progress)
-    return fit_with(formula, data, opts, priors, frames=2)
+    result = fit_with(formula, data, opts, priors, frames=2)
+    warn_verdict(result, frames=2)
+    return result
+
+
+def warn_verdict(result: Fit, frames: int = 1) -> None:
+    """A :class:`~hbr.errors.DiagnosticsWarning` with the verdict when it is not OK (the
+    command line prints the verdict itself). The verdict's summary is the one
+    ``fit.summary()`` returns (computed once, kept)."""
+    diag = result.diagnostics()
+    if not diag.ok:
+        warnings.warn(f"the fit of {result.formula!r} may not be reliable: {diag}\n"
+                      "(the same verdict: fit.diagnostics())", DiagnosticsWarning,
+                      stacklevel=1 + frames)
 
 
 def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,

@@ -20,6 +20,7 @@ __all__ = [
     "OptionError",
     "OutputExistsError",
     "HbrWarning",
+    "DiagnosticsWarning",
     "caret_message",
 ]
 
@@ -64,6 +65,13 @@ class OutputExistsError(HbrError, FileExistsError):
 
 class HbrWarning(UserWarning):
     """Something the user should know about (rows dropped, sampling problems)."""
+
+
+class DiagnosticsWarning(HbrWarning):
+    """The fit's diagnostics verdict is not OK (divergences, R-hat, ESS, E-BFMI, tree depth,
+    or Pareto k of an approximation): the message names each problem and what to try.
+    Filter it like any warning, e.g. ``warnings.simplefilter("ignore", DiagnosticsWarning)``;
+    the same verdict is ``fit.diagnostics()``."""
 
 
 def caret_message(message: str, formula: str, position: int, length: int = 1) -> str:

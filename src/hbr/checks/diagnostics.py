@@ -129,7 +129,10 @@ def diagnose(idata: Draws | az.InferenceData, var_names: list[str] | None = None
                          "marginal-exact" else
                          f"{_DIVERGENCE_FIX.get(parameterization, _DIVERGENCE_FIX[''])} or "
                          "target_accept=0.95 (CLI: --target-accept 0.95)"))
-    if not max_rhat <= RHAT_MAX:
+    if chains < 2 and draws >= 4:
+        advice.append("one chain: R-hat needs two or more to tell whether the chains agree; "
+                      "run chains=4 (CLI: --chains 4)")
+    elif not max_rhat <= RHAT_MAX:
         advice.append(f"max R-hat {max_rhat:.3f} > {RHAT_MAX}: chains disagree; run more tune "
                       "and draws, or check the model for multimodality")
     need = ESS_PER_CHAIN_MIN * chains

@@ -138,6 +138,21 @@ class Fit:
             return self._full_summary.copy()
         return summarize(self.draws, var_names, self.spec)
 
+    def ranef(self, prob: float = 0.94) -> pd.DataFrame:
+        r"""Group-level deviations :math:`b_{xj}`, as brms's and lme4's ``ranef``: a tidy
+        table (factor, level, coefficient, mean, sd, HDI of ``prob``); see
+        :mod:`hbr.posterior.effects`."""
+        from hbr.posterior.effects import ranef
+
+        return ranef(self, prob)
+
+    def coef(self, prob: float = 0.94) -> pd.DataFrame:
+        r"""Each group's coefficients :math:`\beta_x + b_{xj}` (population plus deviation,
+        draw by draw), as brms's and lme4's ``coef``; same columns as :meth:`ranef`."""
+        from hbr.posterior.effects import coef
+
+        return coef(self, prob)
+
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.checks.diagnostics`)."""
         name = self.parameterization.name
@@ -291,5 +306,5 @@ class Fit:
 
     def __repr__(self) -> str:
         d = self.spec.design
-        return (f"<hbr.Fit {self.formula!r}: {d.n_obs} rows, {self.parameterization}, "
-                f"{self.draws.chains} chains x {self.draws.n_draws} draws>")
+        verdict = str(self.diagnostics()).splitlines()[0]
+        return f"<hbr.Fit {self.formula!r}: {d.n_obs} rows, {self.parameterization}; {verdict}>"

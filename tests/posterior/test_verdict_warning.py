@@ -1,0 +1,50 @@
+"""hbr.fit warns (DiagnosticsWarning, an HbrWarning) when the verdict is not OK, naming the
+problem and the fix, and stays quiet on a clean fit; repr(fit) carries the verdict."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hbr
+from hbr.errors import DiagnosticsWarning, HbrWarning
+
+
+def _funnel_table() -> pd.DataFrame:
+    """Eight groups of two rows with a group sd near 0: a funnel for the centred form."""
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(8), 2)
+    return pd.DataFrame({"y": rng.normal(0, 0.1, 8)[g] + rng.normal(0, 1, 16),
+                         "g": g.astype(str)})
+
+
+def test_divergent_fit_warns_with_the_fix() -> None:
+    with pytest.warns(DiagnosticsWarning) as record:
+        fit = hbr.fit("y ~ 1 + (1 | g)", _funnel_table(), parameterization="centered",
+                      chains=2, draws=300, tune=300, seed=3, target_accept=0.6)
+    diag = fit.diagnostics()
+    assert diag.divergences > 0 and not diag.ok
+    (w,) = [r for r in record if r.category is DiagnosticsWarning]
+    text = str(w.message)
+    assert f"{diag.divergences} divergent transitions" in text
+    assert "parameterization='auto'" in text  # the fix for a centred fit
+    assert w.filename == __file__  # attributed to the caller's line, not to hbr
+    assert issubclass(DiagnosticsWarning, HbrWarning) and hbr.DiagnosticsWarning is \
+        DiagnosticsWarning
+    assert "WARNING: " in repr(fit) and f"{diag.divergences} divergences" in repr(fit)
+
+
+def test_clean_fit_does_not_warn_and_says_ok() -> None:
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(20), 20)
+    t = pd.DataFrame({"y": rng.normal(0, 1, 20)[g] + rng.normal(0, 1, g.size),
+                      "g": g.astype(str)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DiagnosticsWarning)
+        fit = hbr.fit("y ~ 1 + (1 | g)", t, chains=2, draws=500, tune=500, seed=2)
+    assert fit.diagnostics().ok
+    assert repr(fit).startswith("<hbr.Fit 'y ~ 1 + (1 | g)': 400 rows, marginal")
+    assert "; OK: 0 divergences" in repr(fit)
