@@ -3,6 +3,10 @@
 ``radon``: Gelman & Hill's radon measurements, 12,573 homes in all states (columns idnum,
 state, county, fips, floor, basement, activity, log_radon, uppm, log_uppm); Minnesota,
 ``state == "MN"``, has 919 homes in 85 counties (seed 001).
+
+``sleepstudy``: Belenky et al. (2003) as lme4 ships it: reaction times (ms) of 18 subjects
+over 10 days of sleep deprivation (columns Reaction, Days, Subject; 180 rows), the data of
+lme4's ``Reaction ~ Days + (Days | Subject)``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ __all__ = ["load_dataset", "load_example", "list_datasets", "simulate", "DATASET
 DATASETS = {
     "radon": "Gelman & Hill radon data: 12,573 homes, all states (Minnesota: 919 homes, 85 "
              "counties)",
+    "sleepstudy": "Belenky et al. (2003), from lme4: reaction times of 18 subjects over 10 "
+                  "days of sleep deprivation (180 rows)",
 }
 # name -> (dataset, row filter as (column, value), formula) for `hbr fit --example`
 EXAMPLES = {

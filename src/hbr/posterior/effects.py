@@ -1,0 +1,114 @@
+r"""Group-level tables, as lme4's and brms's ``ranef()`` and ``coef()`` give them.
+
+For a term ``(x | g)`` the model has, per level :math:`j` of ``g``, a deviation
+:math:`b_{xj}` from the population coefficient :math:`\beta_x`:
+
+* ``ranef`` summarises the deviations :math:`b_{xj}` (lme4's conditional modes; here their
+  posterior);
+* ``coef`` summarises the group's own coefficients :math:`\beta_x + b_{xj}`, draw by draw,
+  so the interval carries the uncertainty of both. A group term without a population
+  counterpart (``(0 + x | g)`` with no ``x`` in the formula) is its deviation alone, as in
+  brms.
+
+Both are tidy tables, one row per factor, level and coefficient: ``factor``, ``level``,
+``coefficient`` (named as the population coefficients are: ``Intercept``, ``Days``,
+``C(t)[b]``, ``sigma_Intercept`` for a term of ``sigma ~ ...``, whose scale is
+:math:`\log\sigma`), ``mean``, ``sd`` and the highest-density interval of ``prob``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from hbr.errors import OptionError
+
+if TYPE_CHECKING:
+    from hbr.posterior.fit import Fit
+
+__all__ = ["ranef", "coef", "interval_columns"]
+
+_CHUNK = 4096  # levels summarised at a time: one sort of (draws, chunk) numbers
+
+
+def interval_columns(prob: float) -> tuple[str, str]:
+    """The interval's column names for ``prob``: ``hdi_3%``, ``hdi_97%`` for 0.94."""
+    lo = 100 * (1 - prob) / 2
+    return f"hdi_{lo:g}%", f"hdi_{100 - lo:g}%"
+
+
+def _stats(x: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    """Mean, sd and HDI of each column of ``x`` (S, P), P in chunks (one sort each)."""
+    S = x.shape[0]
+    k = int(np.floor(prob * S))
+    out: dict[str, list[np.ndarray]] = {"mean": [], "sd": [], "lo": [], "hi": []}
+    for a in range(0, x.shape[1], _CHUNK):
+        srt = np.sort(x[:, a:a + _CHUNK], axis=0)
+        out["mean"].append(srt.mean(axis=0))
+        out["sd"].append(srt.std(axis=0, ddof=1) if S > 1 else np.full(srt.shape[1], np.nan))
+        if 0 < k < S:
+            i = np.argmin(srt[k:] - srt[:S - k], axis=0)
+            cols = np.arange(srt.shape[1])
+            out["lo"].append(srt[i, cols])
+            out["hi"].append(srt[i + k, cols])
+        else:  # too few draws for an interval
+            out["lo"].append(np.full(srt.shape[1], np.nan))
+            out["hi"].append(np.full(srt.shape[1], np.nan))
+    return {key: np.concatenate(v) for key, v in out.items()}
+
+
+def _population(fit: Fit) -> dict[str, np.ndarray]:
+    """Every scalar population coefficient's draws (chains * draws,), by its name."""
+    out = {}
+    for p in (*fit.spec.fixed, *fit.spec.dpar_fixed):
+        vals = np.asarray(fit.draws.posterior[p.name])
+        flat = vals.reshape(vals.shape[0] * vals.shape[1], -1)
+        if p.labels is None and flat.shape[1] == 1:
+            out[p.name] = flat[:, 0]
+        else:
+            for i, label in enumerate(p.labels or range(flat.shape[1])):
+                out[f"{p.name}[{label}]"] = flat[:, i]
+    return out
+
+
+def _coefficient_name(coef: str, dpar: str) -> str:
+    base = "Intercept" if coef == "1" else coef
+    return f"{dpar}_{base}" if dpar else base
+
+
+def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
+    if not 0 < prob < 1:
+        raise OptionError(f"prob must be between 0 and 1 (e.g. 0.94), got {prob!r}")
+    if not fit.spec.groups:
+        raise OptionError(f"{fit.formula!r} has no group terms, so there are no group-level "
+                          "effects; add a term such as (1 | g)")
+    lo_name, hi_name = interval_columns(prob)
+    population = _population(fit) if add_population else {}
+    parts = []
+    for g in fit.spec.groups:
+        blk = g.block
+        for coef, var in zip(blk.coefs, blk.names):
+            vals = np.asarray(fit.draws.posterior[var])
+            draws = vals.reshape(vals.shape[0] * vals.shape[1], vals.shape[2])
+            name = _coefficient_name(coef, blk.dpar)
+            if name in population:
+                draws = draws + population[name][:, None]
+            st = _stats(draws, prob)
+            parts.append(pd.DataFrame({
+                "factor": blk.factor, "level": list(blk.levels), "coefficient": name,
+                "mean": st["mean"], "sd": st["sd"], lo_name: st["lo"], hi_name: st["hi"]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+def ranef(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
+    r"""The group-level deviations :math:`b_{xj}` (brms ``ranef``, lme4 ``ranef``), one row
+    per factor, level and coefficient, with posterior mean, sd and ``prob`` HDI."""
+    return _table(fit, prob, add_population=False)
+
+
+def coef(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
+    r"""Each group's coefficients :math:`\beta_x + b_{xj}`, summed draw by draw (brms and
+    lme4 ``coef``); a group term with no population counterpart is its deviation alone."""
+    return _table(fit, prob, add_population=True)
