@@ -153,6 +153,23 @@ class Fit:
 
         return coef(self, prob)
 
+    def bayes_r2(self, kind: str = "residual", summary: bool = True, prob: float = 0.94
+                 ) -> pd.DataFrame | np.ndarray:
+        r"""Bayesian R² (Gelman, Goodrich, Gabry & Vehtari 2019; brms ``bayes_R2``): per draw,
+        :math:`V(\hat y) / (V(\hat y) + V(y - \hat y))` ("residual") or with the family's
+        variance in the denominator ("model"); see :mod:`hbr.checks.r2`."""
+        from hbr.checks.r2 import bayes_r2
+
+        return bayes_r2(self, kind, summary, prob)
+
+    def loo_r2(self, summary: bool = True, prob: float = 0.94, seed: int | None = None
+               ) -> pd.DataFrame | np.ndarray:
+        """LOO-adjusted R² (brms ``loo_R2``): leave-one-out expected responses (PSIS) and a
+        Bayesian bootstrap over rows; see :mod:`hbr.checks.r2`."""
+        from hbr.checks.r2 import loo_r2
+
+        return loo_r2(self, summary, prob, seed)
+
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.checks.diagnostics`)."""
         name = self.parameterization.name
