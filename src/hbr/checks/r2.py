@@ -87,9 +87,9 @@ def _steps(fit: Fit) -> tuple[Rows, np.ndarray, int, int]:
 
 
 def _summary(values: np.ndarray, prob: float) -> pd.DataFrame:
-    from hbr.posterior.effects import _stats, interval_columns
+    from hbr.posterior.effects import interval_columns, mean_sd_hdi
 
-    st = _stats(values.reshape(-1, 1), prob)
+    st = mean_sd_hdi(values.reshape(-1, 1), prob)
     lo, hi = interval_columns(prob)
     return pd.DataFrame({"mean": st["mean"], "sd": st["sd"], lo: st["lo"], hi: st["hi"]},
                         index=["R2"])

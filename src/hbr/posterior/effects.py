@@ -28,7 +28,7 @@ from hbr.errors import OptionError
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
 
-__all__ = ["ranef", "coef", "interval_columns"]
+__all__ = ["ranef", "coef", "interval_columns", "mean_sd_hdi"]
 
 _CHUNK = 4096  # levels summarised at a time: one sort of (draws, chunk) numbers
 
@@ -39,8 +39,9 @@ def interval_columns(prob: float) -> tuple[str, str]:
     return f"hdi_{lo:g}%", f"hdi_{100 - lo:g}%"
 
 
-def _stats(x: np.ndarray, prob: float) -> dict[str, np.ndarray]:
-    """Mean, sd and HDI of each column of ``x`` (S, P), P in chunks (one sort each)."""
+def mean_sd_hdi(x: np.ndarray, prob: float) -> dict[str, np.ndarray]:
+    """Mean, sd (ddof 1) and highest-density interval of ``prob`` of each column of ``x``
+    (S, P): the narrowest window of floor(prob * S) + 1 sorted draws; P in chunks."""
     S = x.shape[0]
     k = int(np.floor(prob * S))
     out: dict[str, list[np.ndarray]] = {"mean": [], "sd": [], "lo": [], "hi": []}
@@ -95,7 +96,7 @@ def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
             name = _coefficient_name(coef, blk.dpar)
             if name in population:
                 draws = draws + population[name][:, None]
-            st = _stats(draws, prob)
+            st = mean_sd_hdi(draws, prob)
             parts.append(pd.DataFrame({
                 "factor": blk.factor, "level": list(blk.levels), "coefficient": name,
                 "mean": st["mean"], "sd": st["sd"], lo_name: st["lo"], hi_name: st["hi"]}))
