@@ -120,6 +120,7 @@ class FitOptions:
                               f"0.95), got {ta!r}")
         o["target_accept"] = float(ta)
         fam, o["link"] = resolve_family(o["family"], kw.get("link"))
+        o["family"] = fam.name  # brms's "negbinomial", Bambi's "t": hbr's name from here on
         o["parameterization"] = _parameterization(kw.get("parameterization"), fam.marginal,
                                                   o["marginalize"])
         pr = o["progress"]

@@ -5,9 +5,11 @@ Supported syntax (``y ~ rhs``):
 ===========================  ==============================================================
 ``y ~ x``                    intercept plus slope (the intercept is implied)
 ``y ~ 0 + x``, ``y ~ x - 1`` no intercept
-``C(x)``                     ``x`` as categorical (text columns are categorical anyway)
+``C(x)``                     ``x`` as categorical (text columns are categorical anyway);
+                             R's ``factor(x)`` and ``as.factor(x)`` mean the same
 ``a:b``, ``a*b``, ``a/b``    interaction; ``a + b + a:b``; ``a + a:b``
-``log(x)``, ``I(x**2)``...   transforms (see :mod:`hbr.design.build` for the list)
+``log(x)``, ``I(x**2)``...   transforms (see :mod:`hbr.design.build` for the list); R's
+                             ``I(x^2)`` is ``I(x**2)``
 ``(1 | g)``                  varying intercept by ``g``
 ``(x | g)``, ``(1 + x | g)`` correlated varying intercept and slope (LKJ prior)
 ``(x || g)``                 uncorrelated: ``(1 | g) + (0 + x | g)``
@@ -57,6 +59,7 @@ def _make_factor(tok: Tok, text: str) -> Factor:
         return key
 
     src = re.sub(r"`([^`]+)`", repl, src)
+    src, canonical = _r_spellings(src), _r_spellings(tok.text)
     try:
         tree = ast.parse(src, mode="eval").body
     except SyntaxError as exc:
@@ -65,8 +68,19 @@ def _make_factor(tok: Tok, text: str) -> Factor:
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id not in names:
             names[node.id] = node.id
-    canonical = re.sub(r"\s+", "", tok.text) if "`" not in tok.text else tok.text
+    canonical = re.sub(r"\s+", "", canonical) if "`" not in canonical else canonical
     return Factor(canonical, (tok.start, tok.end), tree, names)
+
+
+def _r_spellings(src: str) -> str:
+    """R's spellings as hbr's, outside backticks: ``factor(x)`` and ``as.factor(x)`` are
+    ``C(x)``, and ``^`` is the power ``**`` (a factor has no other use for it), so that
+    ``I(x^2)`` is ``I(x**2)``: the same factor, the same coefficient names."""
+    parts = re.split(r"(`[^`]*`)", src)
+    for i in range(0, len(parts), 2):  # the even pieces lie outside backticks
+        piece = re.sub(r"(?<![\w.])(?:as\.)?factor\s*\(", "C(", parts[i])
+        parts[i] = piece.replace("^", "**")
+    return "".join(parts)
 
 
 def parse_formula(text: str) -> Formula:

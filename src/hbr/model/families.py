@@ -43,8 +43,8 @@ from hbr.errors import DataError, OptionError
 from hbr.model.links import LINKS
 from hbr.priors import Exponential, Gamma, Prior
 
-__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "resolve_family", "check_response",
-           "simulate_response"]
+__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "ALIASES", "canonical_family", "resolve_family",
+           "check_response", "simulate_response"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -115,20 +115,43 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 
 
+# other spellings of the families: brms's (student, negbinomial), Bambi's (t,
+# negativebinomial), R's (normal), matched after lower-casing and dropping "_", "-", " "
+ALIASES = {
+    "gaussian": "gaussian", "normal": "gaussian",
+    "studentt": "student_t", "student": "student_t", "t": "student_t",
+    "bernoulli": "bernoulli", "binomial": "binomial", "poisson": "poisson",
+    "negativebinomial": "negative_binomial", "negbinomial": "negative_binomial",
+    "negbin": "negative_binomial", "nb": "negative_binomial",
+}
+
+
+def canonical_family(family: object) -> str | None:
+    """hbr's name of ``family`` given in any spelling of :data:`ALIASES`, else None."""
+    if not isinstance(family, str):
+        return None
+    key = family.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
+    return ALIASES.get(key)
+
+
 def resolve_family(family: str, link: str | None = None) -> tuple[Family, str]:
-    """The :class:`Family` called ``family`` and the link to use (its default when None).
+    """The :class:`Family` called ``family`` (or an alias of :data:`ALIASES`, e.g. brms's
+    ``negbinomial``) and the link to use (its default when None).
 
     Raises
     ------
     OptionError
         Unknown family, or a link the family does not have (the message lists both).
     """
-    if not isinstance(family, str) or family not in FAMILIES:
+    name = canonical_family(family)
+    if name is None:
         import difflib
-        close = difflib.get_close_matches(str(family), list(FAMILIES), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else "."
+        close = difflib.get_close_matches(str(family).lower(), list(ALIASES), n=1)
+        hint = f"; did you mean {ALIASES[close[0]]!r}?" if close else "."
         raise OptionError(f"family={family!r} is not available{hint} Choose one of "
-                          f"{', '.join(FAMILIES)}.")
+                          f"{', '.join(FAMILIES)} (brms's and Bambi's spellings such as "
+                          "'student', 't' and 'negbinomial' work too).")
+    family = name
     fam = FAMILIES[family]
     if link is None:
         return fam, fam.links[0]

@@ -192,6 +192,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
         prior whose support does not fit the parameter.
     """
     fam, link = resolve_family(family, link)
+    family = fam.name  # an alias (brms's "negbinomial") becomes hbr's name
     if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
         check_response(fam, design.response, design.y, design.trials, design.se)
     if design.dpars and "sigma" not in fam.aux:

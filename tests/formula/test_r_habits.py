@@ -1,0 +1,75 @@
+"""What lme4 and brms users type: R's spellings give the canonical formula, the same design
+and the same coefficient names; brms's and Bambi's family names resolve to hbr's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hbr
+from hbr.design.build import build_design
+from hbr.errors import OptionError
+from hbr.model.families import ALIASES, FAMILIES, canonical_family, resolve_family
+from hbr.options import FitOptions
+
+SPELLINGS = [  # (R's habit, hbr's canonical spelling)
+    ("y ~ factor(t) + x + (1 | g)", "y ~ C(t) + x + (1 | g)"),
+    ("y ~ as.factor(t) * x + (1 | g)", "y ~ C(t) * x + (1 | g)"),
+    ("y ~ factor (t) + (factor(t) | g)", "y ~ C(t) + (C(t) | g)"),
+    ("y ~ x + I(x^2) + (1 | g)", "y ~ x + I(x**2) + (1 | g)"),
+    ("y ~ I(x^2 - x^3) + I(log(w)^2) + (1 | g)",
+     "y ~ I(x**2 - x**3) + I(log(w)**2) + (1 | g)"),
+]
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 60
+    return pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                         "w": rng.uniform(1, 2, n), "t": rng.choice([1, 2, 3], n),
+                         "g": rng.choice(list("abcd"), n)})
+
+
+@pytest.mark.parametrize("habit, canonical", SPELLINGS)
+def test_r_spellings_parse_and_design_as_the_canonical(habit: str, canonical: str,
+                                                       table: pd.DataFrame) -> None:
+    a, b = hbr.parse_formula(habit), hbr.parse_formula(canonical)
+    assert [t.name for t in a.terms] == [t.name for t in b.terms]
+    assert [g.label for g in a.groups] == [g.label for g in b.groups]
+    da, db = build_design(habit, table), build_design(canonical, table)
+    assert da.fixed_names == db.fixed_names
+    np.testing.assert_array_equal(da.X, db.X)
+    for ga, gb in zip(da.groups, db.groups):
+        assert ga.coefs == gb.coefs
+        np.testing.assert_array_equal(ga.Z, gb.Z)
+
+
+def test_a_column_named_like_a_function_is_left_alone(table: pd.DataFrame) -> None:
+    t = table.rename(columns={"x": "my.factor"})
+    d = build_design("y ~ `my.factor` + I(`my.factor`^2)", t)
+    np.testing.assert_allclose(d.X[:, -1], t["my.factor"] ** 2)
+
+
+@pytest.mark.parametrize("alias, name", [
+    ("negbinomial", "negative_binomial"), ("negativebinomial", "negative_binomial"),
+    ("Negative-Binomial", "negative_binomial"), ("student", "student_t"), ("t", "student_t"),
+    ("Student_t", "student_t"), ("normal", "gaussian"), ("Gaussian", "gaussian"),
+    ("Poisson", "poisson"), ("BERNOULLI", "bernoulli")])
+def test_family_aliases(alias: str, name: str) -> None:
+    assert canonical_family(alias) == name
+    assert resolve_family(alias)[0] is FAMILIES[name]
+    assert FitOptions.of(family=alias).family == name
+    assert set(ALIASES.values()) == set(FAMILIES)
+
+
+def test_unknown_family_message_is_sentences() -> None:
+    with pytest.raises(OptionError) as e:
+        resolve_family("gamma")
+    text = str(e.value)
+    assert text.startswith("family='gamma' is not available. Choose one of gaussian, ")
+    assert text.endswith("'negbinomial' work too).")
+    with pytest.raises(OptionError, match=r"family='negbinomal' is not available; did you "
+                                          r"mean 'negative_binomial'\? Choose one of"):
+        resolve_family("negbinomal")
