@@ -10,7 +10,10 @@ For a term ``(x | g)`` the model has, per level :math:`j` of ``g``, a deviation
   counterpart (``(0 + x | g)`` with no ``x`` in the formula) is its deviation alone, as in
   brms.
 
-Both are tidy tables, one row per factor, level and coefficient: ``factor``, ``level``,
+``fixef`` summarises the population coefficients :math:`\beta` and ``varcorr`` the group
+standard deviations and correlations with the residual sd (lme4's ``VarCorr``).
+
+``ranef`` and ``coef`` are tidy tables, one row per factor, level and coefficient: ``factor``, ``level``,
 ``coefficient`` (named as the population coefficients are: ``Intercept``, ``Days``,
 ``C(t)[b]``, ``sigma_Intercept`` for a term of ``sigma ~ ...``, whose scale is
 :math:`\log\sigma`), ``mean``, ``sd`` and the highest-density interval of ``prob``.
@@ -28,7 +31,7 @@ from hbr.errors import OptionError
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
 
-__all__ = ["ranef", "coef", "interval_columns", "mean_sd_hdi"]
+__all__ = ["ranef", "coef", "fixef", "varcorr", "interval_columns", "mean_sd_hdi"]
 
 _CHUNK = 4096  # levels summarised at a time: one sort of (draws, chunk) numbers
 
@@ -80,8 +83,7 @@ def _coefficient_name(coef: str, dpar: str) -> str:
 
 
 def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
-    if not 0 < prob < 1:
-        raise OptionError(f"prob must be between 0 and 1 (e.g. 0.94), got {prob!r}")
+    _check_prob(prob)
     if not fit.spec.groups:
         raise OptionError(f"{fit.formula!r} has no group terms, so there are no group-level "
                           "effects; add a term such as (1 | g)")
@@ -113,3 +115,59 @@ def coef(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
     r"""Each group's coefficients :math:`\beta_x + b_{xj}`, summed draw by draw (brms and
     lme4 ``coef``); a group term with no population counterpart is its deviation alone."""
     return _table(fit, prob, add_population=True)
+
+
+def _check_prob(prob: float) -> tuple[str, str]:
+    if isinstance(prob, bool) or not isinstance(prob, (int, float)) or not 0 < prob < 1:
+        raise OptionError(f"prob must be between 0 and 1 (e.g. 0.94), got {prob!r}")
+    return interval_columns(prob)
+
+
+def _frame(index: list, draws: np.ndarray, prob: float, names: tuple[str, str]
+           ) -> pd.DataFrame:
+    st = mean_sd_hdi(draws, prob)
+    return pd.DataFrame({"mean": st["mean"], "sd": st["sd"], names[0]: st["lo"],
+                         names[1]: st["hi"]}, index=index)
+
+
+def fixef(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
+    """The population coefficients (brms and lme4 ``fixef``): one row per coefficient
+    (``Intercept``, ``Days``, ``C(t)[b]``, ``sigma_Intercept`` ...), mean, sd and HDI."""
+    names = _check_prob(prob)
+    population = _population(fit)
+    if not population:
+        raise OptionError(f"{fit.formula!r} has no population coefficients (it was fitted "
+                          "with '0 +' and group terms only)")
+    return _frame(list(population), np.stack(list(population.values()), axis=1), prob,
+                  names)
+
+
+def varcorr(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
+    """Group standard deviations and correlations, and the residual sd, as lme4's
+    ``VarCorr`` lists them: a row per (factor, term), terms ``sd(Intercept)``,
+    ``cor(Intercept,Days)``, and (``Residual``, ``sd``) for a family with one sigma."""
+    names = _check_prob(prob)
+    post = fit.draws.posterior
+    index, cols = [], []
+
+    def add(factor: str, term: str, vals: np.ndarray) -> None:
+        index.append((factor, term))
+        cols.append(np.asarray(vals).reshape(-1))
+
+    for g in fit.spec.groups:
+        blk = g.block
+        labels = [_coefficient_name(c, blk.dpar) for c in blk.coefs]
+        for label, sd in zip(labels, g.sds):
+            add(blk.factor, f"sd({label})", post[sd.name])
+        if g.corr is not None:
+            R = np.asarray(post[g.corr.name])
+            for a in range(len(labels)):
+                for b in range(a + 1, len(labels)):
+                    add(blk.factor, f"cor({labels[a]},{labels[b]})", R[..., a, b])
+    if "sigma" in post and not fit.spec.dpar_fixed:
+        add("Residual", "sd", post["sigma"])
+    if not index:
+        raise OptionError(f"{fit.formula!r} has no group terms and no residual sd")
+    table = _frame(list(range(len(index))), np.stack(cols, axis=1), prob, names)
+    table.index = pd.MultiIndex.from_tuples(index, names=["factor", "term"])
+    return table

@@ -170,6 +170,27 @@ class Fit:
 
         return loo_r2(self, summary, prob, seed)
 
+    def fixef(self, prob: float = 0.94) -> pd.DataFrame:
+        """Population coefficients (brms and lme4 ``fixef``): mean, sd, HDI of ``prob``."""
+        from hbr.posterior.effects import fixef
+
+        return fixef(self, prob)
+
+    def varcorr(self, prob: float = 0.94) -> pd.DataFrame:
+        """Group sds and correlations and the residual sd (lme4 ``VarCorr``), by (factor,
+        term): mean, sd, HDI of ``prob``."""
+        from hbr.posterior.effects import varcorr
+
+        return varcorr(self, prob)
+
+    def hypothesis(self, hypotheses: str | list[str], alpha: float = 0.05) -> pd.DataFrame:
+        """brms's ``hypothesis``: e.g. ``fit.hypothesis("floor < 0")`` or
+        ``"Intercept + floor = 1"``: estimate, error, interval, evidence ratio and posterior
+        probability per hypothesis (see :mod:`hbr.checks.hypothesis`)."""
+        from hbr.checks.hypothesis import hypothesis
+
+        return hypothesis(self, hypotheses, alpha)
+
     def diagnostics(self) -> Diagnostics:
         """Divergences, R-hat, ESS and E-BFMI, with advice (see :mod:`hbr.checks.diagnostics`)."""
         name = self.parameterization.name
@@ -266,6 +287,13 @@ class Fit:
         from hbr.checks.loo import loo
 
         return loo(self, data, sample=sample, seed=check_int("seed", seed, 0))
+
+    def waic(self) -> Any:
+        """WAIC (ArviZ's definition, log scale): elpd, se, p_waic; see
+        :mod:`hbr.checks.waic`. PSIS-LOO (:meth:`loo`) is the better estimate."""
+        from hbr.checks.waic import waic
+
+        return waic(self)
 
     def sample_prior_predictive(self, draws: int = 500, seed: int | None = None
                                 ) -> np.ndarray:
