@@ -134,9 +134,11 @@ class Fit:
         """
         if var_names is None and not group_effects:
             var_names = hyper_names(self.spec)
+        from hbr.posterior.summary_table import SummaryTable
+
         if var_names is None:
-            return self._full_summary.copy()
-        return summarize(self.draws, var_names, self.spec)
+            return SummaryTable(self._full_summary.copy())
+        return SummaryTable(summarize(self.draws, var_names, self.spec))
 
     def ranef(self, prob: float = 0.94) -> pd.DataFrame:
         r"""Group-level deviations :math:`b_{xj}`, as brms's and lme4's ``ranef``: a tidy
