@@ -73,3 +73,37 @@ def test_unknown_family_message_is_sentences() -> None:
     with pytest.raises(OptionError, match=r"family='negbinomal' is not available; did you "
                                           r"mean 'negative_binomial'\? Choose one of"):
         resolve_family("negbinomal")
+
+
+def test_cbind_fits_equal_trials_fits_draw_for_draw() -> None:
+    rng = np.random.default_rng(0)
+    n = 200
+    d = pd.DataFrame({"n": rng.integers(1, 20, n), "x": rng.normal(size=n),
+                      "g": rng.choice(list("abcdef"), n)})
+    d["k"] = rng.binomial(d.n, 1 / (1 + np.exp(-0.5 * d.x)))
+    d["fail"] = d.n - d.k
+    kw = dict(family="binomial", seed=4, chains=2, draws=200, tune=200)
+    ref = hbr.fit("k | trials(n) ~ x + (1 | g)", d, **kw)
+    for habit in ("cbind(k, n - k) ~ x + (1 | g)", "cbind(k, fail) ~ x + (1 | g)"):
+        got = hbr.fit(habit, d, **kw)
+        assert got.spec.design.response == "k"
+        np.testing.assert_array_equal(got.spec.design.trials, d.n)
+        for name, vals in ref.draws.posterior.items():
+            np.testing.assert_array_equal(got.draws.posterior[name], vals, err_msg=name)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("cbind(k) ~ x", "cbind\\(\\) takes two columns, successes and failures"),
+    ("cbind(k, f) | trials(n) ~ x", "already gives the trials"),
+])
+def test_cbind_misuse_is_a_caret_error(text: str, match: str) -> None:
+    with pytest.raises(hbr.FormulaError, match=match) as e:
+        hbr.parse_formula(text)
+    assert "^" in str(e.value)
+
+
+def test_cbind_with_a_gaussian_family_says_binomial() -> None:
+    d = pd.DataFrame({"k": [1, 2, 3, 1], "n": [4, 4, 5, 3], "x": [0.1, 0.2, 0.3, 0.4]})
+    with pytest.raises(hbr.DataError, match="cbind\\(k, n - k\\)\\) belongs to "
+                                            "family='binomial'.*pass family='binomial'"):
+        hbr.fit("cbind(k, n - k) ~ x", d, chains=1, draws=10, tune=10)

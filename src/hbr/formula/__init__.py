@@ -19,7 +19,8 @@ Supported syntax (``y ~ rhs``):
 ``offset(log(t))``           a term with coefficient fixed at 1 (exposure of a rate)
 ``y | se(s) ~ ...``          known measurement error ``s`` (``se(s, sigma=True)`` adds the
                              residual sigma), family gaussian
-``y | trials(n) ~ ...``      successes out of ``n`` trials (a column or a number), binomial
+``y | trials(n) ~ ...``      successes out of ``n`` trials (a column or a number), binomial;
+                             lme4's ``cbind(y, n - y) ~ ...`` means the same
 ``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
                              (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
@@ -107,13 +108,18 @@ def parse_formula(text: str) -> Formula:
     if lhs_tok.kind not in ("name", "call"):
         raise p.error("the formula must start with the response column, e.g. 'y ~ x'", lhs_tok)
     p.take()
-    response = _make_factor(lhs_tok, text)
+    response, cbind_trials = _cbind(_make_factor(lhs_tok, text), text)
     tok = p.peek()
     additions: list[tuple[str, Factor]] = []
     se_sigma = False
     if tok.kind == "op" and tok.text in ("|", "||"):
         additions, se_sigma = _additions(p, text)
         tok = p.peek()
+    if cbind_trials is not None:
+        if any(n == "trials" for n, _ in additions):
+            raise FormulaError("cbind(successes, failures) already gives the trials: drop "
+                               "'| trials(...)'", text, lhs_tok.start, lhs_tok.end - lhs_tok.start)
+        additions.append(("trials", cbind_trials))
     if not (tok.kind == "op" and tok.text == "~"):
         if tok.kind == "end":
             raise p.error(
@@ -164,6 +170,22 @@ def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
     for key, col in names.items():
         expr = expr.replace(key, f"`{col}`" if key != col else col)
     return Factor(expr, call.span, arg, names)
+
+
+def _cbind(response: Factor, text: str) -> tuple[Factor, Factor | None]:
+    """lme4's binomial response ``cbind(k, n - k)`` (successes, failures) as hbr's
+    ``k | trials(k + (n - k))``: the response and the trials' factor; others unchanged."""
+    tree = response.tree
+    if not (isinstance(tree, ast.Call) and isinstance(tree.func, ast.Name)
+            and tree.func.id == "cbind"):
+        return response, None
+    if len(tree.args) != 2 or tree.keywords:
+        raise FormulaError("cbind() takes two columns, successes and failures: "
+                           "cbind(k, n - k) ~ ... (or k | trials(n) ~ ...)", text,
+                           response.span[0], response.span[1] - response.span[0])
+    total = ast.fix_missing_locations(ast.BinOp(left=tree.args[0], op=ast.Add(),
+                                                right=tree.args[1]))
+    return _argument(response, tree.args[0], text), _argument(response, total, text)
 
 
 def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
