@@ -174,8 +174,8 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
         raise DataError(f"family='binomial' needs the number of trials: write "
                         f"'{name} | trials(n) ~ ...' with n a column or a number")
     if trials is not None and fam.response != "successes":
-        raise DataError(f"trials() (or lme4's cbind(k, n - k)) belongs to family='binomial', "
-                        f"not {fam.name!r}: pass family='binomial'")
+        raise DataError(f"trials() belongs to family='binomial' (as does lme4's "
+                        f"cbind(k, n - k)), not {fam.name!r}: pass family='binomial'")
     if se is not None and fam.name != "gaussian":
         raise DataError(f"se() (known measurement error) needs family='gaussian', not "
                         f"{fam.name!r}")
