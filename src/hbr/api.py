@@ -119,7 +119,7 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
     line checks there that its outputs will fit on the disk). Warnings are attributed to the
     code ``frames`` calls above this one (2 from :func:`fit`)."""
     t_start = time.perf_counter()
-    design, keep_loglik = _design(_formulas(formula), data, opts, frames)
+    design, keep_loglik = _design(_formulas(formula, data), data, opts, frames)
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)
     note = one_row_note(spec)
@@ -146,10 +146,22 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
                run.result.interrupted, run.info)
 
 
-def _formulas(formula: str | Sequence[str]) -> list[str]:
+def _formulas(formula: str | Sequence[str], data: Any = None) -> list[str]:
+    """The formulas as a list, a ``.`` term expanded to the table's other columns
+    (:mod:`hbr.formula.dot`)."""
     formulas = [formula] if isinstance(formula, str) else list(formula)
     if not formulas:
         raise OptionError("formula is empty: give a formula such as 'y ~ x + (1 | g)'")
+    from hbr.formula.dot import expand_dot, has_dot
+
+    if any(isinstance(f, str) and has_dot(f) for f in formulas):
+        if isinstance(data, (str, os.PathLike)):
+            from hbr.sources.duckdb import column_names
+
+            columns = column_names(data)
+        else:
+            columns = [str(c) for c in getattr(data, "columns", [])]
+        formulas = [expand_dot(f, columns) if isinstance(f, str) else f for f in formulas]
     return formulas
 
 

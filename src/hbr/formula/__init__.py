@@ -16,6 +16,8 @@ Supported syntax (``y ~ rhs``):
 ``(1 | g1) + (1 | g2)``      crossed factors
 ``(1 | a/b)``                nested: ``(1 | a) + (1 | a:b)``; the inner factor is named ``a:b``
 ``\`odd name\```             a column whose name is not an identifier
+``y ~ .``                    every other column (expanded against the table by
+                             :mod:`hbr.formula.dot` before parsing)
 ``offset(log(t))``           a term with coefficient fixed at 1 (exposure of a rate)
 ``y | se(s) ~ ...``          known measurement error ``s`` (``se(s, sigma=True)`` adds the
                              residual sigma), family gaussian

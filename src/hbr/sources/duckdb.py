@@ -41,7 +41,7 @@ from hbr.formula import Formula, Term, parse_formula
 from hbr.design.stats import SuffStats
 from hbr.sources.tablestats import TableStats, needs_rows, used_columns
 
-__all__ = ["connect", "duckdb_statistics", "is_glob", "unreadable"]
+__all__ = ["connect", "duckdb_statistics", "is_glob", "unreadable", "column_names"]
 
 _NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
             "UINTEGER", "UBIGINT", "FLOAT", "DOUBLE", "REAL", "DECIMAL", "BOOLEAN")
@@ -97,6 +97,13 @@ def _source(path: str | os.PathLike[str]) -> str:
         return f"read_csv([{', '.join(_lit(f) for f in files)}], header=true)"
     raise DataError(f"{p!r}: DuckDB reads .csv/.tsv/.txt or .parquet files, not "
                     f"{', '.join(sorted(ext))}")
+
+
+def column_names(path: str | os.PathLike[str]) -> list[str]:
+    """The columns of a CSV or Parquet file (or glob), from DuckDB's schema: no rows read
+    beyond the sniffer's sample."""
+    with connect() as con:
+        return list(table_types(con, _source(path), path))
 
 
 def table_types(con: Any, src: str, path: str | os.PathLike[str]) -> dict[str, str]:
