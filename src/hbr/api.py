@@ -46,7 +46,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         thin: int = 1, vi_steps: int = 10_000,
         family: str = "gaussian", link: str | None = None, dropna: bool = False,
         log_likelihood: bool | None = None, engine: str = "auto",
-        progress: Callable[[int, int, str], None] | None = None) -> Fit:
+        progress: Callable[[int, int, str], None] | bool | None = None) -> Fit:
     r"""Fit a Bayesian hierarchical regression (NUTS by default).
 
     The model for ``y ~ x + (x | g)`` is
@@ -75,7 +75,9 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         one factor integrated out exactly), "auto", "noncentered" or "centered";
         ``method`` one of :data:`hbr.inference.METHODS`; ``family`` "gaussian",
         "student_t", "bernoulli", "binomial", "poisson" or "negative_binomial";
-        ``progress(done, total, phase)`` is called during sampling.
+        ``progress``: None (default) shows a bar on stderr when it is a terminal or in a
+        Jupyter kernel, True always, False never; a function ``progress(done, total,
+        phase)`` is called during sampling instead.
 
     Returns
     -------
@@ -93,7 +95,8 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
                          parameterization=parameterization, marginalize=marginalize,
                          target_accept=target_accept, method=method, init=init, thin=thin,
                          vi_steps=vi_steps, family=family, link=link, dropna=dropna,
-                         log_likelihood=log_likelihood, engine=engine, progress=progress)
+                         log_likelihood=log_likelihood, engine=engine,
+                         progress=interactive() if progress is None else progress)
     result = fit_with(formula, data, opts, priors, frames=2)
     warn_verdict(result, frames=2)
     return result
@@ -108,6 +111,21 @@ def warn_verdict(result: Fit, frames: int = 1) -> None:
         warnings.warn(f"the fit of {result.formula!r} may not be reliable: {diag}\n"
                       "(the same verdict: fit.diagnostics())", DiagnosticsWarning,
                       stacklevel=1 + frames)
+
+
+def interactive() -> bool:
+    """Whether a person is watching: stderr is a terminal, or the code runs in a Jupyter
+    (IPython kernel) session, where rich draws its bar in the notebook."""
+    import sys
+
+    try:
+        if sys.stderr is not None and sys.stderr.isatty():
+            return True
+    except (AttributeError, ValueError):  # a replaced or closed stderr
+        pass
+    shell = sys.modules.get("IPython")
+    ip = getattr(shell, "get_ipython", lambda: None)() if shell is not None else None
+    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
 def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,

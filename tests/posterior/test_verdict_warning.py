@@ -48,3 +48,44 @@ def test_clean_fit_does_not_warn_and_says_ok() -> None:
     assert fit.diagnostics().ok
     assert repr(fit).startswith("<hbr.Fit 'y ~ 1 + (1 | g)': 400 rows, marginal")
     assert "; OK: 0 divergences" in repr(fit)
+
+
+class _Terminal:
+    """A stderr that says it is a terminal and keeps what is written to it."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def isatty(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.parts.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_progress_bar_by_default_in_a_terminal_only(monkeypatch) -> None:
+    from hbr.api import interactive
+
+    rng = np.random.default_rng(3)
+    g = np.repeat(np.arange(10), 10)
+    t = pd.DataFrame({"y": rng.normal(0, 1, 10)[g] + rng.normal(0, 1, g.size),
+                      "g": g.astype(str)})
+    kw = dict(chains=2, draws=100, tune=100, seed=1)
+    assert not interactive()  # pytest captures stderr: no terminal, no bar
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    assert interactive()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", HbrWarning)
+        shown = hbr.fit("y ~ 1 + (1 | g)", t, **kw)
+        assert "sampling" in "".join(term.parts)
+        assert "200/200" in "".join(term.parts)  # tune + draws iterations, all done
+        term.parts.clear()
+        quiet = hbr.fit("y ~ 1 + (1 | g)", t, progress=False, **kw)
+    assert term.parts == []
+    np.testing.assert_array_equal(shown.draws.posterior["Intercept"],
+                                  quiet.draws.posterior["Intercept"])  # the bar draws nothing
