@@ -31,7 +31,7 @@ from hbr.posterior.record import RunRecord
 from hbr.priors import Prior
 from hbr.sources import design_for, is_dask
 
-__all__ = ["fit", "fit_with", "Fit"]
+__all__ = ["fit", "fit_with", "update", "Fit"]
 
 LOGLIK_AUTO_MAX = 50_000_000
 LOGLIK_MAX = 250_000_000
@@ -91,15 +91,43 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
     >>> f = hbr.fit("log_radon ~ floor + (floor | county)", mn, seed=1)  # doctest: +SKIP
     >>> f.summary(group_effects=False)  # doctest: +SKIP
     """
-    opts = FitOptions.of(chains=chains, draws=draws, tune=tune, seed=seed, priors=priors,
-                         parameterization=parameterization, marginalize=marginalize,
-                         target_accept=target_accept, method=method, init=init, thin=thin,
-                         vi_steps=vi_steps, family=family, link=link, dropna=dropna,
-                         log_likelihood=log_likelihood, engine=engine,
-                         progress=interactive() if progress is None else progress)
-    result = fit_with(formula, data, opts, priors, frames=2)
-    warn_verdict(result, frames=2)
+    settings = dict(chains=chains, draws=draws, tune=tune, seed=seed, priors=priors,
+                    parameterization=parameterization, marginalize=marginalize,
+                    target_accept=target_accept, method=method, init=init, thin=thin,
+                    vi_steps=vi_steps, family=family, link=link, dropna=dropna,
+                    log_likelihood=log_likelihood, engine=engine, progress=progress)
+    return _fit(formula, data, settings, frames=2)
+
+
+def _fit(formula: Any, data: Any, settings: dict[str, Any], frames: int) -> Fit:
+    """:func:`fit` with its keyword arguments as a dict; the fit remembers them (and the
+    formula and the table, by reference) for :func:`update`."""
+    opts = FitOptions.of(**{**settings, "progress": interactive() if settings["progress"]
+                            is None else settings["progress"]})
+    result = fit_with(formula, data, opts, settings["priors"], frames=frames + 1)
+    result = dataclasses.replace(result, call={"formula": formula, "data": data,
+                                               "settings": {**settings, "seed": opts.seed}})
+    warn_verdict(result, frames=frames + 1)
     return result
+
+
+def update(previous: Fit, formula: Any = None, data: Any = None, frames: int = 1,
+           **changes: Any) -> Fit:
+    """Fit again with a changed formula, table or setting (brms's ``update``): what is not
+    given is the previous fit's (its formula, its table, its settings and seed). Programs
+    are reused when the model's structure is unchanged (same compiled shapes), so new data
+    of the same size recompiles nothing."""
+    if not previous.call:
+        raise OptionError("this fit was not made by hbr.fit in this session (it was loaded "
+                          "from a file): call hbr.fit(formula, data, ...) instead")
+    settings = dict(previous.call["settings"])
+    unknown = sorted(set(changes) - set(settings))
+    if unknown:
+        raise OptionError(f"update() does not know {', '.join(map(repr, unknown))}; it takes "
+                          f"formula, data and the settings of hbr.fit: {', '.join(settings)}")
+    settings.update(changes)
+    return _fit(previous.call["formula"] if formula is None else formula,
+                previous.call["data"] if data is None else data, settings, frames + 1)
 
 
 def warn_verdict(result: Fit, frames: int = 1) -> None:

@@ -99,6 +99,7 @@ class Fit:
     timings: dict[str, float] = field(default_factory=dict)
     interrupted: bool = False
     info: dict[str, np.ndarray] = field(default_factory=dict)
+    call: dict[str, Any] = field(default_factory=dict, repr=False)  # for update()
 
     @functools.cached_property
     def idata(self) -> Any:  # arviz.InferenceData
@@ -139,6 +140,14 @@ class Fit:
         if var_names is None:
             return SummaryTable(self._full_summary.copy())
         return SummaryTable(summarize(self.draws, var_names, self.spec))
+
+    def update(self, formula: Any = None, data: Any = None, **changes: Any) -> Fit:
+        """Fit again with another formula, table or setting, the rest as this fit had them
+        (brms's ``update``), e.g. ``fit.update(data=new_table)`` or
+        ``fit.update("y ~ x + (x | g)", draws=2000)``; see :func:`hbr.api.update`."""
+        from hbr.api import update
+
+        return update(self, formula, data, frames=2, **changes)
 
     def ranef(self, prob: float = 0.94) -> pd.DataFrame:
         r"""Group-level deviations :math:`b_{xj}`, as brms's and lme4's ``ranef``: a tidy
