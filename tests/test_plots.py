@@ -120,3 +120,51 @@ def test_forest_and_map_vs_mean(two) -> None:
     assert len(ax.lines) == len(modes) + 1 and len(ax.get_yticklabels()) == len(table)
     with pytest.raises(OptionError, match="map_vs_mean"):
         plots.plot_map_vs_mean(pooled.summary())
+
+
+def test_plot_predictions_population_and_groups(two) -> None:
+    from matplotlib.collections import PolyCollection
+
+    from hbr.plots.predictions import POPULATION, prediction_grid
+
+    fit, d = two[1], _data()
+    fig = plots.plot_predictions(fit, "x", by="g", groups=["c3", "c7"], prob=0.8)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["population", "g c3",
+                                                                    "g c7"]
+    assert len(ax.lines) == 3 and len([c for c in ax.collections
+                                       if isinstance(c, PolyCollection)]) == 3
+    grid = prediction_grid(fit, "x", d)
+    assert (grid["g"] == POPULATION).all() and len(grid) == 50
+    pop = fit.predict(grid, kind="mean", new_groups="mean").reshape(-1, 50)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), pop.mean(axis=0), rtol=1e-12)
+    # the population curve is the fixed part alone: Intercept + x * slope, draw by draw
+    post = fit.draws.posterior
+    fixed = (np.asarray(post["Intercept"]).reshape(-1, 1)
+             + np.asarray(post["x"]).reshape(-1, 1) * grid["x"].to_numpy())
+    np.testing.assert_allclose(pop, fixed, rtol=1e-12)
+    c7 = fit.predict(grid.assign(g="c7"), kind="mean").reshape(-1, 50)
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), c7.mean(axis=0), rtol=1e-12)
+    assert "80% interval" in ax.get_ylabel()
+
+
+def test_plot_predictions_categorical_and_errors(two, tmp_path) -> None:
+    d = _data()
+    cat = hbr.fit("y ~ C(x) + (1 | g)", d, seed=1, chains=2, draws=200, tune=300)
+    fig = plots.plot_predictions(cat, "x")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0.0", "1.0"]
+    assert len(ax.containers) == 1  # one errorbar series: population at each level
+    fit = two[1]
+    with pytest.raises(OptionError, match="'z' is not a predictor"):
+        plots.plot_predictions(fit, "z")
+    with pytest.raises(OptionError, match="by='x' is not a grouping factor"):
+        plots.plot_predictions(fit, "x", by="x")
+    with pytest.raises(OptionError, match="'g' has no level 'nowhere'"):
+        plots.plot_predictions(fit, "x", by="g", groups=["nowhere"])
+    fit.to_netcdf(tmp_path / "f.nc")
+    loaded = hbr.load_fit(tmp_path / "f.nc", data=d)
+    with pytest.raises(OptionError, match="pass data="):
+        plots.plot_predictions(loaded, "x")
+    assert isinstance(plots.plot_predictions(loaded, "x", data=d), Figure)

@@ -1,5 +1,6 @@
 """Figures of a fit: trace, funnel, shrinkage, group regression lines, posterior predictive
-check, forest of group effects, MAP against the posterior mean.
+check, forest of group effects, MAP against the posterior mean, conditional effects
+(:func:`plot_predictions`).
 
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so nothing
 global (rcParams, the current figure, a GUI backend) is touched; save one with
@@ -8,37 +9,17 @@ global (rcParams, the current figure, a GUI backend) is touched; save one with
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from hbr._runtime.home import redirect_unwritable_homes
-
-redirect_unwritable_homes()  # before matplotlib reads its config directory (issue 22)
-
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-
+from hbr.plots._base import COLORS, Figure, plain_text as _plain_text
+from hbr.plots.predictions import plot_predictions
 from hbr.errors import OptionError
 
 __all__ = ["plot_trace", "plot_funnel", "plot_shrinkage", "plot_group_lines", "plot_ppc",
-           "plot_forest", "plot_map_vs_mean"]
-
-def _plain_text(fn: Callable[..., Figure]) -> Callable[..., Figure]:
-    """Draw every text of the figure literally: a level named ``$x$`` or ``a$b`` is not
-    mathtext (which would typeset or fail on it)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Figure:
-        fig = fn(*args, **kwargs)
-        for t in fig.findobj(Text):
-            t.set_parse_math(False)
-        return fig
-    return wrapper
-
-
-COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+           "plot_forest", "plot_map_vs_mean", "plot_predictions"]
 
 
 def _scalars(fit: Any, var_names: Sequence[str] | None, limit: int) -> list[tuple[str, np.ndarray]]:
