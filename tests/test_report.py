@@ -100,7 +100,14 @@ def test_report_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
                 assert page.locator(f"section#{sid}").is_visible(), sid
                 assert page.locator(f"section#{sid} h2").inner_text().strip()
             assert page.locator("script").count() == 0
-            # the hostile county is shown, as text, in the group-effects table
+            # sections in order, the comparison first, each reachable from the contents
+            ids = page.evaluate("Array.from(document.querySelectorAll('section')).map(s => s.id)")
+            assert ids == ["comparison", "model", "diagnostics", "summary", "figures", "groups"]
+            assert page.locator("nav.toc a").count() == len(ids)
+            # the group table is collapsed; a person opens it and sees the hostile county,
+            # as text
+            assert not page.locator("section#groups table").first.is_visible()
+            page.locator("section#groups summary").first.click()
             cell = page.locator("section#groups th", has_text=HOSTILE)
             assert cell.count() == 1 and cell.inner_text() == HOSTILE
             widths = page.evaluate("Array.from(document.images).map(i => i.naturalWidth)")
@@ -116,3 +123,37 @@ def test_report_in_headless_chromium(report_file: Path, tmp_path: Path) -> None:
             browser.close()
     assert shot.stat().st_size > 50_000
     assert problems == [] and dialogs == []
+
+
+def test_sections_in_order_with_a_table_of_contents(report_file: Path, hostile) -> None:
+    import re
+
+    text = report_file.read_text(encoding="utf-8")
+    order = re.findall(r'<section id="(\w+)">', text)
+    assert order == ["comparison", "model", "diagnostics", "summary", "figures", "groups"]
+    toc = re.search(r'<nav class="toc">(.*?)</nav>', text).group(1)
+    assert re.findall(r'href="#(\w+)"', toc) == order
+    assert text.index("<details>") > text.index('<section id="groups">')  # collapsed table
+    assert "<h1>hbr: 3 models compared; in detail: log_radon ~ floor + (floor | county)" in text
+    # the summary: ESS as integers, R-hat to three decimals
+    summary = text[text.index('<section id="summary">'):text.index('<section id="figures">')]
+    cells = re.findall(r"<td>([^<]*)</td>", summary)
+    row = cells[:8]  # Intercept: mean sd hdi hdi mcse ess_bulk ess_tail r_hat
+    assert re.fullmatch(r"\d+", row[5]) and re.fullmatch(r"\d+", row[6])
+    assert re.fullmatch(r"\d\.\d{3}", row[7])
+    head = text[text.index('<section id="comparison">'):].split("</thead>")[0]
+    assert "<th>model</th>" in head and "<th></th>" not in head  # no empty index-name row
+
+
+def test_groups_are_chosen_and_the_sigma_formula_titled(mn: pd.DataFrame, hostile) -> None:
+    d, comp = hostile
+    html = render_report(comp.fits["partial pooling"], comp, d, map_vs_mean=False,
+                         groups=["CASS", "CROW WING", "FREEBORN"])
+    assert "Regression lines of CASS, CROW WING, FREEBORN" in html and "not drawn" not in html
+    rng = np.random.default_rng(1)
+    g = np.repeat(np.arange(6), 8)
+    t = pd.DataFrame({"y": rng.normal(size=48), "x": rng.normal(size=48), "g": g})
+    f = hbr.fit(["y ~ x + (1 | g)", "sigma ~ 1 + (1 | g)"], t, seed=1, chains=1, draws=60,
+                tune=60)
+    text = render_report(f, figures=False)
+    assert "<h1>hbr: y ~ x + (1 | g); sigma ~ 1 + (1 | g)</h1>" in text

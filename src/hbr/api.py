@@ -117,7 +117,7 @@ def update(previous: Fit, formula: Any = None, data: Any = None, frames: int = 1
     given is the previous fit's (its formula, its table, its settings and seed). Programs
     are reused when the model's structure is unchanged (same compiled shapes), so new data
     of the same size recompiles nothing."""
-    if not previous.call:
+    if "settings" not in previous.call:
         raise OptionError("this fit was not made by hbr.fit in this session (it was loaded "
                           "from a file): call hbr.fit(formula, data, ...) instead")
     settings = dict(previous.call["settings"])

@@ -37,6 +37,8 @@ td:first-child,th:first-child{text-align:left}
 .verdict{padding:.6em 1em;white-space:pre-wrap;font-family:monospace}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #eee}
 figcaption{font-size:.85em;color:#555}.muted{color:#777;font-size:.85em}
+.toc{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #eee;
+font-size:.9em}details summary{cursor:pointer;margin:.6em 0}
 """
 
 
@@ -44,9 +46,30 @@ def _e(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+def _number(v: float, digits: int = 3) -> str:
+    return f"{v:.{digits}g}" if abs(v) < 100 else f"{v:.1f}" if abs(v) < 1e5 else f"{v:.0f}"
+
+
 def _table(df: pd.DataFrame, digits: int = 3) -> str:
-    return df.to_html(escape=True, float_format=lambda v: f"{v:.{digits}g}" if abs(v) < 1e4
-                      else f"{v:.0f}", border=0, na_rep="")
+    """``df`` as HTML: ESS and other counts as integers, R-hat to 3 decimals, seconds to one,
+    every other number to ``digits`` significant digits."""
+    def fmt(col: str) -> Callable[[Any], str]:
+        name = str(col)
+        if name.startswith("ess") or name in ("rows", "pareto_k_bad", "loo_rows", "n_params",
+                                              "divergences"):
+            return lambda v: "" if pd.isna(v) else f"{v:.0f}"
+        if name == "r_hat":
+            return lambda v: "" if pd.isna(v) else f"{v:.3f}"
+        if name.endswith("_s") or name == "seconds":
+            return lambda v: "" if pd.isna(v) else f"{v:.1f}"
+        return lambda v: (v if isinstance(v, str) else "" if pd.isna(v)
+                          else _number(v, digits) if isinstance(v, (float, np.floating))
+                          else str(v))
+    if df.index.name is not None:  # the index's name in the header's corner, not a row
+        df = df.copy()
+        df.columns.name, df.index.name = df.index.name, None
+    return df.to_html(escape=True, formatters={c: fmt(c) for c in df.columns}, border=0,
+                      na_rep="")
 
 
 def _figure(make: Callable[[], Any], caption: str) -> str:
@@ -111,11 +134,34 @@ def _groups(fit: Any) -> str:
         df = pd.DataFrame(cols, index=pd.Index([blk.levels[i] for i in order], name=blk.factor))
         more = (f'<p class="muted">the {MAX_LEVELS} largest of {blk.n_levels} levels</p>'
                 if blk.n_levels > MAX_LEVELS else "")
-        parts.append(f"<h3>{_e(', '.join(blk.names))}</h3>{more}{_table(df)}")
+        parts.append(f"<details><summary><b>{_e(', '.join(blk.names))}</b>: "
+                     f"{blk.n_levels} levels (mean and sd per level; click to open)</summary>"
+                     f"{more}{_table(df)}</details>")
     return "".join(parts) or "<p>The model has no group terms.</p>"
 
 
-def _figures(fit: Any, map_vs_mean: bool) -> str:
+def _conditional(fit: Any, data: pd.DataFrame | None, groups: Any) -> str:
+    """E[y] against the first numeric predictor, population and groups of the first factor
+    (``groups``, or the three with most rows); nothing when the table is not at hand."""
+    from hbr import plots
+
+    table = data if data is not None else fit.call.get("data")
+    x = next((t.name for t in fit.spec.design.terms if t.name != "Intercept"
+              and t.labels is None and isinstance(table, pd.DataFrame)
+              and t.name in table.columns), None)
+    if x is None or not fit.spec.groups:
+        return ""
+    by = fit.spec.groups[0].block.factor
+    if by not in table.columns:
+        return ""
+    return _figure(lambda: plots.plot_predictions(fit, x, by=by, groups=groups, data=table),
+                   f"Conditional effect of {x}: E[{fit.spec.design.response}] for the "
+                   f"population (group effects 0) and for chosen levels of {by}, other "
+                   "predictors at their mean, with 90% intervals")
+
+
+def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
+             groups: Any = None) -> str:
     from hbr import plots
 
     sampled = "" if fit.spec.design.has_rows else (" (a random sample of rows, read again "
@@ -128,18 +174,18 @@ def _figures(fit: Any, map_vs_mean: bool) -> str:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),
                 _figure(lambda: plots.plot_forest(fit), "Group effects: posterior mean and "
-                        "94% interval per level")]
+                        "94% interval per level"), _conditional(fit, data, groups)]
     if map_vs_mean:
         out.append(_figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
                            "MAP vs posterior mean: where each mode lies, in posterior sds"))
     return "".join(out)
 
 
-def _comparison(comparison: Any, data: pd.DataFrame | None) -> str:
+def _comparison(comparison: Any, data: pd.DataFrame | None, groups: Any = None) -> str:
     from hbr import plots
 
     t = comparison.table
-    out = [_table(t, digits=6), '<p class="muted">elpd_loo: expected log predictive density of a new '
+    out = [_table(t, digits=4), '<p class="muted">elpd_loo: expected log predictive density of a new '
            "row by PSIS-LOO (higher is better); elpd_diff and se_diff against the best model; "
            "pareto_k_bad: rows whose LOO estimate is unreliable; ppc_rmsd: in-sample "
            "posterior predictive RMSD"
@@ -155,14 +201,16 @@ def _comparison(comparison: Any, data: pd.DataFrame | None) -> str:
                            "Shrinkage: each group's no-pooling estimate moves to its "
                            "partial-pooling estimate"))
         if data is not None and x is not None and x in data.columns:
-            out.append(_figure(lambda: plots.plot_group_lines(fits, data, group, x),
-                               "Regression lines of three groups, with posterior draws"))
+            out.append(_figure(lambda: plots.plot_group_lines(fits, data, group, x, groups),
+                               "Regression lines of " + (", ".join(groups) if groups else
+                                                         "three groups")
+                               + ", with posterior draws"))
     return "".join(out)
 
 
 def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = None,
-                  figures: bool = True, map_vs_mean: bool = True, title: str | None = None
-                  ) -> str:
+                  figures: bool = True, map_vs_mean: bool = True, title: str | None = None,
+                  groups: Any = None) -> str:
     """The report as one HTML string (see the module docstring).
 
     Parameters
@@ -174,27 +222,40 @@ def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = 
         The table, for the per-group regression lines of a comparison.
     figures, map_vs_mean : bool
         Leave out all figures, or only the MAP vs mean one (it runs three optimisations).
+    groups : list of str, optional
+        Levels of the first grouping factor drawn in the group panels (default: the
+        smallest, a middle and the largest for the comparison; the three largest for the
+        conditional effects).
     """
-    title = title or f"hbr: {fit.formula}"
+    d = fit.spec.design
+    formula = "; ".join([d.formula.text] + [x.formula.text for x in d.dpars])  # sigma ~ too
+    if title is None:
+        title = (f"hbr: {formula}" if comparison is None else
+                 f"hbr: {len(comparison.fits)} models compared; in detail: {formula}")
+    summary = ("summary", "Summary (fixed effects and hyperparameters)",
+               _table(fit.summary(group_effects=False)))
+    by_level = ("groups", "Group effects by level", _groups(fit))
     body = [("model", "Model and priors", _model(fit)),
-            ("diagnostics", "Diagnostics", _diagnostics(fit)),
-            ("summary", "Summary (fixed effects and hyperparameters)",
-             _table(fit.summary(group_effects=False))),
-            ("groups", "Group effects by level", _groups(fit))]
+            ("diagnostics", "Diagnostics", _diagnostics(fit))]
+    if comparison is not None:  # a comparison report leads with the comparison
+        body.insert(0, ("comparison", "Model comparison",
+                        _comparison(comparison, data, groups)))
+    body.append(summary)
     if figures:
-        body.append(("figures", "Figures", _figures(fit, map_vs_mean)))
-    if comparison is not None:
-        body.append(("comparison", "Model comparison", _comparison(comparison, data)))
+        body.append(("figures", "Figures", _figures(fit, map_vs_mean, data, groups)))
+    body.append(by_level)  # the long table last, collapsed
     from hbr._version import __version__
 
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(f'<section id="{sid}"><h2>{_e(head)}</h2>{content}</section>'
                        for sid, head, content in body)
+    toc = ('<nav class="toc">' + " · ".join(f'<a href="#{sid}">{_e(head.split(" (")[0])}</a>'
+                                             for sid, head, _ in body) + "</nav>")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"
             f"<h1>{_e(title)}</h1><p class=\"muted\">hbr {_e(__version__)}, {_e(when)}</p>"
-            f"{sections}</body></html>")
+            f"{toc}{sections}</body></html>")
 
 
 def write_report(path: str | os.PathLike[str], fit: Any, comparison: Any = None,

@@ -114,3 +114,29 @@ def test_compare_prints_and_writes(files: Path) -> None:
     assert 'id="comparison"' in (out / "report.html").read_text(encoding="utf-8")
     res = invoke("compare", files / "train.csv")
     assert res.exit_code == 2 and "--group" in res.output
+
+
+def test_compare_and_report_take_groups_priors_and_record_a_seed(files: Path,
+                                                                  tmp_path: Path) -> None:
+    import time
+
+    t0 = time.perf_counter()
+    res = invoke("compare", files / "train.csv", "y ~ x", "--group", "g", "--groups",
+                 "g1,g99", "--chains", 2, "--draws", 100, "--tune", 100)
+    assert res.exit_code == 2 and "--groups: 'g' has no level 'g99'" in res.output
+    assert time.perf_counter() - t0 < 10  # refused before any model is fitted
+    out = tmp_path / "cmp"
+    res = invoke("compare", files / "train.csv", "y ~ x", "--group", "g", "--groups",
+                 "g1, g4", "--prior", "sigma=HalfNormal(1)", "-p", "noncentered", "--out", out,
+                 "--chains", 2, "--draws", 150, "--tune", 150)
+    assert res.exit_code == 0, res.output
+    seed = int(res.output.split("seed ")[1].split()[0])  # random, printed to repeat the run
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "Regression lines of g1, g4" in text and "HalfNormal(sigma=1" in text
+    assert "noncentered" in text and f"seed {seed}" in text
+    res = invoke("report", files / "fit", "--groups", "g2,g3", "--no-map", "--out",
+                 tmp_path / "r.html")
+    assert res.exit_code == 0, res.output
+    assert "Conditional effect of x" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    res = invoke("report", files / "fit", "--groups", "nowhere", "--out", tmp_path / "s.html")
+    assert res.exit_code == 2 and "has no level 'nowhere'" in res.output

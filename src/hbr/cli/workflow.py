@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from hbr.cli.console import _fail, _run, app, err, out
+from hbr.cli.console import _fail, _parse_priors, _run, app, err, out
 
 __all__: list[str] = []
 
@@ -25,14 +25,31 @@ def compare_cmd(
     cv: str = typer.Option("loo", help="loo, or logo (also leave one --group out)."),
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for "
                                            "comparison.csv and report.html."),
-    chains: int = typer.Option(4), draws: int = typer.Option(1000),
-    tune: int = typer.Option(1000), seed: int = typer.Option(0),
-    family: str = typer.Option("gaussian"),
+    chains: int = typer.Option(4, help="Chains per model."),
+    draws: int = typer.Option(1000, help="Draws kept per chain."),
+    tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
+    seed: Optional[int] = typer.Option(None, help="Random seed of every fit (recorded; "
+                                       "random if omitted, as for 'hbr fit')."),
+    family: str = typer.Option("gaussian", help="gaussian, student_t, bernoulli, binomial, "
+                               "poisson or negative_binomial (brms's names work too)."),
+    prior: list[str] = typer.Option([], "--prior", help='Override a prior in every model, '
+                                    'repeatable: --prior "sigma=HalfNormal(1)".'),
+    parameterization: Optional[str] = typer.Option(
+        None, "--parameterization", "-p", help="marginal (default), auto, noncentered or "
+        "centered, for every model with group terms."),
+    groups: Optional[str] = typer.Option(None, "--groups", help='Levels of --group drawn in '
+                                         'the report\'s panels, e.g. "CASS,CROW WING,FREEBORN" '
+                                         "(default: the smallest, a middle and the largest)."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs."),
 ) -> None:
     """Fit complete, no and partial pooling (or the --model formulas) and compare them:
     PSIS-LOO elpd, posterior predictive RMSD, parameters, Pareto k."""
+    import secrets
+
     from hbr.io import check_output_dir, check_writable, write_set
+
+    seed = secrets.randbits(31) if seed is None else seed
+    levels = _levels(groups)
 
     if formula is None and not model:
         _fail('give a formula and --group (hbr compare data.csv "y ~ x" --group g) or '
@@ -57,12 +74,18 @@ def compare_cmd(
             table = hbr.read_table(data)
             err.print(f"fitting {len(model) or 3} models to {data}: {len(table)} rows",
                       markup=False)
-        comp = hbr.checks.compare(table, formula if formula is not None else model, group, cv=cv,
-                           seed=seed, chains=chains, draws=draws, tune=tune, family=family)
+        if levels and not isinstance(table, str):
+            _check_levels(table, group, levels)
+        settings = {k: v for k, v in (("priors", _parse_priors(prior) or None),
+                                      ("parameterization", parameterization)) if v is not None}
+        comp = hbr.checks.compare(table, formula if formula is not None else model, group,
+                                  cv=cv, seed=seed, chains=chains, draws=draws, tune=tune,
+                                  family=family, **settings)
         return table, comp
 
     table, comp = _run(run)
     _print_comparison(comp.table)
+    out.print(f"seed {seed}", markup=False)
     for name, f in comp.fits.items():
         out.print(f"{name}: {f.formula}", markup=False)
     if out_dir is not None:
@@ -71,13 +94,38 @@ def compare_cmd(
         def save() -> None:  # one set: both new or both old (hbr.io.write_set)
             from hbr.report import render_report
 
-            text = render_report(best, comp, None if isinstance(table, str) else table)
+            text = render_report(best, comp, None if isinstance(table, str) else table,
+                                 groups=levels)
             write_set(out_dir, {"comparison.csv": lambda p: comp.table.to_csv(p),
                                 "report.html": lambda p: p.write_text(text, "utf-8")},
                       overwrite=force)
         _run(save)
         out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
                   markup=False)
+
+
+def _levels(groups: str | None) -> list[str] | None:
+    """``--groups "A,B,C"`` as a list of level names."""
+    if groups is None:
+        return None
+    levels = [g.strip() for g in groups.split(",") if g.strip()]
+    if not levels:
+        _fail('--groups needs level names separated by commas, e.g. --groups "CASS,FREEBORN"')
+    return levels
+
+
+def _check_levels(table: Any, group: str | None, levels: list[str]) -> None:
+    """Every --groups level is a level of --group, before anything is fitted."""
+    if group is None or group not in table.columns:
+        _fail("--groups names levels of --group: give --group COLUMN too")
+    known = set(table[group].astype(str))
+    missing = [lv for lv in levels if lv not in known]
+    if missing:
+        import difflib
+
+        close = difflib.get_close_matches(missing[0], sorted(known), n=1)
+        _fail(f"--groups: {group!r} has no level {missing[0]!r}"
+              + (f"; did you mean {close[0]!r}?" if close else ""))
 
 
 def _print_comparison(t: Any) -> None:
@@ -118,6 +166,9 @@ def report_cmd(
                                             "DIR/report.html."),
     map_vs_mean: bool = typer.Option(True, "--map/--no-map", help="Include the MAP vs mean "
                                      "figure (three optimisations)."),
+    groups: Optional[str] = typer.Option(None, "--groups", help='Levels drawn in the '
+                                         'conditional-effects figure, e.g. "CASS,FREEBORN" '
+                                         "(default: the three with most rows)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing report."),
 ) -> None:
     """Write a self-contained HTML report of a saved fit."""
@@ -127,7 +178,13 @@ def report_cmd(
     _run(lambda: check_writable(target, force))
     _run(lambda: check_output_dir(target.parent))
     fit = _load(fit_dir, data)
-    _run(lambda: fit.report(target, overwrite=force, map_vs_mean=map_vs_mean))
+    levels = _levels(groups)
+    if levels and fit.spec.groups:
+        blk = fit.spec.groups[0].block
+        missing = [lv for lv in levels if lv not in set(blk.levels)]
+        if missing:
+            _fail(f"--groups: {blk.factor!r} has no level {missing[0]!r}")
+    _run(lambda: fit.report(target, overwrite=force, map_vs_mean=map_vs_mean, groups=levels))
     out.print(f"wrote {target}", markup=False)
 
 

@@ -38,9 +38,12 @@ def _scalars(fit: Any, var_names: Sequence[str] | None, limit: int) -> list[tupl
         elif v.ndim == 3:
             labels = fit.draws.coords.get(fit.draws.dims[name][0], range(v.shape[2]))
             out.extend((f"{name}[{lab}]", v[..., i]) for i, lab in enumerate(labels))
-        else:  # correlations: the upper triangle
+        else:  # correlations: the lower triangle, labelled as the summary labels it
             k = v.shape[-1]
-            out.extend((f"{name}[{i},{j}]", v[..., i, j]) for i in range(k) for j in range(i + 1, k))
+            dims = fit.draws.dims.get(name) or []
+            lab = [list(fit.draws.coords.get(d, range(k))) for d in dims] or [range(k)] * 2
+            out.extend((f"{name}[{lab[0][j]}, {lab[1][i]}]", v[..., j, i])
+                       for i in range(k) for j in range(i + 1, k))
     return out[:limit]
 
 

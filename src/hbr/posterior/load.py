@@ -53,7 +53,7 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     """
     nc, idata = _read_idata(path)
     record = RunRecord.from_attrs(idata.posterior.attrs, repr(str(nc)))
-    design, observed = _design_again(record, idata, nc, data)
+    design, observed, table = _design_again(record, idata, nc, data)
     spec = build_model(design, dict(record.user_priors), record.family, record.link)
     _check_variables(spec, idata, nc)
     fractions = {name: pd.Series(w, name=name).rename_axis(None)
@@ -61,7 +61,8 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
     choice = ParameterizationChoice(record.parameterization, record.marginalized_factor,
                                     fractions)
     return Fit(_draws_of(idata, design, observed), spec, choice, record.seed,
-               dict(record.timings), record.interrupted, {})
+               dict(record.timings), record.interrupted, {},
+               call={"data": table} if table is not None else {})  # for plot_predictions
 
 
 def _check_variables(spec: Any, idata: Any, nc: Path) -> None:
@@ -94,10 +95,11 @@ def _read_idata(path: str | os.PathLike[str]) -> tuple[Path, Any]:
 
 
 def _design_again(record: RunRecord, idata: Any, nc: Path, data: Any
-                  ) -> tuple[Design, np.ndarray | None]:
-    """The design of the fitted model from its data, checked against what was stored."""
+                  ) -> tuple[Design, np.ndarray | None, pd.DataFrame | None]:
+    """The design of the fitted model from its data, checked against what was stored; and
+    the table (None when the rows stayed out of memory)."""
     if record.engine in ("duckdb", "dask"):  # the rows stayed out: recompute
-        return _stats_design(record, nc, data), None
+        return _stats_design(record, nc, data), None, None
     if data is None:
         data = _recorded_source(record, nc)
     elif isinstance(data, (str, os.PathLike)):
@@ -111,7 +113,7 @@ def _design_again(record: RunRecord, idata: Any, nc: Path, data: Any
                         f"(response {design.response!r}: {design.n_obs} rows against "
                         f"{observed.size} stored, or other values); pass the original "
                         "table")
-    return design, observed
+    return design, observed, data
 
 
 def _draws_of(idata: Any, design: Design, observed: np.ndarray | None) -> Draws:
