@@ -46,7 +46,7 @@ def compare_cmd(
     PSIS-LOO elpd, posterior predictive RMSD, parameters, Pareto k."""
     import secrets
 
-    from hbr.io import check_output_dir, check_writable, write_set
+    from hbr.io import check_output_dir, check_writable
 
     seed = secrets.randbits(31) if seed is None else seed
     levels = _levels(groups)
@@ -89,19 +89,28 @@ def compare_cmd(
     for name, f in comp.fits.items():
         out.print(f"{name}: {f.formula}", markup=False)
     if out_dir is not None:
-        best = comp.fits.get("partial pooling") or comp.fits[comp.table.index[0]]
+        _write_comparison(comp, table, out_dir, levels, force)
 
-        def save() -> None:  # one set: both new or both old (hbr.io.write_set)
-            from hbr.report import render_report
 
-            text = render_report(best, comp, None if isinstance(table, str) else table,
-                                 groups=levels)
-            write_set(out_dir, {"comparison.csv": lambda p: comp.table.to_csv(p),
-                                "report.html": lambda p: p.write_text(text, "utf-8")},
-                      overwrite=force)
-        _run(save)
-        out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
-                  markup=False)
+def _write_comparison(comp: Any, table: Any, out_dir: Path, levels: list[str] | None,
+                      force: bool) -> None:
+    """comparison.csv and report.html as one set: both new or both old
+    (:func:`hbr.io.write_set`)."""
+    from hbr.io import write_set
+
+    best = comp.fits.get("partial pooling") or comp.fits[comp.table.index[0]]
+
+    def save() -> None:
+        from hbr.report import render_report
+
+        text = render_report(best, comp, None if isinstance(table, str) else table,
+                             groups=levels)
+        write_set(out_dir, {"comparison.csv": lambda p: comp.table.to_csv(p),
+                            "report.html": lambda p: p.write_text(text, "utf-8")},
+                  overwrite=force)
+    _run(save)
+    out.print(f"wrote {out_dir / 'comparison.csv'} and {out_dir / 'report.html'}",
+              markup=False)
 
 
 def _levels(groups: str | None) -> list[str] | None:
