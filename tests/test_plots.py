@@ -48,7 +48,7 @@ def test_trace_has_a_density_and_a_trace_per_chain(mn_fits) -> None:
     assert isinstance(fig, Figure) and len(fig.axes) == 6  # corr: its one off-diagonal
     density, trace = fig.axes[0], fig.axes[1]
     assert len(density.lines) == 4 and len(trace.lines) >= 4
-    assert fig.axes[4].get_ylabel() == "county_corr[0,1]"
+    assert fig.axes[4].get_ylabel() == "county_corr[floor, 1]"  # as the summary labels it
     with pytest.raises(OptionError, match="no variable 'slope'"):
         plots.plot_trace(f, ["slope"])
 
@@ -171,3 +171,77 @@ def test_plot_predictions_categorical_and_errors(two, tmp_path) -> None:
     with pytest.raises(OptionError, match="pass data="):
         plots.plot_predictions(bare, "x")
     assert isinstance(plots.plot_predictions(bare, "x", data=d), Figure)
+
+
+@pytest.fixture(scope="module")
+def gauss() -> tuple[hbr.Fit, hbr.Fit]:
+    """A well-specified Gaussian fit, and one whose noise prior pins sigma far too small
+    (its predictive intervals too narrow: the negative control of LOO-PIT)."""
+    rng = np.random.default_rng(5)
+    g = np.repeat(np.arange(15), 20)
+    x = rng.normal(size=g.size)
+    d = pd.DataFrame({"y": 1 + 0.5 * x + rng.normal(0, 0.5, 15)[g] + rng.normal(0, 1, g.size),
+                      "x": x, "g": g.astype(str)})
+    kw = dict(seed=2, chains=2, draws=500, tune=500)
+    return (hbr.fit("y ~ x + (1 | g)", d, **kw),
+            hbr.fit("y ~ x + (1 | g)", d, priors={"sigma": "HalfNormal(0.02)"}, **kw))
+
+
+def test_ppc_stat_and_intervals_equal_direct_computation(gauss) -> None:
+    fit = gauss[0]
+    rep = fit.sample_posterior_predictive(7).reshape(-1, 300)
+    y = fit.spec.design.y
+    fig = plots.plot_ppc(fit, kind="stat", stat="sd", seed=7)
+    p = np.mean(rep.std(axis=1, ddof=1) >= y.std(ddof=1))
+    assert fig.axes[0].get_title() == f"all rows: p = {p:.2f}"
+    fig = plots.plot_ppc(fit, kind="stat", stat="max", group="g", seed=7)
+    assert len([a for a in fig.axes if a.get_visible()]) == 9
+    fig = plots.plot_ppc(fit, kind="intervals", seed=7)
+    lo, hi = np.quantile(rep, [0.05, 0.95], axis=0)
+    share = np.mean((y >= lo) & (y <= hi))
+    assert f"{share:.0%} of the observed values inside the 90%" in fig.axes[0].get_title()
+    with pytest.raises(OptionError, match="kind='pit' is not available"):
+        plots.plot_ppc(fit, kind="pit")
+    with pytest.raises(OptionError, match="stat='var' is not available"):
+        plots.plot_ppc(fit, kind="stat", stat="var")
+
+
+def test_loo_pit_is_uniform_when_calibrated_and_not_when_too_narrow(gauss) -> None:
+    from scipy import stats
+
+    from hbr.plots.ppc import loo_pit
+
+    good, narrow = gauss
+    y = good.spec.design.y
+    pits = []
+    for f in (good, narrow):
+        rep = f.sample_posterior_predictive(3).reshape(-1, y.size)
+        pits.append(loo_pit(f, rep, y, seed=0))
+    assert stats.kstest(pits[0], "uniform").pvalue > 0.001
+    assert stats.kstest(pits[1], "uniform").pvalue < 1e-6  # mass piles up at 0 and 1
+    assert np.mean((pits[1] < 0.05) | (pits[1] > 0.95)) > 0.3
+    # one row by hand: PSIS weights of -log p(y_0 | theta) times 1[y_rep < y_0]
+    import arviz as az
+    from hbr.checks.loo import row_loglik
+    from hbr.design.newdata import training_rows
+
+    rep = good.sample_posterior_predictive(3).reshape(-1, y.size)
+    ll = row_loglik(good.spec, good.draws.posterior, training_rows(good.spec.design), y)
+    lw, _ = az.psislw(-ll.reshape(-1, y.size).T[:1], reff=1.0)
+    assert loo_pit(good, rep, y, seed=0)[0] == pytest.approx(
+        float(np.sum(np.exp(lw[0]) * (rep[:, 0] < y[0]))), rel=1e-9)
+    assert isinstance(plots.plot_ppc(good, kind="loo_pit", seed=3), Figure)
+
+
+def test_plot_compare_draws_each_model() -> None:
+    t = pd.DataFrame({"elpd_loo": [-100.0, -110.0, -130.0], "se": [5.0, 6.0, 7.0],
+                      "elpd_diff": [0.0, -10.0, -30.0], "se_diff": [0.0, 3.0, 4.0]},
+                     index=["partial pooling", "complete pooling", "no pooling"])
+    fig = plots.plot_compare(t)
+    ax = fig.axes[0]
+    assert [x.get_text() for x in ax.get_yticklabels()] == list(t.index)
+    assert len(ax.containers) == 2  # elpd ± se, and the differences ± se_diff
+    np.testing.assert_allclose(np.asarray(ax.containers[0].lines[0].get_xdata(), float),
+                               t["elpd_loo"].to_numpy())
+    with pytest.raises(OptionError, match="result of hbr.compare"):
+        plots.plot_compare(pd.DataFrame({"a": [1]}))

@@ -144,7 +144,7 @@ def test_out_of_core_fits_stream_their_files_again(parts: Path, small_chunks) ->
     r = loo(f, sample="all")
     # the dense computation from the same draws on the table read by pandas
     rows = new_rows(f.spec.design, d)
-    ll = hloo._loglik(f.spec, f.draws.posterior, rows, d.y.to_numpy())
+    ll = hloo.row_loglik(f.spec, f.draws.posterior, rows, d.y.to_numpy())
     ref = psis_loo(ll)
     np.testing.assert_allclose(r.pointwise, ref["pointwise"], rtol=0, atol=1e-9)
     assert r.elpd == pytest.approx(ref["elpd"], abs=1e-8)

@@ -278,7 +278,7 @@ def test_report_of_an_out_of_core_fit(files: Path, tmp_path: Path) -> None:
         "random sample of rows, read again from the table)" in html
     # that sample: the rows at the seeded positions, read from the files and coded again
     from hbr.sources.stream import positions, sample_rows
-    from hbr.plots import _ppc_of_a_sample
+    from hbr.plots.ppc import _ppc_of_a_sample
 
     rows, y = sample_rows(f, 500, seed=3)
     keep = positions(4000, 500, np.random.default_rng(3))

@@ -45,7 +45,7 @@ from hbr.errors import OptionError
 from hbr.posterior.predictive import linear_predictor, noise_sd, response_draws
 
 __all__ = ["LooResult", "loo", "elpd_difference", "subsample_estimate", "sample_rows",
-           "ALL_ROWS", "DEFAULT_SAMPLE"]
+           "row_loglik", "ALL_ROWS", "DEFAULT_SAMPLE"]
 
 ALL_ROWS = 50_000  # tables up to this many rows: every row; larger: a subsample
 DEFAULT_SAMPLE = 10_000  # rows evaluated by PSIS in a subsample
@@ -149,7 +149,7 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
         if m == N:  # every row: PSIS chunk by chunk
             out.append(_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None))
             continue
-        a = _loglik(fit.spec, mean, rows, y)[0, 0]  # the plug-in pass: every row, one "draw"
+        a = row_loglik(fit.spec, mean, rows, y)[0, 0]  # the plug-in pass: every row, one "draw"
         A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
         lo, hi = np.searchsorted(keep, [seen, seen + rows.n])
         if hi > lo:
@@ -204,7 +204,7 @@ def elpd_difference(a: LooResult, b: LooResult) -> tuple[float, float, float]:
     return diff, float(np.sqrt(N * float(de.var(ddof=1)) + sub)), float(np.sqrt(sub))
 
 
-def _loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray) -> np.ndarray:
+def row_loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray) -> np.ndarray:
     """:math:`\\log p(y_i \\mid \\theta^{(s)})`, (chains, draws, n)."""
     import jax
 
@@ -237,7 +237,7 @@ def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
     for s in range(0, rows.n, step):
         part = take(rows, np.arange(s, min(s + step, rows.n)))
         yy = y[s:s + step]
-        ll = _loglik(spec, post, part, yy).reshape(S, -1).T  # (n, S)
+        ll = row_loglik(spec, post, part, yy).reshape(S, -1).T  # (n, S)
         with warnings.catch_warnings():  # high k is reported in the result
             warnings.simplefilter("ignore")
             lw, kk = az.psislw(-ll, reff=1.0)

@@ -131,7 +131,7 @@ def loo_r2(fit: Fit, summary: bool = True, prob: float = 0.94, seed: int | None 
     """LOO-adjusted R²: a one-row table or, with ``summary=False``, the ``replicates``
     Bayesian-bootstrap values (default: as many as posterior draws, as brms); the bootstrap
     weights come from ``seed`` (default: the fit's)."""
-    from hbr.checks.loo import _loglik
+    from hbr.checks.loo import row_loglik
     from hbr.posterior.draws import load_arviz
 
     az = load_arviz()
@@ -142,7 +142,7 @@ def loo_r2(fit: Fit, summary: bool = True, prob: float = 0.94, seed: int | None 
     yloo = np.empty(n)
     for s in range(0, n, step):
         part = take(rows, np.arange(s, min(s + step, n)))
-        ll = _loglik(fit.spec, post, part, y[s:s + step]).reshape(S, -1).T  # (n, S)
+        ll = row_loglik(fit.spec, post, part, y[s:s + step]).reshape(S, -1).T  # (n, S)
         with warnings.catch_warnings():  # a high Pareto k shows in fit.loo(), not here
             warnings.simplefilter("ignore")
             lw, _ = az.psislw(-ll, reff=1.0)

@@ -63,12 +63,12 @@ def waic(fit: Fit) -> WaicResult:
     if fit.draws.log_lik is not None:
         lppd, var = _terms(np.asarray(fit.draws.log_lik).reshape(S, -1))
     else:
-        from hbr.checks.loo import _loglik
+        from hbr.checks.loo import row_loglik
 
         fit._needs_rows("WAIC (the pointwise log likelihood of the fitted rows)")
         rows, y = training_rows(fit.spec.design), np.asarray(fit.spec.design.y, dtype=float)
         step = max(1, CHUNK_NUMBERS // S)
-        parts = [_terms(_loglik(fit.spec, fit.draws.posterior,
+        parts = [_terms(row_loglik(fit.spec, fit.draws.posterior,
                                 take(rows, np.arange(s, min(s + step, rows.n))),
                                 y[s:s + step]).reshape(S, -1))
                  for s in range(0, rows.n, step)]

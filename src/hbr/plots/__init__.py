@@ -14,12 +14,13 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from hbr.plots._base import COLORS, Figure, plain_text as _plain_text
+from hbr.plots._base import COLORS, Figure, kde as _kde, plain_text as _plain_text
 from hbr.plots.predictions import plot_predictions
+from hbr.plots.ppc import plot_compare, plot_ppc
 from hbr.errors import OptionError
 
 __all__ = ["plot_trace", "plot_funnel", "plot_shrinkage", "plot_group_lines", "plot_ppc",
-           "plot_forest", "plot_map_vs_mean", "plot_predictions"]
+           "plot_forest", "plot_map_vs_mean", "plot_predictions", "plot_compare"]
 
 
 def _scalars(fit: Any, var_names: Sequence[str] | None, limit: int) -> list[tuple[str, np.ndarray]]:
@@ -69,16 +70,6 @@ def plot_trace(fit: Any, var_names: Sequence[str] | None = None, limit: int = 8)
     axes[-1, 1].set_xlabel("draw")
     fig.suptitle(f"Trace: {fit.formula}", fontsize=10)
     return fig
-
-
-def _kde(v: np.ndarray, n: int = 200) -> tuple[np.ndarray, np.ndarray]:
-    from scipy.stats import gaussian_kde
-
-    v = np.asarray(v, float).ravel()
-    if np.ptp(v) == 0:
-        return np.array([v[0], v[0]]), np.array([0.0, 1.0])
-    x = np.linspace(v.min(), v.max(), n)
-    return x, gaussian_kde(v)(x)
 
 
 @_plain_text
@@ -213,65 +204,6 @@ def plot_group_lines(fits: Any, data: pd.DataFrame, group: str, x: str,
         ax.set_xlabel(x)
     axes[0].legend(fontsize=7)
     return fig
-
-
-@_plain_text
-def plot_ppc(fit: Any, n: int = 50, seed: int | None = None, rows: int = 5000) -> Figure:
-    """The observed response's distribution against ``n`` replicated data sets from the
-    posterior predictive: densities for real responses, bar counts for counts and 0/1.
-
-    A fit whose rows stayed out of memory (DuckDB, Dask) is checked on a random sample of
-    ``rows`` of its rows, read again (:func:`hbr.checks.loo.sample_rows`)."""
-    from hbr.model.families import FAMILIES
-
-    title = "Posterior predictive check"
-    if not fit.spec.design.has_rows:
-        y, rep = _ppc_of_a_sample(fit, n, 0 if seed is None else seed, rows)
-        pick = np.arange(rep.shape[0])
-        title += f" ({len(y):,} random rows of {fit.spec.design.n_obs:,})"
-    else:
-        rep = fit.idata.posterior_predictive[fit.spec.design.response].values if \
-            "posterior_predictive" in fit.idata.groups() and seed is None else \
-            fit.sample_posterior_predictive(seed)
-        rep = rep.reshape(-1, rep.shape[-1])
-        pick = np.random.default_rng(0 if seed is None else seed).choice(
-            rep.shape[0], min(n, rep.shape[0]), replace=False)
-        y = fit.spec.design.y
-    fig = Figure(figsize=(6.5, 4), layout="constrained")
-    ax = fig.subplots()
-    if FAMILIES[fit.spec.family].response == "real":
-        for r in rep[pick]:
-            ax.plot(*_kde(r), color=COLORS[0], alpha=0.15, lw=1)
-        ax.plot(*_kde(y), color="black", lw=2, label="observed")
-        ax.plot([], [], color=COLORS[0], label=f"{len(pick)} replicates")
-    else:
-        top = int(np.quantile(y, 0.99)) + 1
-        bins = np.arange(top + 1)
-        counts = np.array([np.bincount(np.minimum(r, top).astype(int), minlength=top + 1)
-                           for r in rep[pick]])
-        lo, hi = np.quantile(counts, [0.03, 0.97], axis=0)
-        ax.bar(bins, np.bincount(np.minimum(y, top).astype(int), minlength=top + 1),
-               color="0.7", label="observed")
-        ax.errorbar(bins, counts.mean(0), yerr=[counts.mean(0) - lo, hi - counts.mean(0)],
-                    fmt="o", color=COLORS[0], ms=3, label="replicates (94%)")
-    ax.set_xlabel(fit.spec.design.response)
-    ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=8)
-    return fig
-
-
-def _ppc_of_a_sample(fit: Any, n: int, seed: int, rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """(y of ``rows`` random fitted rows, ``n`` replicates of them (n, rows))."""
-    from hbr.checks.loo import sample_rows
-    from hbr.posterior.predictive import response_draws
-
-    sample, y = sample_rows(fit, rows, seed=seed)
-    post = fit.draws.posterior
-    S = fit.draws.chains * fit.draws.n_draws
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(S, min(n, S), replace=False)
-    sub = {k: np.asarray(v).reshape((S,) + v.shape[2:])[pick][None] for k, v in post.items()}
-    return y, response_draws(fit.spec, sub, sample, rng)[0]
 
 
 @_plain_text

@@ -13,7 +13,7 @@ redirect_unwritable_homes()  # before matplotlib reads its config directory (iss
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.text import Text  # noqa: E402
 
-__all__ = ["Figure", "plain_text", "COLORS"]
+__all__ = ["Figure", "plain_text", "kde", "COLORS"]
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
@@ -28,3 +28,15 @@ def plain_text(fn: Callable[..., Figure]) -> Callable[..., Figure]:
             t.set_parse_math(False)
         return fig
     return wrapper
+
+
+def kde(v: Any, n: int = 200) -> tuple[Any, Any]:
+    """A Gaussian kernel density of ``v`` on ``n`` points over its range."""
+    import numpy as np
+    from scipy.stats import gaussian_kde
+
+    v = np.asarray(v, float).ravel()
+    if np.ptp(v) == 0:
+        return np.array([v[0], v[0]]), np.array([0.0, 1.0])
+    x = np.linspace(v.min(), v.max(), n)
+    return x, gaussian_kde(v)(x)
