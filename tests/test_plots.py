@@ -66,6 +66,10 @@ def test_funnel_marks_divergent_draws(mn_fits) -> None:
     assert ax.get_xlabel() == "1|school[C]  (1 rows)"
     ax = plots.plot_funnel(mn_fits["noncentered"]).axes[0]
     assert "(1 rows)" in ax.get_xlabel()  # by default the smallest county
+    # and the slope, whose weakly determined sd shows the funnel (the intercept's sd is
+    # pinned by the data: its log spans too little to show one)
+    assert ax.get_xlabel().startswith("floor|county[") and "floor|county_sigma" in \
+        ax.get_ylabel()
     with pytest.raises(OptionError, match="no level 'NOWHERE'"):
         plots.plot_funnel(f, level="NOWHERE")
 

@@ -177,7 +177,16 @@ def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
                         "94% interval per level"), _conditional(fit, data, groups)]
     if map_vs_mean:
         out.append(_figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
-                           "MAP vs posterior mean: where each mode lies, in posterior sds"))
+                           "MAP vs posterior mean: where each mode lies, in posterior sds "
+                           "from the mean. The marginal mode maximises the density with the "
+                           "group effects integrated out (empirical Bayes: close to the mean "
+                           "when groups are informed); the non-centred joint mode maximises "
+                           "it over the effects too, which pulls group sds towards 0; the "
+                           "centred joint density has no interior mode at all (it grows "
+                           "without bound as a group sd goes to 0 with its effects), so an "
+                           "optimiser runs to that boundary: marked 'no interior mode', and "
+                           "a NaN or a mode tens of sds away means the same. The posterior "
+                           "mean is what the summary reports."))
     return "".join(out)
 
 

@@ -75,16 +75,21 @@ def plot_trace(fit: Any, var_names: Sequence[str] | None = None, limit: int = 8)
 @_plain_text
 def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -> Figure:
     r"""One group effect :math:`b_j` against :math:`\log s` of its group sd, per draw
-    (seed 000's funnel), divergent draws in red. Default: the first group term and its
-    smallest group, where the data say least and the funnel is widest."""
+    (seed 000's funnel), divergent draws in red, for the smallest group (where the data say
+    least and the funnel is widest) unless ``level`` is given. Default effect: the one whose
+    group sd shows the strongest funnel (:func:`_funnel_strength`)."""
     if not fit.spec.groups:
         raise OptionError("the model has no group terms, so there is no funnel to show")
-    g = next((g for g in fit.spec.groups if effect is None or effect in g.block.names), None)
-    if g is None:
-        names = [n for g in fit.spec.groups for n in g.block.names]
-        raise OptionError(f"no group effect {effect!r}; the model has {', '.join(names)}")
+    if effect is None:
+        g, c = max(((g, c) for g in fit.spec.groups for c in range(g.block.k)),
+                   key=lambda gc: _funnel_strength(fit, *gc))
+    else:
+        g = next((g for g in fit.spec.groups if effect in g.block.names), None)
+        if g is None:
+            names = [n for g in fit.spec.groups for n in g.block.names]
+            raise OptionError(f"no group effect {effect!r}; the model has {', '.join(names)}")
+        c = g.block.names.index(effect)
     blk = g.block
-    c = 0 if effect is None else blk.names.index(effect)
     counts = blk.sizes
     j = int(np.argmin(counts)) if level is None else _level(blk, level)
     b = fit.draws.posterior[blk.names[c]][..., j].ravel()
@@ -101,6 +106,21 @@ def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -
                  fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _funnel_strength(fit: Any, g: Any, c: int) -> float:
+    r"""How much of a funnel effect ``c`` of group term ``g`` shows in its smallest group:
+    the spread of :math:`\log s` times the correlation of :math:`\log s` with
+    :math:`\log |b_j - \mathrm{median}(b_j)|` (0 if negative). A well-determined sd (the
+    radon intercept's) spans too little of :math:`\log s` to show one, however small the
+    group; a weakly determined slope sd shows seed 000's funnel."""
+    j = int(np.argmin(g.block.sizes))
+    b = np.asarray(fit.draws.posterior[g.block.names[c]][..., j]).ravel()
+    log_s = np.log(np.asarray(fit.draws.posterior[g.sds[c].name]).ravel())
+    spread = np.log(np.abs(b - np.median(b)) + 1e-300)
+    if np.std(log_s) == 0 or np.std(spread) == 0:
+        return 0.0
+    return float(np.std(log_s) * max(0.0, np.corrcoef(log_s, spread)[0, 1]))
 
 
 def _level(blk: Any, level: str) -> int:
