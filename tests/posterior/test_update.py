@@ -50,3 +50,15 @@ def test_update_refuses_unknown_settings_and_loaded_fits(tmp_path) -> None:
     loaded = hbr.load_fit(tmp_path / "f.nc", data=_table(0))
     with pytest.raises(OptionError, match="loaded from a file"):
         loaded.update(draws=100)
+
+
+@pytest.mark.filterwarnings("ignore::hbr.errors.DiagnosticsWarning")  # short chains
+def test_predict_labelled_names_draws_and_rows() -> None:
+    fit = hbr.fit("y ~ x + (1 | g)", _table(0), chains=2, draws=100, tune=100, seed=1)
+    new = pd.DataFrame({"x": [0.0, 1.0], "g": ["3", "new county"]}, index=["a", "b"])
+    bare = fit.predict(new, kind="response")
+    lab = fit.predict(new, kind="response", labelled=True)
+    assert lab.dims == ("chain", "draw", "row") and list(lab.row.values) == ["a", "b"]
+    assert lab.name == "y_response" and lab.attrs["seed"] == 1
+    np.testing.assert_array_equal(lab.values, bare)
+    assert float(lab.sel(row="a").mean()) == pytest.approx(bare[..., 0].mean())

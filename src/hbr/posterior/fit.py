@@ -254,7 +254,7 @@ class Fit:
             "fit.loo() streams them, fit.predict takes rows you read")
 
     def predict(self, data: pd.DataFrame, kind: str = "mean", new_groups: str = "sample",
-                seed: int | None = None) -> np.ndarray:
+                seed: int | None = None, labelled: bool = False) -> Any:
         r"""Predictive draws (chains, draws, rows) for new rows (or the fitted ones).
 
         The new table is coded as the training table was (same levels, same means and sds
@@ -273,6 +273,10 @@ class Fit:
             or the population mean 0 ("mean"). Both average to the population prediction.
         seed : int, optional
             Default: the fit's seed.
+        labelled : bool
+            Return an ``xarray.DataArray`` with dimensions ``chain``, ``draw`` and ``row``
+            (the table's index), named after the response and ``kind``, instead of the bare
+            array.
 
         Examples
         --------
@@ -283,7 +287,16 @@ class Fit:
         from hbr.posterior.predictive import predict
 
         seed = self.seed if seed is None else check_int("seed", seed, 0)
-        return predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
+        out = predict(self.spec, self.draws.posterior, data, kind, new_groups, seed)
+        if not labelled:
+            return out
+        import xarray as xr
+
+        return xr.DataArray(out, dims=("chain", "draw", "row"),
+                            coords={"chain": np.arange(out.shape[0]),
+                                    "draw": np.arange(out.shape[1]), "row": data.index},
+                            name=f"{self.spec.design.response}_{kind}",
+                            attrs={"kind": kind, "new_groups": new_groups, "seed": seed})
 
     def loo(self, data: Any = None, sample: int | str | None = None, seed: int = 0) -> Any:
         """PSIS leave-one-out, the rows read again in chunks (:func:`hbr.checks.loo.loo`): also
