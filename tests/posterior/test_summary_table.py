@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from hbr.posterior.summary_table import SummaryTable
 
@@ -40,3 +41,28 @@ def test_long_tables_print_head_and_tail_and_keep_full_values() -> None:
     assert "level 250]" not in text
     assert isinstance(t, pd.DataFrame) and isinstance(t.loc[t.index[:3]], SummaryTable)
     assert t["ess_bulk"].iloc[0] != round(t["ess_bulk"].iloc[0])  # only printing rounds
+
+
+@pytest.mark.filterwarnings("ignore::hbr.errors.DiagnosticsWarning")  # short chains
+def test_print_fit_shows_brms_blocks_with_every_hyperparameter_once() -> None:
+    import hbr
+    from hbr.posterior.blocks import summary_blocks
+
+    rng = np.random.default_rng(0)
+    n = 240
+    d = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                      "g": rng.choice(list("abcdef"), n), "h": rng.choice(list("pqrs"), n)})
+    fit = hbr.fit(["y ~ x + (x | g) + (1 | h)", "sigma ~ 1 + (1 | g)"], d, seed=1, chains=2,
+                  draws=150, tune=150)
+    hyper = fit.summary(group_effects=False)
+    blocks = summary_blocks(fit.spec, hyper)
+    assert [t for t, _ in blocks] == ["Population-level effects",
+                                      "Group-level effects: ~g (6 levels)",
+                                      "Group-level effects: ~h (4 levels)"]
+    rows = [r for _, b in blocks for r in b.index]
+    assert sorted(rows) == sorted(hyper.index)  # every row once, none invented
+    assert "sigma_Intercept" in blocks[0][1].index and "sigma_1|g_sigma" in blocks[1][1].index
+    text = str(fit)
+    assert text.index("Population-level effects:") < text.index("~g (6 levels)") \
+        < text.index("~h (4 levels)")
+    assert "OK:" in text or "WARNING:" in text

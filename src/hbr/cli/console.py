@@ -84,6 +84,7 @@ def _print_summary(df: Any, title: str) -> None:
     for name, row in df.iterrows():
         cells = []
         for c, v in row.items():
-            cells.append(f"{v:.0f}" if c.startswith("ess") else f"{v:.3f}")
+            cells.append(f"{v:.0f}" if c.startswith("ess") else f"{v:.3g}"
+                         if c.startswith("mcse") else f"{v:.3f}")
         table.add_row(Text(str(name)), *cells)
     out.print(table)

@@ -163,8 +163,12 @@ def _print_fit(fit: Any, summary: Any, method: str, out_dir: Path | None) -> Non
     hyper = summary.loc[[i for i in summary.index if not any(
         i.startswith(f"{n}[") for g in fit.spec.groups for n in g.block.names)]]
     n_group = len(summary) - len(hyper)
+    from hbr.posterior.blocks import summary_blocks
+
     how = f"{fit.parameterization}" + (f", {method}" if method != "nuts" else "")
-    _print_summary(hyper, f"{fit.formula}  ({how}, seed {fit.seed})")
+    out.print(f"{fit.formula}  ({how}, seed {fit.seed})", markup=False)
+    for title, rows in summary_blocks(fit.spec, hyper):  # brms's blocks
+        _print_summary(rows, title)
     if n_group:
         out.print(f"(+ {n_group} group-effect rows{' in summary.csv' if out_dir else ''})")
     for name, w in fit.parameterization.centered_fraction.items():

@@ -373,6 +373,17 @@ class Fit:
         else:
             write_draws(self.draws, path)
 
+    def __str__(self) -> str:
+        """What ``print(fit)`` shows, as brms's ``summary``: the model, the verdict, and the
+        population-level, group-level and family blocks (group effects by level:
+        :meth:`ranef`, :meth:`coef`)."""
+        from hbr.posterior.blocks import blocks_text
+
+        d = self.spec.design
+        head = (f"{self.formula}  ({self.spec.family}, {self.parameterization}, seed "
+                f"{self.seed}; {d.n_obs} rows)\n{self.diagnostics()}")
+        return f"{head}\n\n{blocks_text(self.spec, self.summary(group_effects=False))}"
+
     def __repr__(self) -> str:
         d = self.spec.design
         verdict = str(self.diagnostics()).splitlines()[0]
