@@ -20,6 +20,7 @@ from hbr._pipeline import Run, sample
 from hbr.design.build import build_design
 from hbr.design.types import Design
 from hbr.density.split import one_row_note
+from hbr.design.checks import integer_code_note
 from hbr.errors import DiagnosticsWarning, HbrWarning, OptionError
 from hbr.inference import METHODS
 from hbr.io import read_table
@@ -168,9 +169,10 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
     design, keep_loglik = _design(_formulas(formula, data), data, opts, frames)
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)
-    note = one_row_note(spec)
-    if note:
-        warnings.warn(note, HbrWarning, stacklevel=1 + frames)
+    for note in (one_row_note(spec), integer_code_note(design.formula, data)
+                 if isinstance(data, pd.DataFrame) else None):
+        if note:
+            warnings.warn(note, HbrWarning, stacklevel=1 + frames)
     if before_sampling is not None:
         before_sampling(spec, opts, keep_loglik)
     if opts.progress is True:  # a bar on stderr, as the command line shows

@@ -107,3 +107,25 @@ def test_cbind_with_a_gaussian_family_says_binomial() -> None:
     with pytest.raises(hbr.DataError, match="belongs to family='binomial' \\(as does "
                                             "lme4's cbind.*pass family='binomial'"):
         hbr.fit("cbind(k, n - k) ~ x", d, chains=1, draws=10, tune=10)
+
+
+def test_integer_codes_entering_as_slopes_are_named() -> None:
+    from hbr.design.checks import integer_code_note
+
+    rng = np.random.default_rng(0)
+    n = 90
+    d = pd.DataFrame({"y": rng.normal(size=n), "treatment": rng.choice([1, 2, 3], n),
+                      "Days": rng.integers(0, 10, n), "dose": rng.choice([0.5, 1.0, 2.0], n),
+                      "floor": rng.integers(0, 2, n), "g": rng.choice([1, 2, 3, 4], n)})
+    note = integer_code_note(hbr.parse_formula("y ~ treatment + Days + dose + floor"), d)
+    assert note == ("'treatment' holds 3 whole numbers (1, 2, 3) and is named like a label, "
+                    "but enters as a numeric slope; if they are categories write "
+                    "C(treatment) (R's factor(treatment))")
+    note = integer_code_note(hbr.parse_formula("y ~ g + (1 | g)"), d)
+    assert note is not None and "'g' holds 4 whole numbers" in note and "grouping factor" in note
+    # a count of days, a dose, a 0/1 indicator and C(treatment) itself: no note
+    assert integer_code_note(hbr.parse_formula("y ~ Days + dose + floor + C(treatment)"),
+                             d) is None
+    with pytest.warns(hbr.HbrWarning, match="'treatment' holds 3 whole numbers") as rec:
+        hbr.fit("y ~ treatment", d, chains=1, draws=20, tune=20, seed=1)
+    assert any(r.filename == __file__ for r in rec)  # at the user's line

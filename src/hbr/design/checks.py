@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import warnings
 
 import numpy as np
@@ -15,7 +16,8 @@ from hbr.design.transforms import FUNCTIONS, Categorical, factor_columns
 from hbr.errors import DataError, HbrWarning, caret_message
 from hbr.formula import Formula
 
-__all__ = ["check_width", "check_rank", "check_known_levels", "check_columns", "MANY_LEVELS", "MAX_DENSE"]
+__all__ = ["check_width", "check_rank", "check_known_levels", "check_columns", "MANY_LEVELS",
+           "MAX_DENSE", "integer_code_note", "CODE_NAME", "MAX_CODES"]
 
 
 MANY_LEVELS = 100  # a categorical predictor with this many levels gets a warning
@@ -116,3 +118,37 @@ def check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list
         if name not in used:
             used.append(name)
     return used
+
+
+# names that say "a label, not a quantity" (R factors exported as 1, 2, 3 ...)
+CODE_NAME = re.compile(r"(?:^|[_.])(?:id|code|group|grp|type|class|cat|category|region|site|"
+                       r"batch|treatment|trt|block|plot|subject|item|school|county|state|"
+                       r"country|clinic|hospital|sex|gender|race|species|brand|store|zip)s?$",
+                       re.IGNORECASE)
+MAX_CODES = 20  # at most this many distinct whole numbers for a column to look like codes
+
+
+def integer_code_note(f: Formula, data: pd.DataFrame) -> str | None:
+    """A warning for numeric predictors that look like category codes: a column of at most
+    ``MAX_CODES`` distinct whole numbers that is also a grouping factor of the formula, or
+    whose name says it labels (``treatment``, ``region_id``, ``school``); such a column
+    enters as one slope, which lme4 users rarely mean. None when there is none."""
+    groups = {c for g in f.groups for c in g.factor}
+    notes = []
+    for t in f.terms:
+        if len(t.factors) != 1 or t.factors[0].is_call:
+            continue
+        col = t.factors[0].column_names.get(t.factors[0].expr, t.factors[0].expr)
+        if col not in data.columns or not pd.api.types.is_numeric_dtype(data[col]) \
+                or pd.api.types.is_bool_dtype(data[col]):
+            continue
+        v = pd.unique(data[col].dropna())
+        if not 2 < len(v) <= MAX_CODES or not np.all(np.mod(v, 1) == 0):
+            continue
+        if col in groups or CODE_NAME.search(col):
+            shown = ", ".join(f"{x:g}" for x in sorted(v)[:6]) + (", ..." if len(v) > 6 else "")
+            why = "is also a grouping factor" if col in groups else "is named like a label"
+            notes.append(f"{col!r} holds {len(v)} whole numbers ({shown}) and {why}, but "
+                         f"enters as a numeric slope; if they are categories write "
+                         f"C({col}) (R's factor({col}))")
+    return "; ".join(notes) or None
