@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 import hbr
-import hbr.checks.r2 as r2mod
+import hbr.checks.loo as loo_mod
 from hbr.errors import OptionError
 
 
@@ -34,7 +34,7 @@ def test_bayes_r2_is_the_variance_ratio_of_the_draws(fitted, monkeypatch) -> Non
     want = yhat.var(axis=-1, ddof=1) / (yhat.var(axis=-1, ddof=1) + e.var(axis=-1, ddof=1))
     got = fit.bayes_r2(summary=False)
     np.testing.assert_allclose(got, want, rtol=1e-10)
-    monkeypatch.setattr(r2mod, "CHUNK_NUMBERS", 4000 * 7)  # rows in chunks of 7
+    monkeypatch.setattr(loo_mod, "CHUNK_NUMBERS", 4000 * 7)  # rows in chunks of 7
     np.testing.assert_allclose(fit.bayes_r2(summary=False), want, rtol=1e-10)
     sigma = np.asarray(fit.draws.posterior["sigma"])
     model = yhat.var(axis=-1, ddof=1) / (yhat.var(axis=-1, ddof=1) + sigma**2)

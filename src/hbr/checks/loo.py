@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -45,7 +45,7 @@ from hbr.errors import OptionError
 from hbr.posterior.predictive import linear_predictor, noise_sd, response_draws
 
 __all__ = ["LooResult", "loo", "elpd_difference", "subsample_estimate", "sample_rows",
-           "row_loglik", "ALL_ROWS", "DEFAULT_SAMPLE"]
+           "row_loglik", "row_chunks", "psis_log_weights", "ALL_ROWS", "DEFAULT_SAMPLE"]
 
 ALL_ROWS = 50_000  # tables up to this many rows: every row; larger: a subsample
 DEFAULT_SAMPLE = 10_000  # rows evaluated by PSIS in a subsample
@@ -220,6 +220,26 @@ def row_loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
         return np.asarray(ll, dtype=float)
 
 
+def row_chunks(rows: Rows, draws: int) -> Iterator[tuple[slice, Rows]]:
+    """``rows`` in chunks that hold about ``CHUNK_NUMBERS`` numbers for ``draws`` draws
+    each: (the chunk's positions as a slice, its rows)."""
+    step = max(1, CHUNK_NUMBERS // draws)
+    for s in range(0, rows.n, step):
+        at = slice(s, min(s + step, rows.n))
+        yield at, take(rows, np.arange(at.start, at.stop))
+
+
+def psis_log_weights(ll: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Normalised PSIS log weights of leaving out each row, from its log likelihood ``ll``
+    (rows, draws), and their Pareto k (ArviZ's ``psislw``, relative efficiency 1); ArviZ's
+    warning about a high k is not raised (callers report k themselves)."""
+    from hbr.posterior.draws import load_arviz
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return load_arviz().psislw(-ll, reff=1.0)
+
+
 def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray,
                sq: np.ndarray, rng: np.random.Generator | None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -227,23 +247,15 @@ def _psis_rows(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
     squared errors of a replicate to ``sq`` (chains, draws)."""
     from scipy.special import logsumexp
 
-    from hbr.posterior.draws import load_arviz
-
-    az = load_arviz()
     chains, draws = next(iter(post.values())).shape[:2]
     S = chains * draws
-    step = max(1, CHUNK_NUMBERS // S)
     e, lpd, k = (np.empty(rows.n) for _ in range(3))
-    for s in range(0, rows.n, step):
-        part = take(rows, np.arange(s, min(s + step, rows.n)))
-        yy = y[s:s + step]
+    for at, part in row_chunks(rows, S):
+        yy = y[at]
         ll = row_loglik(spec, post, part, yy).reshape(S, -1).T  # (n, S)
-        with warnings.catch_warnings():  # high k is reported in the result
-            warnings.simplefilter("ignore")
-            lw, kk = az.psislw(-ll, reff=1.0)
-        e[s:s + step] = logsumexp(lw + ll, axis=1)
-        lpd[s:s + step] = logsumexp(ll, axis=1) - np.log(S)
-        k[s:s + step] = kk
+        lw, k[at] = psis_log_weights(ll)  # high k is reported in the result
+        e[at] = logsumexp(lw + ll, axis=1)
+        lpd[at] = logsumexp(ll, axis=1) - np.log(S)
         if rng is not None:
             sq += ((response_draws(spec, post, part, rng) - yy) ** 2).sum(axis=-1)
     return e, lpd, k

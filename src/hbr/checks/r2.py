@@ -24,12 +24,12 @@ bootstrap over rows: for Dirichlet(1, ..., 1) weights :math:`\omega`,
 :math:`R^2 = 1 - V_\omega(y - \hat y_{-\cdot}) / V_\omega(y)` (it can be negative for a model
 that predicts worse than the mean).
 
-Rows are read in chunks, so only ``CHUNK_NUMBERS`` draws x rows are held at once.
+Rows are read in chunks (:func:`hbr.checks.loo.row_chunks`), so only a few million
+draws x rows are held at once.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,7 +39,7 @@ from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
 from hbr.model.families import FAMILIES, inverse_link
 from hbr.posterior.predictive import linear_predictor, noise_sd
-from hbr.sources.stream import take
+from hbr.checks.loo import psis_log_weights, row_chunks, row_loglik
 
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 __all__ = ["bayes_r2", "loo_r2", "KINDS"]
 
 KINDS = ("residual", "model")
-CHUNK_NUMBERS = 4_000_000
+CHUNK_NUMBERS = 4_000_000  # bootstrap weights x rows held at once
 
 
 def _expected(spec: object, post: dict[str, np.ndarray], rows: Rows) -> np.ndarray:
@@ -77,13 +77,11 @@ def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
     raise OptionError(f"kind='model' is not defined for the {fam} family; use 'residual'")
 
 
-def _steps(fit: Fit) -> tuple[Rows, np.ndarray, int, int]:
+def _rows(fit: Fit) -> tuple[Rows, np.ndarray, int]:
+    """The fitted rows, their response and the number of draws."""
     fit._needs_rows("R-squared (the fitted rows)")
-    spec = fit.spec
-    rows = training_rows(spec.design)
-    chains, draws = fit.draws.chains, fit.draws.n_draws
-    return rows, np.asarray(spec.design.y, dtype=float), chains * draws, \
-        max(1, CHUNK_NUMBERS // (chains * draws))
+    return (training_rows(fit.spec.design), np.asarray(fit.spec.design.y, dtype=float),
+            fit.draws.chains * fit.draws.n_draws)
 
 
 def _summary(values: np.ndarray, prob: float) -> pd.DataFrame:
@@ -102,17 +100,16 @@ def bayes_r2(fit: Fit, kind: str = "residual", summary: bool = True, prob: float
     if kind not in KINDS:
         raise OptionError(f"kind={kind!r} is not available; choose 'residual' (brms's "
                           "bayes_R2) or 'model' (the family's variance)")
-    rows, y, S, step = _steps(fit)
+    rows, y, S = _rows(fit)
     post, n = fit.draws.posterior, rows.n
     shift = float(y.mean())  # sums of squares about a shift near the mean: no cancellation
     sums = np.zeros((4, fit.draws.chains, fit.draws.n_draws))  # yhat, yhat^2, e|var, e^2
-    for s in range(0, n, step):
-        part = take(rows, np.arange(s, min(s + step, n)))
+    for at, part in row_chunks(rows, S):
         yhat = _expected(fit.spec, post, part)
         sums[0] += (yhat - shift).sum(axis=-1)
         sums[1] += ((yhat - shift) ** 2).sum(axis=-1)
         if kind == "residual":
-            e = y[s:s + step] - yhat
+            e = y[at] - yhat
             sums[2] += e.sum(axis=-1)
             sums[3] += (e**2).sum(axis=-1)
         else:
@@ -131,23 +128,16 @@ def loo_r2(fit: Fit, summary: bool = True, prob: float = 0.94, seed: int | None 
     """LOO-adjusted R²: a one-row table or, with ``summary=False``, the ``replicates``
     Bayesian-bootstrap values (default: as many as posterior draws, as brms); the bootstrap
     weights come from ``seed`` (default: the fit's)."""
-    from hbr.checks.loo import row_loglik
-    from hbr.posterior.draws import load_arviz
-
-    az = load_arviz()
-    rows, y, S, step = _steps(fit)
+    rows, y, S = _rows(fit)
     post, n = fit.draws.posterior, rows.n
     seed = fit.seed if seed is None else check_int("seed", seed, 0)
     B = S if replicates is None else check_int("replicates", replicates, 1)
     yloo = np.empty(n)
-    for s in range(0, n, step):
-        part = take(rows, np.arange(s, min(s + step, n)))
-        ll = row_loglik(fit.spec, post, part, y[s:s + step]).reshape(S, -1).T  # (n, S)
-        with warnings.catch_warnings():  # a high Pareto k shows in fit.loo(), not here
-            warnings.simplefilter("ignore")
-            lw, _ = az.psislw(-ll, reff=1.0)
+    for at, part in row_chunks(rows, S):
+        ll = row_loglik(fit.spec, post, part, y[at]).reshape(S, -1).T  # (n, S)
+        lw, _ = psis_log_weights(ll)  # a high Pareto k shows in fit.loo(), not here
         yhat = _expected(fit.spec, post, part).reshape(S, -1).T
-        yloo[s:s + step] = np.sum(np.exp(lw) * yhat, axis=1)
+        yloo[at] = np.sum(np.exp(lw) * yhat, axis=1)
     err, yc = yloo - y, y - y.mean()
     rng = np.random.default_rng(seed)
     sums = np.zeros((5, B))  # weight, w y, w y^2, w e, w e^2 (Dirichlet = normalised Exp(1))

@@ -21,7 +21,6 @@ import numpy as np
 from scipy.special import logsumexp
 
 from hbr.design.newdata import training_rows
-from hbr.sources.stream import take
 
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
@@ -29,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["WaicResult", "waic", "VAR_MAX"]
 
 VAR_MAX = 0.4
-CHUNK_NUMBERS = 4_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -63,15 +61,12 @@ def waic(fit: Fit) -> WaicResult:
     if fit.draws.log_lik is not None:
         lppd, var = _terms(np.asarray(fit.draws.log_lik).reshape(S, -1))
     else:
-        from hbr.checks.loo import row_loglik
+        from hbr.checks.loo import row_chunks, row_loglik
 
         fit._needs_rows("WAIC (the pointwise log likelihood of the fitted rows)")
         rows, y = training_rows(fit.spec.design), np.asarray(fit.spec.design.y, dtype=float)
-        step = max(1, CHUNK_NUMBERS // S)
-        parts = [_terms(row_loglik(fit.spec, fit.draws.posterior,
-                                take(rows, np.arange(s, min(s + step, rows.n))),
-                                y[s:s + step]).reshape(S, -1))
-                 for s in range(0, rows.n, step)]
+        parts = [_terms(row_loglik(fit.spec, fit.draws.posterior, part, y[at]).reshape(S, -1))
+                 for at, part in row_chunks(rows, S)]
         lppd, var = (np.concatenate(p) for p in zip(*parts))
     pointwise = lppd - var
     n = pointwise.size

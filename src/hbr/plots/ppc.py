@@ -168,22 +168,15 @@ def _intervals(fit: Any, rep: np.ndarray, y: np.ndarray, rows: int, seed: int) -
 def loo_pit(fit: Any, rep: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     """The LOO-PIT values (n,): PSIS-weighted share of replicates below each observed value,
     randomised uniformly across ties (discrete responses)."""
-    import warnings
-
-    from hbr.checks.loo import row_loglik
+    from hbr.checks.loo import psis_log_weights, row_loglik
     from hbr.design.newdata import training_rows
-    from hbr.posterior.draws import load_arviz
 
-    az = load_arviz()
     if fit.draws.log_lik is not None:
         ll = np.asarray(fit.draws.log_lik).reshape(rep.shape)
     else:
         ll = row_loglik(fit.spec, fit.draws.posterior, training_rows(fit.spec.design),
-                     y).reshape(rep.shape)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        lw, _ = az.psislw(-ll.T, reff=1.0)  # (n, S), normalised
-    w = np.exp(lw)
+                        y).reshape(rep.shape)
+    w = np.exp(psis_log_weights(ll.T)[0])  # (n, S), normalised
     below = np.sum(w * (rep.T < y[:, None]), axis=1)
     tied = np.sum(w * (rep.T == y[:, None]), axis=1)
     u = np.random.default_rng(seed).uniform(size=y.size)

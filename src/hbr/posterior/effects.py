@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import OptionError
+from hbr.posterior.mcmcstats import _hdi
 
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
@@ -53,10 +54,9 @@ def mean_sd_hdi(x: np.ndarray, prob: float) -> dict[str, np.ndarray]:
         out["mean"].append(srt.mean(axis=0))
         out["sd"].append(srt.std(axis=0, ddof=1) if S > 1 else np.full(srt.shape[1], np.nan))
         if 0 < k < S:
-            i = np.argmin(srt[k:] - srt[:S - k], axis=0)
-            cols = np.arange(srt.shape[1])
-            out["lo"].append(srt[i, cols])
-            out["hi"].append(srt[i + k, cols])
+            lo, hi = _hdi(srt.T, prob)  # the summary's own HDI
+            out["lo"].append(lo)
+            out["hi"].append(hi)
         else:  # too few draws for an interval
             out["lo"].append(np.full(srt.shape[1], np.nan))
             out["hi"].append(np.full(srt.shape[1], np.nan))
