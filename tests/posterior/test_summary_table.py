@@ -51,9 +51,11 @@ def test_print_fit_shows_brms_blocks_with_every_hyperparameter_once() -> None:
     rng = np.random.default_rng(0)
     n = 240
     d = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
-                      "g": rng.choice(list("abcdef"), n), "h": rng.choice(list("pqrs"), n)})
-    fit = hbr.fit(["y ~ x + (x | g) + (1 | h)", "sigma ~ 1 + (1 | g)"], d, seed=1, chains=2,
-                  draws=150, tune=150)
+                      "g": rng.choice(list("abcdef"), n), "h": rng.choice(list("pqrs"), n),
+                      "t": rng.choice(list("uv"), n)})
+    # t[v] is a fixed element and t[v]|h_sigma the sd of its group effect: one row each
+    fit = hbr.fit(["y ~ x + t + (x | g) + (1 + t | h)", "sigma ~ 1 + (1 | g)"], d, seed=1,
+                  chains=2, draws=150, tune=150)
     hyper = fit.summary(group_effects=False)
     blocks = summary_blocks(fit.spec, hyper)
     assert [t for t, _ in blocks] == ["Population-level effects",
@@ -62,6 +64,7 @@ def test_print_fit_shows_brms_blocks_with_every_hyperparameter_once() -> None:
     rows = [r for _, b in blocks for r in b.index]
     assert sorted(rows) == sorted(hyper.index)  # every row once, none invented
     assert "sigma_Intercept" in blocks[0][1].index and "sigma_1|g_sigma" in blocks[1][1].index
+    assert "t[v]" in blocks[0][1].index and "t[v]|h_sigma" in blocks[2][1].index
     text = str(fit)
     assert text.index("Population-level effects:") < text.index("~g (6 levels)") \
         < text.index("~h (4 levels)")

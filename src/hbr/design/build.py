@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DataError, HbrWarning, caret_message
+from hbr.design.interpret import Basis
 from hbr.design.transforms import (Categorical, categorical, evaluate, factor_columns, is_categorical)
 from hbr.design.types import DPARS, Design, DparDesign, GroupBlock, TermSlice
 from hbr.design.checks import check_columns, check_known_levels, check_rank, check_width
@@ -117,8 +118,9 @@ def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
                      memo: dict | None = None) -> np.ndarray:
     """A factor that must be numeric (the argument of se(), trials() or offset())."""
     val = evaluate(fa, data, text, memo)
-    if isinstance(val, Categorical):
-        raise DataError(caret_message(f"{what} needs numbers, but {fa.expr!r} is not numeric",
+    if not isinstance(val, np.ndarray):
+        raise DataError(caret_message(f"{what} needs one column of numbers, but {fa.expr!r} "
+                                      f"is {'not numeric' if isinstance(val, Categorical) else 'several columns'}",
                                       text, fa.span[0], fa.span[1] - fa.span[0]))
     return val
 
@@ -159,8 +161,9 @@ def _response(f: Formula, data: pd.DataFrame) -> np.ndarray:
                 f"{example!r} in row {s.index[0]}); the model needs numbers: convert "
                 "the column (pd.to_numeric) or pick another response")
     val = evaluate(fa, data, f.text)
-    if isinstance(val, Categorical):
-        raise DataError(f"the response {fa.expr!r} is categorical; the model needs numbers")
+    if not isinstance(val, np.ndarray):
+        raise DataError(f"the response {fa.expr!r} is not one column of numbers (categorical "
+                        "or a basis); the model needs numbers")
     return val
 
 
@@ -179,10 +182,11 @@ def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
         spanned.add(frozenset())
         cols.append(np.ones(n))
         slices.append(TermSlice("Intercept", 0, 1, None))
-    cache: dict[str, np.ndarray | Categorical] = {}
+    cache: dict[str, np.ndarray | Categorical | Basis] = {}
     for term in terms:
         num = np.ones(n)
         cats: list[tuple[str, Categorical, bool]] = []
+        parts: list[tuple[list[np.ndarray], list[str]]] = []  # columns of the expansion
         key = term.key()
         for fa in term.factors:
             if fa.expr not in cache:
@@ -191,28 +195,31 @@ def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
             if isinstance(val, Categorical):
                 reduced = (key - {fa.expr}) in spanned
                 cats.append((fa.expr, val, reduced))
+                levels = range(1 if reduced else 0, len(val.levels))
+                if len(levels) <= 0:
+                    raise DataError(f"{fa.expr!r} has a single level ({val.levels[0]!r}): it "
+                                    "carries no information; drop it from the formula")
+                parts.append(([val.codes == lv for lv in levels],
+                              [val.levels[lv] for lv in levels]))
+            elif isinstance(val, Basis):
+                parts.append((val.columns, val.labels))
             else:
                 num = num * val
         spanned.add(key)
         start = len(cols)
-        if not cats:
+        if not parts:
             cols.append(num)
             slices.append(TermSlice(term.name, start, start + 1, None))
             continue
-        if new_data:
+        if cats and new_data:
             check_known_levels(cats, data)
-        else:
+        elif cats:
             check_width(cats, n)
         combos: list[tuple[np.ndarray, list[str]]] = [(num, [])]
-        for expr, cat, reduced in cats:
-            levels = range(1 if reduced else 0, len(cat.levels))
-            if len(cat.levels) - (1 if reduced else 0) <= 0:
-                raise DataError(f"{expr!r} has a single level ({cat.levels[0]!r}): it carries no "
-                                "information; drop it from the formula")
-            combos = [(c * (cat.codes == lv), labs + [cat.levels[lv]])
-                      for c, labs in combos for lv in levels]
-        for c, labs in combos:
-            cols.append(c)
+        for columns, labels in parts:
+            combos = [(c * col, labs + [lab]) for c, labs in combos
+                      for col, lab in zip(columns, labels)]
+        cols.extend(c for c, _ in combos)
         slices.append(TermSlice(term.name, start, len(cols),
                                 tuple(", ".join(labs) for _, labs in combos)))
     return cols, slices

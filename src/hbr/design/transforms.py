@@ -4,8 +4,8 @@ A factor is a column (``floor``) or a call (``C(county)``, ``log(x)``, ``I(x ** 
 Python expressions parsed by :mod:`hbr.formula` and evaluated here against a whitelist, never
 with ``eval``: columns, numbers, ``+ - * / **`` and the functions ``C``, ``I``, ``log``,
 ``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, ``center``, ``scale`` and
-``standardize`` (one argument each). Text columns are categorical. This module never imports
-JAX.
+``standardize`` (one argument each), and ``poly(x, degree)`` (:mod:`hbr.design.poly`), worth
+``degree`` columns. Text columns are categorical. This module never imports JAX.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DataError, caret_message
-from hbr.design.interpret import interpret
+from hbr.design import poly
+from hbr.design.interpret import BASES, Basis, interpret
 from hbr.formula import Factor
 
 __all__ = ["Transform", "TRANSFORMS", "STATEFUL", "Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
@@ -53,7 +54,7 @@ TRANSFORMS: dict[str, Transform] = {
 }
 STATEFUL = tuple(name for name, t in TRANSFORMS.items() if t.stateful)
 _BINOPS = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "**": np.power}
-FUNCTIONS = sorted([*TRANSFORMS, "C", "I"])
+FUNCTIONS = sorted([*TRANSFORMS, *BASES, "C", "I"])
 
 
 class Categorical:
@@ -71,22 +72,23 @@ def factor_columns(factor: Factor) -> list[tuple[str, Factor]]:
 
 
 def evaluate(factor: Factor, data: pd.DataFrame, text: str, memo: dict[str, Any] | None = None
-             ) -> np.ndarray | Categorical:
-    """The value of ``factor`` on ``data``: numbers (N,) or a :class:`Categorical`.
+             ) -> np.ndarray | Categorical | Basis:
+    """The value of ``factor`` on ``data``: numbers (N,), a :class:`Categorical` or a
+    :class:`~hbr.design.interpret.Basis` of arrays (``poly``).
 
     ``memo`` remembers what a transform learnt from the data it was first evaluated on: the
-    mean (and sd) of ``center``/``scale`` and the levels of each categorical, keyed by the
-    expression. Evaluating new rows with the training fit's ``memo`` codes them as the training
+    mean (and sd) of ``center``/``scale``, the recurrence of ``poly`` and the levels of each
+    categorical, keyed by the expression. Evaluating new rows with the training fit's ``memo`` codes them as the training
     rows were (new data for prediction); a level not seen in training gets code -1.
     """
     backend = _NumPy(factor, data, text, {} if memo is None else memo)
     val = interpret(factor, backend, tuple(TRANSFORMS))
-    if isinstance(val, np.ndarray):
-        bad = ~np.isfinite(val)
+    for v in (val.columns if isinstance(val, Basis) else [val]):
+        bad = ~np.isfinite(v) if isinstance(v, np.ndarray) else np.zeros(0, bool)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(caret_message(
-                f"{factor.expr!r} has {int(bad.sum())} non-finite value(s) (first: {val[i]} in "
+                f"{factor.expr!r} has {int(bad.sum())} non-finite value(s) (first: {v[i]} in "
                 f"row {data.index[i]}); remove or fix those rows", text, factor.span[0],
                 factor.span[1] - factor.span[0]))
     return val
@@ -150,6 +152,25 @@ class _NumPy:
             raise self.fail(f"{fn}() needs {TRANSFORMS[fn].domain} values, but "
                             f"{ast.unparse(arg)} = {v[i]:g} in row {self.data.index[i]}")
         return out
+
+    def basis(self, fn: str, v: np.ndarray, key: str, degree: int, raw: bool) -> Basis:
+        labels = [str(j) for j in range(1, degree + 1)]
+        if raw:
+            return Basis([v ** j for j in range(1, degree + 1)], labels)
+        if key not in self.memo:
+            coefs = poly.fit(v, degree)
+            if poly.too_few_values(coefs) is not None:
+                raise self.fail(poly_too_few(key, degree, len(np.unique(v[np.isfinite(v)]))))
+            self.memo[key] = coefs
+        return Basis(list(poly.columns(v, degree, self.memo[key]).T), labels)
+
+
+def poly_too_few(key: str, degree: int, distinct: int | None) -> str:
+    """The message for ``poly(x, degree)`` of an ``x`` with too few distinct values."""
+    arg = key.split(":", 1)[1].rsplit(":", 1)[0]
+    takes = f"takes {distinct}" if distinct is not None else f"takes {degree} or fewer"
+    return (f"poly({arg}, {degree}) needs at least {degree + 1} distinct values of {arg}, but "
+            f"it {takes}; lower the degree")
 
 
 def _stateful(fn: str, v: np.ndarray, memo: dict[str, Any], key: str) -> np.ndarray:

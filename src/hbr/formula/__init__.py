@@ -10,6 +10,9 @@ Supported syntax (``y ~ rhs``):
 ``a:b``, ``a*b``, ``a/b``    interaction; ``a + b + a:b``; ``a + a:b``
 ``log(x)``, ``I(x**2)``...   transforms (see :mod:`hbr.design.build` for the list); R's
                              ``I(x^2)`` is ``I(x**2)``
+``poly(x, 2)``               orthogonal polynomials of degree 2, as R's (coefficients
+                             ``poly(x,2)[1]``, ``poly(x,2)[2]``; new rows are coded with
+                             the fitted rows' recurrence); ``poly(x, 2, raw=TRUE)``: x, x**2
 ``(1 | g)``                  varying intercept by ``g``
 ``(x | g)``, ``(1 + x | g)`` correlated varying intercept and slope (LKJ prior)
 ``(x || g)``                 uncorrelated: ``(1 | g) + (0 + x | g)``
@@ -77,12 +80,14 @@ def _make_factor(tok: Tok, text: str) -> Factor:
 
 def _r_spellings(src: str) -> str:
     """R's spellings as hbr's, outside backticks: ``factor(x)`` and ``as.factor(x)`` are
-    ``C(x)``, and ``^`` is the power ``**`` (a factor has no other use for it), so that
-    ``I(x^2)`` is ``I(x**2)``: the same factor, the same coefficient names."""
+    ``C(x)``, ``^`` is the power ``**`` (a factor has no other use for it), so that
+    ``I(x^2)`` is ``I(x**2)``: the same factor, the same coefficient names; and ``TRUE``,
+    ``FALSE`` (``raw = TRUE``) are Python's ``True``, ``False``."""
     parts = re.split(r"(`[^`]*`)", src)
     for i in range(0, len(parts), 2):  # the even pieces lie outside backticks
         piece = re.sub(r"(?<![\w.])(?:as\.)?factor\s*\(", "C(", parts[i])
-        parts[i] = piece.replace("^", "**")
+        piece = re.sub(r"(?<![\w.])TRUE(?![\w.])", "True", piece.replace("^", "**"))
+        parts[i] = re.sub(r"(?<![\w.])FALSE(?![\w.])", "False", piece)
     return "".join(parts)
 
 

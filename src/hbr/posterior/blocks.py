@@ -12,8 +12,10 @@ __all__ = ["summary_blocks", "blocks_text"]
 
 
 def _rows(summary: pd.DataFrame, name: str) -> list[str]:
-    """The summary rows of variable ``name``: itself, or its elements ``name[...]``."""
-    return [i for i in summary.index if i == name or i.startswith(f"{name}[")]
+    """The summary rows of variable ``name``: itself, or its elements ``name[...]`` (not
+    ``name[1]|g_sigma``, the sd of the element's group effect: ``poly(x,2)[1]|g_sigma``)."""
+    return [i for i in summary.index
+            if i == name or (i.startswith(f"{name}[") and i.endswith("]"))]
 
 
 def summary_blocks(spec: Any, summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:

@@ -3,7 +3,7 @@
 Two passes over the partitions, both through ``dask.compute``, so they run on the user's
 ``dask.distributed`` cluster when a Client exists and on local threads otherwise: first the
 levels of the categorical columns and grouping factor and the mean and sd of ``center``/
-``scale`` arguments; then, per partition, the rows coded exactly as in memory (the same
+``scale`` arguments (and, one pass a degree, the recurrence of each ``poly``); then, per partition, the rows coded exactly as in memory (the same
 code as prediction, :func:`hbr.design.newdata.new_rows`, with the levels of the whole table) and
 their statistics (:func:`hbr.design.stats.suffstats`) and moments, summed in the client. Only
 O(J k (k + p)) numbers per partition travel back.
@@ -18,7 +18,9 @@ import numpy as np
 import pandas as pd
 
 from hbr.design.interpret import interpret
-from hbr.design.transforms import TRANSFORMS, evaluate, is_categorical, stateful_memo
+from hbr.design import poly
+from hbr.design.transforms import (NEW_DATA, TRANSFORMS, evaluate, is_categorical,
+                                   poly_too_few, stateful_memo)
 from hbr.design.build import code_terms
 from hbr.design.types import Design, GroupBlock
 from hbr.errors import DataError, caret_message
@@ -110,10 +112,54 @@ class _Learn:
                 _arg_moments, sub, self.text, meta={"n": "f8", "mean": "f8", "m2": "f8"})
         return True
 
+    def basis(self, fn: str, nested: bool, key: str, degree: int, raw: bool) -> bool:
+        if not raw:
+            arg = self.fa.tree.args[0]
+            self.tasks[key] = _PolyTask(Factor(ast.unparse(arg), self.fa.span, arg,
+                                               self.fa.column_names), degree, self.text)
+        return True
+
+
+class _PolyTask:
+    """What ``poly(x, degree)`` must learn: one pass over the partitions a degree, each
+    summing the recurrence's two sums (:func:`hbr.design.poly.learn`)."""
+
+    def __init__(self, arg: Factor, degree: int, text: str) -> None:
+        self.arg, self.degree, self.text = arg, degree, text
+
+    def learn(self, ddf: Any, memo: dict[str, Any], key: str) -> poly.Coefs:
+        import dask
+
+        def sums(alpha: tuple[float, ...], norm2: tuple[float, ...], j: int
+                 ) -> tuple[float, float]:
+            parts = dask.compute(*[dask.delayed(_poly_sums)(d, self.arg, self.text, memo,
+                                                            alpha, norm2, j)
+                                   for d in ddf.to_delayed()])
+            return float(sum(p[0] for p in parts)), float(sum(p[1] for p in parts))
+        coefs = poly.learn(self.degree, sums)
+        if poly.too_few_values(coefs) is not None:
+            a, b = self.arg.span
+            raise DataError(caret_message(poly_too_few(key, self.degree, None), self.text, a,
+                                          b - a))
+        return coefs
+
+
+def _poly_sums(part: pd.DataFrame, arg: Factor, text: str, memo: dict[str, Any],
+               alpha: tuple[float, ...], norm2: tuple[float, ...], j: int
+               ) -> tuple[float, float]:
+    if len(part) == 0:
+        return 0.0, 0.0
+    x = np.asarray(evaluate(arg, part, text, {**memo, NEW_DATA: True}), dtype=float)
+    z = poly.recurrence(x, alpha, norm2, j, lambda v, a, zz, c, pr: (v - a) * zz - c * pr,
+                        lambda v, a: v - a)[-1] if j else np.ones_like(x)
+    return float(np.dot(z, z)), float(np.dot(x, z * z))
+
 
 def _finish_memo(raw: dict[str, Any], f: Formula) -> dict[str, Any]:
     memo: dict[str, Any] = {}
     for key, v in raw.items():
+        if isinstance(v, _PolyTask):
+            continue  # learnt after the others (its argument may be centred)
         if key.startswith("levels:"):
             memo[key] = _levels(v)
         elif key.startswith("group:"):
@@ -216,6 +262,9 @@ def dask_statistics(formula: str | Formula, ddf: Any, dropna: bool = False) -> A
     tasks = _memo_tasks(f, src)
     (raw,) = dask.compute(tasks)
     memo = _finish_memo(raw, f)
+    for key, task in raw.items():
+        if isinstance(task, _PolyTask):
+            memo[key] = task.learn(src, memo, key)
     sample = src.head(1, npartitions=-1)
     if len(sample) == 0:
         raise DataError("the table is empty (0 rows); nothing to fit")

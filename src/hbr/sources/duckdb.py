@@ -12,7 +12,8 @@ The formula is coded as :func:`hbr.design.build_design` codes it (same column na
 treatment coding, categorical levels sorted, ``center``/``scale`` with the table's mean and
 sd): numeric columns, categorical columns (one indicator per level), interactions, and the
 transforms ``log``, ``log2``, ``log10``, ``log1p``, ``exp``, ``sqrt``, ``abs``, ``center``,
-``scale``/``standardize`` and ``I()`` arithmetic. A feature that needs the rows in memory
+``scale``/``standardize``, ``I()`` arithmetic and ``poly(x, d)`` (its recurrence learnt
+in d + 1 queries, :mod:`hbr.design.poly`). A feature that needs the rows in memory
 (known se, trials, offsets, a second formula, crossed or nested factors) is an error that
 names it and the way out (read the table with pandas).
 
@@ -33,8 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from hbr.design.interpret import interpret
-from hbr.design.transforms import TRANSFORMS, stateful_memo
+from hbr.design import poly
+from hbr.design.interpret import Basis, interpret
+from hbr.design.transforms import TRANSFORMS, poly_too_few, stateful_memo
 from hbr.design.types import TermSlice
 from hbr.errors import DataError, FormulaError
 from hbr.formula import Formula, Term, parse_formula
@@ -187,6 +189,35 @@ class _SQL:
         m, s = memo[key]
         return f"(({inner} - {m!r}) / {s!r})"
 
+    def basis(self, fn: str, inner: str, key: str, degree: int, raw: bool) -> Basis:
+        """``poly``: each step of the recurrence's two sums is one query over the files."""
+        labels = [str(j) for j in range(1, degree + 1)]
+        if raw:
+            return Basis([f"pow({inner}, {j})" for j in range(1, degree + 1)], labels)
+        memo, coder = self.coder.memo, self.coder
+
+        def sums(alpha: tuple[float, ...], norm2: tuple[float, ...], j: int
+                 ) -> tuple[float, float]:
+            z = poly.recurrence(inner, alpha, norm2, j, _sql_step, _sql_first)[-1] if j else "1.0"
+            return coder.con.execute(f"SELECT sum(({z}) * ({z})), sum({inner} * ({z}) * ({z})) "
+                                     f"FROM {coder.src}").fetchone()
+        if key not in memo:
+            memo[key] = poly.learn(degree, sums)
+            if poly.too_few_values(memo[key]) is not None:
+                raise self.fail(poly_too_few(key, degree, None))
+        alpha, norm2 = memo[key]
+        zs = poly.recurrence(inner, alpha, norm2, degree, _sql_step, _sql_first)
+        return Basis([f"({z} / {float(np.sqrt(norm2[j + 2]))!r})" for j, z in enumerate(zs)],
+                     labels)
+
+
+def _sql_first(x: str, a: float) -> str:
+    return f"({x} - {a!r})"
+
+
+def _sql_step(x: str, a: float, z: str, c: float, prev: str | float) -> str:
+    return f"(({x} - {a!r}) * {z} - {c!r} * {prev})"
+
 
 class _Coder:
     """Formula factors -> SQL expressions (numeric) or (column, levels) (categorical)."""
@@ -221,25 +252,30 @@ class _Coder:
             names.append("Intercept")
             slices.append(TermSlice("Intercept", 0, 1, None))
         for term in terms:
-            num, cats = "1.0", []
+            num, parts = "1.0", []
             key = term.key()
             for fa in term.factors:
                 v = self.factor(fa)
                 if isinstance(v, tuple):
-                    cats.append((v, (key - {fa.expr}) in spanned))
+                    (c, levels), reduced = v, (key - {fa.expr}) in spanned
+                    kept = levels[1 if reduced else 0:]
+                    parts.append(([f"CAST({_q(c)}::VARCHAR = {_lit(lv)} AS DOUBLE)"
+                                   for lv in kept], list(kept)))
+                elif isinstance(v, Basis):
+                    parts.append((v.columns, v.labels))
                 else:
                     num = f"{num} * {v}" if num != "1.0" else v
             spanned.add(key)
             start = len(cols)
-            if not cats:
+            if not parts:
                 cols.append(num)
                 names.append(term.name)
                 slices.append(TermSlice(term.name, start, start + 1, None))
                 continue
             combos = [(num, [])]
-            for (c, levels), reduced in cats:
-                combos = [(f"{e} * CAST({_q(c)}::VARCHAR = {_lit(lv)} AS DOUBLE)", labs + [lv])
-                          for e, labs in combos for lv in levels[1 if reduced else 0:]]
+            for exprs, labels in parts:
+                combos = [(f"{e} * {x}", labs + [lab]) for e, labs in combos
+                          for x, lab in zip(exprs, labels)]
             cols += [e for e, _ in combos]
             names += [f"{term.name}[{', '.join(labs)}]" for _, labs in combos]
             slices.append(TermSlice(term.name, start, len(cols),
