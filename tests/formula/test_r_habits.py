@@ -20,6 +20,11 @@ SPELLINGS = [  # (R's habit, hbr's canonical spelling)
     ("y ~ x + I(x^2) + (1 | g)", "y ~ x + I(x**2) + (1 | g)"),
     ("y ~ I(x^2 - x^3) + I(log(w)^2) + (1 | g)",
      "y ~ I(x**2 - x**3) + I(log(w)**2) + (1 | g)"),
+    ("y ~ x + (1 |p| g) + (0 + x |p| g)", "y ~ x + (1 + x | g)"),  # brms's ids
+    ("y ~ x + (0 + x |p| g) + (1 |p| g) + (1 |q| w)", "y ~ x + (1 + x | g) + (1 | w)"),
+    ("y ~ x + (x |p| g)", "y ~ x + (x | g)"),
+    ("y ~ x + (x | gr(g))", "y ~ x + (x | g)"),
+    ("y ~ x + (x | gr(g, cor = FALSE))", "y ~ x + (x || g)"),
 ]
 
 
@@ -30,6 +35,27 @@ def table() -> pd.DataFrame:
     return pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
                          "w": rng.uniform(1, 2, n), "t": rng.choice([1, 2, 3], n),
                          "g": rng.choice(list("abcd"), n)})
+
+
+@pytest.mark.parametrize("text, match", [
+    ("y ~ (1 | gr(g, by = t))", "gr\\(g, by = ...\\) .* is not available"),
+    ("y ~ (1 | gr(g, 2))", "gr\\(\\) takes one grouping column"),
+    ("y ~ (1 | gr(g, cor = 2))", "takes TRUE or FALSE"),
+    ("y ~ (1 |p| g) + (0 + x |p| t)", "joins group terms of one grouping factor"),
+    ("y ~ (1 |p| g) + (1 |p| g)", "varies by 'g' twice"),
+])
+def test_brms_group_spellings_misused_are_caret_errors(text: str, match: str) -> None:
+    with pytest.raises(hbr.errors.FormulaError, match=match) as err:
+        hbr.parse_formula(text)
+    assert "^" in str(err.value)
+
+
+def test_an_id_across_formulas_says_what_hbr_fits_instead(table: pd.DataFrame) -> None:
+    with pytest.raises(hbr.errors.DataError, match="correlated across formulas") as err:
+        build_design("y ~ x + (x |p| g)", table, dpars=("sigma ~ 1 + (1 |p| g)",))
+    assert "write '|' in place of '|p|'" in str(err.value) and "^" in str(err.value)
+    ok = build_design("y ~ x + (x |p| g)", table, dpars=("sigma ~ 1 + (1 |q| g)",))
+    assert [b.coefs for b in ok.groups] == [("1", "x"), ("1",)]
 
 
 @pytest.mark.parametrize("habit, canonical", SPELLINGS)

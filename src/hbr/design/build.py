@@ -85,6 +85,7 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
                 d.response.span[0], d.response.span[1] - d.response.span[0]))
         if d.additions or d.offsets:
             raise DataError(f"the formula {d.text!r} cannot have se(), trials() or offset()")
+    _ids_across(f, dfs)
     if len({d.response.expr for d in dfs}) < len(dfs):
         raise DataError("two formulas model the same parameter; give one formula per parameter")
     used = check_columns(f, data)
@@ -112,6 +113,23 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
                         for g_term in d.groups)
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
                   extra.get("trials"), offset, tuple(dpar_designs), memo)
+
+
+def _ids_across(f: Formula, dfs: list[Formula]) -> None:
+    """brms's ``|p|`` shared by two formulas asks for group effects correlated across them
+    (the mean's with sigma's): hbr integrates the mean's Gaussian effects out exactly, which
+    holds when they are independent of sigma's, so it does not fit that correlation."""
+    ids = {g.id: g for g in f.groups if g.id}
+    for d in dfs:
+        for g in d.groups:
+            if g.id and g.id in ids:
+                raise DataError(caret_message(
+                    f"'|{g.id}|' correlates the group effects of {d.response.expr!r} with those "
+                    f"of the mean ({ids[g.id].label!r}): effects correlated across formulas "
+                    "are not available in hbr yet (the mean's effects are integrated out "
+                    "exactly, which needs them independent of the other formula's); write "
+                    f"'|' in place of '|{g.id}|' in one formula to fit them uncorrelated",
+                    d.text, g.span[0], g.span[1] - g.span[0]))
 
 
 def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,

@@ -16,6 +16,8 @@ Supported syntax (``y ~ rhs``):
 ``(1 | g)``                  varying intercept by ``g``
 ``(x | g)``, ``(1 + x | g)`` correlated varying intercept and slope (LKJ prior)
 ``(x || g)``                 uncorrelated: ``(1 | g) + (0 + x | g)``
+``(1 |p| g) + (0 + x |p| g)`` brms's ids: the terms sharing ``p`` are one correlated term,
+                             ``(1 + x | g)``; ``gr(g)`` is ``g`` (``gr(g, cor = FALSE)``: ``||``)
 ``(1 | g1) + (1 | g2)``      crossed factors
 ``(1 | a/b)``                nested: ``(1 | a) + (1 | a:b)``; the inner factor is named ``a:b``
 ``\`odd name\```             a column whose name is not an identifier
@@ -161,6 +163,7 @@ def parse_formula(text: str) -> Formula:
             raise FormulaError(
                 f"the response {response.expr!r} also appears on the right-hand side",
                 text, f.span[0], f.span[1] - f.span[0])
+    groups = _join_ids(groups, text)
     return Formula(text, response, intercept, fixed, tuple(_dedupe_groups(groups, text)),
                    tuple(additions), se_sigma, tuple(offsets))
 
@@ -254,6 +257,34 @@ def _split_offsets(terms: list[Term], text: str) -> tuple[list[Term], list[Facto
                                "offset(log(exposure))", text, f.span[0], f.span[1] - f.span[0])
         offsets.append(_argument(f, f.tree.args[0], text))
     return kept, offsets
+
+
+def _join_ids(groups: list[GroupTerm], text: str) -> list[GroupTerm]:
+    """brms's ``(1 |p| g) + (0 + x |p| g)``: the terms sharing an id are one correlated term,
+    ``(1 + x | g)``; an id names one grouping factor."""
+    out: list[GroupTerm] = []
+    first: dict[str, int] = {}
+    for g in groups:
+        if not g.id:
+            out.append(g)
+            continue
+        if g.id not in first:
+            first[g.id] = len(out)
+            out.append(g)
+            continue
+        k = first[g.id]
+        if out[k].factor != g.factor:
+            raise FormulaError(f"the id '|{g.id}|' joins group terms of one grouping factor, "
+                               f"but it is used with {out[k].factor_name!r} and "
+                               f"{g.factor_name!r}; give each factor its own id", text,
+                               g.span[0], g.span[1] - g.span[0])
+        terms = list(out[k].terms) + [t for t in g.terms if t.factors or
+                                      all(u.factors for u in out[k].terms)]
+        if sum(not t.factors for t in g.terms) and any(not t.factors for t in out[k].terms):
+            terms.append(Term())  # a second intercept: _dedupe_groups names it
+        terms.sort(key=lambda t: bool(t.factors))  # the intercept first, as in (1 + x | g)
+        out[k] = GroupTerm(tuple(terms), g.factor, True, (out[k].span[0], g.span[1]), g.id)
+    return out
 
 
 def _dedupe_groups(groups: list[GroupTerm], text: str) -> list[GroupTerm]:

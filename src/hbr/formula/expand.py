@@ -57,7 +57,7 @@ class Evaluator:
         return _union(lt, _product([whole], rt)), False, []
 
     def group(self, node: tuple) -> list[GroupTerm]:
-        _, lhs, bar, rhs, start, end = node
+        _, lhs, bar, rhs, start, end, gid = node
         terms, no_icpt, inner = self.eval(lhs, top=False)
         if inner:
             raise self.err("group terms cannot be nested inside each other", start, end - start)
@@ -70,14 +70,42 @@ class Evaluator:
                                "(1 | g)'", f.span[0], f.span[1] - f.span[0])
         if not terms:
             raise self.err("this group term has no coefficients", start, end - start)
+        rhs, correlated = self.gr(rhs, bar == "|")
         factors = self.group_factors(rhs)
         out: list[GroupTerm] = []
         for fac in factors:
-            if bar == "|":
-                out.append(GroupTerm(tuple(terms), fac, True, (start, end)))
+            if correlated:
+                out.append(GroupTerm(tuple(terms), fac, True, (start, end), gid))
             else:  # '||': one uncorrelated term per coefficient
                 out.extend(GroupTerm((t,), fac, False, (start, end)) for t in terms)
         return out
+
+    def gr(self, node: tuple, correlated: bool) -> tuple[tuple, bool]:
+        """brms's ``gr(g)`` (and ``gr(g, cor = FALSE)``, the same as ``||``) as the plain
+        grouping factor ``g``; other nodes unchanged."""
+        f = node[1] if node[0] == "factor" else None
+        if f is None or not (f.is_call and isinstance(f.tree.func, ast.Name)
+                             and f.tree.func.id == "gr"):
+            return node, correlated
+        span = (f.span[0], f.span[1] - f.span[0])
+        kw = {k.arg: k.value for k in f.tree.keywords}
+        if "by" in kw:
+            raise self.err("gr(g, by = ...) (a separate covariance matrix per level of 'by') "
+                           "is not available; write (... | g) for one covariance, or "
+                           "(... | g:by) for effects per level of both", *span)
+        if len(f.tree.args) != 1 or not isinstance(f.tree.args[0], ast.Name) or \
+                set(kw) - {"cor"}:
+            raise self.err("gr() takes one grouping column (and cor = FALSE): write "
+                           "(1 | gr(g)) or (1 | g)", *span)
+        if "cor" in kw:
+            c = kw["cor"]
+            if not (isinstance(c, ast.Constant) and isinstance(c.value, bool)):
+                raise self.err("gr(g, cor = ...) takes TRUE or FALSE", *span)
+            correlated = correlated and c.value
+        name = f.tree.args[0].id
+        col = f.column_names.get(name, name)
+        return ("factor", Factor(col, f.span, ast.Name(id=col), {col: col}), node[2]), \
+            correlated
 
     def group_factors(self, node: tuple) -> list[tuple[str, ...]]:
         kind = node[0]

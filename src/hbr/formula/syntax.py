@@ -106,7 +106,8 @@ class Parser:
     Nodes are tuples: ``("factor", value, start)`` (``value`` made by ``make_factor`` from a
     name or call token, so a malformed call is reported where the parser meets it),
     ``("num", text, start)``, ``("empty", start)``, ``("bin", op, left, right, start)`` and
-    ``("group", lhs, bar, rhs, start, end)``.
+    ``("group", lhs, bar, rhs, start, end, id)`` (``id`` the ``p`` of brms's ``(x |p| g)``,
+    else "").
     """
 
     def __init__(self, text: str, make_factor: Callable[[Tok, str], Any]) -> None:
@@ -170,10 +171,16 @@ class Parser:
         if tok.kind == "op" and tok.text == "(":
             inner = self.sum()
             if self.is_op("|", "||"):
-                bar = self.take()
+                bar, gid = self.take(), ""
+                nxt = self.toks[self.pos:self.pos + 2]
+                if bar.text == "|" and len(nxt) == 2 and nxt[0].kind == "name" and \
+                        nxt[1].kind == "op" and nxt[1].text == "|":  # brms's (x |p| g)
+                    gid = self.take().text
+                    self.take()
                 rhs = self.sum()
                 self.expect_close(tok)
-                return ("group", inner, bar.text, rhs, tok.start, self.toks[self.pos - 1].end)
+                return ("group", inner, bar.text, rhs, tok.start, self.toks[self.pos - 1].end,
+                        gid)
             self.expect_close(tok)
             return inner
         if tok.kind == "end":

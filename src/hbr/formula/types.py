@@ -46,13 +46,16 @@ class GroupTerm:
 
     ``factor`` holds the grouping columns (two or more for an interaction such as the inner
     level ``a:b`` of a nested term). ``correlated`` is False for ``||`` terms, which are split
-    into one uncorrelated term per coefficient.
+    into one uncorrelated term per coefficient. ``id`` is the ``p`` of brms's ``(x |p| g)``:
+    the terms of one formula sharing an id and factor are one correlated term; across the
+    formulas of a distributional model it asks for correlations hbr does not fit (an error).
     """
 
     terms: tuple[Term, ...]
     factor: tuple[str, ...]
     correlated: bool
     span: tuple[int, int] = field(compare=False)
+    id: str = field(default="", compare=False)
 
     @property
     def factor_name(self) -> str:
