@@ -15,7 +15,7 @@ import pandas as pd
 
 from hbr.errors import check_int
 from hbr.io import write_atomic
-from hbr.posterior.netcdf import encoded_names, write_draws
+from hbr.posterior.netcdf import compact, encoded_names, write_draws
 from hbr.model.integrated import integrated_ids
 from hbr.model.spec import ModelSpec
 from hbr.posterior.draws import Draws, hyper_names, summarize
@@ -362,14 +362,16 @@ class Fit:
 
         Written straight from the draws (:func:`hbr.posterior.netcdf.write_draws`, no ArviZ
         import), unless ``fit.idata`` was built already, which is written as it is (it may
-        hold groups added since)."""
+        hold groups added since). The pointwise log likelihood and predictive draws are
+        float32 on disk, the posterior draws float64 (:mod:`hbr.posterior.netcdf` says
+        why)."""
         return write_atomic(path, self.write_netcdf_to, overwrite)
 
     def write_netcdf_to(self, path: Path) -> None:
         """Write the netCDF file to ``path`` as it is, with no check and no rename (for
         :func:`hbr.io.write_set`; users call :meth:`to_netcdf`)."""
         if "idata" in self.__dict__ and not encoded_names(self.draws):
-            self.idata.to_netcdf(str(path), compress=False)
+            compact(self.idata).to_netcdf(str(path), compress=False)
         else:
             write_draws(self.draws, path)
 

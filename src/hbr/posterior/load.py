@@ -122,8 +122,8 @@ def _draws_of(idata: Any, design: Design, observed: np.ndarray | None) -> Draws:
     if observed is not None:
         dims[design.response] = ["__obs__"]
         coords["__obs__"] = np.arange(design.n_obs)
-    log_lik = (idata.log_likelihood[design.response].values
-               if "log_likelihood" in idata.groups() else None)
+    log_lik = (np.asarray(idata.log_likelihood[design.response].values, dtype=np.float64)
+               if "log_likelihood" in idata.groups() else None)  # float32 on disk
     attrs = {k: v for k, v in dict(idata.posterior.attrs).items()
              if k not in ("created_at", "arviz_version")}
     return replace(base, log_lik=log_lik, dims=dims, coords=coords, attrs=attrs)
