@@ -255,12 +255,13 @@ def _available_bytes() -> int | None:
 def written_bytes(spec: ModelSpec, opts: FitOptions, log_likelihood: bool) -> int:
     """About the size of the fit's ``posterior.nc``: per draw of each chain, the parameters,
     the group effects, the sampler's statistics and (when kept) the pointwise log
-    likelihood, plus the observed data, all 8-byte numbers."""
-    per_draw = (sum(p.size for p in spec.params) + STATS_PER_DRAW
-                + sum(g.block.n_levels * g.block.k for g in spec.groups))
+    likelihood, plus the observed data: 8-byte numbers but the log likelihood, which is
+    written as float32 (``posterior.netcdf``)."""
+    per_draw = 8 * (sum(p.size for p in spec.params) + STATS_PER_DRAW
+                    + sum(g.block.n_levels * g.block.k for g in spec.groups))
     if log_likelihood:
-        per_draw += spec.design.n_obs
-    return 8 * (opts.chains * opts.draws * per_draw + 2 * spec.design.n_obs)
+        per_draw += 4 * spec.design.n_obs
+    return opts.chains * opts.draws * per_draw + 16 * spec.design.n_obs
 
 
 def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,

@@ -217,7 +217,7 @@ def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
                 if len(levels) <= 0:
                     raise DataError(f"{fa.expr!r} has a single level ({val.levels[0]!r}): it "
                                     "carries no information; drop it from the formula")
-                parts.append(([val.codes == lv for lv in levels],
+                parts.append((_indicators(val.codes, levels),
                               [val.levels[lv] for lv in levels]))
             elif isinstance(val, Basis):
                 parts.append((val.columns, val.labels))
@@ -241,6 +241,17 @@ def code_terms(terms: list[Term], intercept: bool, data: pd.DataFrame, text: str
         slices.append(TermSlice(term.name, start, len(cols),
                                 tuple(", ".join(labs) for _, labs in combos)))
     return cols, slices
+
+
+class _indicators:
+    """The 0/1 columns of a categorical's levels, made only when iterated: the width of a
+    design is checked (``check_width``) before a single column is allocated."""
+
+    def __init__(self, codes: np.ndarray, levels: range) -> None:
+        self.codes, self.levels = codes, levels
+
+    def __iter__(self):
+        return (self.codes == lv for lv in self.levels)
 
 
 def _fixed(f: Formula, data: pd.DataFrame, memo: dict | None = None
