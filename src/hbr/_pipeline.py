@@ -27,7 +27,7 @@ from hbr.density.build import make_gibbs_target, make_target
 from hbr.density.gibbs import gibbs_factors
 from hbr.density.transforms import point_effects, precondition
 from hbr.inference import METHODS, run_method
-from hbr.inference.mode import MAX_DIM, find_mode
+from hbr.inference.mode import MAX_DIM, batch_value_and_grad, find_mode
 from hbr.model.integrated import integrated_ids, marginal_factor
 from hbr.model.spec import ModelSpec
 from hbr.options import FitOptions
@@ -107,8 +107,9 @@ def prepare(spec: ModelSpec, opts: FitOptions, keys: Keys) -> Prepared:
         return Prepared(density, choice, None, False, None)
     t_pilot = time.perf_counter()
     mode = find_mode(density.target, density.target.initial_point(keys.laplace_start))
-    if mode.converged:
-        density = precondition(density, mode)
+    if mode.converged:  # the pilot's program also starts the chains (no compile of its own)
+        density = precondition(density, mode,
+                               batch_value_and_grad(density.target, density.target.dim))
     return Prepared(density, choice, time.perf_counter() - t_pilot, mode.converged, None)
 
 
@@ -145,10 +146,14 @@ def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likeliho
     one pass (one program); integrated-out effects drawn with ``keys.draw_back``, one key per
     draw, so both see the same effects."""
     t, r = density.target, density.readout
+    data = t.data
+    if r.inner is not None:  # the engine's coordinates -> the readout's
+        positions, data = r.inner(np.asarray(positions), data)
     if log_likelihood:
         def both(z: jax.Array, k: jax.Array, dr: Any) -> tuple:
             return r.constrain(z, k, dr[0]), r.pointwise_loglik(z, k, *dr)
-        return apply_draws(both, positions, keys.draw_back, (t.data, r.rows),
-                           cache_key=(r.signature, "constrain+loglik"))
-    return apply_draws(r.constrain, positions, keys.draw_back, t.data,
-                       cache_key=(r.signature, "constrain")), None
+        values, ll = apply_draws(both, positions, keys.draw_back, (data, r.rows),
+                                 cache_key=(r.signature, "constrain+loglik"))
+        return r.rename(values), ll
+    return r.rename(apply_draws(r.constrain, positions, keys.draw_back, data,
+                                cache_key=(r.signature, "constrain"))), None

@@ -33,6 +33,10 @@ class Target(NamedTuple):
     blocks : GibbsHooks, optional
         Blocked updates NUTS runs instead of sampling ``logdensity_fn`` whole (crossed
         Gaussian factors); other engines sample ``logdensity_fn``.
+    value_and_grad : callable, optional
+        ``value_and_grad(positions) -> (values, gradients)`` for a (n, dim) NumPy batch:
+        ``logdensity_fn`` and its gradient from a program already compiled (the pilot's),
+        so an engine can start its chains without compiling the log density once more.
     """
 
     logdensity_fn: Callable[[jax.Array, Any], jax.Array]
@@ -41,6 +45,7 @@ class Target(NamedTuple):
     initial_point: Callable[[jax.Array], np.ndarray]
     signature: Hashable
     blocks: "GibbsHooks | None" = None
+    value_and_grad: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
 class GibbsHooks(NamedTuple):
@@ -93,12 +98,34 @@ class Readout(NamedTuple):
     signature : hashable
         The target's signature plus the real numbers of rows and levels: the key of the
         compiled readout programs, whose outputs have those sizes.
+    names : dict, optional
+        When ``constrain`` returns a shape bucket's slot names
+        (:mod:`hbr.density.bucket`): slot name -> the user's name, or None for an output
+        to drop (a dummy). None: the names are the user's already.
+    inner : callable, optional
+        ``inner(positions, data) -> (positions, data)`` in NumPy: the engine's coordinates
+        (..., dim) and the target's data to the readout's, when they differ (a
+        Laplace-whitened target is read by the original target's readout, so that a mode of
+        the original shares its program).
     """
 
     constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
     pointwise_loglik: Callable[[jax.Array, jax.Array, Any, Any], jax.Array]
     rows: Any
     signature: Hashable
+    names: dict[str, str | None] | None = None
+    inner: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]] | None = None
+
+    def rename(self, values: dict[str, Any]) -> dict[str, Any]:
+        """``constrain``'s outputs under the user's names (see ``names``)."""
+        if self.names is None:
+            return values
+        out = {}
+        for k, v in values.items():
+            name = self.names.get(k, k)
+            if name is not None:
+                out[name] = v
+        return out
 
 
 class PilotHooks(NamedTuple):

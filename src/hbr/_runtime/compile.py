@@ -87,8 +87,10 @@ def compile_count() -> int:
 
 def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, data: Any,
                    size: int, cache_key: tuple | None) -> Any:
-    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(flat[:size]),
-            jnp.asarray(keys[:size]), data)
+    pad = lambda a: np.concatenate([a[:size], np.repeat(a[:1], size - min(size, len(a)),  # noqa: E731
+                                                        axis=0)])
+    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(pad(flat)), jnp.asarray(pad(keys)),
+            data)
     return compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
 
 
@@ -96,23 +98,24 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
                 key: jax.Array, data: Any, batch: int = 1000,
                 cache_key: tuple | None = None) -> Any:
     """Apply ``fn(position, key, data)`` to every draw of ``positions`` (chains, draws, dim),
-    each draw with its own key split from ``key``, in batches of ``batch`` draws. Returns the
-    pytree of numpy results shaped (chains, draws, ...). With ``cache_key`` the jitted
-    function is reused across calls."""
+    each draw with its own key split from ``key``, in batches. Returns the pytree of numpy
+    results shaped (chains, draws, ...). With ``cache_key`` the jitted function is reused
+    across calls.
+
+    The batch size depends on the function's output per draw, never on how many draws there
+    are: ``batch`` draws, fewer when that would exceed about 5e6 output numbers (40 MB in
+    float64; XLA's temporaries are a few times that: with 25e6 a fit with 2 x 10^4 effects
+    peaked at 1.70 GiB, with 5e6 1.49). So a single point (a mode for the report) runs the
+    fit's own compiled program, padded, instead of compiling one of its own."""
     c, d, dim = positions.shape
     total = c * d
     flat = positions.reshape(total, dim)
     keys = np.asarray(jax.random.split(key, total))
-    size = min(batch, total)
+    one = jax.eval_shape(fn, jax.ShapeDtypeStruct((dim,), flat.dtype),
+                         jax.ShapeDtypeStruct(keys.shape[1:], keys.dtype), data)
+    per_draw = max(1, sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(one)))
+    size = int(max(1, min(batch, 5_000_000 // per_draw)))
     f = _apply_program(fn, flat, keys, data, size, cache_key)
-    # keep one batch's output near 5e6 numbers (40 MB in float64; XLA's temporaries are a
-    # few times that: with 25e6 a fit with 2 x 10^4 effects peaked at 1.70 GiB, now 1.49);
-    # the program knows its output shapes, so no separate trace is needed to find them
-    per_draw = max(1, sum(int(np.prod(a.shape)) for a in
-                          jax.tree_util.tree_leaves(f.out_info)) // size)
-    if size * per_draw > 5_000_000 and size > 1:
-        size = int(max(1, 5_000_000 // per_draw))
-        f = _apply_program(fn, flat, keys, data, size, cache_key)
     out = None
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]

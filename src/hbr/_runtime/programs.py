@@ -63,8 +63,9 @@ def _register_state_types() -> None:
     """NumPyro's sampler state is a tree of namedtuples; export needs their names."""
     from numpyro.infer.hmc import HMCState
     from numpyro.infer.hmc_util import HMCAdaptState
+    from numpyro.infer.util import ParamInfo
 
-    for cls in (HMCState, HMCAdaptState):
+    for cls in (HMCState, HMCAdaptState, ParamInfo):
         try:
             export.register_namedtuple_serialization(cls, serialized_name=f"hbr.{cls.__name__}")
         except ValueError:  # already registered in this process

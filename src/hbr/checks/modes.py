@@ -31,19 +31,21 @@ from hbr.model.families import FAMILIES
 __all__ = ["map_vs_mean", "point_estimate"]
 
 
-def point_estimate(spec: Any, parameterization: str, seed: int) -> dict[str, np.ndarray] | None:
+def point_estimate(spec: Any, parameterization: str, seed: int, log_likelihood: bool = False
+                   ) -> dict[str, np.ndarray] | None:
     """The mode of ``spec`` under ``parameterization`` on the constrained scale (group effects
     integrated out come back as their conditional mean), or None when the optimiser finds
     no interior mode. The pipeline of :func:`hbr.fit`, with ``method="map"``; the joint
     modes of a model whose every group term integrates out come from the marginal target
-    instead (:func:`_profile_mode`)."""
+    instead (:func:`_profile_mode`). ``log_likelihood`` as the fit had it: the mode is then
+    read by the fit's own compiled readout (its log likelihood is not used)."""
     if parameterization in ("noncentered", "centered") and _profile_applies(spec):
-        return _profile_mode(spec, parameterization == "centered", seed)
+        return _profile_mode(spec, parameterization == "centered", seed, log_likelihood)
     opts = FitOptions.of(method="map", chains=1, draws=1, seed=seed,
                          parameterization=parameterization, family=spec.family,
                          link=spec.link)
     try:
-        run = sample(spec, opts)
+        run = sample(spec, opts, log_likelihood and parameterization == "marginal")
     except OptionError:
         return None
     return {k: np.asarray(v)[0, 0] for k, v in run.values.items()}
@@ -57,13 +59,16 @@ def _profile_applies(spec: Any) -> bool:
             and len(integrated_ids(spec, marginal_factor(spec))) == len(spec.groups))
 
 
-def _profile_mode(spec: Any, centred: bool, seed: int) -> dict[str, np.ndarray] | None:
+def _profile_mode(spec: Any, centred: bool, seed: int, log_likelihood: bool = False
+                  ) -> dict[str, np.ndarray] | None:
     r"""The joint mode of the non-centred or centred parameterisation without optimising
     over the effects: the mode over the hyperparameters of
     :func:`hbr.density.equations.joint_mode_profile`, with the effects at their conditional
-    mean there. Exact (the effects' conditional is Gaussian), and one small program for both
-    modes, where optimising over hyperparameters and 2 x 85 effects compiled a 176-parameter
-    program per parameterisation (radon: 8.2 s of a first report, 5.3 s of it compiling)."""
+    mean there. Exact (the effects' conditional is Gaussian), and no program of its own: the
+    fit's log density carries the profile's terms behind a switch in its data
+    (:func:`hbr.density.build.mode_profile`), where optimising over hyperparameters and
+    2 x 85 effects compiled a 176-parameter program per parameterisation (radon: 8.2 s of a
+    first report, 5.3 s of it compiling)."""
     import jax
 
     from hbr._pipeline import read_draws
@@ -81,7 +86,8 @@ def _profile_mode(spec: Any, centred: bool, seed: int) -> dict[str, np.ndarray] 
         mode = find_mode(profile.target, density.target.initial_point(keys.laplace_start))
         if not mode.converged:
             return None
-        values, _ = read_draws(point_effects(density), mode.z[None, None], keys, False)
+        values, _ = read_draws(point_effects(density), mode.z[None, None], keys,
+                               log_likelihood)
     return {k: np.asarray(v)[0, 0] for k, v in values.items()}
 
 
@@ -109,7 +115,7 @@ def map_vs_mean(fit: Any) -> pd.DataFrame:
         pars = ["marginal"]
     missing = []
     for par in pars:
-        est = point_estimate(fit.spec, par, fit.seed)
+        est = point_estimate(fit.spec, par, fit.seed, fit.draws.log_lik is not None)
         col = np.full(len(out), np.nan)
         if est is None:
             missing.append(par)

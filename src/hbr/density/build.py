@@ -33,6 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.keys import key_rng
+from hbr.density.bucket import bucket, bucket_structure, bucketable
 from hbr.density.equations import constrain, joint_mode_profile, logdensity, pointwise_loglik
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
@@ -49,7 +50,8 @@ __all__ = ["make_target", "make_gibbs_target", "mode_profile", "target_data", "p
 
 def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                 marginalize: str | None = None,
-                centering: Mapping[int, np.ndarray] | None = None) -> Density:
+                centering: Mapping[int, np.ndarray] | None = None,
+                share: bool = True) -> Density:
     """Build the :class:`~hbr.target.Density` of ``spec`` under ``parameterization``.
 
     Parameters
@@ -61,6 +63,10 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     centering : dict, optional
         With "auto" and "marginal": the centred fraction (J, k) in [0, 1] of the effects of
         each sampled group term, by its index in ``spec.groups`` (default 0: non-centred).
+    share : bool
+        Build a shape bucket's structure where one applies (:mod:`hbr.density.bucket`), so
+        that structures of the same shape share compiled programs; False keeps the
+        model's own (the tests compare the two).
 
     Examples
     --------
@@ -76,11 +82,15 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     s = Structure.of(spec, parameterization, marginalize, str(jnp.zeros(()).dtype))
     data, rows, ols = target_data(s, spec, centering)
     center, jitter = initial_center(spec, s, data, ols)
+    names = None
+    if share and bucketable(s):  # programs shared with structures of the same shape
+        b, data, rows, center, jitter = bucket(s, data, rows, center, jitter)
+        s, names = b.structure, b.names
     target = Target(partial(logdensity, s), data, s.dim,
                     partial(initial_point, np.asarray(center), np.asarray(jitter)), s.key)
     readout = Readout(partial(constrain, s), partial(pointwise_loglik, s),
                       rows if s.use_stats or (s.aggregate and spec.design.has_rows) else {},
-                      tuple(s))
+                      tuple(s), names)
     pilot = PilotHooks(partial(effect_information, s), partial(pilot_logdensity, s),
                        tuple((g.raw[0], g.raw[2], g.raw[3]) for g in s.groups if g.raw),
                        s.raw_ids)
@@ -112,14 +122,27 @@ def mode_profile(density: Density, spec: ModelSpec, marginalize: str | None, cen
     """``density`` (the marginal Density of ``spec``, from :func:`make_target`) whose target
     is the joint-mode profile of :func:`hbr.density.equations.joint_mode_profile`
     (non-centred, or ``centred``): its mode over the hyperparameters is the joint mode of
-    that parameterisation. The readout is the marginal one; the data carry ``centred``, so
-    both modes share one program."""
-    s = Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype))
+    that parameterisation. The readout is the marginal one. The log density itself adds the
+    profile's terms when its data say so (``marg["profile"]``, ``marg["centred"]``), so the
+    fit's own compiled programs serve both modes; only the structure summed by level size
+    (:mod:`hbr.density.classes`) has a program of its own."""
     t = density.target
+    if "profile" in t.data.get("marg", {}) and not _classes(density, spec, marginalize):
+        marg = {**t.data["marg"], "profile": np.float64(1.0),
+                "centred": np.float64(centred)}
+        return density._replace(target=t._replace(data={**t.data, "marg": marg},
+                                                  value_and_grad=None), pilot=None)
+    s = Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype))
+    if density.readout.names is not None:  # a bucket, as make_target built it
+        s = bucket_structure(s).structure
     target = t._replace(logdensity_fn=partial(joint_mode_profile, s),
                         data={**t.data, "centred": np.float64(centred)},
                         signature=t.signature + ("joint-mode-profile",))
     return density._replace(target=target, pilot=None)
+
+
+def _classes(density: Density, spec: ModelSpec, marginalize: str | None) -> bool:
+    return bool(Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype)).classes)
 
 
 def initial_point(center: np.ndarray, jitter: np.ndarray, key: jax.Array) -> np.ndarray:
@@ -241,6 +264,9 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
         st = pad_stats(design.table_stats.stats, n_levels)
     # noise 1: effects are drawn from their conditional; 0: its mean (point estimates)
     marg = {"ZtZ": st.ZtZ, "N": st.N, "noise": np.float64(1.0),
+            # 0: the log marginal posterior; 1: the joint-mode profile (mode_profile)
+            "profile": np.float64(0.0), "centred": np.float64(0.0),
+            "levels": np.float64(s.n_marg_real),  # J without the padding
             "log_se": np.float64(np.sum(np.log(rows["se"])) if s.has_se else 0.0)}
     if s.use_stats:  # everything the likelihood needs
         marg.update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)

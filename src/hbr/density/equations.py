@@ -69,7 +69,13 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     for i in s.group_order:  # a nested factor's parent first
         g = s.groups[i]
         sd = jnp.concatenate([vals[n] for n in g.sds])
-        Ls[i] = sd[:, None] * vals[g.corr] if g.corr is not None else jnp.diag(sd)
+        if g.corr is None:
+            Ls[i] = jnp.diag(sd)
+        elif "corr_on" in d:  # a bucket's correlation, switched off (a dummy) or on
+            Ls[i] = sd[:, None] * jnp.where(d["corr_on"][i] > 0, vals[g.corr],
+                                            jnp.eye(g.k, dtype=sd.dtype))
+        else:
+            Ls[i] = sd[:, None] * vals[g.corr]
         if g.raw is not None and i not in skip:
             a, b, J, k = g.raw
             raw = z[a:b].reshape(J, k)
@@ -235,7 +241,27 @@ def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
         return lp + class_loglik(m["cls"], rr, beta, Ls[s.marg_ids[0]][0, 0],
                                  vals["sigma"][0], m["N"])
     rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
-    return lp + marginal_loglik(rr, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["N"]) + const
+    L = _marg_L(s, Ls)
+    out = lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
+    if "profile" in d["marg"]:  # 1: the joint-mode profile instead (hbr.checks.modes)
+        out = out + jnp.where(d["marg"]["profile"] > 0,
+                              _profile_terms(d["marg"]["levels"], Zr, ZtZ, L, sigma,
+                                             d["marg"]["centred"]), 0.0)
+    return out
+
+
+def _profile_terms(d_levels: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Array,
+                   sigma: jax.Array, centred: jax.Array) -> jax.Array:
+    """What :func:`joint_mode_profile` adds to the log marginal posterior; ``d_levels`` the
+    real number of levels J (data: the statistics are padded to a size bucket, and a
+    program must not hold J as a constant). The log of L's diagonal is floored at the
+    smallest float, so that the term stays finite (and its gradient, which the fit
+    multiplies by 0, too) where a correlation nears 1."""
+    J, K = d_levels, L.shape[0]
+    logdet = effects_logdet(Zr, ZtZ, L, sigma)
+    diag = jnp.maximum(jnp.abs(jnp.diagonal(L)), jnp.finfo(L.dtype).tiny)
+    return (0.5 * jnp.sum(logdet) - 0.5 * J * K * math.log(2 * math.pi)
+            - centred * J * jnp.sum(jnp.log(diag)))
 
 
 def joint_mode_profile(s: Structure, z: jax.Array, d: Any) -> jax.Array:
@@ -258,11 +284,8 @@ def joint_mode_profile(s: Structure, z: jax.Array, d: Any) -> jax.Array:
     lp, vals, effects, Ls = unpack(s, z, d)
     rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
     L = _marg_L(s, Ls)
-    J, K = s.n_marg_real, L.shape[0]
-    logdet = effects_logdet(Zr, ZtZ, L, sigma)
     return (lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
-            + 0.5 * jnp.sum(logdet) - 0.5 * J * K * math.log(2 * math.pi)
-            - d["centred"] * J * jnp.sum(jnp.log(jnp.abs(jnp.diagonal(L)))))
+            + _profile_terms(d["marg"]["levels"], Zr, ZtZ, L, sigma, d["centred"]))
 
 
 def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:

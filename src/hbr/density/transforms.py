@@ -20,12 +20,14 @@ import jax
 import numpy as np
 
 from hbr._runtime.keys import key_rng
-from hbr.target import Density, Readout, Target
+from hbr.target import Density, Target
 
 if TYPE_CHECKING:
     from hbr.inference.mode import Mode
 
 __all__ = ["precondition", "point_effects"]
+
+BatchVG = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray]"]
 
 
 def _to_z(w: jax.Array, d: Any) -> jax.Array:
@@ -36,13 +38,14 @@ def _whitened_logdensity(inner: Callable, w: jax.Array, d: Any) -> jax.Array:
     return inner(_to_z(w, d), d["inner"])
 
 
-def _whitened_constrain(inner: Callable, w: jax.Array, key: jax.Array, d: Any) -> dict:
-    return inner(_to_z(w, d), key, d["inner"])
+def _to_z_host(m: np.ndarray, C: np.ndarray, W: np.ndarray, d: Any) -> tuple[np.ndarray, Any]:
+    return m + W @ C.T, d["inner"]
 
 
-def _whitened_pointwise(inner: Callable, w: jax.Array, key: jax.Array, d: Any, rows: Any
-                        ) -> jax.Array:
-    return inner(_to_z(w, d), key, d["inner"], rows)
+def _whitened_vg(inner: BatchVG, m: np.ndarray, C: np.ndarray, W: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    f, G = inner(m + W @ C.T)
+    return f, G @ C
 
 
 def _overdispersed_start(dim: int, key: jax.Array) -> np.ndarray:
@@ -50,17 +53,23 @@ def _overdispersed_start(dim: int, key: jax.Array) -> np.ndarray:
     return key_rng(key).uniform(-2.0, 2.0, dim)
 
 
-def precondition(density: Density, mode: Mode) -> Density:
-    """Re-express ``density`` in whitened coordinates ``w``: ``z = mode.z + C w``."""
+def precondition(density: Density, mode: Mode, value_and_grad: BatchVG | None = None
+                 ) -> Density:
+    """Re-express ``density`` in whitened coordinates ``w``: ``z = mode.z + C w``. Given
+    ``value_and_grad`` of the original target over a batch (the pilot's program), the new
+    target carries its whitened counterpart, :math:`\nabla_w = C^\top \nabla_z`."""
     t, r = density.target, density.readout
     H = 0.5 * (mode.hessian + mode.hessian.T)
     C = np.linalg.cholesky(np.linalg.inv(H))
     data = {"inner": t.data, "pre": {"m": np.asarray(mode.z), "C": C}}
+    vg = None if value_and_grad is None else partial(_whitened_vg, value_and_grad,
+                                                     np.asarray(mode.z), C)
     target = Target(partial(_whitened_logdensity, t.logdensity_fn), data, t.dim,
-                    partial(_overdispersed_start, t.dim), t.signature + ("laplace",))
-    readout = Readout(partial(_whitened_constrain, r.constrain),
-                      partial(_whitened_pointwise, r.pointwise_loglik), r.rows,
-                      r.signature + ("laplace",))
+                    partial(_overdispersed_start, t.dim), t.signature + ("laplace",),
+                    value_and_grad=vg)
+    # the draws are read by the original readout, at z = m + C w (NumPy), so the modes of
+    # the original target (hbr.checks.modes) run the same readout program
+    readout = r._replace(inner=partial(_to_z_host, np.asarray(mode.z), C))
     return density._replace(target=target, readout=readout, pilot=None)
 
 

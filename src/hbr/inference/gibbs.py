@@ -25,7 +25,8 @@ import numpy as np
 from jax import lax
 from numpyro.infer.hmc import hmc
 
-from hbr.inference.driver import ProgressFn, chunk_size, run_compiled, start_points
+from hbr.inference.driver import (ProgressFn, chains_apart, chunk_size, run_chains,
+                                  start_points)
 from hbr.target import SamplerResult, Target
 
 __all__ = ["nuts_gibbs"]
@@ -127,16 +128,17 @@ def nuts_gibbs(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
     sweep = _sweep(hooks, sample_kernel, potential_gen, theta, index)
     n = chunk_size(tune, draws)
 
+    apart = chains_apart()
+
     def run_chunk(state: tuple, d: Any) -> tuple[tuple, tuple]:
         def body(s: tuple, _: Any) -> tuple[tuple, tuple]:
-            return jax.vmap(lambda c: sweep(c, d))(s)
+            return sweep(s, d) if apart else jax.vmap(lambda c: sweep(c, d))(s)
         return lax.scan(body, state, None, length=n)
 
-    keys = jax.random.split(k_chain, chains)
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
-    cat, timings, interrupted = run_compiled(
-        ("gibbs-init", "gibbs-chunk"), key_base, jax.vmap(init_one, in_axes=(0, 0, None)),
-        (z0, keys, data), run_chunk, data, tune, draws, n, progress)
+    cat, timings, interrupted = run_chains(("gibbs-init", "gibbs-chunk"), key_base, init_one,
+                                           (z0, jax.random.split(k_chain, chains)), (data,),
+                                           run_chunk, data, tune, draws, n, progress)
     z, div, lp, steps, depth, acc, eps = cat
     stats = {
         "diverging": div.astype(bool),

@@ -11,7 +11,7 @@ scale took 20+ leapfrog steps a draw instead of 3-7) and the ``map`` and ``lapla
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,7 +20,7 @@ import numpy as np
 from hbr._runtime.compile import cached
 from hbr.target import Target
 
-__all__ = ["Mode", "find_mode", "MAX_DIM"]
+__all__ = ["Mode", "find_mode", "MAX_DIM", "batch_value_and_grad"]
 
 
 MAX_DIM = 64  # exact Hessians beyond this many parameters cost more than they save
@@ -48,6 +48,22 @@ def _fd_hessian_program(target: Target, z: np.ndarray) -> tuple[Any, int]:
     size = min(2 * z.shape[0] + 1, FD_BATCH)
     Z = jnp.zeros((size, z.shape[0]), dtype=jnp.float64)
     return cached(("laplace-vg", size) + target.signature, vg, Z, target.data), size
+
+
+def batch_value_and_grad(target: Target, dim: int) -> Callable[[np.ndarray],
+                                                                  tuple[np.ndarray, np.ndarray]]:
+    """``f(points) -> (values, gradients)`` of ``target.logdensity_fn`` over a (n, dim)
+    batch, in NumPy, from :func:`find_mode`'s compiled program (the same cache key: after
+    a pilot it compiles nothing)."""
+    program, size = _fd_hessian_program(target, np.zeros(dim))
+
+    def evaluate(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n = points.shape[0]
+        pad = np.concatenate([points, np.repeat(points[:1], -n % size, axis=0)])
+        out = [program(pad[s:s + size], target.data) for s in range(0, pad.shape[0], size)]
+        return (np.concatenate([np.asarray(f) for f, _ in out])[:n],
+                np.concatenate([np.asarray(g) for _, g in out])[:n])
+    return evaluate
 
 
 def _fgh(program: Any, size: int, data: Any, x: np.ndarray

@@ -18,8 +18,10 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from numpyro.infer.hmc import hmc
+from numpyro.infer.util import ParamInfo
 
-from hbr.inference.driver import ProgressFn, chunk_size, run_compiled, start_points
+from hbr.inference.driver import (ProgressFn, chains_apart, chunk_size, run_chains,
+                                  start_points)
 from hbr.target import SamplerResult, Target
 
 __all__ = ["nuts", "SEQUENTIAL_ROWS"]
@@ -32,6 +34,17 @@ def _rows_read(data: Any) -> int:
     """How many rows the log density reads (0 on the statistics path)."""
     y = data.get("y") if isinstance(data, dict) else None
     return 0 if y is None else int(np.shape(y)[0])
+
+
+def _start_values(target: Target, z0: jax.Array) -> Any:
+    """The chains' start: their positions, or with ``target.value_and_grad`` (the pilot's
+    compiled program) NumPyro's ``ParamInfo`` of positions, potentials and gradients, so
+    that the init program holds no log density (Minnesota radon: 0.6 s to compile instead of
+    2.5 s)."""
+    if target.value_and_grad is None:
+        return z0
+    f, g = target.value_and_grad(np.asarray(z0))
+    return ParamInfo(z0, jnp.asarray(-f), jnp.asarray(-g))
 
 
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
@@ -47,11 +60,13 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     key : jax PRNG key (``jax.random.PRNGKey``)
         All randomness (start points, momenta) derives from it.
     chains, draws, tune : int
-        Chains run vectorised; ``tune`` warm-up iterations are discarded. When the log density
-        reads many rows (at least ``SEQUENTIAL_ROWS``, a likelihood that cannot be reduced
-        to statistics), each step runs the chains one after another instead (``lax.map``):
-        the row operations are vectorised anyway, and a vectorised NUTS step lasts as long
-        as the longest of the chains' trees.
+        On the CPU each chain runs its own compiled program, the chains side by side on
+        threads (:func:`~hbr.inference.driver.chains_apart`); on an accelerator they run
+        vectorised, and when the log density reads many rows (at least
+        ``SEQUENTIAL_ROWS``, a likelihood that cannot be reduced to statistics) each step
+        runs them one after another instead (``lax.map``): the row operations are
+        vectorised anyway, and a vectorised NUTS step lasts as long as the longest of the
+        chains' trees. ``tune`` warm-up iterations are discarded.
     target_accept : float
         Target mean acceptance probability of step-size adaptation.
     max_tree_depth : int
@@ -74,27 +89,30 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
         inverse_mass_matrix)
 
-    def init_one(z: jax.Array, k: jax.Array, m: jax.Array, d: Any) -> Any:
+    def init_one(z: Any, k: jax.Array, m: jax.Array, d: Any) -> Any:
         return init_kernel(z, tune, inverse_mass_matrix=m, target_accept_prob=target_accept,
                            max_tree_depth=max_tree_depth, model_args=(d,), rng_key=k)
 
+    start = _start_values(target, z0)
     n = chunk_size(tune, draws)
-    one_by_one = chains > 1 and _rows_read(data) >= SEQUENTIAL_ROWS
+    apart = chains_apart()
+    one_by_one = not apart and chains > 1 and _rows_read(data) >= SEQUENTIAL_ROWS
 
     def run_chunk(state: Any, d: Any) -> tuple[Any, tuple]:
         def body(s: Any, _: Any) -> tuple[Any, tuple]:
             step = lambda st: sample_kernel(st, model_args=(d,))  # noqa: E731
-            s = lax.map(step, s) if one_by_one else jax.vmap(step)(s)
+            s = step(s) if apart else lax.map(step, s) if one_by_one else jax.vmap(step)(s)
             return s, (s.z, s.diverging, s.energy, s.potential_energy, s.num_steps,
                        s.accept_prob, s.adapt_state.step_size)
         return lax.scan(body, state, None, length=n)
 
-    keys = jax.random.split(k_chain, chains)
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth,
                 one_by_one)
-    cat, timings, interrupted = run_compiled(
-        ("init", "chunk"), key_base, jax.vmap(init_one, in_axes=(0, 0, None, None)),
-        (z0, keys, imm, data), run_chunk, data, tune, draws, n, progress)
+    names = ("init-values" if start is not z0 else "init", "chunk")
+    cat, timings, interrupted = run_chains(names, key_base, init_one,
+                                           (start, jax.random.split(k_chain, chains)),
+                                           (imm, data), run_chunk, data, tune, draws, n,
+                                           progress)
     z, div, energy, pe, steps, acc, eps = cat
     stats = {
         "diverging": div.astype(bool),
