@@ -50,6 +50,6 @@ def enable_compilation_cache() -> Path | None:
     except OSError:
         return None  # read-only home: compile every time rather than fail
     jax.config.update("jax_compilation_cache_dir", str(path))
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return path

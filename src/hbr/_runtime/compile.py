@@ -111,11 +111,14 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     total = c * d
     flat = positions.reshape(total, dim)
     keys = np.asarray(jax.random.split(key, total))
-    one = jax.eval_shape(fn, jax.ShapeDtypeStruct((dim,), flat.dtype),
-                         jax.ShapeDtypeStruct(keys.shape[1:], keys.dtype), data)
-    per_draw = max(1, sum(int(np.prod(a.shape)) for a in jax.tree_util.tree_leaves(one)))
-    size = int(max(1, min(batch, 5_000_000 // per_draw)))
+    size = batch
     f = _apply_program(fn, flat, keys, data, size, cache_key)
+    # the program knows its output shapes, so no separate trace is needed to find them
+    per_draw = max(1, sum(int(np.prod(a.shape)) for a in
+                          jax.tree_util.tree_leaves(f.out_info)) // size)
+    if size * per_draw > 5_000_000:
+        size = int(max(1, 5_000_000 // per_draw))
+        f = _apply_program(fn, flat, keys, data, size, cache_key)
     out = None
     for s in range(0, total, size):
         zs, ks = flat[s:s + size], keys[s:s + size]

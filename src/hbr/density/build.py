@@ -29,7 +29,6 @@ from functools import partial
 from typing import Any, Mapping
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.keys import key_rng
@@ -79,7 +78,7 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
     ...     float(t.logdensity_fn(t.initial_point(jax.random.key(0)), t.data)) < 0
     True
     """
-    s = Structure.of(spec, parameterization, marginalize, str(jnp.zeros(()).dtype))
+    s = Structure.of(spec, parameterization, marginalize, _dtype())
     data, rows, ols = target_data(s, spec, centering)
     center, jitter = initial_center(spec, s, data, ols)
     names = None
@@ -107,7 +106,7 @@ def make_gibbs_target(spec: ModelSpec, factors: tuple[tuple[int, ...], ...]) -> 
     from hbr.density.gibbs import gibbs_data, gibbs_hooks
 
     density = make_target(spec, "centered")
-    s = Structure.of(spec, "centered", None, str(jnp.zeros(()).dtype))
+    s = Structure.of(spec, "centered", None, _dtype())
     t = density.target
     target = t._replace(data={**t.data, "gibbs": gibbs_data(spec, factors)},
                         signature=t.signature + ("gibbs", factors),
@@ -132,7 +131,7 @@ def mode_profile(density: Density, spec: ModelSpec, marginalize: str | None, cen
                 "centred": np.float64(centred)}
         return density._replace(target=t._replace(data={**t.data, "marg": marg},
                                                   value_and_grad=None), pilot=None)
-    s = Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype))
+    s = Structure.of(spec, "marginal", marginalize, _dtype())
     if density.readout.names is not None:  # a bucket, as make_target built it
         s = bucket_structure(s).structure
     target = t._replace(logdensity_fn=partial(joint_mode_profile, s),
@@ -142,7 +141,12 @@ def mode_profile(density: Density, spec: ModelSpec, marginalize: str | None, cen
 
 
 def _classes(density: Density, spec: ModelSpec, marginalize: str | None) -> bool:
-    return bool(Structure.of(spec, "marginal", marginalize, str(jnp.zeros(()).dtype)).classes)
+    return bool(Structure.of(spec, "marginal", marginalize, _dtype()).classes)
+
+
+def _dtype() -> str:
+    """The float type JAX computes in now (x64 on: float64), without an eager op."""
+    return "float64" if jax.config.read("jax_enable_x64") else "float32"
 
 
 def initial_point(center: np.ndarray, jitter: np.ndarray, key: jax.Array) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Mapping
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as dist
@@ -243,7 +242,7 @@ def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]
 
 
 def initial_center(spec: ModelSpec, s: Structure, data: Any,
-                   ols: tuple[np.ndarray, np.ndarray, float]) -> tuple[jax.Array, jax.Array]:
+                   ols: tuple[np.ndarray, np.ndarray, float]) -> tuple[np.ndarray, np.ndarray]:
     """A start near the least-squares fit ``ols`` (:func:`least_squares`) in the layout of
     ``s``, and the size of the jitter around it."""
     params, dim, reparam, structure = spec.params, s.dim, REPARAMS[s.reparam], s
@@ -305,4 +304,4 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
             if lg.level_cols:  # and the level's predictors' effects
                 m[:, lg.intercept_col] += data["level_X"][i] @ beta[list(lg.level_cols)]
             center[a:b] = (w * m).ravel()
-    return jnp.asarray(split_start(structure, center)), jnp.asarray(jitter)
+    return np.asarray(split_start(structure, center)), jitter  # NumPy: no eager programs

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.compile import cached
@@ -35,10 +34,11 @@ def chunk_size(tune: int, draws: int, target: int = 100) -> int:
     return best
 
 
-def start_points(target: Target, key: jax.Array, chains: int) -> jax.Array:
-    """One ``target.initial_point`` per chain, each from its own key split from ``key``."""
-    return jnp.asarray(np.stack([target.initial_point(k) for k in
-                                 np.asarray(jax.random.split(key, chains))]))
+def start_points(target: Target, key: jax.Array, chains: int) -> np.ndarray:
+    """One ``target.initial_point`` per chain, each from its own key split from ``key``
+    (NumPy: an eager JAX op would compile a small program of its own)."""
+    return np.stack([np.asarray(target.initial_point(k)) for k in
+                     np.asarray(jax.random.split(key, chains))])
 
 
 def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, tune: int,
@@ -161,8 +161,9 @@ def run_chains(names: tuple[str, str], key: tuple, init: Callable[..., Any],
     (``run_chunk`` then advances one chain), else one vectorised program (``run_chunk``
     advances all)."""
     if chains_apart():
-        chains = jax.tree_util.tree_leaves(per_chain)[0].shape[0]
-        args = [tuple(jax.tree_util.tree_map(lambda a: a[c], per_chain)) + shared
+        host = jax.tree_util.tree_map(np.asarray, per_chain)  # sliced in NumPy: an eager
+        chains = jax.tree_util.tree_leaves(host)[0].shape[0]  # slice compiles a program
+        args = [tuple(jax.tree_util.tree_map(lambda a: a[c], host)) + shared
                 for c in range(chains)]
         return run_compiled(names, key + ("apart",), init, args, run_chunk, data, tune,
                             draws, n, progress)

@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax import lax
 from numpyro.infer.hmc import hmc
@@ -44,7 +43,7 @@ def _start_values(target: Target, z0: jax.Array) -> Any:
     if target.value_and_grad is None:
         return z0
     f, g = target.value_and_grad(np.asarray(z0))
-    return ParamInfo(z0, jnp.asarray(-f), jnp.asarray(-g))
+    return ParamInfo(np.asarray(z0), -f, -g)  # NumPy: no eager JAX op to compile
 
 
 def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
@@ -84,10 +83,10 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
     k_init, k_chain = jax.random.split(key)
     z0 = (start_points(target, k_init, chains) if init_positions is None
-          else jnp.asarray(init_positions))
+          else np.asarray(init_positions))
 
-    imm = jnp.ones(target.dim) if inverse_mass_matrix is None else jnp.asarray(
-        inverse_mass_matrix)
+    imm = np.ones(target.dim) if inverse_mass_matrix is None else np.asarray(
+        inverse_mass_matrix, dtype=np.float64)
 
     def init_one(z: Any, k: jax.Array, m: jax.Array, d: Any) -> Any:
         return init_kernel(z, tune, inverse_mass_matrix=m, target_accept_prob=target_accept,
