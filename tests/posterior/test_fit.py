@@ -239,6 +239,18 @@ def test_draws_that_would_not_fit_in_memory_are_refused_up_front() -> None:
                                           r"\d+ draws per chain"):
         check_draw_memory(spec, opts, False, available=2 * 2**30)
     check_draw_memory(spec, FitOptions.of(chains=4, draws=1000), False, available=2 * 2**30)
+    # integrated-out effects are read back once, never among the sampler's positions: at
+    # 10^8 rows and 2 x 10^5 effects the old count (everything twice, times three) refused
+    # the default 4 x 1000 draws on a 24 GiB machine that fits them in 7 GiB
+    params = sum(p.size for p in spec.params)
+    effects = sum(g.block.n_levels * g.block.k for g in spec.groups)
+    opts = FitOptions.of(chains=4, draws=100_000)
+    need = 1.5 * 8 * 4 * 100_000 * (2 * params + effects + 8)
+    check_draw_memory(spec, opts, False, available=int(need * 1.01))
+    with pytest.raises(OptionError):  # sampled effects are held twice
+        check_draw_memory(spec, FitOptions.of(chains=4, draws=100_000,
+                                              parameterization="noncentered"), False,
+                          available=int(need * 1.01))
     t = time.perf_counter()
     with pytest.raises(OptionError, match="draws per chain"):
         hbr.fit("log_radon ~ floor + (floor | county)", mn, draws=10**9)
