@@ -35,6 +35,8 @@ class Case(NamedTuple):
     known_se: bool = False
     patterns: bool = False  # x in {0, 1} and, for a formula with offset(), exposures in
     #                         {1, 2, 3}: rows repeat covariate patterns (hbr.design.aggregate)
+    sigma: str | None = None  # a sigma ~ formula: log sigma = sigma_Intercept + c_g
+    slope: bool = False  # an uncorrelated varying slope (0 + x | g), x|g_sigma
 
 
 CASES: dict[str, Case] = {
@@ -48,10 +50,21 @@ CASES: dict[str, Case] = {
     "bernoulli-patterns": Case("bernoulli", "logit", (), "y ~ x + (1 | g)", patterns=True),
     "poisson-patterns": Case("poisson", "log", (), "y ~ x + offset(log(e)) + (1 | g)",
                              patterns=True),
+    # the residual sd varies by the integrated factor: read from per-group statistics
+    # (noise "group", hbr.density.structure), never from the rows
+    "gaussian-group-sigma": Case("gaussian", "identity", ("sigma_Intercept",
+                                                           "sigma_1|g_sigma"),
+                                 "y ~ x + (1 | g)", sigma="sigma ~ 1 + (1 | g)"),
+    # two uncorrelated terms of the integrated factor: a shape bucket with a dummy
+    # correlation coordinate (hbr.density.bucket)
+    "gaussian-bucket": Case("gaussian", "identity", ("sigma", "x|g_sigma"),
+                            "y ~ x + (1 | g) + (0 + x | g)", slope=True),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
-          "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)"}
+          "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)",
+          "x|g_sigma": "HalfNormal(1)", "sigma_Intercept": "Normal(0, 0.5)",
+          "sigma_1|g_sigma": "HalfNormal(0.5)"}
 
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
@@ -61,16 +74,26 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
     truth = {"Intercept": rng.normal(0, 1), "x": rng.normal(0, 1),
              "1|g_sigma": abs(rng.normal(0, 1)), "sigma": abs(rng.normal(0, 1)),
              "nu": rng.gamma(4, 1 / 0.5), "phi": rng.gamma(4, 1 / 1.0)}
+    if c.slope:  # drawn after the others, so the other cases keep their stream
+        truth["x|g_sigma"] = abs(rng.normal(0, 1))
+    if c.sigma:
+        truth["sigma_Intercept"] = rng.normal(0, 0.5)
+        truth["sigma_1|g_sigma"] = abs(rng.normal(0, 0.5))
     g = np.repeat(np.arange(groups), per_group)
     x = (rng.integers(0, 2, g.size).astype(float) if c.patterns else rng.normal(size=g.size))
     e = rng.integers(1, 4, g.size).astype(float) if c.patterns else np.ones(g.size)
     b = rng.normal(0, truth["1|g_sigma"], groups)
     eta = truth["Intercept"] + truth["x"] * x + b[g] + (np.log(e) if "offset" in c.formula
                                                         else 0.0)
+    if c.slope:
+        eta = eta + rng.normal(0, truth["x|g_sigma"], groups)[g] * x
     n = np.full(g.size, 4.0)
     s = rng.uniform(0.5, 1.5, g.size)
     if c.known_se:
         y = eta + s * rng.standard_normal(g.size)
+    elif c.sigma:  # log sigma_g = sigma_Intercept + c_g
+        log_sd = truth["sigma_Intercept"] + rng.normal(0, truth["sigma_1|g_sigma"], groups)
+        y = eta + np.exp(log_sd)[g] * rng.standard_normal(g.size)
     else:
         y = simulate_response(c.family, c.link, eta, truth, rng, n)
     truth["1|g[g0]"] = b[0]
@@ -106,7 +129,8 @@ def sbc_ranks(case: str, parameterization: str | None = None, reps: int = 150,
         data, truth = simulate_case(case, rng)
         with warnings.catch_warnings():  # one short chain per replicate: judged by ranks
             warnings.simplefilter("ignore", DiagnosticsWarning)
-            fit = hbr.fit(c.formula, data, family=c.family, link=c.link, priors=priors,
+            formula = [c.formula, c.sigma] if c.sigma else c.formula
+            fit = hbr.fit(formula, data, family=c.family, link=c.link, priors=priors,
                           chains=1, draws=4 * L + 4, tune=tune, seed=rep, log_likelihood=False,
                           parameterization=parameterization)
         post = {k: v[0, 4::4] for k, v in fit.draws.posterior.items()}
