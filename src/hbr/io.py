@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Callable
 
@@ -18,7 +19,7 @@ import pandas as pd
 
 from hbr.errors import DataError, OutputExistsError
 
-__all__ = ["read_table", "write_atomic", "write_set", "finish_set", "check_writable",
+__all__ = ["read_table", "write_atomic", "write_set", "OutputSet", "finish_set", "check_writable",
            "check_output_dir", "check_free_space", "remove_stale_temporaries"]
 
 STALE_S = 600  # a temporary file of ours untouched this long belongs to a process that died
@@ -223,6 +224,77 @@ def _commit(journal: Path, plan: dict[str, list]) -> None:
     journal.unlink()
 
 
+class OutputSet:
+    """:func:`write_set` in steps, so that a slow file can be written in the background
+    while the caller computes the next (``hbr fit --out`` writes ``posterior.nc``, I/O,
+    while it computes the summary, CPU: 3.2 GB of draws and 10^5 effects' summary took
+    8.6 + 33 s one after the other). Each file goes to a temporary beside its target
+    (:meth:`write` now, :meth:`start` on a thread); :meth:`commit` waits for them, then
+    writes the journal and renames, as :func:`write_set` describes; :meth:`abandon` (or any
+    failure in :meth:`commit`) removes the temporaries and leaves the old set as it was."""
+
+    def __init__(self, folder: str | os.PathLike[str], names: tuple[str, ...] | list[str],
+                 overwrite: bool = False, outdated: tuple[str, ...] = ()) -> None:
+        self.folder, self.overwrite, self.outdated = Path(folder), overwrite, outdated
+        for name in names:
+            check_writable(self.folder / name, overwrite)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        finish_set(self.folder)
+        for name in names:
+            remove_stale_temporaries(self.folder, f".{name}.*.tmp")
+        self.done: dict[str, Path] = {}
+        self.jobs: list[tuple[threading.Thread, list[BaseException]]] = []
+
+    def write(self, name: str, writer: Callable[[Path], None]) -> None:
+        self.done[name] = _temporary(self.folder / name)
+        writer(self.done[name])
+
+    def start(self, name: str, writer: Callable[[Path], None]) -> None:
+        """Write ``name`` on a thread (its errors are raised by :meth:`commit`)."""
+        self.done[name] = tmp = _temporary(self.folder / name)
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                writer(tmp)
+            except BaseException as e:  # noqa: BLE001 - handed to commit()
+                failed.append(e)
+
+        job = threading.Thread(target=run, name=f"hbr-write-{name}", daemon=True)
+        job.start()
+        self.jobs.append((job, failed))
+
+    def _wait(self) -> None:
+        for job, failed in self.jobs:
+            job.join()
+            if failed:
+                raise failed[0]
+
+    def abandon(self) -> None:
+        """Wait for the writers, then remove every temporary: nothing changes in the folder."""
+        for job, _ in self.jobs:
+            job.join()
+        for tmp in self.done.values():
+            if tmp.exists():
+                tmp.unlink()
+
+    def commit(self) -> list[Path]:
+        import json
+
+        try:
+            self._wait()
+            plan = {"rename": [[t.name, n] for n, t in self.done.items()],
+                    "remove": [n for n in self.outdated
+                               if self.overwrite and n not in self.done]}
+            write_atomic(self.folder / JOURNAL,
+                         lambda p: p.write_text(json.dumps(plan), "utf-8"), overwrite=True)
+        except BaseException:
+            self.abandon()
+            raise
+        _commit(self.folder / JOURNAL, plan)
+        return [self.folder / n for n in self.done]
+
+
 def write_set(folder: str | os.PathLike[str], writers: dict[str, Callable[[Path], None]],
               overwrite: bool = False, outdated: tuple[str, ...] = ()) -> list[Path]:
     """Write the files ``writers`` names into ``folder`` as one set: all new or all old.
@@ -234,29 +306,12 @@ def write_set(folder: str | os.PathLike[str], writers: dict[str, Callable[[Path]
     report that described the replaced fit) and the journal removed. A process killed during
     the renames leaves the journal, and the next :func:`write_set` or :func:`hbr.load_fit`
     in that folder completes it (:func:`finish_set`). An existing file is replaced only with
-    ``overwrite=True``."""
-    import json
-
-    folder = Path(folder)
-    for name in writers:
-        check_writable(folder / name, overwrite)
-    folder.mkdir(parents=True, exist_ok=True)
-    finish_set(folder)
-    for name in writers:
-        remove_stale_temporaries(folder, f".{name}.*.tmp")
-    done: dict[str, Path] = {}
+    ``overwrite=True``. :class:`OutputSet` does the same in steps."""
+    out = OutputSet(folder, list(writers), overwrite, outdated)
     try:
         for name, write in writers.items():
-            done[name] = _temporary(folder / name)
-            write(done[name])
-        plan = {"rename": [[t.name, n] for n, t in done.items()],
-                "remove": [n for n in outdated if overwrite and n not in writers]}
-        write_atomic(folder / JOURNAL, lambda p: p.write_text(json.dumps(plan), "utf-8"),
-                     overwrite=True)
+            out.write(name, write)
     except BaseException:
-        for tmp in done.values():
-            if tmp.exists():
-                tmp.unlink()
+        out.abandon()
         raise
-    _commit(folder / JOURNAL, plan)
-    return [folder / n for n in writers]
+    return out.commit()

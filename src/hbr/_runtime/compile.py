@@ -9,7 +9,9 @@ function over every posterior draw in fixed-size batches.
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jax
@@ -18,7 +20,7 @@ import numpy as np
 
 from hbr._runtime.programs import discard, load_or_export
 
-__all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options"]
+__all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options", "cpu_workers"]
 
 
 class _CompiledCache:
@@ -119,20 +121,38 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     if size * per_draw > 5_000_000:
         size = int(max(1, 5_000_000 // per_draw))
         f = _apply_program(fn, flat, keys, data, size, cache_key)
-    out = None
-    for s in range(0, total, size):
+    # the output, allocated from the program's shapes and written batch by batch: no list
+    # of parts concatenated at the end, which held it twice (1.2 GB for 2 x 10^4 effects)
+    out = jax.tree_util.tree_map(
+        lambda a: np.empty((total,) + tuple(a.shape[1:]), dtype=a.dtype), f.out_info)
+    x64 = bool(jax.config.read("jax_enable_x64"))  # thread-local: the workers follow ours
+
+    def run(s: int) -> None:
         zs, ks = flat[s:s + size], keys[s:s + size]
         n = zs.shape[0]
         if n < size:  # keep one compiled shape: pad the last batch, then drop the padding
             zs = np.concatenate([zs, np.repeat(zs[-1:], size - n, axis=0)])
             ks = np.concatenate([ks, np.repeat(ks[-1:], size - n, axis=0)])
-        res = f(jnp.asarray(zs), jnp.asarray(ks), data)
-        if out is None:  # written batch by batch: no list of parts concatenated at the end,
-            #              which held the output twice (1.2 GB for 2 x 10^4 effects)
-            out = jax.tree_util.tree_map(
-                lambda a: np.empty((total,) + a.shape[1:], dtype=a.dtype), res)
+        with jax.enable_x64(x64):
+            res = f(jnp.asarray(zs), jnp.asarray(ks), data)
 
-        def put(o: np.ndarray, a: jax.Array, s: int = s, n: int = n) -> None:
+        def put(o: np.ndarray, a: jax.Array) -> None:
             o[s:s + n] = np.asarray(a)[:n]
         jax.tree_util.tree_map(put, out, res)
+
+    starts = range(0, total, size)
+    # batches side by side on the cores (each program runs on one; disjoint output slices):
+    # 10^5 one-row groups' effects, 4000 draws, in 9 s instead of 15
+    with ThreadPoolExecutor(cpu_workers(len(starts))) as pool:
+        list(pool.map(run, starts))
     return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)
+
+
+def cpu_workers(n: int) -> int:
+    """Threads for ``n`` independent compiled runs: the cores this process may use, at
+    most ``n`` (XLA runs each of hbr's programs on one core: ``compile_options``)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(n, cores))

@@ -11,7 +11,7 @@ import typer
 from hbr._runtime.interrupt import check as check_interrupt
 from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
 from hbr.datasets import EXAMPLES, load_example
-from hbr.io import check_file, check_output_dir, check_writable, write_set
+from hbr.io import OutputSet, check_file, check_output_dir, check_writable, write_set
 
 __all__ = ["fit_cmd", "datasets_cmd"]
 
@@ -96,16 +96,24 @@ def fit_cmd(
     # where the data came from, so that 'hbr report DIR' and 'hbr predict DIR' can rebuild
     fit.draws.attrs["data_source"] = (f"example:{example}" if example is not None
                                       else str(Path(data).resolve()))
-    summary = _run(fit.summary)
-    if not fit.interrupted:  # Ctrl-C after sampling, perhaps swallowed: nothing is written
-        _run(check_interrupt)
-    _print_fit(fit, summary, method, out_dir)
-    if out_dir is not None:
-        if fit.interrupted:
-            _write_partial(fit, summary, out_dir)
-        _write_outputs(fit, summary, out_dir, force, report)
-    else:
-        out.print("(use --out DIR to save posterior.nc and summary.csv)")
+    outputs = None
+    if out_dir is not None and not fit.interrupted:  # the draws are written (I/O) while the
+        outputs = _run(lambda: _start_outputs(fit, out_dir, force, report))  # summary computes
+    try:
+        summary = _run(fit.summary)
+        if not fit.interrupted:  # Ctrl-C after sampling, perhaps swallowed: nothing is written
+            _run(check_interrupt)
+        _print_fit(fit, summary, method, out_dir)
+        if out_dir is not None:
+            if fit.interrupted:
+                _write_partial(fit, summary, out_dir)
+            _write_outputs(fit, summary, outputs, report)
+        else:
+            out.print("(use --out DIR to save posterior.nc and summary.csv)")
+    except BaseException:
+        if outputs is not None and outputs.jobs:  # not committed: leave the folder as it was
+            outputs.abandon()
+        raise
     if fit.interrupted:
         raise typer.Exit(130)
 
@@ -213,22 +221,31 @@ def _write_partial(fit: Any, summary: Any, out_dir: Path) -> None:
     raise typer.Exit(130)
 
 
-def _write_outputs(fit: Any, summary: Any, out_dir: Path, force: bool, report: bool) -> None:
-    """posterior.nc, summary.csv (and report.html) as one set (:func:`hbr.io.write_set`):
-    a kill at any moment leaves all the old outputs or all the new ones. With ``--force``
-    and no ``--report``, the report of the fit being replaced is removed with it."""
-    writers = {"posterior.nc": fit.write_netcdf_to,
-               "summary.csv": lambda p: summary.to_csv(p)}
+def _start_outputs(fit: Any, out_dir: Path, force: bool, report: bool) -> OutputSet:
+    """The set of outputs, with ``posterior.nc`` being written on a thread."""
+    names = ("posterior.nc", "summary.csv") + (("report.html",) if report else ())
+    outputs = OutputSet(out_dir, names, overwrite=force, outdated=("report.html",))
+    outputs.start("posterior.nc", fit.write_netcdf_to)
+    return outputs
+
+
+def _write_outputs(fit: Any, summary: Any, outputs: OutputSet, report: bool) -> None:
+    """posterior.nc (already being written), summary.csv (and report.html) as one set
+    (:class:`hbr.io.OutputSet`): a kill at any moment leaves all the old outputs or all the
+    new ones. With ``--force`` and no ``--report``, the report of the fit being replaced is
+    removed with it."""
+    _run(lambda: outputs.write("summary.csv", lambda p: summary.to_csv(p)))
     if report:
         from hbr.report import render_report
 
         text = _run(lambda: render_report(fit))
-        writers["report.html"] = lambda p: p.write_text(text, encoding="utf-8")
-    stale = force and not report and (out_dir / "report.html").exists()
-    _run(lambda: write_set(out_dir, writers, overwrite=force, outdated=("report.html",)))
-    out.print(f"wrote {' and '.join(str(out_dir / n) for n in writers)}", markup=False)
+        _run(lambda: outputs.write("report.html",
+                                   lambda p: p.write_text(text, encoding="utf-8")))
+    stale = outputs.overwrite and not report and (outputs.folder / "report.html").exists()
+    written = _run(outputs.commit)
+    out.print(f"wrote {' and '.join(str(p) for p in written)}", markup=False)
     if stale:
-        out.print(f"removed {out_dir / 'report.html'}: it described the fit that was "
+        out.print(f"removed {outputs.folder / 'report.html'}: it described the fit that was "
                   "replaced (add --report for a new one)", markup=False)
 
 

@@ -4,7 +4,6 @@ iterations with a progress callback between them, and Ctrl-C that keeps the fini
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
@@ -12,7 +11,7 @@ from typing import Any, Callable
 import jax
 import numpy as np
 
-from hbr._runtime.compile import cached
+from hbr._runtime.compile import cached, cpu_workers
 from hbr._runtime.interrupt import check as check_interrupt, keep_draws
 from hbr.target import Target
 
@@ -92,14 +91,6 @@ def chains_apart() -> bool:
     return jax.default_backend() == "cpu"
 
 
-def _workers(n: int) -> int:
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(n, cores))
-
-
 def run_compiled(names: tuple[str, str], key: tuple, init: Callable[..., Any],
                  init_args: list[tuple], run_chunk: Callable[[Any, Any], tuple], data: Any,
                  tune: int, draws: int, n: int, progress: ProgressFn | None = None,
@@ -139,7 +130,7 @@ def run_compiled(names: tuple[str, str], key: tuple, init: Callable[..., Any],
         with jax.enable_x64(x64):
             return jax.block_until_ready(chunk_c(st, data))
 
-    with ThreadPoolExecutor(_workers(len(states))) as pool:
+    with ThreadPoolExecutor(cpu_workers(len(states))) as pool:
         def step(sts: list, i: int, warm: bool) -> tuple[list, tuple]:
             done = list(pool.map(advance, sts))
             outs = [o for _, o in done]
