@@ -51,6 +51,47 @@ def test_a_failure_while_writing_leaves_the_old_set(tmp_path: Path) -> None:
     assert _files(tmp_path) == OLD  # nothing new, and no temporaries
 
 
+def test_a_file_written_in_the_background_joins_the_set_or_none(tmp_path: Path) -> None:
+    """OutputSet.start writes on a thread while the caller writes the rest: committed, the
+    set is all new; a failure on the thread is raised by commit and leaves the old set, as
+    does abandoning the set part way (hbr fit --out writes posterior.nc so)."""
+    import threading
+
+    from hbr.io import OutputSet
+
+    _old_set(tmp_path)
+    names = ("posterior.nc", "summary.csv")
+    release = threading.Event()
+
+    def slow(p: Path) -> None:
+        release.wait(5)
+        p.write_bytes(NEW["posterior.nc"])
+    out = OutputSet(tmp_path, names, overwrite=True)
+    out.start("posterior.nc", slow)
+    out.write("summary.csv", _writers(NEW)["summary.csv"])
+    assert _files(tmp_path).keys() - OLD.keys()  # temporaries only, the old set untouched
+    release.set()
+    out.commit()
+    assert _files(tmp_path) == {**OLD, **{n: NEW[n] for n in names}}
+
+    _old_set(tmp_path)
+
+    def full_disk(p: Path) -> None:
+        p.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+    out = OutputSet(tmp_path, names, overwrite=True)
+    out.start("posterior.nc", full_disk)
+    out.write("summary.csv", _writers(NEW)["summary.csv"])
+    with pytest.raises(OSError, match="No space"):
+        out.commit()
+    assert _files(tmp_path) == OLD
+
+    out = OutputSet(tmp_path, names, overwrite=True)
+    out.start("posterior.nc", _writers(NEW)["posterior.nc"])
+    out.abandon()  # the summary failed, or Ctrl-C: nothing changes
+    assert _files(tmp_path) == OLD
+
+
 def test_an_existing_set_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
     _old_set(tmp_path)
     with pytest.raises(Exception, match="exists already"):
