@@ -11,8 +11,10 @@ Default priors (weakly informative, scaled to the data as rstanarm and Bambi do)
 column of fixed-effect term j:
 
 ==========================  ===================================================================
-``Intercept``               :math:`\\mathrm{Normal}(\\bar y,\\ \\sqrt{(2.5 s_y)^2 +
-                            \\sum_j (2.5 s_y \\bar x_j / s_{x_j})^2})`
+``Intercept``               :math:`\\mathrm{Normal}(\\bar y,\\ 2.5 s_y)` on the intercept at the
+                            predictors' means, :math:`\\beta_0 + \\sum_j \\bar x_j \\beta_j`
+                            (brms's, rstanarm's and Bambi's ``Intercept``); the draws named
+                            ``Intercept`` stay :math:`\\beta_0`, the intercept at x = 0
 slope of column j           :math:`\\mathrm{Normal}(0,\\ 2.5 s_y / s_{x_j})`
 ``sigma``                   :math:`\\mathrm{Exponential}(1 / s_y)` (mean :math:`s_y`)
 ``1|g_sigma``               :math:`\\mathrm{HalfNormal}(s_y)`

@@ -81,8 +81,14 @@ def test_steps_are_the_dense_marginal(formula: str) -> None:
                 st = hooks.stats(f, z, data)
                 if beta_integrated(s):  # beta ~ N(m0, P0^-1) integrated out as well
                     m0, P0 = (np.asarray(a) for a in _beta_prior(s, data))
-                    X = spec.design.X
-                    r = y - (mean - X @ beta)  # the residual of the other factors
+                    # the priors are on gamma: the intercept at the predictors' means
+                    # in the intercept's place, beta = T gamma (ModelSpec.intercept_center)
+                    T = np.eye(len(beta))
+                    if spec.intercept_center is not None:
+                        assert spec.design.terms[0].name == "Intercept"
+                        T[0] -= spec.intercept_center
+                    X = spec.design.X @ T
+                    r = y - (mean - spec.design.X @ beta)  # the residual of the other factors
                     Vi = np.linalg.inv(cov)
                     H = X.T @ Vi @ X + np.diag(P0)
                     C, w, _ = _beta_posterior(s, data["gibbs"]["factors"][f], st, jax.scipy
@@ -91,7 +97,8 @@ def test_steps_are_the_dense_marginal(formula: str) -> None:
                     np.testing.assert_allclose(C @ C.T, H, rtol=1e-9)
                     np.testing.assert_allclose(np.linalg.solve(C.T, w), np.linalg.solve(
                         H, X.T @ Vi @ r + P0 * m0), rtol=1e-9, atol=1e-12)
-                    mean, cov = X @ m0 + (mean - X @ beta), cov + X @ np.diag(1 / P0) @ X.T
+                    mean = X @ m0 + (mean - spec.design.X @ beta)
+                    cov = cov + X @ np.diag(1 / P0) @ X.T
                 dense = lp_rest + stats.multivariate_normal(mean, cov).logpdf(y)
                 got = float(hooks.logdensity(f, z[:hooks.theta_dim], z, st, data))
                 assert got == pytest.approx(dense, rel=1e-10, abs=1e-9)

@@ -69,7 +69,10 @@ PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNo
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
                   ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """Parameters from :data:`PRIORS` and a table from the model of ``CASES[case]``."""
+    """Parameters from :data:`PRIORS` and a table from the model of ``CASES[case]``. The
+    prior named ``Intercept`` is on the intercept at the mean of x, as hbr reads it
+    (:attr:`hbr.model.spec.ModelSpec.intercept_center`); the truth recorded is the
+    intercept at x = 0, as the draws are."""
     c = CASES[case]
     truth = {"Intercept": rng.normal(0, 1), "x": rng.normal(0, 1),
              "1|g_sigma": abs(rng.normal(0, 1)), "sigma": abs(rng.normal(0, 1)),
@@ -83,6 +86,8 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
     x = (rng.integers(0, 2, g.size).astype(float) if c.patterns else rng.normal(size=g.size))
     e = rng.integers(1, 4, g.size).astype(float) if c.patterns else np.ones(g.size)
     b = rng.normal(0, truth["1|g_sigma"], groups)
+    # the prior is on the intercept at mean(x) (brms's Intercept); the draws are at x = 0
+    truth["Intercept"] = truth["Intercept"] - truth["x"] * float(np.mean(x))
     eta = truth["Intercept"] + truth["x"] * x + b[g] + (np.log(e) if "offset" in c.formula
                                                         else 0.0)
     if c.slope:

@@ -101,6 +101,7 @@ def bucket_structure(s: Structure) -> Bucket:
     real_levels = s.sizes[1][0] if s.sizes else 0
     out = s._replace(params=tuple(params), groups=(block,), mfactor="g",
                      fixed=tuple(ren[n] for n in s.fixed), dim=dim,
+                     centred=ren.get(s.centred, ""),
                      sizes=(s.sizes[0], (real_levels,)) if s.sizes else ())
     return Bucket(out, back)
 

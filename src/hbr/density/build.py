@@ -197,6 +197,8 @@ def target_data(s: Structure, spec: ModelSpec, centering: Mapping[int, np.ndarra
                     for i, g in enumerate(s.groups)],
     }
     data["runs"] = [_run_data(s.params[i:j], data) for i, j in s.fixed_runs]
+    if s.centred:  # the predictors' means: the intercept's coordinate is the intercept there
+        data["center"] = np.asarray(spec.intercept_center, dtype=np.float64)
     if s.aggregate:  # rows repeating a covariate pattern, one row per pattern
         agg, const = collapsed_rows(spec, rows)
         data.update({**rows, **agg, "agg_const": np.float64(const)})

@@ -6,7 +6,10 @@ The position maps to each parameter through the bijection of its prior's support
 for a standard deviation with a HalfNormal prior, a scaled sigmoid for ``Uniform``, the LKJ
 Cholesky transform for a correlation) and the log density includes the log absolute
 Jacobian, so NUTS sees a density on :math:`\mathbb{R}^d`. Fixed effects with a real-line prior
-are sampled in least-squares coordinates :math:`\beta = b + s\,u`. Sampled group effects
+are sampled in least-squares coordinates :math:`\beta = b + s\,u`; the intercept's coordinate
+is the intercept at the predictors' means, :math:`\alpha = \beta_0 + \bar x^\top\beta`,
+whose prior it carries (brms's ``Intercept``), and :math:`\beta_0 = \alpha - \bar
+x^\top\beta` (a unit Jacobian). Sampled group effects
 come from their raw block through :data:`hbr.density.reparam.REPARAMS`; the effects of the
 integrated factor are integrated out by :mod:`hbr.density.marginal` and drawn back from their
 conditional given the position.
@@ -64,6 +67,8 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
         else:
             lp = lp + jnp.sum(prior.log_prob(v)) + jnp.sum(t.log_abs_det_jacobian(u, v))
         vals[p.name] = v
+    if s.centred:  # its coordinate is the intercept at the predictors' means: at x = 0 now
+        vals[s.centred] = vals[s.centred] - jnp.atleast_1d(_fixed_beta(s, vals) @ d["center"])
     reparam = REPARAMS[s.reparam]
     Ls, effects = {}, {}
     for i in s.group_order:  # a nested factor's parent first

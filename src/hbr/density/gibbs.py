@@ -159,6 +159,23 @@ def _beta_prior(s: Structure, d: Any) -> tuple[jax.Array, jax.Array]:
     return jnp.concatenate(m), jnp.concatenate(sd) ** -2
 
 
+def _centring(s: Structure, d: Any, p: int) -> jax.Array | None:
+    r""":math:`T` with :math:`\beta = T\gamma`, :math:`\gamma` the fixed effects with the
+    intercept at the predictors' means in the intercept's place
+    (:math:`\beta_0 = \alpha - \bar x^\top\beta`), whose priors are independent; None
+    when the intercept is not centred."""
+    if not s.centred:
+        return None
+    i = _fixed_offset(s, s.centred)
+    return jnp.eye(p, dtype=d["center"].dtype).at[i].add(-d["center"])
+
+
+def _fixed_offset(s: Structure, name: str) -> int:
+    """Where parameter ``name`` starts in the fixed effects' vector (s.fixed order)."""
+    sizes = {p.name: p.stop - p.start for p in s.params}
+    return sum(sizes[n] for n in s.fixed[:s.fixed.index(name)])
+
+
 def _solve_small(M: list, R: jax.Array) -> jax.Array:
     """:math:`M_j^{-1} R_j` for every group j: ``M`` a K x K nested list of (J,) arrays (as
     :func:`hbr.density.marginal._m_u` builds it), ``R`` (K, m, J). Closed forms for K <= 2
@@ -203,6 +220,9 @@ def _beta_posterior(s: Structure, fd: dict, st: dict, L: jax.Array, sigma: jax.A
     Q = d["gibbs"]["XtX"] / s2 - jnp.einsum("apj,aqj->pq", A, W[:, :p]) / s2**2
     g = st["Xty"] / s2 - jnp.einsum("apj,aj->p", A, W[:, p]) / s2**2
     m0, P0 = _beta_prior(s, d)
+    T = _centring(s, d, p)
+    if T is not None:  # in the coordinates (alpha, beta_1..): beta = T gamma, prior diagonal
+        Q, g = T.T @ Q @ T, T.T @ g
     H = Q + jnp.diag(P0)
     h = g + P0 * m0
     C = jnp.linalg.cholesky(H)
@@ -232,7 +252,8 @@ def block_logdensity(s: Structure, factors: tuple, theta_dim: int, f: int, theta
 
 def _set_beta(s: Structure, z: jax.Array, beta: jax.Array, d: Any) -> jax.Array:
     """``z`` with the fixed effects' coordinates set to give ``beta`` (least-squares
-    coordinates :math:`u = (\\beta - b) / s`)."""
+    coordinates :math:`u = (\\beta - b) / s`; for a centred intercept ``beta`` holds the
+    intercept at the predictors' means, as its coordinate does)."""
     col = 0
     for p in s.params:
         if p.name in s.fixed:
@@ -258,8 +279,10 @@ def block_draw(s: Structure, factors: tuple, f: int, key: jax.Array, z: jax.Arra
     if beta_integrated(s):
         C, w, _ = _beta_posterior(s, fd, st, L, sigma, d)
         eps = jax.random.normal(k_beta, w.shape, dtype=w.dtype)
-        beta = jax.scipy.linalg.solve_triangular(C.T, w + eps, lower=False)
-        z = _set_beta(s, z, beta, d)
+        gamma = jax.scipy.linalg.solve_triangular(C.T, w + eps, lower=False)
+        z = _set_beta(s, z, gamma, d)  # the coordinates hold gamma (the centred intercept)
+        T = _centring(s, d, gamma.shape[0])
+        beta = gamma if T is None else T @ gamma
     Zr = _zr(fd, st, beta)
     b = conditional_effects(k_b, Zr, fd["ZtZ"], L, sigma)  # (J, K)
     col = 0

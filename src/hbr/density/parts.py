@@ -115,7 +115,8 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     if spec.link != "identity":
         return glm_start(spec)
     if not spec.design.has_rows:
-        return _least_squares_from_stats(spec.design.table_stats.stats)
+        st = spec.design.table_stats.stats
+        return _centred(spec, *_least_squares_from_stats(st), float(st.N))
     if spec.design.offset is not None:
         y = y - spec.design.offset
     if not X.shape[1]:
@@ -132,7 +133,28 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     # standard error; pinv leaves rounding noise (3e-16) there, which fixed_affine would take
     # as the coordinate's scale (the coefficient then stuck at 0, R-hat 3.5): 0 -> the prior
     se[raw_norms == 0] = 0.0
-    return bs / norms, se, s
+    return _centred(spec, bs / norms, se, s, float(len(y)))
+
+
+def _centred(spec: ModelSpec, beta: np.ndarray, se: np.ndarray, s: float, n: float
+             ) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""The least-squares fit with the intercept's entries for its coordinate: with
+    :math:`\bar x` (:attr:`ModelSpec.intercept_center`) the intercept at the predictors'
+    means, :math:`\hat\alpha = \hat\beta_0 + \bar x^\top\hat\beta`, and its standard error
+    :math:`s / \sqrt n` (exact: :math:`a = X^\top 1 / n` gives
+    :math:`a^\top (X^\top X)^{-1} a = 1 / n`)."""
+    center = spec.intercept_center
+    if center is None:
+        return beta, se, s
+    i = _intercept_column(spec)
+    beta, se = beta.copy(), se.copy()
+    beta[i] = beta[i] + center @ beta
+    se[i] = s / np.sqrt(max(n, 1.0))
+    return beta, se, s
+
+
+def _intercept_column(spec: ModelSpec) -> int:
+    return next(t.start for t in spec.design.terms if t.name == "Intercept")
 
 
 def _least_squares_from_stats(st: Any) -> tuple[np.ndarray, np.ndarray, float]:
@@ -182,16 +204,14 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     The penalty keeps the fit finite when the data separate (logistic regression). NumPy;
     the negative binomial uses the Poisson weights (a start, not an estimate)."""
     X, y, n, off = _glm_rows(spec.design)
-    P = np.diag(_prior_precision(spec))
-    m0 = np.array([float(np.ravel(p.prior.kwargs.get("mu", 0.0))[0]) if p.name == "Intercept"
-                   else 0.0 for p in spec.fixed for _ in range(p.size)])
     b = np.zeros(X.shape[1])
     if not X.shape[1]:
         return b, b.copy(), 1.0
+    P, Pm = _ridge(spec)
     link = LINKS[spec.link]
 
     def objective(beta: np.ndarray) -> float:
-        return float(link.loglik(y, n, X @ beta + off) - 0.5 * (beta - m0) @ P @ (beta - m0))
+        return float(link.loglik(y, n, X @ beta + off) - 0.5 * beta @ P @ beta + beta @ Pm)
 
     # start from the data (mu = y + 1/2, as glm() does), not from beta = 0: with counts in
     # the thousands the first Newton step from 0 overshot to eta ~ 10^3
@@ -201,7 +221,7 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     for _ in range(iterations):
         w, z = link.working(eta, link.mean(eta), y, n, off)
         A = X.T @ (w[:, None] * X) + P
-        new = np.linalg.solve(A, X.T @ (w * z) + P @ m0)
+        new = np.linalg.solve(A, X.T @ (w * z) + Pm)
         f = objective(new)
         for _ in range(30):  # step halving: never accept a worse penalised fit
             if np.isfinite(f) and f >= best - 1e-12 * abs(best):
@@ -213,10 +233,37 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
         eta = X @ b + off
         if done:
             break
+    cov = np.linalg.inv(A) if np.all(np.isfinite(b)) else np.linalg.pinv(P)
     if not np.all(np.isfinite(b)):  # fall back to the prior
-        return m0, 1.0 / np.sqrt(np.maximum(np.diag(P), 1e-300)), 1.0
-    se = np.sqrt(np.clip(np.diag(np.linalg.inv(A)), 0, None))
+        b = np.linalg.pinv(P) @ Pm
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    center = spec.intercept_center
+    if center is not None:  # the intercept's coordinate: at the predictors' means
+        i = _intercept_column(spec)
+        a = center.copy()
+        a[i] = 1.0
+        b, se = b.copy(), se.copy()
+        b[i], se[i] = a @ b, float(np.sqrt(max(a @ cov @ a, 0.0)))
     return b, se, 1.0
+
+
+def _ridge(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray]:
+    r"""The fixed effects' Normal priors as a ridge penalty
+    :math:`\tfrac12 \beta^\top P \beta - \beta^\top P m`: ``(P, P m)``; the Intercept's
+    prior on :math:`a^\top\beta` (the intercept at the predictors' means, when
+    :attr:`ModelSpec.intercept_center` says so), a rank-one term."""
+    prec = _prior_precision(spec)
+    mu = np.array([float(np.ravel(p.prior.kwargs.get("mu", 0.0))[0]) if p.name == "Intercept"
+                   else 0.0 for p in spec.fixed for _ in range(p.size)])
+    center = spec.intercept_center
+    if center is None:
+        return np.diag(prec), prec * mu
+    i = _intercept_column(spec)
+    a = center.copy()
+    a[i] = 1.0
+    d = prec.copy()
+    d[i] = 0.0
+    return np.diag(d) + prec[i] * np.outer(a, a), prec[i] * mu[i] * a
 
 
 def fixed_affine(spec: ModelSpec, ols: tuple[np.ndarray, np.ndarray, float]

@@ -117,6 +117,8 @@ class Structure(NamedTuple):
     # sampled as their total and its split (hbr.density.split), or None
     classes: int = 0  # distinct level sizes when the integrated intercept-only factor is
     # summed by size class (hbr.density.classes), or 0
+    centred: str = ""  # the intercept's name when its coordinate is the intercept at the
+    # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
 
     @property
@@ -152,7 +154,7 @@ class Structure(NamedTuple):
         as one vector (one slice, one log density), where one set of operations per
         coefficient made a 300-term formula compile for over 15 minutes (issue 22). Shorter
         runs keep their own operations, so the draws of smaller models stay bit for bit."""
-        fixed, runs, i = set(self.fixed), [], 0
+        fixed, runs, i = set(self.fixed) - {self.centred}, [], 0
         while i < len(self.params):
             j = i
             while (j < len(self.params) and self.params[j].name in fixed
@@ -224,6 +226,7 @@ class Structure(NamedTuple):
             tuple(p.name for p in spec.aux), tuple(FAMILIES[spec.family].aux), dim,
             x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
             size_classes(spec, noise, use_stats, marg) if marg else 0,
+            "Intercept" if spec.intercept_center is not None else "",
             (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 

@@ -91,6 +91,21 @@ class ModelSpec:
     def priors(self) -> dict[str, Prior]:
         return {p.name: p.prior for p in self.params}
 
+    @property
+    def intercept_center(self) -> np.ndarray | None:
+        r"""The means :math:`\bar x` of the fixed-effect columns (0 at the Intercept's) when
+        the model has an ``Intercept`` and other fixed columns whose means are not all 0;
+        else None. The prior named ``Intercept`` is then on the intercept at these means,
+        :math:`\alpha = \beta_0 + \bar x^\top \beta` (brms's, rstanarm's and Bambi's
+        ``Intercept``), while the draws of ``Intercept`` stay :math:`\beta_0`, the
+        intercept at x = 0."""
+        if not any(p.name == "Intercept" for p in self.fixed) or len(self.fixed) < 2:
+            return None
+        center = np.array(self.design.moments.x_mean, dtype=np.float64, copy=True)
+        start = next(t.start for t in self.design.terms if t.name == "Intercept")
+        center[start] = 0.0
+        return center if np.any(center != 0) else None
+
 
 def _fitting_priors(domain: str) -> str:
     """The distributions of :data:`hbr.priors.PRIORS` that fit a parameter's domain, as the
@@ -119,19 +134,18 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     fam, link = resolve_family(family, link)
     my, sy = _link_location(design, fam, link)
     m = design.moments
-    x_mean, x_sd, z_sd = m.x_mean, m.x_sd, m.z_sd
+    x_sd, z_sd = m.x_sd, m.z_sd
     out: dict[str, Prior] = {}
     has_icpt = any(t.name == "Intercept" for t in design.terms)
-    widen = 0.0
     for t in design.terms:
         if t.name == "Intercept":
             continue
         sx = x_sd[t.start:t.stop]
         scale = 2.5 * sy / sx
-        widen += float(np.sum((scale * x_mean[t.start:t.stop]) ** 2))
         out[t.name] = Normal(0.0, scale if t.labels is not None else float(scale[0]))
-    if has_icpt:  # first, in the order of the design
-        out = {"Intercept": Normal(my, float(np.sqrt((2.5 * sy) ** 2 + widen))), **out}
+    if has_icpt:  # first, in the order of the design; on the intercept at the predictors'
+        #           means (ModelSpec.intercept_center), where the data say most about it
+        out = {"Intercept": Normal(my, 2.5 * sy), **out}
     for dd in design.dpars:  # log sigma: centred on log sd(y), a factor e^3 either way
         for t in dd.terms:
             cols = dd.X[:, t.start:t.stop]

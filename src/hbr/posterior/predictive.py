@@ -191,6 +191,10 @@ def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.nd
         if p.name not in post:
             post[p.name] = sample_prior(p.prior, rng, (1, draws) + (
                 (p.size,) if p.labels is not None else ()))
+    center = spec.intercept_center
+    if center is not None:  # the prior drew the intercept at the predictors' means
+        beta = np.concatenate([post[p.name].reshape(1, draws, -1) for p in spec.fixed], axis=2)
+        post["Intercept"] = post["Intercept"] - beta @ center
     zero = {name: np.zeros((1, draws, 0)) for g in spec.groups for name in g.block.names}
     as_new = Rows(rows.X, rows.index, rows.Z, tuple(g.block.levels for g in spec.groups),
                   rows.offset, rows.se, rows.trials, rows.dpar_X)
