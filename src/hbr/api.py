@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from hbr._pipeline import Run, sample
+from hbr._runtime.progressbar import interactive
 from hbr.design.build import build_design
 from hbr.design.types import Design
 from hbr.density.split import one_row_note
@@ -140,21 +141,6 @@ def warn_verdict(result: Fit, frames: int = 1) -> None:
         warnings.warn(f"the fit of {result.formula!r} may not be reliable: {diag}\n"
                       "(the same verdict: fit.diagnostics())", DiagnosticsWarning,
                       stacklevel=1 + frames)
-
-
-def interactive() -> bool:
-    """Whether a person is watching: stderr is a terminal, or the code runs in a Jupyter
-    (IPython kernel) session, where rich draws its bar in the notebook."""
-    import sys
-
-    try:
-        if sys.stderr is not None and sys.stderr.isatty():
-            return True
-    except (AttributeError, ValueError):  # a replaced or closed stderr
-        pass
-    shell = sys.modules.get("IPython")
-    ip = getattr(shell, "get_ipython", lambda: None)() if shell is not None else None
-    return ip is not None and "IPKernelApp" in getattr(ip, "config", {})
 
 
 def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,

@@ -18,6 +18,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
+from hbr._runtime.progressbar import steps, wants_bar
 from hbr.io import write_atomic
 
 __all__ = ["render_report", "write_report", "SECTIONS"]
@@ -219,7 +220,7 @@ def _comparison(comparison: Any, data: pd.DataFrame | None, groups: Any = None) 
 
 def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = None,
                   figures: bool = True, map_vs_mean: bool = True, title: str | None = None,
-                  groups: Any = None) -> str:
+                  groups: Any = None, progress: bool | None = False) -> str:
     """The report as one HTML string (see the module docstring).
 
     Parameters
@@ -235,31 +236,39 @@ def render_report(fit: Any, comparison: Any = None, data: pd.DataFrame | None = 
         Levels of the first grouping factor drawn in the group panels (default: the
         smallest, a middle and the largest for the comparison; the three largest for the
         conditional effects).
+    progress : bool or None
+        A bar of the sections on stderr: True, False (the default here), or None for a bar
+        when a person is watching (a terminal or a notebook; :meth:`hbr.Fit.report`'s
+        default).
     """
     d = fit.spec.design
     formula = "; ".join([d.formula.text] + [x.formula.text for x in d.dpars])  # sigma ~ too
     if title is None:
         title = (f"hbr: {formula}" if comparison is None else
                  f"hbr: {len(comparison.fits)} models compared; in detail: {formula}")
-    summary = ("summary", "Summary (fixed effects and hyperparameters)",
-               _table(fit.summary(group_effects=False)))
-    by_level = ("groups", "Group effects by level", _groups(fit))
-    body = [("model", "Model and priors", _model(fit)),
-            ("diagnostics", "Diagnostics", _diagnostics(fit))]
+    body: list[tuple[str, str, Callable[[], str]]] = [
+        ("model", "Model and priors", lambda: _model(fit)),
+        ("diagnostics", "Diagnostics", lambda: _diagnostics(fit))]
     if comparison is not None:  # a comparison report leads with the comparison
         body.insert(0, ("comparison", "Model comparison",
-                        _comparison(comparison, data, groups)))
-    body.append(summary)
+                        lambda: _comparison(comparison, data, groups)))
+    body.append(("summary", "Summary (fixed effects and hyperparameters)",
+                 lambda: _table(fit.summary(group_effects=False))))
     if figures:
-        body.append(("figures", "Figures", _figures(fit, map_vs_mean, data, groups)))
-    body.append(by_level)  # the long table last, collapsed
+        body.append(("figures", "Figures", lambda: _figures(fit, map_vs_mean, data, groups)))
+    body.append(("groups", "Group effects by level", lambda: _groups(fit)))  # long: last
+    done: list[tuple[str, str, str]] = []
+    with steps("report", len(body), wants_bar(progress)) as advance:
+        for sid, head, make in body:  # in the report's order: the bar counts sections
+            done.append((sid, head, make()))
+            advance(1)
     from hbr._version import __version__
 
     when = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = "".join(f'<section id="{sid}"><h2>{_e(head)}</h2>{content}</section>'
-                       for sid, head, content in body)
+                       for sid, head, content in done)
     toc = ('<nav class="toc">' + " · ".join(f'<a href="#{sid}">{_e(head.split(" (")[0])}</a>'
-                                             for sid, head, _ in body) + "</nav>")
+                                             for sid, head, _ in done) + "</nav>")
     return (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{_e(title)}</title><style>{_CSS}</style></head><body>"

@@ -68,7 +68,7 @@ class _Terminal:
 
 
 def test_progress_bar_by_default_in_a_terminal_only(monkeypatch) -> None:
-    from hbr.api import interactive
+    from hbr._runtime.progressbar import interactive
 
     rng = np.random.default_rng(3)
     g = np.repeat(np.arange(10), 10)
@@ -89,3 +89,35 @@ def test_progress_bar_by_default_in_a_terminal_only(monkeypatch) -> None:
     assert term.parts == []
     np.testing.assert_array_equal(shown.draws.posterior["Intercept"],
                                   quiet.draws.posterior["Intercept"])  # the bar draws nothing
+
+
+def test_loo_and_report_show_their_bars_in_a_terminal_only(monkeypatch, tmp_path) -> None:
+    """fit.loo() and fit.report() draw a bar of rows and sections when a person watches,
+    none otherwise (or with progress=False), with the same results; a bad value is named."""
+    rng = np.random.default_rng(4)
+    g = np.repeat(np.arange(8), 6)
+    t = pd.DataFrame({"y": rng.normal(0, 1, 8)[g] + rng.normal(0, 1, g.size),
+                      "g": g.astype(str)})
+    with warnings.catch_warnings():  # a short run: its verdict is not the point here
+        warnings.simplefilter("ignore", DiagnosticsWarning)
+        fit = hbr.fit("y ~ 1 + (1 | g)", t, chains=2, draws=100, tune=100, seed=1,
+                      progress=False)
+    quiet = fit.loo()  # pytest captures stderr: no terminal, no bar
+    term = _Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    shown = fit.loo()
+    text = "".join(term.parts)
+    assert "LOO" in text and "100%" in text  # every row read
+    np.testing.assert_array_equal(shown.pointwise, quiet.pointwise)
+    term.parts.clear()
+    assert fit.loo(progress=False).elpd == quiet.elpd and term.parts == []
+    fit.report(tmp_path / "a.html", map_vs_mean=False)
+    assert "report" in "".join(term.parts) and "100%" in "".join(term.parts)
+    term.parts.clear()
+    fit.report(tmp_path / "b.html", map_vs_mean=False, progress=False)
+    assert term.parts == []
+    a, b = ((tmp_path / n).read_text() for n in ("a.html", "b.html"))
+    strip = [line for line in a.splitlines() if "UTC" not in line]
+    assert len(a) > 10_000 and strip == [line for line in b.splitlines() if "UTC" not in line]
+    with pytest.raises(hbr.errors.OptionError, match="progress must be True"):
+        fit.loo(progress="yes")

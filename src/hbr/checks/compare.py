@@ -116,7 +116,8 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
     seed : int
         Seed of every fit and of the posterior predictive replicates.
     **fit_kwargs
-        Passed to :func:`hbr.fit` (``chains``, ``draws``, ``family``, ...).
+        Passed to :func:`hbr.fit` (``chains``, ``draws``, ``family``, ``progress``, ...);
+        ``progress`` also shows the bar of the rows LOO reads again.
 
     Returns
     -------
@@ -141,7 +142,7 @@ def compare(data: Any, models: str | Sequence[Any] | Mapping[str, Any],
         raise OptionError("cv='logo' needs each fit's pointwise log likelihood; refit with "
                           "log_likelihood=True (or use cv='loo', which reads the rows again)")
     else:
-        table = _streamed_table(fits, data, seed)
+        table = _streamed_table(fits, data, seed, fit_kwargs.get("progress"))
     return Comparison(table, fits, group)
 
 
@@ -212,14 +213,17 @@ def _table(fits: dict[str, Any], cv: str, group: str | None, index: np.ndarray |
     return table
 
 
-def _streamed_table(fits: dict[str, Any], data: Any, seed: int) -> pd.DataFrame:
+def _streamed_table(fits: dict[str, Any], data: Any, seed: int,
+                    progress: Any = None) -> pd.DataFrame:
     """The table from :func:`hbr.checks.loo.loo` (rows read again in chunks, a sample of rows for
     large tables), for fits without a stored log likelihood; every model on the same rows."""
     res, rows = {}, []
     for name, f in fits.items():
         t0 = time.perf_counter()
         src = None if f.spec.design.has_rows or isinstance(data, pd.DataFrame) else data
-        r = res[name] = loo(f, src, seed=seed)
+        r = res[name] = loo(f, src, seed=seed,
+                            progress=progress if progress is None or isinstance(progress, bool)
+                            else False)  # a function moves the sampler's bar only
         rows.append({"model": name, "formula": f.formula, "elpd_loo": r.elpd, "se": r.se,
                      "p_loo": r.p_loo, "pareto_k_bad": r.pareto_k_bad,
                      "ppc_rmsd": r.ppc_rmsd, **_about(f), "loo_rows": len(r.rows),

@@ -39,6 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from hbr._runtime.progressbar import steps, wants_bar
 from hbr.design.newdata import Rows
 from hbr.sources.stream import chunks, concat, positions, sample_rows, take
 from hbr.errors import OptionError
@@ -109,7 +110,7 @@ class LooResult:
 
 
 def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: int = 0,
-        ppc: bool = True) -> LooResult:
+        ppc: bool = True, progress: bool | None = False) -> LooResult:
     """PSIS-LOO of ``fit``, reading its rows in chunks (see the module's notes).
 
     Parameters
@@ -125,6 +126,10 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
         Seed of the sample's positions and of the replicates for ``ppc_rmsd``.
     ppc : bool
         Also compute ``ppc_rmsd`` over the rows evaluated.
+    progress : bool or None
+        A bar of the rows read (and of the sample's PSIS) on stderr: True, False, or None
+        for a bar when a person is watching (a terminal or a notebook). The result does not
+        depend on it.
 
     Raises
     ------
@@ -145,21 +150,25 @@ def loo(fit: Any, data: Any = None, *, sample: int | str | None = None, seed: in
     out: list[tuple[np.ndarray, ...]] = []  # (e, lpd, k) per chunk
     sq = np.zeros(next(iter(post.values())).shape[:2])  # per draw: sum of squared errors
     seen = 0
-    for rows, y in chunks(fit, data):
-        if m == N:  # every row: PSIS chunk by chunk
-            out.append(_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None))
-            continue
-        a = row_loglik(fit.spec, mean, rows, y)[0, 0]  # the plug-in pass: every row, one "draw"
-        A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
-        lo, hi = np.searchsorted(keep, [seen, seen + rows.n])
-        if hi > lo:
-            i = keep[lo:hi] - seen
-            picked.append((take(rows, i), y[i], a[i]))
-        seen += rows.n
-    if m < N:
-        rows = concat([r for r, _, _ in picked])
-        y = np.concatenate([v for _, v, _ in picked])
-        out = [_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None)]
+    with steps("LOO", N + (m if m < N else 0), wants_bar(progress)) as advance:
+        for rows, y in chunks(fit, data):
+            if m == N:  # every row: PSIS chunk by chunk
+                out.append(_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None))
+                advance(rows.n)
+                continue
+            a = row_loglik(fit.spec, mean, rows, y)[0, 0]  # the plug-in pass: every row
+            A, A2 = A + float(a.sum()), A2 + float((a**2).sum())
+            lo, hi = np.searchsorted(keep, [seen, seen + rows.n])
+            if hi > lo:
+                i = keep[lo:hi] - seen
+                picked.append((take(rows, i), y[i], a[i]))
+            seen += rows.n
+            advance(rows.n)
+        if m < N:
+            rows = concat([r for r, _, _ in picked])
+            y = np.concatenate([v for _, v, _ in picked])
+            out = [_psis_rows(fit.spec, post, rows, y, sq, rng if ppc else None)]
+            advance(m)
     e, lpd, k = (np.concatenate(c) for c in zip(*out))
     a = np.concatenate([v for _, _, v in picked]) if m < N else e
     est = subsample_estimate(e, a, lpd, N, A if m < N else float(e.sum()),

@@ -107,7 +107,7 @@ def fit_cmd(
         if out_dir is not None:
             if fit.interrupted:
                 _write_partial(fit, summary, out_dir)
-            _write_outputs(fit, summary, outputs, report)
+            _write_outputs(fit, summary, outputs, report, progress)
         else:
             out.print("(use --out DIR to save posterior.nc and summary.csv)")
     except BaseException:
@@ -229,7 +229,8 @@ def _start_outputs(fit: Any, out_dir: Path, force: bool, report: bool) -> Output
     return outputs
 
 
-def _write_outputs(fit: Any, summary: Any, outputs: OutputSet, report: bool) -> None:
+def _write_outputs(fit: Any, summary: Any, outputs: OutputSet, report: bool,
+                   progress: bool = False) -> None:
     """posterior.nc (already being written), summary.csv (and report.html) as one set
     (:class:`hbr.io.OutputSet`): a kill at any moment leaves all the old outputs or all the
     new ones. With ``--force`` and no ``--report``, the report of the fit being replaced is
@@ -238,7 +239,7 @@ def _write_outputs(fit: Any, summary: Any, outputs: OutputSet, report: bool) -> 
     if report:
         from hbr.report import render_report
 
-        text = _run(lambda: render_report(fit))
+        text = _run(lambda: render_report(fit, progress=progress))
         _run(lambda: outputs.write("report.html",
                                    lambda p: p.write_text(text, encoding="utf-8")))
     stale = outputs.overwrite and not report and (outputs.folder / "report.html").exists()

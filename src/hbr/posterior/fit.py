@@ -298,10 +298,13 @@ class Fit:
                             name=f"{self.spec.design.response}_{kind}",
                             attrs={"kind": kind, "new_groups": new_groups, "seed": seed})
 
-    def loo(self, data: Any = None, sample: int | str | None = None, seed: int = 0) -> Any:
+    def loo(self, data: Any = None, sample: int | str | None = None, seed: int = 0,
+            progress: bool | None = None) -> Any:
         """PSIS leave-one-out, the rows read again in chunks (:func:`hbr.checks.loo.loo`): also
         for tables that stayed out of memory (DuckDB files, Dask), by a subsample of rows
-        with the difference estimator when the table has over 50,000 rows.
+        with the difference estimator when the table has over 50,000 rows. ``progress``: a
+        bar of the rows on stderr (None: when a person is watching, a terminal or a
+        notebook; False: none).
 
         Examples
         --------
@@ -310,7 +313,8 @@ class Fit:
         """
         from hbr.checks.loo import loo
 
-        return loo(self, data, sample=sample, seed=check_int("seed", seed, 0))
+        return loo(self, data, sample=sample, seed=check_int("seed", seed, 0),
+                   progress=progress)
 
     def waic(self) -> Any:
         """WAIC (ArviZ's definition, log scale): elpd, se, p_waic; see
@@ -347,13 +351,15 @@ class Fit:
                                       "__obs__": np.arange(self.spec.design.n_obs)})
         return rep
 
-    def report(self, path: str | os.PathLike[str], overwrite: bool = False, **kwargs: Any
-               ) -> Path:
+    def report(self, path: str | os.PathLike[str], overwrite: bool = False,
+               progress: bool | None = None, **kwargs: Any) -> Path:
         """Write the HTML report (:func:`hbr.report.write_report`): model, priors, verdict,
-        summary, group effects and figures in one self-contained file."""
+        summary, group effects and figures in one self-contained file. ``progress``: a bar
+        of its sections on stderr (None: when a person is watching, a terminal or a
+        notebook; False: none)."""
         from hbr.report import write_report
 
-        return write_report(path, self, overwrite=overwrite, **kwargs)
+        return write_report(path, self, overwrite=overwrite, progress=progress, **kwargs)
 
     def to_netcdf(self, path: str | os.PathLike[str], overwrite: bool = False) -> Path:
         """Write the fit to a netCDF file atomically (ArviZ's layout, uncompressed); refuse
