@@ -21,5 +21,15 @@ def scipy_loglik(family: str, link: str, y, eta, aux, n):
         return stats.binom.logpmf(y, n, mu)
     if family == "poisson":
         return stats.poisson.logpmf(y, mu)
+    if family == "gamma":  # shape a, rate a / mu
+        return stats.gamma.logpdf(y, aux["shape"], scale=mu / aux["shape"])
+    if family == "exponential":
+        return stats.expon.logpdf(y, scale=mu)
+    if family == "weibull":  # mean mu: scale mu / Gamma(1 + 1/k)
+        from scipy.special import gamma as gamma_fn
+        k = aux["shape"]
+        return stats.weibull_min.logpdf(y, k, scale=mu / gamma_fn(1 + 1 / k))
+    if family == "beta":
+        return stats.beta.logpdf(y, mu * aux["phi"], (1 - mu) * aux["phi"])
     phi = aux["phi"]  # NB2 as SciPy's nbinom(n=phi, p=phi / (phi + mu))
     return stats.nbinom.logpmf(y, phi, phi / (phi + mu))

@@ -34,12 +34,15 @@ def test_family_rows_have_their_counterparts(name: str) -> None:
     for link in fam.links:
         assert link in LINKS and (name, link) in LOGLIK
     rng = np.random.default_rng(0)
-    mu = np.full(20_000, 0.3 if fam.response in ("binary", "successes") else 2.0)
+    mu = np.full(20_000, 0.3 if fam.response in ("binary", "successes", "unit") else 2.0)
     trials = np.full(mu.shape, 5.0)
-    y = fam.simulate(mu, {"sigma": 1.0, "nu": 5.0, "phi": 3.0}, rng, trials, None)
-    mean = fam.expected(mu, trials)
+    y = fam.simulate(mu, {"sigma": 1.0, "nu": 5.0, "phi": 3.0, "shape": 2.0}, rng, trials,
+                     None)
+    mean = fam.expected(mu, trials, np.ones_like(mu))  # sd 1: the lognormal's sigma
     var = {"gaussian": 1.0, "student_t": 5 / 3, "bernoulli": 0.21, "binomial": 5 * 0.21,
-           "poisson": 2.0, "negative_binomial": 2 + 4 / 3}[name]
+           "poisson": 2.0, "negative_binomial": 2 + 4 / 3, "gamma": 4 / 2,
+           "exponential": 4.0, "weibull": 4 * (1 / 0.886226925**2 - 1),
+           "beta": 0.21 / 4, "lognormal": np.exp(5.0) * (np.e - 1)}[name]
     se = np.sqrt(var / mu.size)
     assert abs(y.mean() - mean[0]) < 5 * se  # the row's sampler has the row's mean
 

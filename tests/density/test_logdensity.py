@@ -75,7 +75,9 @@ def test_logdensity_matches_dense_algebra(formula: str, parameterization: str) -
             zraw = np.linalg.solve(L, b.T)
             lp_groups += stats.norm.logpdf(zraw).sum()
     lp_lik = stats.norm(mu, vals["sigma"]).logpdf(y).sum()
-    lp_prior = (stats.norm(0.3, 2).logpdf(vals["Intercept"])
+    # the Intercept's prior is on the intercept at the predictors' means (brms's)
+    alpha = vals["Intercept"] + spec.intercept_center @ beta
+    lp_prior = (stats.norm(0.3, 2).logpdf(alpha)
                 + stats.norm(0, spec.priors["x"].kwargs["sigma"]).logpdf(vals["x"])
                 + stats.halfnorm(scale=1.5).logpdf(vals["sigma"]) + np.log(vals["sigma"]))
     for g in spec.groups:
@@ -233,7 +235,9 @@ def test_nested_and_level_predictors_locate_the_centred_effects() -> None:
         zeta = wj * m + sd**wj * (b / sd)
         lp_groups += stats.norm(wj * m, sd**wj).logpdf(zeta).sum()
     lp_lik = stats.norm(mu, vals["sigma"]).logpdf(y).sum()
-    lp_prior = stats.norm(0.3, 2).logpdf(vals["Intercept"])
+    beta = np.concatenate([np.atleast_1d(vals[p.name]) for p in spec.fixed])
+    alpha = vals["Intercept"] + spec.intercept_center @ beta  # the prior's intercept
+    lp_prior = stats.norm(0.3, 2).logpdf(alpha)
     for n in ("x", "w"):
         lp_prior += stats.norm(0, spec.priors[n].kwargs["sigma"]).logpdf(vals[n])
     for p in spec.params:

@@ -92,9 +92,9 @@ def test_family_aliases(alias: str, name: str) -> None:
 
 def test_unknown_family_message_is_sentences() -> None:
     with pytest.raises(OptionError) as e:
-        resolve_family("gamma")
+        resolve_family("tweedie")
     text = str(e.value)
-    assert text.startswith("family='gamma' is not available. Choose one of gaussian, ")
+    assert text.startswith("family='tweedie' is not available. Choose one of gaussian, ")
     assert text.endswith("'negbinomial' work too).")
     with pytest.raises(OptionError, match=r"family='negbinomal' is not available; did you "
                                           r"mean 'negative_binomial'\? Choose one of"):

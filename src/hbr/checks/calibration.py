@@ -37,6 +37,11 @@ class Case(NamedTuple):
     #                         {1, 2, 3}: rows repeat covariate patterns (hbr.design.aggregate)
     sigma: str | None = None  # a sigma ~ formula: log sigma = sigma_Intercept + c_g
     slope: bool = False  # an uncorrelated varying slope (0 + x | g), x|g_sigma
+    phi_shape: float = 4.0  # phi ~ Gamma(phi_shape, 1)
+    scale: float = 1.0  # the prior sds of Intercept, x and 1|g_sigma: beta rows must stay
+    #                     far enough from 0 and 1 not to round to exactly 0 or 1 in float64
+    matrix: bool = True  # CI's matrix test runs its centred and non-centred cells too (bench/
+    #                      sbc.py always does; CI runs the default cell of every case)
 
 
 CASES: dict[str, Case] = {
@@ -59,12 +64,17 @@ CASES: dict[str, Case] = {
     # correlation coordinate (hbr.density.bucket)
     "gaussian-bucket": Case("gaussian", "identity", ("sigma", "x|g_sigma"),
                             "y ~ x + (1 | g) + (0 + x | g)", slope=True),
+    "gamma": Case("gamma", "log", ("shape",), "y ~ x + (1 | g)", matrix=False),
+    "exponential": Case("exponential", "log", (), "y ~ x + (1 | g)", matrix=False),
+    "weibull": Case("weibull", "log", ("shape",), "y ~ x + (1 | g)", matrix=False),
+    "beta": Case("beta", "logit", ("phi",), "y ~ x + (1 | g)", phi_shape=30.0, scale=0.5,
+                 matrix=False),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
           "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)",
           "x|g_sigma": "HalfNormal(1)", "sigma_Intercept": "Normal(0, 0.5)",
-          "sigma_1|g_sigma": "HalfNormal(0.5)"}
+          "sigma_1|g_sigma": "HalfNormal(0.5)", "shape": "Gamma(4, 1)"}
 
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
@@ -79,6 +89,12 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
              "nu": rng.gamma(4, 1 / 0.5), "phi": rng.gamma(4, 1 / 1.0)}
     if c.slope:  # drawn after the others, so the other cases keep their stream
         truth["x|g_sigma"] = abs(rng.normal(0, 1))
+    if "shape" in c.aux:
+        truth["shape"] = rng.gamma(4, 1.0)
+    if c.phi_shape != 4.0:
+        truth["phi"] = rng.gamma(c.phi_shape, 1.0)
+    for name in ("Intercept", "x", "1|g_sigma"):  # Normal(0, scale), HalfNormal(scale)
+        truth[name] *= c.scale
     if c.sigma:
         truth["sigma_Intercept"] = rng.normal(0, 0.5)
         truth["sigma_1|g_sigma"] = abs(rng.normal(0, 0.5))
@@ -126,6 +142,11 @@ def sbc_ranks(case: str, parameterization: str | None = None, reps: int = 150,
     c = CASES[case]
     names = ["Intercept", "x", "1|g_sigma", *c.aux]
     priors = {k: PRIORS[k] for k in names}
+    if "phi" in priors:
+        priors["phi"] = f"Gamma({c.phi_shape:g}, 1)"
+    if c.scale != 1.0:
+        priors.update({"Intercept": f"Normal(0, {c.scale:g})", "x": f"Normal(0, {c.scale:g})",
+                       "1|g_sigma": f"HalfNormal({c.scale:g})"})
     rng = np.random.default_rng(seed)
     ranks: dict[str, list[int]] = {k: [] for k in [*names, "1|g[g0]", "biased x"]}
     div = []

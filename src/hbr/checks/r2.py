@@ -14,7 +14,8 @@ and :math:`V` the variance over the rows,
 the second with the family's own variance averaged over the rows (Gaussian
 :math:`\sigma^2`, Student-t :math:`\sigma^2\nu/(\nu-2)`, Bernoulli :math:`\mu(1-\mu)`,
 binomial :math:`n\mu(1-\mu)`, Poisson :math:`\mu`, negative binomial
-:math:`\mu+\mu^2/\phi`). "residual" is brms's and rstanarm's default; "model" is the form
+:math:`\mu+\mu^2/\phi`, gamma :math:`\mu^2/\alpha`, exponential :math:`\mu^2`, Weibull
+:math:`\mu^2(\Gamma(1+2/k)/\Gamma(1+1/k)^2-1)`, beta :math:`\mu(1-\mu)/(1+\phi)`). "residual" is brms's and rstanarm's default; "model" is the form
 the paper prefers. Both lie in [0, 1] by construction.
 
 **LOO R²**: the expected responses are replaced by their leave-one-out means
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from scipy.special import gammaln
 
 from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
@@ -74,6 +76,15 @@ def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
         return mean
     if fam == "negative_binomial":
         return mean + mean**2 / post["phi"][..., None]
+    if fam == "gamma":
+        return mean**2 / post["shape"][..., None]
+    if fam == "exponential":
+        return mean**2
+    if fam == "weibull":  # mean mu = lambda G(1 + 1/k): Var = mu^2 (G(1+2/k) / G(1+1/k)^2 - 1)
+        k = post["shape"][..., None]
+        return mean**2 * np.expm1(gammaln(1 + 2 / k) - 2 * gammaln(1 + 1 / k))
+    if fam == "beta":
+        return mean * (1 - mean) / (1 + post["phi"][..., None])
     raise OptionError(f"kind='model' is not defined for the {fam} family; use 'residual'")
 
 

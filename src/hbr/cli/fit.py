@@ -30,7 +30,7 @@ _HELP = {
                    "with most levels).",
     "method": "nuts, metropolis, advi, fullrank_advi, pathfinder, map or laplace.",
     "family": "gaussian, student_t, bernoulli, binomial (formula 'y | trials(n) ~ ...'), "
-              "poisson or negative_binomial.",
+              "poisson, negative_binomial, gamma, exponential, weibull or beta.",
     "link": "The family's link: logit (default) or probit for bernoulli and binomial.",
     "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '
              "by zip; \"1 + (1 | zip)\" means the same). Where sigma varies only by the "

@@ -31,7 +31,8 @@ def compare_cmd(
     seed: Optional[int] = typer.Option(None, help="Random seed of every fit (recorded; "
                                        "random if omitted, as for 'hbr fit')."),
     family: str = typer.Option("gaussian", help="gaussian, student_t, bernoulli, binomial, "
-                               "poisson or negative_binomial (brms's names work too)."),
+                               "poisson, negative_binomial, gamma, exponential, weibull or beta "
+                               "(brms's names work too)."),
     prior: list[str] = typer.Option([], "--prior", help='Override a prior in every model, '
                                     'repeatable: --prior "sigma=HalfNormal(1)".'),
     parameterization: Optional[str] = typer.Option(

@@ -2,7 +2,7 @@ r"""Pointwise log likelihoods of the families of :mod:`hbr.model.families`, in J
 
 ``LOGLIK[(family, link)](y, eta, aux, rows)`` is :math:`\log p(y_i \mid \eta_i)` for every
 row, with the linear predictor ``eta`` (N,), the family's extra parameters ``aux``
-(``{"sigma": (N,) or scalar, "nu": ..., "phi": ...}``) and the row data ``rows`` (``trials``).
+(``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ...}``) and the row data ``rows`` (``trials``).
 Each is written on the scale of :math:`\eta` so that no probability under- or overflows:
 ``log_sigmoid`` for the logit, ``log_ndtr`` for the probit, :math:`y\eta - e^\eta` for the
 Poisson. They are smooth in :math:`\eta`, as the pilot's curvature
@@ -77,6 +77,34 @@ def _negative_binomial(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> j
             + y * (eta - log_tot))
 
 
+def _gamma(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+    # shape a, rate a / mu: a log a - a eta + (a - 1) log y - a y e^-eta - lgamma(a)
+    a = aux["shape"]
+    return (a * (jnp.log(a) - eta) + (a - 1) * jnp.log(y) - a * y * jnp.exp(-eta)
+            - gammaln(a))
+
+
+def _exponential(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+    return -eta - y * jnp.exp(-eta)  # rate 1 / mu
+
+
+def _weibull(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+    # shape k, scale lambda = mu / Gamma(1 + 1/k) (mean mu, brms):
+    # log k - k log lambda + (k - 1) log y - (y / lambda)^k
+    k = aux["shape"]
+    log_lam = eta - gammaln(1 + 1 / k)
+    return jnp.log(k) + (k - 1) * jnp.log(y) - k * log_lam - jnp.exp(k * (jnp.log(y) - log_lam))
+
+
+def _beta(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+    # Beta(mu phi, (1 - mu) phi), mu = logistic(eta); log mu and log(1 - mu) are not needed
+    phi = aux["phi"]
+    mu = jax.nn.sigmoid(eta)
+    a, b = mu * phi, (1 - mu) * phi
+    return (gammaln(phi) - gammaln(a) - gammaln(b) + (a - 1) * jnp.log(y)
+            + (b - 1) * jnp.log1p(-y))
+
+
 LOGLIK: dict[tuple[str, str], LogLik] = {
     ("gaussian", "identity"): _gaussian,
     ("student_t", "identity"): _student_t,
@@ -86,6 +114,10 @@ LOGLIK: dict[tuple[str, str], LogLik] = {
     ("binomial", "probit"): _binomial("probit"),
     ("poisson", "log"): _poisson,
     ("negative_binomial", "log"): _negative_binomial,
+    ("gamma", "log"): _gamma,
+    ("exponential", "log"): _exponential,
+    ("weibull", "log"): _weibull,
+    ("beta", "logit"): _beta,
 }
 
 

@@ -303,7 +303,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     jitter = np.zeros(dim)
     beta, se, s = ols
     wanted: dict[str, np.ndarray] = {"sigma": np.array([s]), "nu": np.array([10.0]),
-                                     "phi": np.array([10.0])}
+                                     "phi": np.array([10.0]), "shape": np.array([2.0])}
     for dd in spec.design.dpars:
         for t in dd.terms:
             wanted[t.name] = np.full(t.stop - t.start, np.log(s) if t.name.endswith(

@@ -10,6 +10,10 @@ family                 links (default 1st)  extra parameters    response
                                                                 ``y | trials(n) ~ ...``
 ``poisson``            log                  (none)              counts 0, 1, 2, ...
 ``negative_binomial``  log                  ``phi``             counts 0, 1, 2, ...
+``gamma``              log                  ``shape``           positive amounts
+``exponential``        log                  (none)              positive amounts, times
+``weibull``            log                  ``shape``           positive amounts, times
+``beta``               logit                ``phi``             proportions in (0, 1)
 =====================  ==================  ==================  ===========================
 
 With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset()``) and
@@ -22,10 +26,18 @@ With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset(
 * poisson: :math:`y_i \sim \mathrm{Poisson}(\mu_i)`; ``offset(log(exposure))`` for rates.
 * negative_binomial: mean :math:`\mu_i`, variance :math:`\mu_i + \mu_i^2 / \phi`
   (:math:`\phi \to \infty` is Poisson).
+* gamma: :math:`y_i \sim \mathrm{Gamma}(\alpha, \alpha / \mu_i)` (shape, rate): mean
+  :math:`\mu_i`, variance :math:`\mu_i^2 / \alpha` (brms's and Bambi's parameterisation).
+* exponential: :math:`y_i \sim \mathrm{Exponential}(1 / \mu_i)`, mean :math:`\mu_i`.
+* weibull: shape :math:`k` and scale :math:`\lambda_i = \mu_i / \Gamma(1 + 1/k)`, so that
+  :math:`\mu_i` is the mean (brms's parameterisation).
+* beta: :math:`y_i \sim \mathrm{Beta}(\mu_i\phi, (1 - \mu_i)\phi)`: mean :math:`\mu_i`,
+  variance :math:`\mu_i(1 - \mu_i) / (1 + \phi)` (Ferrari & Cribari-Neto 2004; brms's).
 
 Default priors of the extra parameters (overridable by name, like every prior):
 ``sigma`` :math:`\mathrm{Exponential}(1/s_y)`, ``nu`` :math:`\mathrm{Gamma}(2, 0.1)` (as brms),
-``phi`` :math:`\mathrm{Exponential}(0.1)` (mean 10; P(phi < 1) = 0.1).
+``phi`` :math:`\mathrm{Exponential}(0.1)` (mean 10; P(phi < 1) = 0.1), ``shape``
+:math:`\mathrm{Gamma}(0.01, 0.01)` (as brms: nearly flat on the log scale).
 Only the Gaussian family has its group effects integrated out exactly ("marginal"); the others
 are sampled with per-group partial centring ("auto", :mod:`hbr.density.auto`).
 
@@ -51,6 +63,7 @@ AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
     "sigma": lambda sy: Exponential(1.0 / sy),
     "nu": lambda sy: Gamma(2.0, 0.1),
     "phi": lambda sy: Exponential(0.1),
+    "shape": lambda sy: Gamma(0.01, 0.01),
 }
 
 
@@ -66,7 +79,8 @@ class Family:
     aux : tuple of str
         Extra (scalar, positive) parameters besides the linear predictor.
     response : str
-        "real", "binary", "successes" (needs ``trials()``) or "count".
+        "real", "binary", "successes" (needs ``trials()``), "count", "positive" (y > 0) or
+        "unit" (0 < y < 1).
     marginal : bool
         Whether the group effects can be integrated out exactly.
     simulate : callable
@@ -98,6 +112,19 @@ def _negative_binomial(mu: np.ndarray, aux: dict, rng: np.random.Generator, tria
     return rng.poisson(rng.gamma(phi, mu / phi)).astype(float)
 
 
+def weibull_scale(mu: Any, shape: Any) -> Any:
+    r""":math:`\lambda = \mu / \Gamma(1 + 1/k)`: the scale whose Weibull has mean ``mu``."""
+    from scipy.special import gammaln
+
+    return mu * np.exp(-gammaln(1.0 + 1.0 / np.asarray(shape, dtype=float)))
+
+
+def _weibull(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
+             ) -> np.ndarray:
+    k = aux["shape"]
+    return weibull_scale(mu, k) * rng.weibull(k, np.shape(mu))
+
+
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("gaussian", ("identity",), ("sigma",), "real", marginal=True, simulate=_gaussian),
     Family("student_t", ("identity",), ("sigma", "nu"), "real",
@@ -112,7 +139,19 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("poisson", ("log",), (), "count",
            simulate=lambda mu, aux, rng, trials, se: rng.poisson(mu).astype(float)),
     Family("negative_binomial", ("log",), ("phi",), "count", simulate=_negative_binomial),
+    Family("gamma", ("log",), ("shape",), "positive",
+           simulate=lambda mu, aux, rng, trials, se:
+           rng.gamma(aux["shape"], mu / aux["shape"])),
+    Family("exponential", ("log",), (), "positive",
+           simulate=lambda mu, aux, rng, trials, se: rng.exponential(mu)),
+    Family("weibull", ("log",), ("shape",), "positive", simulate=_weibull),
+    Family("beta", ("logit",), ("phi",), "unit",
+           simulate=lambda mu, aux, rng, trials, se:
+           rng.beta(mu * aux["phi"], (1 - mu) * aux["phi"])),
 )}
+
+# the response's support, for the messages of check_response
+CONTINUOUS = ("real", "positive", "unit")
 
 
 # other spellings of the families: brms's (student, negbinomial), Bambi's (t,
@@ -123,6 +162,7 @@ ALIASES = {
     "bernoulli": "bernoulli", "binomial": "binomial", "poisson": "poisson",
     "negativebinomial": "negative_binomial", "negbinomial": "negative_binomial",
     "negbin": "negative_binomial", "nb": "negative_binomial",
+    "gamma": "gamma", "exponential": "exponential", "weibull": "weibull", "beta": "beta",
 }
 
 
@@ -185,7 +225,9 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
             raise DataError(f"se() must be positive in every row, but it is {se[bad][0]:g} in "
                             f"row(s) {_rows(bad)}; a known standard error of 0 or less is not "
                             "a standard error (drop those rows or fix the column)")
-    if fam.response == "real":
+    if fam.response in CONTINUOUS and fam.response != "real":
+        _check_support(fam, name, y)
+    if fam.response in CONTINUOUS:
         if len(y) > 1 and np.all(y == y[0]) and se is None:
             raise DataError(f"the response {name!r} is constant ({y[0]:g} in every row): there "
                             "is no variation to model; check that it is the right column")
@@ -216,6 +258,39 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
             raise DataError(f"{name!r} has more successes than trials: {y[i]:g} successes in "
                             f"{trials[i]:g} trials in row(s) {_rows(over)}; check that the "
                             "columns are the right way round ('successes | trials(n) ~ ...')")
+
+
+def _check_support(fam: Family, name: str, y: np.ndarray) -> None:
+    """y > 0 for the families of positive amounts, 0 < y < 1 for the beta family."""
+    if fam.response == "positive":
+        bad = ~(y > 0)
+        if bad.any():
+            zeros = int(np.sum(y == 0))
+            raise DataError(
+                f"family={fam.name!r} needs {name!r} to be positive (> 0), but it is "
+                f"{y[bad][0]:g} in row(s) {_rows(bad)} ({int(bad.sum())} of {len(y)} rows are "
+                f"0 or below{f', {zeros} of them exactly 0' if zeros else ''}); "
+                + ("exact zeros need a hurdle model (brms's hurdle_gamma, not in hbr yet): "
+                   "model them apart (family='bernoulli' on y > 0) and fit the positive rows "
+                   "here, or use family='gaussian'" if zeros == int(bad.sum()) else
+                   "a negative amount is a data error: check the column, or use "
+                   "family='gaussian' for a quantity that can be negative"))
+        return
+    bad = ~((y > 0) & (y < 1))
+    if bad.any():
+        zeros, ones = int(np.sum(y == 0)), int(np.sum(y == 1))
+        outside = int(bad.sum()) - zeros - ones
+        fixes = []
+        if outside:
+            fixes.append(f"{outside} row(s) lie outside [0, 1]: a percentage must be divided "
+                         "by 100, and a count needs family='binomial' with trials()")
+        if zeros or ones:
+            fixes.append(f"{zeros} row(s) are exactly 0 and {ones} exactly 1: these need a "
+                         "zero-one-inflated beta model (brms's zero_one_inflated_beta, not in "
+                         "hbr yet), or squeeze them in with (y * (n - 1) + 0.5) / n, n the "
+                         "number of rows (Smithson & Verkuilen 2006)")
+        raise DataError(f"family='beta' needs {name!r} strictly between 0 and 1, but it is "
+                        f"{y[bad][0]:g} in row(s) {_rows(bad)}; " + "; ".join(fixes))
 
 
 def inverse_link(link: str, eta: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ Parameter names (as in Bambi), for ``log_radon ~ floor + (floor | county)``:
 ``Intercept``, ``floor``  fixed effects, one variable per term (a categorical term is
                           a vector over its levels, dimension ``<term>_dim``)
 ``sigma``                 residual standard deviation (gaussian, student_t)
-``nu``, ``phi``           student_t degrees of freedom, negative-binomial shape
-                          (:mod:`hbr.model.families`)
+``nu``, ``phi``           student_t degrees of freedom, negative-binomial shape (beta:
+                          precision)
+``shape``                 gamma and Weibull shape (:mod:`hbr.model.families`)
 ``sigma_Intercept`` ...   with a formula ``sigma ~ 1 + x + (1 | g)``: the coefficients of
                           ``log sigma`` (and ``sigma_1|g``, ``sigma_1|g_sigma``); then there
                           is no scalar ``sigma``

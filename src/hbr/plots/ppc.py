@@ -65,7 +65,7 @@ def plot_ppc(fit: Any, kind: str = "density", n: int = 50, seed: int | None = No
 
 
 def _density(fit: Any, n: int, seed: int | None, rows: int) -> Figure:
-    from hbr.model.families import FAMILIES
+    from hbr.model.families import CONTINUOUS, FAMILIES
 
     title = "Posterior predictive check"
     if not fit.spec.design.has_rows:
@@ -79,7 +79,7 @@ def _density(fit: Any, n: int, seed: int | None, rows: int) -> Figure:
         y = fit.spec.design.y
     fig = Figure(figsize=(6.5, 4), layout="constrained")
     ax = fig.subplots()
-    if FAMILIES[fit.spec.family].response == "real":
+    if FAMILIES[fit.spec.family].response in CONTINUOUS:
         for r in rep[pick]:
             ax.plot(*kde(r), color=COLORS[0], alpha=0.15, lw=1)
         ax.plot(*kde(y), color="black", lw=2, label="observed")
