@@ -56,9 +56,11 @@ def simulate(J: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame({"price": price, "area": area, "zip": [f"z{j:04d}" for j in g]})
 
 
-def hbr_run(csv: Path, out: Path, cache: Path) -> dict:
+def hbr_run(csv: Path, out: Path, cache: Path, joint: bool = False) -> dict:
     env = {**os.environ, "HBR_CACHE_DIR": str(cache)}
-    cmd = [sys.executable, "-m", "hbr", "fit", str(csv), FORMULA, "--sigma", SIGMA, "--seed",
+    formula, sigma = ((FORMULA.replace("| zip", "|p| zip"), SIGMA.replace("| zip", "|p| zip"))
+                      if joint else (FORMULA, SIGMA))
+    cmd = [sys.executable, "-m", "hbr", "fit", str(csv), formula, "--sigma", sigma, "--seed",
            "1", "--out", str(out), "--force"]
     wall, peak, text = timed(cmd, env)
     times = re.search(r"compile[^\n]*", text)
@@ -103,6 +105,9 @@ def main() -> None:
     ap.add_argument("--groups", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--nutpie", action="store_true")
+    ap.add_argument("--joint", action="store_true", help="also the model whose mean and "
+                    "sigma terms share an id, (area |p| zip) and (1 |p| zip): one correlation "
+                    "over both (its true cross-correlations are 0)")
     ap.add_argument("--python", default=sys.executable, help="a Python with PyMC + nutpie")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,6 +122,10 @@ def main() -> None:
         for i in range(1 + a.repeats):
             r = hbr_run(csv, tmp / "out", cache)
             rows.append(("hbr " + ("empty cache" if i == 0 else "warm cache"), r))
+            print(rows[-1][0], json.dumps(r), flush=True)
+        for i in range(1 + a.repeats if a.joint else 0):
+            r = hbr_run(csv, tmp / "out", cache, joint=True)
+            rows.append(("hbr |p| " + ("new model" if i == 0 else "warm"), r))
             print(rows[-1][0], json.dumps(r), flush=True)
         if a.nutpie:
             for _ in range(a.repeats):

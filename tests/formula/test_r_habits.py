@@ -50,12 +50,13 @@ def test_brms_group_spellings_misused_are_caret_errors(text: str, match: str) ->
     assert "^" in str(err.value)
 
 
-def test_an_id_across_formulas_says_what_hbr_fits_instead(table: pd.DataFrame) -> None:
-    with pytest.raises(hbr.errors.DataError, match="correlated across formulas") as err:
-        build_design("y ~ x + (x |p| g)", table, dpars=("sigma ~ 1 + (1 |p| g)",))
-    assert "write '|' in place of '|p|'" in str(err.value) and "^" in str(err.value)
+def test_an_id_across_formulas_correlates_the_two_terms(table: pd.DataFrame) -> None:
+    """brms's id shared by the mean's and sigma's formulas: one correlation over both
+    terms (tests/density/test_joint_formulas.py fits it); another id keeps them apart."""
+    joint = build_design("y ~ x + (x |p| g)", table, dpars=("sigma ~ 1 + (1 |p| g)",))
+    assert joint.joint == ((0, 1),)
     ok = build_design("y ~ x + (x |p| g)", table, dpars=("sigma ~ 1 + (1 |q| g)",))
-    assert [b.coefs for b in ok.groups] == [("1", "x"), ("1",)]
+    assert [b.coefs for b in ok.groups] == [("1", "x"), ("1",)] and ok.joint == ()
 
 
 @pytest.mark.parametrize("habit, canonical", SPELLINGS)

@@ -74,7 +74,20 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     for i in s.group_order:  # a nested factor's parent first
         g = s.groups[i]
         sd = jnp.concatenate([vals[n] for n in g.sds])
-        if g.corr is None:
+        shift = None
+        if g.partner is not None:  # correlated with the other formula's term (see _pair)
+            L11, L21, L22 = _pair(s, i, vals)
+            if g.dpar:  # log sigma's effects: their marginal N(0, L11 L11')
+                Ls[i] = L11
+                Lr = L11 / sd[:, None]
+            else:  # the mean's given them: N(A b, L22 L22'), A b = L21 L11^-1 b
+                b_other = effects[g.partner]
+                shift = jax.scipy.linalg.solve_triangular(L11, b_other.T, lower=True).T @ L21.T
+                vals[("shift", i)] = shift
+                Ls[i] = L22
+                sd = jnp.sqrt(jnp.sum(L22 ** 2, axis=1))
+                Lr = L22 / sd[:, None]
+        elif g.corr is None:
             Ls[i] = jnp.diag(sd)
         elif "corr_on" in d:  # a bucket's correlation, switched off (a dummy) or on
             Ls[i] = sd[:, None] * jnp.where(d["corr_on"][i] > 0, vals[g.corr],
@@ -84,7 +97,8 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
         if g.raw is not None and i not in skip:
             a, b, J, k = g.raw
             raw = z[a:b].reshape(J, k)
-            Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
+            if g.partner is None:
+                Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
             m = jnp.stack([vals[n][0] if n else jnp.zeros((), sd.dtype) for n in g.loc])
             if g.level_cols:  # and at the level's predictors' effects, (J, k)
                 beta = _fixed_beta(s, vals)
@@ -94,11 +108,34 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
                 po, co, ci = g.parent
                 m = jnp.broadcast_to(m, (J, k)).at[:, ci].add(
                     effects[po][d["parent"][i], co])
+            if shift is not None:  # the conditional mean: located there, and added
+                m = jnp.broadcast_to(m, (J, k)) + shift
             lp = lp + reparam.log_prior(raw, sd, Lr, d["W"][i], m)
             effects[i] = reparam.effects(raw, sd, Lr, d["W"][i], m)
+            if shift is not None:
+                effects[i] = effects[i] + shift
     effects = {i: effects[i] for i in sorted(effects)}
     Ls = {i: Ls[i] for i in sorted(Ls)}
     return lp, vals, effects, Ls
+
+
+def _pair(s: Structure, i: int, vals: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
+    r"""The Cholesky factor of the joint covariance of a pair of terms correlated across
+    formulas (:attr:`GroupLayout.partner`), in the order (log sigma's coefficients, the
+    mean's): :math:`\Sigma = D R D` with the mean's correlation ``R`` (its coefficients
+    first) and sds ``D``, permuted, :math:`= L L^\top`, returned as the blocks
+    :math:`L_{11}, L_{21}, L_{22}`. Then :math:`b_\sigma = L_{11} u`,
+    :math:`b_\mu = L_{21} u + L_{22} v` with :math:`u, v \sim N(0, I)`: given
+    :math:`b_\sigma`, :math:`b_\mu \sim N(L_{21} L_{11}^{-1} b_\sigma, L_{22} L_{22}^\top)`,
+    which keeps the mean's effects Gaussian, so they are still integrated out exactly."""
+    g = s.groups[i]
+    mean, other = (s.groups[g.partner], g) if g.dpar else (g, s.groups[g.partner])
+    Lc = vals[mean.corr]
+    sd = jnp.concatenate([vals[n] for n in mean.sds + other.sds])
+    k1, k2 = mean.k, other.k
+    perm = jnp.asarray(list(range(k1, k1 + k2)) + list(range(k1)))
+    L = jnp.linalg.cholesky((sd[:, None] * (Lc @ Lc.T) * sd[None, :])[perm][:, perm])
+    return L[:k2, :k2], L[k2:, :k2], L[k2:, k2:]
 
 
 class _Values(dict):
@@ -228,6 +265,25 @@ def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
     return (rw @ rw, Zr.T, jnp.moveaxis(ZtZ, 0, -1), jnp.ones(()), -jnp.sum(jnp.log(sd)))
 
 
+def _shifted(s: Structure, parts: tuple, vals: dict) -> tuple:
+    r""":func:`_marg_parts` for effects of the integrated factor whose prior mean is not 0
+    (a term correlated with log sigma's: :func:`_pair`), :math:`b_j = m_j + c_j`: the
+    residuals become :math:`r_j - Z_j m_j`, so (with the statistics as weighted as they
+    are) :math:`\sum r^2 - 2 \sum_j m_j^\top Z_j^\top r_j + \sum_j m_j^\top Z_j^\top Z_j m_j`
+    and :math:`Z_j^\top r_j - Z_j^\top Z_j m_j`; :math:`c_j` is integrated out as before."""
+    if not any(("shift", i) in vals for i in s.marg_ids):
+        return parts
+    rr, Zr, ZtZ, sigma, const = parts
+    cols = []
+    for i in s.marg_ids:  # the shifts as (K, J) beside the other integrated terms' zeros
+        k = s.groups[i].k
+        m = vals[("shift", i)].T if ("shift", i) in vals else jnp.zeros((k, 0), Zr.dtype)
+        cols.append(jnp.pad(m, ((0, 0), (0, Zr.shape[1] - m.shape[1]))))
+    M = jnp.concatenate(cols, axis=0)
+    ZtZm = jnp.einsum("abj,bj->aj", ZtZ, M)
+    return (rr - 2 * jnp.sum(M * Zr) + jnp.sum(M * ZtZm), Zr - ZtZm, ZtZ, sigma, const)
+
+
 def _marg_L(s: Structure, Ls: dict) -> jax.Array:
     return jax.scipy.linalg.block_diag(*[Ls[i] for i in s.marg_ids])
 
@@ -245,7 +301,7 @@ def logdensity(s: Structure, z: jax.Array, d: Any) -> jax.Array:
         rr = m["yty"] - 2 * beta @ m["Xty"] + beta @ m["XtX"] @ beta
         return lp + class_loglik(m["cls"], rr, beta, Ls[s.marg_ids[0]][0, 0],
                                  vals["sigma"][0], m["N"])
-    rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
+    rr, Zr, ZtZ, sigma, const = _shifted(s, _marg_parts(s, vals, effects, d), vals)
     L = _marg_L(s, Ls)
     out = lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
     if "profile" in d["marg"]:  # 1: the joint-mode profile instead (hbr.checks.modes)
@@ -287,7 +343,7 @@ def joint_mode_profile(s: Structure, z: jax.Array, d: Any) -> jax.Array:
     the last term the Jacobian of :math:`b_j = L c_j` (centred effects). The effects at the
     mode are their conditional mean given :math:`\hat\theta`."""
     lp, vals, effects, Ls = unpack(s, z, d)
-    rr, Zr, ZtZ, sigma, const = _marg_parts(s, vals, effects, d)
+    rr, Zr, ZtZ, sigma, const = _shifted(s, _marg_parts(s, vals, effects, d), vals)
     L = _marg_L(s, Ls)
     return (lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
             + _profile_terms(d["marg"]["levels"], Zr, ZtZ, L, sigma, d["centred"]))
@@ -298,13 +354,15 @@ def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> tuple[dic
     ones drawn (with ``key``) from their exact conditional given ``z``."""
     _, vals, effects, Ls = unpack(s, z, d)
     if s.marg_ids:
-        _, Zr, ZtZ, sigma, _ = _marg_parts(s, vals, effects, d)
+        _, Zr, ZtZ, sigma, _ = _shifted(s, _marg_parts(s, vals, effects, d), vals)
         b = conditional_effects(key, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["noise"])
         col, n = 0, s.n_marg_real
         effects = dict(effects)
         for i in s.marg_ids:
             k = s.groups[i].k
             effects[i] = b[:n, col:col + k]
+            if ("shift", i) in vals:  # the prior mean given log sigma's effects
+                effects[i] = effects[i] + vals[("shift", i)][:n]
             col += k
     return vals, effects
 

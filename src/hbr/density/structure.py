@@ -80,6 +80,8 @@ class GroupLayout(NamedTuple):
     loc: tuple[str | None, ...]
     parent: tuple[int, int, int] | None = None
     level_cols: tuple[int, ...] = ()
+    partner: int | None = None  # the other formula's term of this factor correlated with
+    # this one (GroupSpec.partner); the mean's term holds the correlation of both
 
     @property
     def intercept_col(self) -> int:
@@ -168,11 +170,18 @@ class Structure(NamedTuple):
 
     @property
     def group_order(self) -> tuple[int, ...]:
-        """The group terms with every parent before its children (then by index)."""
+        """The group terms with every parent before its children (then by index), and the
+        ``log sigma`` term of a pair correlated across formulas before the mean's (whose
+        prior is conditional on it)."""
         def depth(i: int) -> int:
             p = self.groups[i].parent
             return 0 if p is None else 1 + depth(p[0])
-        return tuple(sorted(range(len(self.groups)), key=lambda i: (depth(i), i)))
+
+        def after_partner(i: int) -> int:
+            g = self.groups[i]
+            return int(g.partner is not None and not g.dpar)
+        return tuple(sorted(range(len(self.groups)),
+                            key=lambda i: (depth(i), after_partner(i), i)))
 
     @property
     def sampled_effects(self) -> int:
@@ -364,7 +373,8 @@ def _group_layouts(spec: ModelSpec, marg: set[int], use_stats: bool, pos: int,
                                tuple(sp.name for sp in g.sds),
                                g.corr.name if g.corr is not None else None, i in marg, raw,
                                tuple(loc[i]), parents.get(i),
-                               level_columns(spec, i, loc[i]) if partial and raw else ()))
+                               level_columns(spec, i, loc[i]) if partial and raw else (),
+                               g.partner))
     return tuple(out), pos
 
 

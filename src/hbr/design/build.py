@@ -85,7 +85,7 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
                 d.response.span[0], d.response.span[1] - d.response.span[0]))
         if d.additions or d.offsets:
             raise DataError(f"the formula {d.text!r} cannot have se(), trials() or offset()")
-    _ids_across(f, dfs)
+    across = _ids_across(f, dfs)
     if len({d.response.expr for d in dfs}) < len(dfs):
         raise DataError("two formulas model the same parameter; give one formula per parameter")
     used = check_columns(f, data)
@@ -111,25 +111,52 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
         dpar_designs.append(DparDesign(name, d, Xd, td))
         groups += tuple(replace(_group_block(d, g_term, g_term.terms, data, memo), dpar=name)
                         for g_term in d.groups)
+    n_mean = len(f.groups)
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
-                  extra.get("trials"), offset, tuple(dpar_designs), memo)
+                  extra.get("trials"), offset, tuple(dpar_designs), memo,
+                  joint=_joint_blocks(across, n_mean, groups, dfs))
 
 
-def _ids_across(f: Formula, dfs: list[Formula]) -> None:
-    """brms's ``|p|`` shared by two formulas asks for group effects correlated across them
-    (the mean's with sigma's): hbr integrates the mean's Gaussian effects out exactly, which
-    holds when they are independent of sigma's, so it does not fit that correlation."""
-    ids = {g.id: g for g in f.groups if g.id}
+def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int]]:
+    """brms's ``|p|`` shared by the mean's formula and another: ``{id: (the mean's group
+    term, the other formula's group term)}`` by position among each formula's group terms
+    (the terms of one formula sharing an id are one term already). The two must have one
+    grouping factor, and an id joins one term of each formula."""
+    ids = {g.id: (i, g) for i, g in enumerate(f.groups) if g.id}
+    out: dict[str, tuple[int, int]] = {}
     for d in dfs:
-        for g in d.groups:
-            if g.id and g.id in ids:
+        for j, g in enumerate(d.groups):
+            if not g.id or g.id not in ids:
+                continue
+            i, gm = ids[g.id]
+            if gm.factor != g.factor:
                 raise DataError(caret_message(
-                    f"'|{g.id}|' correlates the group effects of {d.response.expr!r} with those "
-                    f"of the mean ({ids[g.id].label!r}): effects correlated across formulas "
-                    "are not available in hbr yet (the mean's effects are integrated out "
-                    "exactly, which needs them independent of the other formula's); write "
-                    f"'|' in place of '|{g.id}|' in one formula to fit them uncorrelated",
-                    d.text, g.span[0], g.span[1] - g.span[0]))
+                    f"'|{g.id}|' correlates group effects of one grouping factor, but it is "
+                    f"used with {gm.factor_name!r} in the mean and {g.factor_name!r} in "
+                    f"{d.response.expr!r}; give each factor its own id", d.text, g.span[0],
+                    g.span[1] - g.span[0]))
+            out[g.id] = (i, j)
+    return out
+
+
+def _joint_blocks(across: dict[str, tuple[int, int]], n_mean: int,
+                  groups: tuple[GroupBlock, ...], dfs: list[Formula]
+                  ) -> tuple[tuple[int, int], ...]:
+    """The pairs of :func:`_ids_across` as indices into the design's group blocks (the
+    mean's first, then each distributional formula's), checked to share their levels."""
+    out = []
+    offset = n_mean
+    starts = []
+    for d in dfs:
+        starts.append(offset)
+        offset += len(d.groups)
+    for i, j in across.values():
+        a, b = i, starts[0] + j  # one distributional formula (sigma) is allowed
+        if groups[a].levels != groups[b].levels:  # pragma: no cover - one factor, one coding
+            raise DataError(f"the group terms joined by an id have different levels of "
+                            f"{groups[a].factor!r}")
+        out.append((a, b))
+    return tuple(out)
 
 
 def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,

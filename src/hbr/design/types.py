@@ -114,6 +114,9 @@ class Design:
     #                             then y, X, index and Z are empty
     derived: dict = field(default_factory=dict, repr=False)  # arrays derived from the rows
     #                             once, by key (hbr.design.aggregate.design_patterns)
+    joint: tuple[tuple[int, int], ...] = ()  # (mean term, sigma term) of one factor whose
+    #   effects are correlated across the formulas (brms's shared id, ``(x |p| g)`` and
+    #   ``sigma ~ (1 |p| g)``): indices into ``groups``
 
     @property
     def n_obs(self) -> int:

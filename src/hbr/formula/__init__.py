@@ -17,7 +17,9 @@ Supported syntax (``y ~ rhs``):
 ``(x | g)``, ``(1 + x | g)`` correlated varying intercept and slope (LKJ prior)
 ``(x || g)``                 uncorrelated: ``(1 | g) + (0 + x | g)``
 ``(1 |p| g) + (0 + x |p| g)`` brms's ids: the terms sharing ``p`` are one correlated term,
-                             ``(1 + x | g)``; ``gr(g)`` is ``g`` (``gr(g, cor = FALSE)``: ``||``)
+                             ``(1 + x | g)``; ``gr(g)`` is ``g`` (``gr(g, cor = FALSE)``: ``||``);
+                             an id shared with ``sigma ~ (1 |p| g)`` correlates the two
+                             formulas' terms (:class:`hbr.model.spec.GroupSpec`)
 ``(1 | g1) + (1 | g2)``      crossed factors
 ``(1 | a/b)``                nested: ``(1 | a) + (1 | a:b)``; the inner factor is named ``a:b``
 ``\`odd name\```             a column whose name is not an identifier

@@ -60,11 +60,29 @@ class ParamSpec:
 
 @dataclass(frozen=True, eq=False)
 class GroupSpec:
-    """A group block with the names of its standard deviations and correlation."""
+    """A group block with the names of its standard deviations and correlation.
+
+    ``partner``: the index of the other formula's term of the same factor whose effects
+    are correlated with this one's (brms's ``(x |p| g)`` with ``sigma ~ (1 |p| g)``). The
+    mean's term then holds the correlation of both (``corr`` of size k + k', its labels the
+    mean's coefficients and then the other's, e.g. ``("1", "x", "sigma_1")``), and the
+    other term has none."""
 
     block: GroupBlock
     sds: tuple[ParamSpec, ...]
     corr: ParamSpec | None
+    partner: int | None = None
+
+    def corr_members(self, groups: tuple["GroupSpec", ...]
+                     ) -> tuple[tuple[str, ...], tuple[ParamSpec, ...], tuple[GroupBlock, ...]]:
+        """The labels and sds of the coefficients ``corr`` correlates, and their blocks (this
+        one, then the partner's)."""
+        if self.partner is None or self.block.dpar:
+            return self.block.coefs, self.sds, (self.block,)
+        other = groups[self.partner]
+        pre = f"{other.block.dpar}_"
+        return (self.block.coefs + tuple(pre + c for c in other.block.coefs),
+                self.sds + other.sds, (self.block, other.block))
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,16 +182,23 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     for blk, sds in zip(design.groups, z_sd):
         for sz, name in zip(sds, blk.names):
             out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / float(sz))
-    for name in _corr_names(design.groups):
+    for name in _corr_names(design.groups, design.joint):
         if name:
             out[name] = LKJ(2.0)
     return out
 
 
-def _corr_names(groups: tuple[GroupBlock, ...]) -> list[str | None]:
+def _corr_names(groups: tuple[GroupBlock, ...], joint: tuple[tuple[int, int], ...] = ()
+                ) -> list[str | None]:
+    """The correlation's name of each group term (None without one): a correlated term of
+    k > 1 coefficients, and the mean's term of a pair correlated across formulas
+    (``joint``), whose partner has none."""
+    mean_of_pair, other_of_pair = {a for a, _ in joint}, {b for _, b in joint}
     names: list[str | None] = []
-    for blk in groups:
-        if blk.correlated and blk.k > 1:
+    for i, blk in enumerate(groups):
+        if i in other_of_pair:
+            names.append(None)
+        elif (blk.correlated and blk.k > 1) or i in mean_of_pair:
             base, n = f"{blk.dpar + '_' if blk.dpar else ''}{blk.factor}_corr", 2
             name = base
             while name in names:
@@ -246,8 +271,14 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
                        for d in design.dpars for t in d.terms)
     aux = tuple(spec(n, "positive", 1) for n in fam.aux if n in chosen)
     groups = []
-    for blk, cname in zip(design.groups, _corr_names(design.groups)):
+    partner = {a: b for a, b in design.joint} | {b: a for a, b in design.joint}
+    for i, (blk, cname) in enumerate(zip(design.groups,
+                                         _corr_names(design.groups, design.joint))):
         sds = tuple(spec(f"{n}_sigma", "positive", 1) for n in blk.names)
-        corr = spec(cname, "corr", blk.k, blk.coefs) if cname else None
-        groups.append(GroupSpec(blk, sds, corr))
+        labels = blk.coefs
+        if i in partner and not blk.dpar:  # the mean's term holds the pair's correlation
+            other = design.groups[partner[i]]
+            labels = blk.coefs + tuple(f"{other.dpar}_{c}" for c in other.coefs)
+        corr = spec(cname, "corr", len(labels), labels) if cname else None
+        groups.append(GroupSpec(blk, sds, corr, partner.get(i)))
     return ModelSpec(design, family, fixed, aux, tuple(groups), link, dpar_fixed)

@@ -125,7 +125,7 @@ def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, Any]]
         if g.corr is not None:
             d0, d1 = f"{g.corr.name}_dim_0", f"{g.corr.name}_dim_1"
             dims[g.corr.name] = [d0, d1]
-            coords[d0] = coords[d1] = np.asarray(g.block.coefs)
+            coords[d0] = coords[d1] = np.asarray(g.corr.labels)  # a pair's: both terms
     if spec.design.has_rows:  # rows that stayed in the files (DuckDB) are not observed data
         dims[spec.design.response] = ["__obs__"]
         coords["__obs__"] = np.arange(spec.design.n_obs)
@@ -204,9 +204,9 @@ def summarize(idata: Draws | az.InferenceData, var_names: list[str] | None = Non
         for g in spec.groups:
             if g.corr is None:
                 continue
-            pos = {c: i for i, c in enumerate(g.block.coefs)}
-            for a in g.block.coefs:
-                for b in g.block.coefs:
+            pos = {c: i for i, c in enumerate(g.corr.labels)}
+            for a in g.corr.labels:
+                for b in g.corr.labels:
                     if pos[a] <= pos[b]:
                         drop.append(f"{g.corr.name}[{a}, {b}]")
         df = df.drop(index=[d for d in drop if d in df.index])

@@ -159,11 +159,13 @@ def varcorr(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
         labels = [_coefficient_name(c, blk.dpar) for c in blk.coefs]
         for label, sd in zip(labels, g.sds):
             add(blk.factor, f"sd({label})", post[sd.name])
-        if g.corr is not None:
+        if g.corr is not None:  # a pair correlated across formulas: both terms' labels
             R = np.asarray(post[g.corr.name])
-            for a in range(len(labels)):
-                for b in range(a + 1, len(labels)):
-                    add(blk.factor, f"cor({labels[a]},{labels[b]})", R[..., a, b])
+            blocks = g.corr_members(fit.spec.groups)[2]
+            both = [_coefficient_name(c, b.dpar) for b in blocks for c in b.coefs]
+            for a in range(len(both)):
+                for b in range(a + 1, len(both)):
+                    add(blk.factor, f"cor({both[a]},{both[b]})", R[..., a, b])
     if "sigma" in post and not fit.spec.dpar_fixed:
         add("Residual", "sd", post["sigma"])
     if not index:

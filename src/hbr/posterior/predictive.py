@@ -124,19 +124,20 @@ def _with_new_levels(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     """``post`` with the group-effect arrays extended by one effect per unseen level."""
     out = dict(post)
     for g, levels in zip(spec.groups, rows.new_levels):
-        if not levels:
-            continue
-        blk = g.block
-        shape = post[blk.names[0]].shape[:2] + (len(levels), blk.k)
+        if not levels or (g.partner is not None and g.block.dpar):
+            continue  # a pair correlated across formulas is drawn with the mean's term
+        _, sds, blocks = g.corr_members(spec.groups)
+        names = [name for b in blocks for name in b.names]
+        shape = post[names[0]].shape[:2] + (len(levels), len(names))
         if new_groups == "mean":
             new = np.zeros(shape)
         else:
             z = rng.standard_normal(shape)
             if g.corr is not None:
                 z = np.einsum("cdij,cduj->cdui", np.linalg.cholesky(post[g.corr.name]), z)
-            sd = np.stack([post[s.name] for s in g.sds], axis=-1)
+            sd = np.stack([post[s.name] for s in sds], axis=-1)
             new = z * sd[..., None, :]
-        for c, name in enumerate(blk.names):
+        for c, name in enumerate(names):
             out[name] = np.concatenate([post[name], new[..., c]], axis=-1)
     return out
 
@@ -186,7 +187,7 @@ def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.nd
     post: dict[str, np.ndarray] = {}
     for g in spec.groups:
         if g.corr is not None:
-            post[g.corr.name] = sample_prior(g.corr.prior, rng, (1, draws), g.block.k)
+            post[g.corr.name] = sample_prior(g.corr.prior, rng, (1, draws), g.corr.size)
     for p in spec.params:
         if p.name not in post:
             post[p.name] = sample_prior(p.prior, rng, (1, draws) + (
