@@ -13,6 +13,8 @@ def scipy_loglik(family: str, link: str, y, eta, aux, n):
           "probit": stats.norm.cdf(eta)}[link]
     if family == "gaussian":
         return stats.norm.logpdf(y, mu, aux["sigma"])
+    if family == "lognormal":  # log y ~ N(mu, sigma^2)
+        return stats.lognorm.logpdf(y, aux["sigma"], scale=np.exp(mu))
     if family == "student_t":
         return stats.t.logpdf(y, aux["nu"], mu, aux["sigma"])
     if family == "bernoulli":

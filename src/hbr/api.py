@@ -76,8 +76,8 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         ``{"sigma": "HalfNormal(1)"}``; ``parameterization`` "marginal" (Gaussian default:
         one factor integrated out exactly), "auto", "noncentered" or "centered";
         ``method`` one of :data:`hbr.inference.METHODS`; ``family`` "gaussian",
-        "student_t", "bernoulli", "binomial", "poisson", "negative_binomial", "gamma",
-        "exponential", "weibull" or "beta";
+        "lognormal", "student_t", "bernoulli", "binomial", "poisson", "negative_binomial",
+        "gamma", "exponential", "weibull" or "beta";
         ``progress``: None (default) shows a bar on stderr when it is a terminal or in a
         Jupyter kernel, True always, False never; a function ``progress(done, total,
         phase)`` is called during sampling instead.

@@ -61,10 +61,11 @@ class FitOptions:
     vi_steps : int
         ADVI optimisation steps (Adam, learning rate 0.01 decaying to 1e-4).
     family : str
-        "gaussian" (default), "student_t", "bernoulli", "binomial" (``y | trials(n) ~``),
-        "poisson", "negative_binomial", "gamma", "exponential", "weibull" or "beta"; see
-        :mod:`hbr.model.families`. Families other than the
-        Gaussian cannot have their effects integrated out and default to "auto".
+        "gaussian" (default), "lognormal", "student_t", "bernoulli", "binomial"
+        (``y | trials(n) ~``), "poisson", "negative_binomial", "gamma", "exponential",
+        "weibull" or "beta"; see :mod:`hbr.model.families`. Families other than the
+        Gaussian and lognormal cannot have their effects integrated out and default to
+        "auto".
     link : str, optional
         The family's link: "logit" (default) or "probit" for bernoulli and binomial.
     dropna : bool

@@ -53,13 +53,15 @@ def test_table_is_complete_and_defaults_exist() -> None:
                                          ("bernoulli", "probit"),
                                          ("negative_binomial", "log"), ("gamma", "log"),
                                          ("exponential", "log"), ("weibull", "log"),
-                                         ("beta", "logit")])
+                                         ("beta", "logit"), ("lognormal", "identity")])
 def test_simulated_means_follow_the_inverse_link(family: str, link: str) -> None:
     rng = np.random.default_rng(1)
     eta = np.full(200_000, 0.4)
     y = simulate_response(family, link, eta, {"sigma": 1.0, "phi": 2.0, "shape": 1.5}, rng)
     mu = {"identity": 0.4, "log": np.exp(0.4), "probit": stats.norm.cdf(0.4),
           "logit": 1 / (1 + np.exp(-0.4))}[link]
+    if family == "lognormal":  # E[y] = exp(mu + sigma^2 / 2)
+        mu = np.exp(0.4 + 0.5)
     assert abs(y.mean() - mu) < 5 * y.std() / np.sqrt(y.size)
 
 
@@ -209,6 +211,30 @@ def test_parameters_are_recovered(family: str, link: str) -> None:
     assert stats.spearmanr(size, w).statistic > 0.3
 
 
+def test_lognormal_is_the_gaussian_of_log_y_draw_for_draw() -> None:
+    """The lognormal family integrates its effects out as the Gaussian does: its draws are
+    those of a Gaussian fit of log(y) with the same seed (same defaults, which the
+    lognormal takes from log y), and each row's log likelihood is the Gaussian one of
+    log y less log y (the Jacobian)."""
+    d, truth = _recovery_data("lognormal", "identity")
+    a = hbr.fit("y ~ x + (x || g)", d, family="lognormal", seed=2, draws=300, tune=300)
+    b = hbr.fit("log(y) ~ x + (x || g)", d, seed=2, draws=300, tune=300)
+    assert a.parameterization == "marginal"
+    for name in a.draws.posterior:
+        np.testing.assert_allclose(np.asarray(a.draws.posterior[name]),
+                                   np.asarray(b.draws.posterior[name]), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(a.draws.log_lik, b.draws.log_lik - np.log(d["y"].to_numpy()),
+                               rtol=1e-9, atol=1e-9)
+    s = a.summary(group_effects=False)
+    for name in s.index:
+        z = (s.loc[name, "mean"] - truth[name]) / s.loc[name, "sd"]
+        assert abs(z) < 4, (name, s.loc[name, "mean"], truth[name], s.loc[name, "sd"])
+    mean = a.predict(d.head(3), kind="mean")  # E[y] = exp(mu + sigma^2 / 2)
+    link = a.predict(d.head(3), kind="link")
+    np.testing.assert_allclose(mean, np.exp(link + 0.5 * np.asarray(
+        a.draws.posterior["sigma"])[..., None] ** 2), rtol=1e-12)
+
+
 def test_seed_002_sigma_varies_by_zip_without_divergences() -> None:
     """About 200 ZIP codes with very unbalanced sizes (1 to ~100 rows) and a sigma per ZIP:
     PyMC diverged hundreds of times on this model (seed 002); hbr integrates the price
@@ -278,6 +304,7 @@ def test_offset_is_an_exposure() -> None:
      "positive.*it is 0 in row\\(s\\) 1, 3 \\(2 of 4 rows.*2 of them exactly 0.*hurdle"),
     ("weibull", [1.0, -2, 3, 4], "y ~ 1 + (1 | g)", "positive.*-2.*data error"),
     ("exponential", [1.0, 2, 3, 0], "y ~ 1 + (1 | g)", "positive.*0 in row\\(s\\) 3"),
+    ("lognormal", [1.0, 2, -3, 4], "y ~ 1 + (1 | g)", "lognormal.*positive.*-3"),
     ("beta", [0.2, 0, 1, 0.5], "y ~ 1 + (1 | g)",
      "strictly between 0 and 1.*1 row\\(s\\) are exactly 0 and 1 exactly 1.*Smithson"),
     ("beta", [0.2, 35.0, 0.7, 0.5], "y ~ 1 + (1 | g)", "1 row\\(s\\) lie outside.*divided by 100"),

@@ -64,6 +64,7 @@ CASES: dict[str, Case] = {
     # correlation coordinate (hbr.density.bucket)
     "gaussian-bucket": Case("gaussian", "identity", ("sigma", "x|g_sigma"),
                             "y ~ x + (1 | g) + (0 + x | g)", slope=True),
+    "lognormal": Case("lognormal", "identity", ("sigma",), "y ~ x + (1 | g)", matrix=False),
     "gamma": Case("gamma", "log", ("shape",), "y ~ x + (1 | g)", matrix=False),
     "exponential": Case("exponential", "log", (), "y ~ x + (1 | g)", matrix=False),
     "weibull": Case("weibull", "log", ("shape",), "y ~ x + (1 | g)", matrix=False),

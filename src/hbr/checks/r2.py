@@ -14,7 +14,7 @@ and :math:`V` the variance over the rows,
 the second with the family's own variance averaged over the rows (Gaussian
 :math:`\sigma^2`, Student-t :math:`\sigma^2\nu/(\nu-2)`, Bernoulli :math:`\mu(1-\mu)`,
 binomial :math:`n\mu(1-\mu)`, Poisson :math:`\mu`, negative binomial
-:math:`\mu+\mu^2/\phi`, gamma :math:`\mu^2/\alpha`, exponential :math:`\mu^2`, Weibull
+:math:`\mu+\mu^2/\phi`, lognormal :math:`E[y]^2(e^{\sigma^2}-1)`, gamma :math:`\mu^2/\alpha`, exponential :math:`\mu^2`, Weibull
 :math:`\mu^2(\Gamma(1+2/k)/\Gamma(1+1/k)^2-1)`, beta :math:`\mu(1-\mu)/(1+\phi)`). "residual" is brms's and rstanarm's default; "model" is the form
 the paper prefers. Both lie in [0, 1] by construction.
 
@@ -54,7 +54,9 @@ CHUNK_NUMBERS = 4_000_000  # bootstrap weights x rows held at once
 
 def _expected(spec: object, post: dict[str, np.ndarray], rows: Rows) -> np.ndarray:
     mu = inverse_link(spec.link, linear_predictor(spec, post, rows))
-    return FAMILIES[spec.family].expected(mu, rows.trials)
+    fam = FAMILIES[spec.family]
+    return fam.expected(mu, rows.trials, noise_sd(spec, post, rows) if fam.log_response
+                        else None)
 
 
 def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
@@ -76,6 +78,8 @@ def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
         return mean
     if fam == "negative_binomial":
         return mean + mean**2 / post["phi"][..., None]
+    if fam == "lognormal":  # Var = E[y]^2 (e^{sigma^2} - 1)
+        return mean**2 * np.expm1(noise_sd(spec, post, rows) ** 2)
     if fam == "gamma":
         return mean**2 / post["shape"][..., None]
     if fam == "exponential":

@@ -29,7 +29,7 @@ _HELP = {
     "marginalize": "With marginal: the grouping factor to integrate out (default: the one "
                    "with most levels).",
     "method": "nuts, metropolis, advi, fullrank_advi, pathfinder, map or laplace.",
-    "family": "gaussian, student_t, bernoulli, binomial (formula 'y | trials(n) ~ ...'), "
+    "family": "gaussian, lognormal, student_t, bernoulli, binomial (formula 'y | trials(n) ~ ...'), "
               "poisson, negative_binomial, gamma, exponential, weibull or beta.",
     "link": "The family's link: logit (default) or probit for bernoulli and binomial.",
     "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '

@@ -30,9 +30,9 @@ def compare_cmd(
     tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
     seed: Optional[int] = typer.Option(None, help="Random seed of every fit (recorded; "
                                        "random if omitted, as for 'hbr fit')."),
-    family: str = typer.Option("gaussian", help="gaussian, student_t, bernoulli, binomial, "
-                               "poisson, negative_binomial, gamma, exponential, weibull or beta "
-                               "(brms's names work too)."),
+    family: str = typer.Option("gaussian", help="gaussian, lognormal, student_t, bernoulli, "
+                               "binomial, poisson, negative_binomial, gamma, exponential, "
+                               "weibull or beta (brms's names work too)."),
     prior: list[str] = typer.Option([], "--prior", help='Override a prior in every model, '
                                     'repeatable: --prior "sigma=HalfNormal(1)".'),
     parameterization: Optional[str] = typer.Option(

@@ -41,6 +41,7 @@ from hbr.density.parts import centering_weights, fixed_affine, initial_center, l
 from hbr.density.structure import Structure, level_values, padded_levels, parent_levels
 from hbr.design.aggregate import aggregate_rows, design_patterns
 from hbr.design.stats import group_xstats, pad_stats, suffstats
+from hbr.model.families import FAMILIES
 from hbr.model.spec import ModelSpec
 from hbr.target import Density, PilotHooks, Readout, Target
 
@@ -154,6 +155,12 @@ def initial_point(center: np.ndarray, jitter: np.ndarray, key: jax.Array) -> np.
     return center + jitter * key_rng(key).uniform(-1.0, 1.0, center.shape[0])
 
 
+def gaussian_y(rows: Mapping[str, Any]) -> Any:
+    """The response the Gaussian algebra reads: ``log y`` for the lognormal (``y_log``),
+    else ``y``."""
+    return rows["y_log"] if "y_log" in rows else rows["y"]
+
+
 def _f64(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=np.float64)
 
@@ -170,6 +177,8 @@ def _rows(s: Structure, spec: ModelSpec) -> dict[str, Any]:
     }
     if s.has_se:
         rows["se"] = _f64(design.se)
+    if FAMILIES[spec.family].log_response:  # the lognormal: the Gaussian density of log y
+        rows["y_log"] = _f64(spec.y_model)
     if spec.dpar_fixed:
         rows["sigma_X"] = _f64(design.dpars[0].X)
     return rows
@@ -240,7 +249,7 @@ def _group_noise_data(s: Structure, spec: ModelSpec, rows: dict[str, Any], index
     and the row count, and ``by_group``, the ``sigma ~`` design as one row per level (the
     level's first row; padding levels are zeros, so their sd is 1 and, empty, they add
     nothing): :func:`hbr.density.equations.noise_sd` on it gives the sd of each level."""
-    XtX, Xty, yty = group_xstats(rows["y"] - rows["offset"], rows["X"], index, J)
+    XtX, Xty, yty = group_xstats(gaussian_y(rows) - rows["offset"], rows["X"], index, J)
     levels, first = np.unique(index, return_index=True)
 
     def per_level(a: np.ndarray) -> np.ndarray:
@@ -264,7 +273,7 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
     # known se: statistics of the rows scaled by 1/se (weighted least squares)
     if design.has_rows:
         sw = 1.0 / rows["se"] if s.noise == "se" else np.ones(design.n_obs)
-        st = suffstats((rows["y"] - rows["offset"]) * sw, rows["X"] * sw[:, None],
+        st = suffstats((gaussian_y(rows) - rows["offset"]) * sw, rows["X"] * sw[:, None],
                        Zm * sw[:, None], blk0.index, n_levels)
     else:  # computed by DuckDB (hbr.sources.duckdb); pad with empty groups
         st = pad_stats(design.table_stats.stats, n_levels)

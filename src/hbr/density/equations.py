@@ -254,7 +254,7 @@ def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
             return rr, m["Zty"] - ZtXb, m["ZtZ"], jnp.ones(()), -m["log_se"]
         return rr, m["Zty"] - ZtXb, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
     n_levels = s.n_marg_levels
-    r = d["y"] - linear_predictor(s, vals, effects, d)
+    r = (d["y_log"] if "y_log" in d else d["y"]) - linear_predictor(s, vals, effects, d)
     if s.noise == "scalar":
         Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_levels)
         return r @ r, Zr.T, m["ZtZ"], vals["sigma"][0], jnp.zeros(())

@@ -102,7 +102,7 @@ def gibbs_data(spec: ModelSpec, factors: tuple[tuple[int, ...], ...]) -> dict[st
 def _residual(s: Structure, f: tuple[int, ...], z: jax.Array, d: Any) -> jax.Array:
     """:math:`y - o - \\sum_{g \\notin f} Z_g b_g` (N,): the response less the offset and
     the effects of every other factor (centred: the raw blocks are the effects)."""
-    r = d["y"] - d["offset"]
+    r = (d["y_log"] if "y_log" in d else d["y"]) - d["offset"]  # log y: the lognormal
     for i, g in enumerate(s.groups):
         if i in f:
             continue

@@ -2,7 +2,8 @@ r"""Pointwise log likelihoods of the families of :mod:`hbr.model.families`, in J
 
 ``LOGLIK[(family, link)](y, eta, aux, rows)`` is :math:`\log p(y_i \mid \eta_i)` for every
 row, with the linear predictor ``eta`` (N,), the family's extra parameters ``aux``
-(``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ...}``) and the row data ``rows`` (``trials``).
+(``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ...}``) and the row data
+``rows`` (``trials``).
 Each is written on the scale of :math:`\eta` so that no probability under- or overflows:
 ``log_sigmoid`` for the logit, ``log_ndtr`` for the probit, :math:`y\eta - e^\eta` for the
 Poisson. They are smooth in :math:`\eta`, as the pilot's curvature
@@ -28,6 +29,12 @@ LogLik = Callable[[jax.Array, jax.Array, dict, dict], jax.Array]
 def _gaussian(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
     s = aux["sigma"]
     return -0.5 * ((y - eta) / s) ** 2 - jnp.log(s) - _HALF_LOG_2PI
+
+
+def _lognormal(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+    # log y ~ N(eta, sigma^2): the Gaussian density of log y, less log y (the Jacobian)
+    ly = jnp.log(y)
+    return _gaussian(ly, eta, aux, rows) - ly
 
 
 def _student_t(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
@@ -107,6 +114,7 @@ def _beta(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
 
 LOGLIK: dict[tuple[str, str], LogLik] = {
     ("gaussian", "identity"): _gaussian,
+    ("lognormal", "identity"): _lognormal,
     ("student_t", "identity"): _student_t,
     ("bernoulli", "logit"): _bernoulli("logit"),
     ("bernoulli", "probit"): _bernoulli("probit"),
@@ -127,7 +135,7 @@ def aux_information(family: str, aux: dict) -> jax.Array:
     :math:`2\nu / (\nu + 3)` for Student's t (0 for families without sigma). It sets the
     centred fraction of effects in ``sigma ~ (1 | g)``; the observed curvature would need the
     residuals of effects that may be integrated out."""
-    if family == "gaussian":
+    if family in ("gaussian", "lognormal"):
         return jnp.asarray(2.0)
     if family == "student_t":
         return 2 * aux["nu"] / (aux["nu"] + 3)

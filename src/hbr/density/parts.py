@@ -14,6 +14,7 @@ from hbr.density.reparam import REPARAMS
 from hbr.density.split import split_start
 from hbr.design.aggregate import stored_patterns
 from hbr.errors import OptionError
+from hbr.model.families import FAMILIES
 from hbr.model.links import LINKS
 from hbr.model.spec import ModelSpec, ParamSpec
 
@@ -111,7 +112,7 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
     scaled to unit norm first, so predictors on wildly different scales (x ~ 1e-9 next to an
     intercept) keep their standard errors instead of being lost to rounding in X'X. For a
     family with a non-identity link: the penalised IRLS fit of :func:`glm_start` instead."""
-    X, y = spec.design.X, spec.design.y
+    X, y = spec.design.X, spec.y_model  # log y for the lognormal
     if spec.link != "identity":
         return glm_start(spec)
     if not spec.design.has_rows:
@@ -299,6 +300,8 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     layouts = s.groups
 
     sy, z_sds = spec.design.moments.start_y_sd, spec.design.moments.start_z_sd
+    if FAMILIES[spec.family].log_response:  # the scale of the Gaussian density: log y
+        sy = float(np.std(spec.y_model)) or 1.0
     center = np.zeros(dim)
     jitter = np.zeros(dim)
     beta, se, s = ols

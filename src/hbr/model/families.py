@@ -4,6 +4,7 @@ r"""Response families and links: one small table (DESIGN.md style rule 4).
 family                 links (default 1st)  extra parameters    response
 =====================  ==================  ==================  ===========================
 ``gaussian``           identity             ``sigma``           real numbers
+``lognormal``          identity             ``sigma``           positive amounts (log y Gaussian)
 ``student_t``          identity             ``sigma``, ``nu``   real numbers
 ``bernoulli``          logit, probit        (none)              0 or 1 (or True/False)
 ``binomial``           logit, probit        (none)              successes 0..n, with
@@ -21,6 +22,9 @@ With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset(
 
 * gaussian: :math:`y_i \sim N(\mu_i, \sigma^2)`; with ``y | se(s)`` the known standard error
   replaces :math:`\sigma` (``se(s, sigma=True)``: :math:`N(\mu_i, \sigma^2 + s_i^2)`).
+* lognormal: :math:`\log y_i \sim N(\mu_i, \sigma^2)`, mean :math:`e^{\mu_i + \sigma^2/2}`;
+  the log density is the Gaussian one of :math:`\log y` less :math:`\sum_i \log y_i`, so
+  its group effects are integrated out exactly as the Gaussian family's.
 * student_t: :math:`y_i \sim t_\nu(\mu_i, \sigma)` (robust regression).
 * bernoulli: :math:`P(y_i = 1) = \mu_i`; binomial: :math:`y_i \sim \mathrm{Bin}(n_i, \mu_i)`.
 * poisson: :math:`y_i \sim \mathrm{Poisson}(\mu_i)`; ``offset(log(exposure))`` for rates.
@@ -38,8 +42,8 @@ Default priors of the extra parameters (overridable by name, like every prior):
 ``sigma`` :math:`\mathrm{Exponential}(1/s_y)`, ``nu`` :math:`\mathrm{Gamma}(2, 0.1)` (as brms),
 ``phi`` :math:`\mathrm{Exponential}(0.1)` (mean 10; P(phi < 1) = 0.1), ``shape``
 :math:`\mathrm{Gamma}(0.01, 0.01)` (as brms: nearly flat on the log scale).
-Only the Gaussian family has its group effects integrated out exactly ("marginal"); the others
-are sampled with per-group partial centring ("auto", :mod:`hbr.density.auto`).
+Only the Gaussian and lognormal families have their group effects integrated out exactly
+("marginal"); the others are sampled with per-group partial centring ("auto", :mod:`hbr.density.auto`).
 
 This module never imports JAX: the log likelihoods are in :mod:`hbr.density.likelihoods`.
 """
@@ -69,7 +73,7 @@ AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
 
 @dataclass(frozen=True)
 class Family:
-    """One row of the family table.
+    r"""One row of the family table.
 
     Attributes
     ----------
@@ -87,7 +91,11 @@ class Family:
         ``simulate(mu, aux, rng, trials, se)``: draws of y given the mean ``mu`` (the
         inverse link of the linear predictor) and the extra parameters ``aux``.
     expected : callable
-        ``expected(mu, trials)``: the mean of y (``mu`` times the trials for the binomial).
+        ``expected(mu, trials, sd)``: the mean of y (``mu`` times the trials for the binomial;
+        :math:`e^{\mu + sd^2/2}` for the lognormal, ``sd`` the residual sd).
+    log_response : bool
+        The log density is the Gaussian one of :math:`\log y` (the lognormal): the
+        statistics, the least-squares start and the default priors are on that scale.
     """
 
     name: str
@@ -96,8 +104,9 @@ class Family:
     response: str
     marginal: bool = False
     simulate: Callable[..., np.ndarray] | None = field(default=None, repr=False)
-    expected: Callable[[np.ndarray, np.ndarray | None], np.ndarray] = field(
-        default=lambda mu, trials: mu, repr=False)
+    expected: Callable[..., np.ndarray] = field(
+        default=lambda mu, trials, sd=None: mu, repr=False)
+    log_response: bool = False
 
 
 def _gaussian(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
@@ -127,6 +136,9 @@ def _weibull(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, s
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("gaussian", ("identity",), ("sigma",), "real", marginal=True, simulate=_gaussian),
+    Family("lognormal", ("identity",), ("sigma",), "positive", marginal=True,
+           simulate=lambda mu, aux, rng, trials, se: np.exp(_gaussian(mu, aux, rng, trials, se)),
+           expected=lambda mu, trials, sd=None: np.exp(mu + 0.5 * sd**2), log_response=True),
     Family("student_t", ("identity",), ("sigma", "nu"), "real",
            simulate=lambda mu, aux, rng, trials, se:
            mu + aux["sigma"] * rng.standard_t(aux["nu"], mu.shape)),
@@ -135,7 +147,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("binomial", ("logit", "probit"), (), "successes",
            simulate=lambda mu, aux, rng, trials, se:
            rng.binomial(np.asarray(trials, dtype=np.int64), mu).astype(float),
-           expected=lambda mu, trials: mu * trials),
+           expected=lambda mu, trials, sd=None: mu * trials),
     Family("poisson", ("log",), (), "count",
            simulate=lambda mu, aux, rng, trials, se: rng.poisson(mu).astype(float)),
     Family("negative_binomial", ("log",), ("phi",), "count", simulate=_negative_binomial),
@@ -163,6 +175,7 @@ ALIASES = {
     "negativebinomial": "negative_binomial", "negbinomial": "negative_binomial",
     "negbin": "negative_binomial", "nb": "negative_binomial",
     "gamma": "gamma", "exponential": "exponential", "weibull": "weibull", "beta": "beta",
+    "lognormal": "lognormal",
 }
 
 

@@ -38,7 +38,7 @@ from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
-from hbr.model.families import AUX_PRIORS, Family, check_response, resolve_family
+from hbr.model.families import AUX_PRIORS, FAMILIES, Family, check_response, resolve_family
 from hbr.model.links import LINKS
 from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
@@ -111,6 +111,13 @@ class ModelSpec:
         return {p.name: p.prior for p in self.params}
 
     @property
+    def y_model(self) -> np.ndarray:
+        r"""The response on the scale of the family's Gaussian density: :math:`\log y` for the
+        lognormal (:attr:`hbr.model.families.Family.log_response`), else y itself."""
+        y = self.design.y
+        return np.log(y) if FAMILIES[self.family].log_response else y
+
+    @property
     def intercept_center(self) -> np.ndarray | None:
         r"""The means :math:`\bar x` of the fixed-effect columns (0 at the Intercept's) when
         the model has an ``Intercept`` and other fixed columns whose means are not all 0;
@@ -140,6 +147,9 @@ def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float
     (:attr:`hbr.model.links.Link.location`)."""
     m = design.moments
     my, sy = (m.y_mean, m.y_sd) if link == "identity" else (0.0, 1.0)
+    if fam.log_response:  # the lognormal: the Gaussian family of log y (the rows are here)
+        ly = np.log(design.y)
+        return float(ly.mean()), float(sample_sd(ly))
     r = stored_patterns(design)  # the patterns DuckDB collapsed the rows to, if it did
     if r is not None:
         return LINKS[link].location(r["y"], r["offset"], my, sy)
@@ -169,7 +179,7 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
         for t in dd.terms:
             cols = dd.X[:, t.start:t.stop]
             if t.name == f"{dd.name}_Intercept":
-                out[t.name] = Normal(float(np.log(m.y_sd)), 1.5)
+                out[t.name] = Normal(float(np.log(sy)), 1.5)  # sd(y) (of log y: lognormal)
             else:
                 sx = np.array([sample_sd(c) for c in cols.T])
                 out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else

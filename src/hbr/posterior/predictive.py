@@ -173,7 +173,9 @@ def predict(spec: ModelSpec, post: dict[str, np.ndarray], data: pd.DataFrame,
     if kind == "link":
         return eta
     mu = inverse_link(spec.link, eta)
-    return FAMILIES[spec.family].expected(mu, rows.trials)
+    fam = FAMILIES[spec.family]
+    return fam.expected(mu, rows.trials, noise_sd(spec, post, rows) if fam.log_response
+                        else None)
 
 
 def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.ndarray],

@@ -67,6 +67,8 @@ def eligible(formulas: list[str], family: str, parameterization: str = "marginal
              ) -> str | None:
     """None when the model can be fitted from sufficient statistics (DuckDB or Dask), else
     the feature that needs the rows (for the error message)."""
+    if family == "lognormal":
+        return "family='lognormal' (its statistics are those of log y, not read out of core)"
     if family != "gaussian":
         return f"family={family!r} (only Gaussian effects integrate out to statistics)"
     if parameterization != "marginal":
