@@ -73,32 +73,12 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     Ls, effects = {}, {}
     for i in s.group_order:  # a nested factor's parent first
         g = s.groups[i]
-        sd = jnp.concatenate([vals[n] for n in g.sds])
-        shift = None
-        if g.partner is not None:  # correlated with the other formula's term (see _pair)
-            L11, L21, L22 = _pair(s, i, vals)
-            if g.dpar:  # log sigma's effects: their marginal N(0, L11 L11')
-                Ls[i] = L11
-                Lr = L11 / sd[:, None]
-            else:  # the mean's given them: N(A b, L22 L22'), A b = L21 L11^-1 b
-                b_other = effects[g.partner]
-                shift = jax.scipy.linalg.solve_triangular(L11, b_other.T, lower=True).T @ L21.T
-                vals[("shift", i)] = shift
-                Ls[i] = L22
-                sd = jnp.sqrt(jnp.sum(L22 ** 2, axis=1))
-                Lr = L22 / sd[:, None]
-        elif g.corr is None:
-            Ls[i] = jnp.diag(sd)
-        elif "corr_on" in d:  # a bucket's correlation, switched off (a dummy) or on
-            Ls[i] = sd[:, None] * jnp.where(d["corr_on"][i] > 0, vals[g.corr],
-                                            jnp.eye(g.k, dtype=sd.dtype))
-        else:
-            Ls[i] = sd[:, None] * vals[g.corr]
+        Ls[i], sd, Lr, shift = _covariance(s, i, vals, effects, d)
+        if shift is not None:
+            vals[("shift", i)] = shift
         if g.raw is not None and i not in skip:
             a, b, J, k = g.raw
             raw = z[a:b].reshape(J, k)
-            if g.partner is None:
-                Lr = vals[g.corr] if g.corr is not None else jnp.eye(k, dtype=sd.dtype)
             m = jnp.stack([vals[n][0] if n else jnp.zeros((), sd.dtype) for n in g.loc])
             if g.level_cols:  # and at the level's predictors' effects, (J, k)
                 beta = _fixed_beta(s, vals)
@@ -117,6 +97,28 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
     effects = {i: effects[i] for i in sorted(effects)}
     Ls = {i: Ls[i] for i in sorted(Ls)}
     return lp, vals, effects, Ls
+
+
+def _covariance(s: Structure, i: int, vals: dict, effects: dict, d: Any) -> tuple:
+    r"""Group term ``i``'s ``(L, s, L_R, shift)``: L = diag(s) L_R the Cholesky factor of
+    its covariance, ``shift`` its prior mean (None: 0). Of a pair across formulas
+    (:func:`_pair`): log sigma's marginal, and the mean's given log sigma's effects."""
+    g = s.groups[i]
+    sd = jnp.concatenate([vals[n] for n in g.sds])
+    if g.partner is not None:
+        L11, L21, L22 = _pair(s, i, vals)
+        if g.dpar:
+            return L11, sd, L11 / sd[:, None], None
+        shift = jax.scipy.linalg.solve_triangular(L11, effects[g.partner].T, lower=True).T
+        sd = jnp.sqrt(jnp.sum(L22 ** 2, axis=1))
+        return L22, sd, L22 / sd[:, None], shift @ L21.T
+    Lr = vals[g.corr] if g.corr is not None else jnp.eye(g.k, dtype=sd.dtype)
+    if g.corr is None:
+        return jnp.diag(sd), sd, Lr, None
+    if "corr_on" in d:  # a bucket's correlation, switched off (a dummy) or on
+        return (sd[:, None] * jnp.where(d["corr_on"][i] > 0, vals[g.corr],
+                                        jnp.eye(g.k, dtype=sd.dtype)), sd, Lr, None)
+    return sd[:, None] * vals[g.corr], sd, Lr, None
 
 
 def _pair(s: Structure, i: int, vals: dict) -> tuple[jax.Array, jax.Array, jax.Array]:
