@@ -39,8 +39,7 @@ from scipy.special import gammaln
 
 from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
-from hbr.model.families import FAMILIES, inverse_link
-from hbr.posterior.predictive import linear_predictor, noise_sd
+from hbr.posterior.predictive import expected_response, noise_sd
 from hbr.checks.loo import psis_log_weights, row_chunks, row_loglik
 
 if TYPE_CHECKING:
@@ -50,13 +49,6 @@ __all__ = ["bayes_r2", "loo_r2", "KINDS"]
 
 KINDS = ("residual", "model")
 CHUNK_NUMBERS = 4_000_000  # bootstrap weights x rows held at once
-
-
-def _expected(spec: object, post: dict[str, np.ndarray], rows: Rows) -> np.ndarray:
-    mu = inverse_link(spec.link, linear_predictor(spec, post, rows))
-    fam = FAMILIES[spec.family]
-    return fam.expected(mu, rows.trials, noise_sd(spec, post, rows) if fam.log_response
-                        else None)
 
 
 def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
@@ -120,7 +112,7 @@ def bayes_r2(fit: Fit, kind: str = "residual", summary: bool = True, prob: float
     shift = float(y.mean())  # sums of squares about a shift near the mean: no cancellation
     sums = np.zeros((4, fit.draws.chains, fit.draws.n_draws))  # yhat, yhat^2, e|var, e^2
     for at, part in row_chunks(rows, S):
-        yhat = _expected(fit.spec, post, part)
+        yhat = expected_response(fit.spec, post, part)
         sums[0] += (yhat - shift).sum(axis=-1)
         sums[1] += ((yhat - shift) ** 2).sum(axis=-1)
         if kind == "residual":
@@ -151,7 +143,7 @@ def loo_r2(fit: Fit, summary: bool = True, prob: float = 0.94, seed: int | None 
     for at, part in row_chunks(rows, S):
         ll = row_loglik(fit.spec, post, part, y[at]).reshape(S, -1).T  # (n, S)
         lw, _ = psis_log_weights(ll)  # a high Pareto k shows in fit.loo(), not here
-        yhat = _expected(fit.spec, post, part).reshape(S, -1).T
+        yhat = expected_response(fit.spec, post, part).reshape(S, -1).T
         yloo[at] = np.sum(np.exp(lw) * yhat, axis=1)
     err, yc = yloo - y, y - y.mean()
     rng = np.random.default_rng(seed)

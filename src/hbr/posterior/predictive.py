@@ -33,8 +33,8 @@ from hbr.model.families import FAMILIES, inverse_link, simulate_response
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
-__all__ = ["linear_predictor", "noise_sd", "posterior_predictive", "predict",
-           "prior_draws", "summarize_predictions", "response_draws", "MAX_NUMBERS",
+__all__ = ["linear_predictor", "noise_sd", "expected_response", "posterior_predictive",
+           "predict", "prior_draws", "summarize_predictions", "response_draws", "MAX_NUMBERS",
            "KINDS"]
 
 MAX_NUMBERS = 250_000_000  # chains x draws x rows kept in memory at once (2 GB)
@@ -172,10 +172,17 @@ def predict(spec: ModelSpec, post: dict[str, np.ndarray], data: pd.DataFrame,
     eta = linear_predictor(spec, post, rows)
     if kind == "link":
         return eta
-    mu = inverse_link(spec.link, eta)
+    return expected_response(spec, post, rows, eta)
+
+
+def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
+                      eta: np.ndarray | None = None) -> np.ndarray:
+    """:math:`E[y \mid \theta]` of each row and draw (the family's ``expected``: the
+    lognormal's needs the residual sd); ``eta`` the linear predictor when known."""
+    eta = linear_predictor(spec, post, rows) if eta is None else eta
     fam = FAMILIES[spec.family]
-    return fam.expected(mu, rows.trials, noise_sd(spec, post, rows) if fam.log_response
-                        else None)
+    return fam.expected(inverse_link(spec.link, eta), rows.trials,
+                        noise_sd(spec, post, rows) if fam.log_response else None)
 
 
 def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.ndarray],
