@@ -33,5 +33,13 @@ def scipy_loglik(family: str, link: str, y, eta, aux, n):
         return stats.weibull_min.logpdf(y, k, scale=mu / gamma_fn(1 + 1 / k))
     if family == "beta":
         return stats.beta.logpdf(y, mu * aux["phi"], (1 - mu) * aux["phi"])
+    if family.startswith(("zero_inflated_", "hurdle_")):  # a mixture with a point mass at 0
+        base = "poisson" if family.endswith("poisson") else "negative_binomial"
+        f, f0 = (np.exp(scipy_loglik(base, link, v, eta, aux, n)) for v in (y, 0 * y))
+        if family.startswith("zero_inflated_"):
+            p = aux["zi"]
+            return np.log(np.where(y == 0, p + (1 - p) * f0, (1 - p) * f))
+        p = aux["hu"]
+        return np.log(np.where(y == 0, p, (1 - p) * f / (1 - f0)))
     phi = aux["phi"]  # NB2 as SciPy's nbinom(n=phi, p=phi / (phi + mu))
     return stats.nbinom.logpmf(y, phi, phi / (phi + mu))

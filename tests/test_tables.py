@@ -36,15 +36,24 @@ def test_family_rows_have_their_counterparts(name: str) -> None:
     rng = np.random.default_rng(0)
     mu = np.full(20_000, 0.3 if fam.response in ("binary", "successes", "unit") else 2.0)
     trials = np.full(mu.shape, 5.0)
-    y = fam.simulate(mu, {"sigma": 1.0, "nu": 5.0, "phi": 3.0, "shape": 2.0}, rng, trials,
-                     None)
-    mean = fam.expected(mu, trials, np.ones_like(mu))  # sd 1: the lognormal's sigma
+    aux = {"sigma": 1.0, "nu": 5.0, "phi": 3.0, "shape": 2.0, "zi": 0.3, "hu": 0.3}
+    y = fam.simulate(mu, aux, rng, trials, None)
+    mean = fam.expected(mu, trials, aux)
+    p0p, p0n = np.exp(-2.0), (3 / 5) ** 3  # f(0) of the Poisson and NB(phi = 3) of mean 2
     var = {"gaussian": 1.0, "student_t": 5 / 3, "bernoulli": 0.21, "binomial": 5 * 0.21,
            "poisson": 2.0, "negative_binomial": 2 + 4 / 3, "gamma": 4 / 2,
            "exponential": 4.0, "weibull": 4 * (1 / 0.886226925**2 - 1),
-           "beta": 0.21 / 4, "lognormal": np.exp(5.0) * (np.e - 1)}[name]
+           "beta": 0.21 / 4, "lognormal": np.exp(5.0) * (np.e - 1),
+           # (1 - p) E[y^2] - E[y]^2, E[y^2] of the base family V + mu^2 (hurdle: / (1 - f(0)))
+           "zero_inflated_poisson": 0.7 * 6.0 - 1.4**2,
+           "zero_inflated_negbinomial": 0.7 * (2 + 4 / 3 + 4) - 1.4**2,
+           "hurdle_poisson": 0.7 * 6.0 / (1 - p0p) - (1.4 / (1 - p0p)) ** 2,
+           "hurdle_negbinomial": 0.7 * (2 + 4 / 3 + 4) / (1 - p0n) - (1.4 / (1 - p0n)) ** 2,
+           }[name]
     se = np.sqrt(var / mu.size)
     assert abs(y.mean() - mean[0]) < 5 * se  # the row's sampler has the row's mean
+    m4 = np.mean((y - y.mean()) ** 4)  # the sample variance's se from the fourth moment
+    assert abs(y.var() - var) < 5 * np.sqrt((m4 - y.var() ** 2) / y.size)  # the variance
 
 
 @pytest.mark.parametrize("name", [k for k in LINKS if k != "identity"])
@@ -72,7 +81,7 @@ def test_prior_rows_sample_their_distribution(name: str) -> None:
     args = {"Normal": (1.0, 2.0), "StudentT": (5.0, 1.0, 2.0), "Cauchy": (1.0, 2.0),
             "HalfNormal": (2.0,), "HalfCauchy": (2.0,), "HalfStudentT": (5.0, 2.0),
             "Exponential": (0.5,), "Gamma": (2.0, 0.5), "LogNormal": (0.0, 0.5),
-            "Uniform": (-1.0, 3.0), "LKJ": (2.0,)}[name]
+            "Uniform": (-1.0, 3.0), "Beta": (2.0, 5.0), "LKJ": (2.0,)}[name]
     prior = Prior(name, tuple(zip(row.params, args)))
     draws = row.sample(prior.kwargs, np.random.default_rng(1), (4000,), 3)
     if name == "LKJ":  # each correlation is 2 Beta(eta - 1 + d/2, same) - 1
@@ -89,6 +98,7 @@ def test_prior_rows_sample_their_distribution(name: str) -> None:
     if cdf is not None:
         np.testing.assert_allclose(cdf, [0.1, 0.5, 0.9], atol=0.02)  # about 4 sd
     support = {"positive": lambda x: x > 0, "interval": lambda x: (x > -1) & (x < 3),
+               "unit": lambda x: (x > 0) & (x < 1),
                "real": lambda x: np.isfinite(x)}[row.support]
     assert np.all(support(draws))
 

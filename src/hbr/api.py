@@ -77,7 +77,8 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         one factor integrated out exactly), "auto", "noncentered" or "centered";
         ``method`` one of :data:`hbr.inference.METHODS`; ``family`` "gaussian",
         "lognormal", "student_t", "bernoulli", "binomial", "poisson", "negative_binomial",
-        "gamma", "exponential", "weibull" or "beta";
+        "gamma", "exponential", "weibull", "beta", "zero_inflated_poisson",
+        "zero_inflated_negbinomial", "hurdle_poisson" or "hurdle_negbinomial";
         ``progress``: None (default) shows a bar on stderr when it is a terminal or in a
         Jupyter kernel, True always, False never; a function ``progress(done, total,
         phase)`` is called during sampling instead.

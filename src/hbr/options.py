@@ -63,7 +63,8 @@ class FitOptions:
     family : str
         "gaussian" (default), "lognormal", "student_t", "bernoulli", "binomial"
         (``y | trials(n) ~``), "poisson", "negative_binomial", "gamma", "exponential",
-        "weibull" or "beta"; see :mod:`hbr.model.families`. Families other than the
+        "weibull", "beta", "zero_inflated_poisson", "zero_inflated_negbinomial",
+        "hurdle_poisson" or "hurdle_negbinomial"; see :mod:`hbr.model.families`. Families other than the
         Gaussian and lognormal cannot have their effects integrated out and default to
         "auto".
     link : str, optional

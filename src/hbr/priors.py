@@ -43,13 +43,13 @@ from hbr.errors import PriorError, caret_message
 __all__ = [
     "Prior", "PRIORS", "PriorFamily", "FAMILIES", "parse_prior", "as_prior", "sample_prior",
     "Normal", "HalfNormal", "Cauchy", "HalfCauchy", "Exponential", "StudentT", "HalfStudentT",
-    "Uniform", "Gamma", "LogNormal", "LKJ",
+    "Uniform", "Gamma", "LogNormal", "Beta", "LKJ",
 ]
 
 class PriorFamily(NamedTuple):
     """One row of :data:`PRIORS`: the parameter names (in positional order), defaults for
-    trailing parameters, the support ("real", "positive", "interval" from lower to upper,
-    "corr" for correlation matrices) and a NumPy sampler ``sample(kwargs, rng, shape, dim)``
+    trailing parameters, the support ("real", "positive", "unit" for (0, 1), "interval" from
+    lower to upper, "corr" for correlation matrices) and a NumPy sampler ``sample(kwargs, rng, shape, dim)``
     (the JAX counterpart of each row is in :mod:`hbr.density.parts`)."""
 
     params: tuple[str, ...]
@@ -86,6 +86,8 @@ PRIORS: dict[str, PriorFamily] = {
     "LogNormal": PriorFamily(
         ("mu", "sigma"), {"mu": 0.0, "sigma": 1.0}, "positive",
         lambda p, rng, shape, dim: np.exp(rng.normal(p["mu"], p["sigma"], shape))),
+    "Beta": PriorFamily(("alpha", "beta"), {}, "unit",
+                        lambda p, rng, shape, dim: rng.beta(p["alpha"], p["beta"], shape)),
     "Uniform": PriorFamily(("lower", "upper"), {}, "interval",
                            lambda p, rng, shape, dim: rng.uniform(p["lower"], p["upper"], shape)),
     "LKJ": PriorFamily(("eta",), {"eta": 1.0}, "corr",
@@ -206,6 +208,12 @@ def Gamma(alpha: float, beta: float) -> Prior:
 def LogNormal(mu: float = 0.0, sigma: float = 1.0) -> Prior:
     """Log-normal: ``log(x) ~ Normal(mu, sigma)``."""
     return _make("LogNormal", mu, sigma)
+
+
+def Beta(alpha: float, beta: float) -> Prior:
+    """Beta on (0, 1), density :math:`\\propto x^{\\alpha - 1}(1 - x)^{\\beta - 1}`: the prior of a
+    probability (``zi``, ``hu``; brms's default ``Beta(1, 1)`` is uniform)."""
+    return _make("Beta", alpha, beta)
 
 
 def Uniform(lower: float, upper: float) -> Prior:

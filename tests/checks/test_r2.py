@@ -10,6 +10,7 @@ import pytest
 import hbr
 import hbr.checks.loo as loo_mod
 from hbr.errors import OptionError
+from hbr.model.families import FAMILIES
 
 
 def _table(n: int = 2000, J: int = 40, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -89,3 +90,31 @@ def test_bernoulli_model_variance_and_bad_kind() -> None:
     np.testing.assert_allclose(fit.bayes_r2(kind="model", summary=False), want, rtol=1e-10)
     with pytest.raises(OptionError, match="kind='adjusted' is not available"):
         fit.bayes_r2(kind="adjusted")
+
+
+@pytest.mark.parametrize("name", [n for n in FAMILIES if n not in ("gaussian", "student_t")])
+def test_family_variance_is_the_variance_of_the_family_sampler(name: str) -> None:
+    """kind='model' reads Var(y | theta) from R²'s variance of each family; it must be the
+    variance of the family row's own sampler (zero-inflated and hurdle mixtures included),
+    within 5 standard errors of the sample variance (from the fourth moment)."""
+    from hbr.checks.r2 import _family_variance
+    from hbr.design.build import build_design
+    from hbr.design.newdata import training_rows
+    from hbr.model.spec import build_model
+
+    fam = FAMILIES[name]
+    y0 = {"positive": [0.5, 1.2, 3.0, 0.7], "unit": [0.1, 0.8, 0.6, 0.3]}.get(
+        fam.response, [0.0, 1.0, 1.0, 3.0] if fam.response != "binary" else [0, 1, 1, 0])
+    d = pd.DataFrame({"y": y0, "n": 5.0})
+    f = "y | trials(n) ~ 1" if fam.response == "successes" else "y ~ 1"
+    spec = build_model(build_design(f, d), family=name)
+    aux = {"sigma": 0.8, "phi": 3.0, "shape": 2.0, "zi": 0.3, "hu": 0.4}
+    post = {p.name: np.full((1, 1), aux[p.name]) for p in spec.aux}
+    rows = training_rows(spec.design)
+    mu = np.full((1, 1, 4), 0.3 if fam.response in ("binary", "successes", "unit") else 2.0)
+    mean = fam.expected(mu, rows.trials, aux)
+    got = np.broadcast_to(_family_variance(spec, post, rows, mean, mu), mu.shape)[0, 0, 0]
+    y = fam.simulate(np.full(200_000, mu.flat[0]), aux, np.random.default_rng(3),
+                     np.full(200_000, 5.0), None)
+    m4 = np.mean((y - y.mean()) ** 4)
+    assert abs(y.var() - got) < 5 * np.sqrt((m4 - y.var() ** 2) / y.size), (got, y.var())

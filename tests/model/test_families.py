@@ -28,7 +28,7 @@ from hbr.model.spec import build_model
 def test_each_loglik_matches_scipy(family: str, link: str) -> None:
     rng = np.random.default_rng(0)
     eta = rng.normal(0, 1.5, 50)
-    aux = {"sigma": 0.7, "nu": 4.5, "phi": 2.5, "shape": 1.7}
+    aux = {"sigma": 0.7, "nu": 4.5, "phi": 2.5, "shape": 1.7, "zi": 0.3, "hu": 0.4}
     n = rng.integers(1, 12, 50).astype(float)
     y = simulate_response(family, link, eta, aux, rng, n)
     with jax.enable_x64(True):
@@ -179,7 +179,7 @@ def _recovery_data(family: str, link: str, seed: int = 3):
     g = np.repeat(np.arange(J), rng.integers(10, 40, J))
     x = rng.normal(size=g.size)
     truth = {"Intercept": 0.3, "x": 0.8, "1|g_sigma": 0.5, "x|g_sigma": 0.3,
-             "sigma": 0.6, "nu": 5.0, "phi": 4.0, "shape": 2.5}
+             "sigma": 0.6, "nu": 5.0, "phi": 4.0, "shape": 2.5, "zi": 0.3, "hu": 0.4}
     b0 = rng.normal(0, truth["1|g_sigma"], J)
     b1 = rng.normal(0, truth["x|g_sigma"], J)
     eta = truth["Intercept"] + b0[g] + (truth["x"] + b1[g]) * x
@@ -193,7 +193,10 @@ def _recovery_data(family: str, link: str, seed: int = 3):
                                          ("binomial", "probit"), ("poisson", "log"),
                                          ("negative_binomial", "log"), ("gamma", "log"),
                                          ("exponential", "log"), ("weibull", "log"),
-                                         ("beta", "logit")])
+                                         ("beta", "logit"), ("zero_inflated_poisson", "log"),
+                                         ("zero_inflated_negbinomial", "log"),
+                                         ("hurdle_poisson", "log"),
+                                         ("hurdle_negbinomial", "log")])
 def test_parameters_are_recovered(family: str, link: str) -> None:
     d, truth = _recovery_data(family, link)
     f = "y | trials(n) ~ x + (x || g)" if family == "binomial" else "y ~ x + (x || g)"

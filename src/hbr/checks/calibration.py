@@ -70,12 +70,20 @@ CASES: dict[str, Case] = {
     "weibull": Case("weibull", "log", ("shape",), "y ~ x + (1 | g)", matrix=False),
     "beta": Case("beta", "logit", ("phi",), "y ~ x + (1 | g)", phi_shape=30.0, scale=0.5,
                  matrix=False),
+    "zero_inflated_poisson": Case("zero_inflated_poisson", "log", ("zi",), "y ~ x + (1 | g)",
+                                  matrix=False),
+    "zero_inflated_negbinomial": Case("zero_inflated_negbinomial", "log", ("phi", "zi"),
+                                      "y ~ x + (1 | g)", matrix=False),
+    "hurdle_poisson": Case("hurdle_poisson", "log", ("hu",), "y ~ x + (1 | g)", matrix=False),
+    "hurdle_negbinomial": Case("hurdle_negbinomial", "log", ("phi", "hu"), "y ~ x + (1 | g)",
+                               matrix=False),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
           "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)",
           "x|g_sigma": "HalfNormal(1)", "sigma_Intercept": "Normal(0, 0.5)",
-          "sigma_1|g_sigma": "HalfNormal(0.5)", "shape": "Gamma(4, 1)"}
+          "sigma_1|g_sigma": "HalfNormal(0.5)", "shape": "Gamma(4, 1)", "zi": "Beta(2, 5)",
+          "hu": "Beta(2, 5)"}
 
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
@@ -94,6 +102,9 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         truth["shape"] = rng.gamma(4, 1.0)
     if c.phi_shape != 4.0:
         truth["phi"] = rng.gamma(c.phi_shape, 1.0)
+    for name in ("zi", "hu"):
+        if name in c.aux:
+            truth[name] = rng.beta(2.0, 5.0)
     for name in ("Intercept", "x", "1|g_sigma"):  # Normal(0, scale), HalfNormal(scale)
         truth[name] *= c.scale
     if c.sigma:

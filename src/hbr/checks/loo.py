@@ -43,7 +43,7 @@ from hbr._runtime.progressbar import steps, wants_bar
 from hbr.design.newdata import Rows
 from hbr.sources.stream import chunks, concat, positions, sample_rows, take
 from hbr.errors import OptionError
-from hbr.posterior.predictive import linear_predictor, noise_sd, response_draws
+from hbr.posterior.predictive import family_aux, linear_predictor, response_draws
 
 __all__ = ["LooResult", "loo", "elpd_difference", "subsample_estimate", "sample_rows",
            "row_loglik", "row_chunks", "psis_log_weights", "ALL_ROWS", "DEFAULT_SAMPLE"]
@@ -220,12 +220,9 @@ def row_loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
     from hbr.density.likelihoods import LOGLIK
 
     eta = linear_predictor(spec, post, rows)
-    aux = {p.name: post[p.name][..., None] for p in spec.aux}
-    sd = noise_sd(spec, post, rows)
-    if sd is not None:
-        aux["sigma"] = sd
     with jax.enable_x64(True):
-        ll = LOGLIK[(spec.family, spec.link)](y, eta, aux, {"trials": rows.trials})
+        ll = LOGLIK[(spec.family, spec.link)](y, eta, family_aux(spec, post, rows),
+                                              {"trials": rows.trials})
         return np.asarray(ll, dtype=float)
 
 

@@ -39,10 +39,12 @@ from scipy.special import gammaln
 
 from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
-from hbr.posterior.predictive import expected_response, noise_sd
+from hbr.model.families import FAMILIES, inverse_link, zero_probability
+from hbr.posterior.predictive import expected_response, family_aux, linear_predictor, noise_sd
 from hbr.checks.loo import psis_log_weights, row_chunks, row_loglik
 
 if TYPE_CHECKING:
+    from hbr.model.spec import ModelSpec
     from hbr.posterior.fit import Fit
 
 __all__ = ["bayes_r2", "loo_r2", "KINDS"]
@@ -51,10 +53,27 @@ KINDS = ("residual", "model")
 CHUNK_NUMBERS = 4_000_000  # bootstrap weights x rows held at once
 
 
-def _family_variance(spec: object, post: dict[str, np.ndarray], rows: Rows,
-                     mean: np.ndarray) -> np.ndarray:
-    """:math:`\\mathrm{Var}(y_i \\mid \\theta^{(s)})`, broadcastable to (chains, draws, n)."""
-    fam = spec.family
+def _family_variance(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
+                     mean: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    r""":math:`\mathrm{Var}(y_i \mid \theta^{(s)})`, broadcastable to (chains, draws, n),
+    from the mean :math:`E[y_i]` and the inverse link :math:`\mu_i`. A zero part over a
+    count family of mean :math:`\mu` and variance :math:`V` has second moment
+    :math:`(1 - \pi)(V + \mu^2)` (zero-inflated) or :math:`(1 - h)(V + \mu^2) / (1 - f(0))`
+    (hurdle), less the squared mean."""
+    fam = FAMILIES[spec.family]
+    if fam.zeros is None:
+        return _base_variance(fam.name, spec, post, rows, mean)
+    aux = family_aux(spec, post, rows)
+    p = aux["zi" if fam.zeros == "inflated" else "hu"]
+    second = (1 - p) * (_base_variance(fam.base, spec, post, rows, mu) + mu**2)
+    if fam.zeros == "hurdle":
+        second = second / (1 - zero_probability(fam.base, mu, aux))
+    return second - mean**2
+
+
+def _base_variance(fam: str, spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
+                   mean: np.ndarray) -> np.ndarray:
+    """The variance of family ``fam`` (one without a zero part) whose mean is ``mean``."""
     if fam in ("gaussian", "student_t"):
         var = noise_sd(spec, post, rows) ** 2
         if fam == "student_t":
@@ -112,7 +131,8 @@ def bayes_r2(fit: Fit, kind: str = "residual", summary: bool = True, prob: float
     shift = float(y.mean())  # sums of squares about a shift near the mean: no cancellation
     sums = np.zeros((4, fit.draws.chains, fit.draws.n_draws))  # yhat, yhat^2, e|var, e^2
     for at, part in row_chunks(rows, S):
-        yhat = expected_response(fit.spec, post, part)
+        eta = linear_predictor(fit.spec, post, part)
+        yhat = expected_response(fit.spec, post, part, eta)
         sums[0] += (yhat - shift).sum(axis=-1)
         sums[1] += ((yhat - shift) ** 2).sum(axis=-1)
         if kind == "residual":
@@ -120,7 +140,8 @@ def bayes_r2(fit: Fit, kind: str = "residual", summary: bool = True, prob: float
             sums[2] += e.sum(axis=-1)
             sums[3] += (e**2).sum(axis=-1)
         else:
-            var = _family_variance(fit.spec, post, part, yhat)
+            mu = inverse_link(fit.spec.link, eta)
+            var = _family_variance(fit.spec, post, part, yhat, mu)
             sums[2] += np.broadcast_to(var, yhat.shape).sum(axis=-1)
     var_fit = (sums[1] - sums[0] ** 2 / n) / (n - 1)
     var_res = ((sums[3] - sums[2] ** 2 / n) / (n - 1) if kind == "residual"

@@ -30,7 +30,9 @@ _HELP = {
                    "with most levels).",
     "method": "nuts, metropolis, advi, fullrank_advi, pathfinder, map or laplace.",
     "family": "gaussian, lognormal, student_t, bernoulli, binomial (formula 'y | trials(n) ~ ...'), "
-              "poisson, negative_binomial, gamma, exponential, weibull or beta.",
+              "poisson, negative_binomial, gamma, exponential, weibull, beta, "
+              "zero_inflated_poisson, zero_inflated_negbinomial, hurdle_poisson or "
+              "hurdle_negbinomial.",
     "link": "The family's link: logit (default) or probit for bernoulli and binomial.",
     "sigma": 'A formula for the residual sd, e.g. "sigma ~ 1 + (1 | zip)" (log sigma varies '
              "by zip; \"1 + (1 | zip)\" means the same). Where sigma varies only by the "

@@ -32,7 +32,9 @@ def compare_cmd(
                                        "random if omitted, as for 'hbr fit')."),
     family: str = typer.Option("gaussian", help="gaussian, lognormal, student_t, bernoulli, "
                                "binomial, poisson, negative_binomial, gamma, exponential, "
-                               "weibull or beta (brms's names work too)."),
+                               "weibull, beta, zero_inflated_poisson, "
+                               "zero_inflated_negbinomial, hurdle_poisson or "
+                               "hurdle_negbinomial (brms's names work too)."),
     prior: list[str] = typer.Option([], "--prior", help='Override a prior in every model, '
                                     'repeatable: --prior "sigma=HalfNormal(1)".'),
     parameterization: Optional[str] = typer.Option(

@@ -2,8 +2,8 @@ r"""Pointwise log likelihoods of the families of :mod:`hbr.model.families`, in J
 
 ``LOGLIK[(family, link)](y, eta, aux, rows)`` is :math:`\log p(y_i \mid \eta_i)` for every
 row, with the linear predictor ``eta`` (N,), the family's extra parameters ``aux``
-(``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ...}``) and the row data
-``rows`` (``trials``).
+(``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ..., "zi": ...}``) and the
+row data ``rows`` (``trials``).
 Each is written on the scale of :math:`\eta` so that no probability under- or overflows:
 ``log_sigmoid`` for the logit, ``log_ndtr`` for the probit, :math:`y\eta - e^\eta` for the
 Poisson. They are smooth in :math:`\eta`, as the pilot's curvature
@@ -112,6 +112,32 @@ def _beta(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
             + (b - 1) * jnp.log1p(-y))
 
 
+def _zeros(zeros: str, base: LogLik) -> LogLik:
+    r"""A zero-inflated (``zeros="inflated"``, probability ``zi``) or hurdle (``"hurdle"``,
+    ``hu``) mixture over the count family ``base``, with :math:`\ell_0 = \log f(0 \mid
+    \mu)`:
+
+    * inflated: :math:`\log(\pi + (1 - \pi) e^{\ell_0})` at 0, else
+      :math:`\log(1 - \pi) + \log f(y)`;
+    * hurdle: :math:`\log h` at 0, else :math:`\log(1 - h) + \log f(y) -
+      \log(1 - e^{\ell_0})`.
+
+    Both branches are finite in every row (:math:`\ell_0 < 0` is kept below zero), so
+    ``where`` passes no NaN into the gradient."""
+    def f(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+        p = aux["zi" if zeros == "inflated" else "hu"]
+        l0 = base(jnp.zeros_like(y), eta, aux, rows)
+        positive = jnp.log1p(-p) + base(y, eta, aux, rows)
+        if zeros == "inflated":
+            zero = jnp.logaddexp(jnp.log(p), jnp.log1p(-p) + l0)
+        else:
+            l0 = jnp.minimum(l0, -jnp.finfo(l0.dtype).tiny)
+            positive = positive - jnp.log(-jnp.expm1(l0))
+            zero = jnp.log(p) * jnp.ones_like(l0)
+        return jnp.where(y == 0, zero, positive)
+    return f
+
+
 LOGLIK: dict[tuple[str, str], LogLik] = {
     ("gaussian", "identity"): _gaussian,
     ("lognormal", "identity"): _lognormal,
@@ -126,6 +152,10 @@ LOGLIK: dict[tuple[str, str], LogLik] = {
     ("exponential", "log"): _exponential,
     ("weibull", "log"): _weibull,
     ("beta", "logit"): _beta,
+    ("zero_inflated_poisson", "log"): _zeros("inflated", _poisson),
+    ("zero_inflated_negbinomial", "log"): _zeros("inflated", _negative_binomial),
+    ("hurdle_poisson", "log"): _zeros("hurdle", _poisson),
+    ("hurdle_negbinomial", "log"): _zeros("hurdle", _negative_binomial),
 }
 
 

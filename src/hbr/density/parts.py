@@ -40,6 +40,7 @@ _DISTRIBUTIONS: dict[str, Callable[..., dist.Distribution]] = {
     "Exponential": dist.Exponential,
     "Gamma": dist.Gamma,
     "LogNormal": dist.LogNormal,
+    "Beta": dist.Beta,
     "Uniform": dist.Uniform,
 }
 
@@ -306,7 +307,8 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     jitter = np.zeros(dim)
     beta, se, s = ols
     wanted: dict[str, np.ndarray] = {"sigma": np.array([s]), "nu": np.array([10.0]),
-                                     "phi": np.array([10.0]), "shape": np.array([2.0])}
+                                     "phi": np.array([10.0]), "shape": np.array([2.0]),
+                                     "zi": np.array([0.1]), "hu": np.array([0.3])}
     for dd in spec.design.dpars:
         for t in dd.terms:
             wanted[t.name] = np.full(t.stop - t.start, np.log(s) if t.name.endswith(
@@ -340,7 +342,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
             jitter[a:b] = jitter[a:b] / scale
         else:
             center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
-        if p.domain == "positive":
+        if p.domain in ("positive", "unit"):
             jitter[a:b] = 0.5
     for i, (a, b, J, k) in raw_off.items():
         g = spec.groups[i]

@@ -165,7 +165,9 @@ def centered_fraction(sd: np.ndarray, information: np.ndarray) -> np.ndarray:
     >>> centered_fraction(np.array([1.0]), np.array([[0.0], [1.0], [99.0]])).ravel().tolist()
     [0.0, 0.5, 0.99]
     """
-    v = np.square(np.asarray(sd, dtype=float))[None, :] * np.asarray(information, dtype=float)
+    # a mixture's rows (a zero-inflated count at 0) can curve the wrong way: no information
+    info = np.maximum(np.asarray(information, dtype=float), 0.0)
+    v = np.square(np.asarray(sd, dtype=float))[None, :] * info
     with np.errstate(invalid="ignore"):
         w = v / (v + 1.0)
     return np.clip(np.nan_to_num(w, nan=0.0, posinf=1.0), 0.0, 1.0)

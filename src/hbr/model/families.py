@@ -15,6 +15,12 @@ family                 links (default 1st)  extra parameters    response
 ``exponential``        log                  (none)              positive amounts, times
 ``weibull``            log                  ``shape``           positive amounts, times
 ``beta``               logit                ``phi``             proportions in (0, 1)
+``zero_inflated_        log                  ``zi``              counts with extra zeros
+poisson``
+``zero_inflated_        log                  ``phi``, ``zi``     counts with extra zeros
+negbinomial``
+``hurdle_poisson``     log                  ``hu``              counts, zeros apart
+``hurdle_negbinomial`` log                  ``phi``, ``hu``     counts, zeros apart
 =====================  ==================  ==================  ===========================
 
 With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset()``) and
@@ -37,11 +43,19 @@ With linear predictor :math:`\eta_i` (fixed and group effects plus any ``offset(
   :math:`\mu_i` is the mean (brms's parameterisation).
 * beta: :math:`y_i \sim \mathrm{Beta}(\mu_i\phi, (1 - \mu_i)\phi)`: mean :math:`\mu_i`,
   variance :math:`\mu_i(1 - \mu_i) / (1 + \phi)` (Ferrari & Cribari-Neto 2004; brms's).
+* zero-inflated (brms's ``zero_inflated_poisson``, ``zero_inflated_negbinomial``): a zero
+  from a separate process with probability :math:`\pi` (``zi``), else a count of the base
+  family, :math:`p(y) = \pi [y = 0] + (1 - \pi) f(y \mid \mu)`; mean :math:`(1 - \pi)\mu`.
+* hurdle (``hurdle_poisson``, ``hurdle_negbinomial``): zero with probability :math:`h`
+  (``hu``), else a count of the base family truncated at zero,
+  :math:`p(y) = (1 - h) f(y \mid \mu) / (1 - f(0 \mid \mu))` for :math:`y > 0`; mean
+  :math:`(1 - h)\mu / (1 - f(0 \mid \mu))`. :math:`\mu` is the base family's mean, as in brms.
 
 Default priors of the extra parameters (overridable by name, like every prior):
 ``sigma`` :math:`\mathrm{Exponential}(1/s_y)`, ``nu`` :math:`\mathrm{Gamma}(2, 0.1)` (as brms),
 ``phi`` :math:`\mathrm{Exponential}(0.1)` (mean 10; P(phi < 1) = 0.1), ``shape``
-:math:`\mathrm{Gamma}(0.01, 0.01)` (as brms: nearly flat on the log scale).
+:math:`\mathrm{Gamma}(0.01, 0.01)` (as brms: nearly flat on the log scale), ``zi`` and ``hu``
+:math:`\mathrm{Beta}(1, 1)` (uniform, as brms).
 Only the Gaussian and lognormal families have their group effects integrated out exactly
 ("marginal"); the others are sampled with per-group partial centring ("auto", :mod:`hbr.density.auto`).
 
@@ -57,10 +71,10 @@ import numpy as np
 
 from hbr.errors import DataError, OptionError
 from hbr.model.links import LINKS
-from hbr.priors import Exponential, Gamma, Prior
+from hbr.priors import Beta, Exponential, Gamma, Prior
 
-__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "ALIASES", "canonical_family", "resolve_family",
-           "check_response", "simulate_response"]
+__all__ = ["Family", "FAMILIES", "AUX_PRIORS", "AUX_DOMAINS", "ALIASES", "canonical_family",
+           "resolve_family", "check_response", "simulate_response"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -68,7 +82,11 @@ AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
     "nu": lambda sy: Gamma(2.0, 0.1),
     "phi": lambda sy: Exponential(0.1),
     "shape": lambda sy: Gamma(0.01, 0.01),
+    "zi": lambda sy: Beta(1.0, 1.0),
+    "hu": lambda sy: Beta(1.0, 1.0),
 }
+# where each extra parameter lives (hbr.model.spec): positive unless named here
+AUX_DOMAINS: dict[str, str] = {"zi": "unit", "hu": "unit"}
 
 
 @dataclass(frozen=True)
@@ -91,11 +109,17 @@ class Family:
         ``simulate(mu, aux, rng, trials, se)``: draws of y given the mean ``mu`` (the
         inverse link of the linear predictor) and the extra parameters ``aux``.
     expected : callable
-        ``expected(mu, trials, sd)``: the mean of y (``mu`` times the trials for the binomial;
-        :math:`e^{\mu + sd^2/2}` for the lognormal, ``sd`` the residual sd).
+        ``expected(mu, trials, aux)``: the mean of y (``mu`` times the trials for the
+        binomial; :math:`e^{\mu + \sigma^2/2}` for the lognormal, ``aux["sigma"]`` the
+        residual sd; :math:`(1 - \pi)\mu` for a zero-inflated family).
     log_response : bool
         The log density is the Gaussian one of :math:`\log y` (the lognormal): the
         statistics, the least-squares start and the default priors are on that scale.
+    zeros : str or None
+        "inflated" or "hurdle": a mixture with a point mass at zero over the count family
+        ``base`` (brms's ``zero_inflated_*`` and ``hurdle_*``).
+    base : str or None
+        The family whose counts the zero part mixes with.
     """
 
     name: str
@@ -105,8 +129,10 @@ class Family:
     marginal: bool = False
     simulate: Callable[..., np.ndarray] | None = field(default=None, repr=False)
     expected: Callable[..., np.ndarray] = field(
-        default=lambda mu, trials, sd=None: mu, repr=False)
+        default=lambda mu, trials, aux: mu, repr=False)
     log_response: bool = False
+    zeros: str | None = None
+    base: str | None = None
 
 
 def _gaussian(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
@@ -134,11 +160,58 @@ def _weibull(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, s
     return weibull_scale(mu, k) * rng.weibull(k, np.shape(mu))
 
 
+def zero_probability(base: str, mu: Any, aux: dict) -> Any:
+    r""":math:`f(0 \mid \mu)` of a count family: :math:`e^{-\mu}` (Poisson),
+    :math:`(\phi / (\phi + \mu))^\phi` (negative binomial)."""
+    if base == "poisson":
+        return np.exp(-mu)
+    phi = aux["phi"]
+    return np.exp(phi * (np.log(phi) - np.log(phi + mu)))
+
+
+def _positive_counts(base: str, mu: np.ndarray, aux: dict, rng: np.random.Generator
+                     ) -> np.ndarray:
+    """Draws of the base count family truncated at zero (y >= 1), exactly, by the inverse
+    of its distribution function on (f(0), 1)."""
+    from scipy import stats
+
+    mu = np.asarray(mu, dtype=float)
+    p0 = zero_probability(base, mu, aux)
+    q = p0 + rng.random(mu.shape) * (1.0 - p0)
+    if base == "poisson":
+        y = stats.poisson.ppf(q, mu)
+    else:
+        phi = np.broadcast_to(aux["phi"], mu.shape)
+        y = stats.nbinom.ppf(q, phi, phi / (phi + mu))
+    return np.maximum(y, 1.0)
+
+
+def _zero_family(name: str, zeros: str, base: str, aux: tuple[str, ...]) -> Family:
+    """The row of a zero-inflated (``zeros="inflated"``) or hurdle family over ``base``."""
+    p = "zi" if zeros == "inflated" else "hu"
+
+    def simulate(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
+                 ) -> np.ndarray:
+        zero = rng.random(np.shape(mu)) < aux[p]
+        counts = (FAMILIES[base].simulate(mu, aux, rng, trials, se) if zeros == "inflated"
+                  else _positive_counts(base, mu, aux, rng))
+        return np.where(zero, 0.0, counts)
+
+    def expected(mu: np.ndarray, trials: Any, aux: dict) -> np.ndarray:
+        if zeros == "inflated":
+            return (1 - aux[p]) * mu
+        return (1 - aux[p]) * mu / (1 - zero_probability(base, mu, aux))
+
+    return Family(name, ("log",), aux, "count", simulate=simulate, expected=expected,
+                  zeros=zeros, base=base)
+
+
 FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("gaussian", ("identity",), ("sigma",), "real", marginal=True, simulate=_gaussian),
     Family("lognormal", ("identity",), ("sigma",), "positive", marginal=True,
            simulate=lambda mu, aux, rng, trials, se: np.exp(_gaussian(mu, aux, rng, trials, se)),
-           expected=lambda mu, trials, sd=None: np.exp(mu + 0.5 * sd**2), log_response=True),
+           expected=lambda mu, trials, aux: np.exp(mu + 0.5 * aux["sigma"]**2),
+           log_response=True),
     Family("student_t", ("identity",), ("sigma", "nu"), "real",
            simulate=lambda mu, aux, rng, trials, se:
            mu + aux["sigma"] * rng.standard_t(aux["nu"], mu.shape)),
@@ -147,7 +220,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("binomial", ("logit", "probit"), (), "successes",
            simulate=lambda mu, aux, rng, trials, se:
            rng.binomial(np.asarray(trials, dtype=np.int64), mu).astype(float),
-           expected=lambda mu, trials, sd=None: mu * trials),
+           expected=lambda mu, trials, aux: mu * trials),
     Family("poisson", ("log",), (), "count",
            simulate=lambda mu, aux, rng, trials, se: rng.poisson(mu).astype(float)),
     Family("negative_binomial", ("log",), ("phi",), "count", simulate=_negative_binomial),
@@ -160,6 +233,10 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("beta", ("logit",), ("phi",), "unit",
            simulate=lambda mu, aux, rng, trials, se:
            rng.beta(mu * aux["phi"], (1 - mu) * aux["phi"])),
+    _zero_family("zero_inflated_poisson", "inflated", "poisson", ("zi",)),
+    _zero_family("zero_inflated_negbinomial", "inflated", "negative_binomial", ("phi", "zi")),
+    _zero_family("hurdle_poisson", "hurdle", "poisson", ("hu",)),
+    _zero_family("hurdle_negbinomial", "hurdle", "negative_binomial", ("phi", "hu")),
 )}
 
 # the response's support, for the messages of check_response
@@ -176,6 +253,12 @@ ALIASES = {
     "negbin": "negative_binomial", "nb": "negative_binomial",
     "gamma": "gamma", "exponential": "exponential", "weibull": "weibull", "beta": "beta",
     "lognormal": "lognormal",
+    "zeroinflatedpoisson": "zero_inflated_poisson", "zip": "zero_inflated_poisson",
+    "zeroinflatednegbinomial": "zero_inflated_negbinomial",
+    "zeroinflatednegativebinomial": "zero_inflated_negbinomial",
+    "zinb": "zero_inflated_negbinomial",
+    "hurdlepoisson": "hurdle_poisson", "hurdlenegbinomial": "hurdle_negbinomial",
+    "hurdlenegativebinomial": "hurdle_negbinomial",
 }
 
 

@@ -38,13 +38,16 @@ from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
-from hbr.model.families import AUX_PRIORS, FAMILIES, Family, check_response, resolve_family
+from hbr.model.families import (AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, check_response,
+                                resolve_family)
 from hbr.model.links import LINKS
 from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
 __all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
-                    "corr": ("corr",)}
+                    "unit": ("unit", "interval"), "corr": ("corr",)}
+# the bounds an interval (Uniform) prior must keep within, by domain
+_DOMAIN_BOUNDS = {"positive": (0.0, np.inf), "unit": (0.0, 1.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -139,7 +142,8 @@ def _fitting_priors(domain: str) -> str:
     names = [n for n, row in PRIORS.items() if row.support == domain]
     if domain == "corr":
         return " or ".join(f"{n}({', '.join(PRIORS[n].params)})" for n in names)
-    return ", ".join(names) + (" or Uniform" if domain == "real" else " or Uniform(0, upper)")
+    return ", ".join(names) + {"real": " or Uniform", "unit": " or Uniform(0, 1)"}.get(
+        domain, " or Uniform(0, upper)")
 
 
 def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float]:
@@ -261,10 +265,12 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     def spec(name: str, domain: str, size: int, labels: tuple[str, ...] | None = None
              ) -> ParamSpec:
         prior = chosen[name]
+        lo, hi = _DOMAIN_BOUNDS.get(domain, (-np.inf, np.inf))
         if prior.support not in _DOMAIN_SUPPORTS[domain] or (
-                prior.support == "interval" and domain == "positive"
-                and float(np.min(prior.kwargs["lower"])) < 0):
+                prior.support == "interval" and (float(np.min(prior.kwargs["lower"])) < lo
+                                                 or float(np.max(prior.kwargs["upper"])) > hi)):
             need = {"real": "a real number", "positive": "a positive number",
+                    "unit": "a probability between 0 and 1",
                     "corr": "a correlation matrix"}[domain]
             fix = _fitting_priors(domain)
             raise PriorError(f"prior for {name!r}: {prior} does not fit, because {name!r} is "
@@ -279,7 +285,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels) for t in design.terms)
     dpar_fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels)
                        for d in design.dpars for t in d.terms)
-    aux = tuple(spec(n, "positive", 1) for n in fam.aux if n in chosen)
+    aux = tuple(spec(n, AUX_DOMAINS.get(n, "positive"), 1) for n in fam.aux if n in chosen)
     groups = []
     partner = {a: b for a, b in design.joint} | {b: a for a, b in design.joint}
     for i, (blk, cname) in enumerate(zip(design.groups,

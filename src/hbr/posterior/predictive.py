@@ -99,12 +99,9 @@ def _check_size(post: dict[str, np.ndarray], n: int) -> None:
 def response_draws(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
                    rng: np.random.Generator) -> np.ndarray:
     eta = linear_predictor(spec, post, rows)
-    aux = {p.name: post[p.name][..., None] for p in spec.aux}
-    sd = noise_sd(spec, post, rows)
-    if sd is not None:
-        aux["sigma"] = sd
     # known se is already inside the sd, so simulate_response gets no se of its own
-    return simulate_response(spec.family, spec.link, eta, aux, rng, rows.trials)
+    return simulate_response(spec.family, spec.link, eta, family_aux(spec, post, rows), rng,
+                             rows.trials)
 
 
 def posterior_predictive(spec: ModelSpec, post: dict[str, np.ndarray], seed: int
@@ -177,12 +174,22 @@ def predict(spec: ModelSpec, post: dict[str, np.ndarray], data: pd.DataFrame,
 
 def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
                       eta: np.ndarray | None = None) -> np.ndarray:
-    """:math:`E[y \mid \theta]` of each row and draw (the family's ``expected``: the
-    lognormal's needs the residual sd); ``eta`` the linear predictor when known."""
+    r""":math:`E[y \mid \theta]` of each row and draw (the family's ``expected`` of the
+    extra parameters: the lognormal's residual sd, a zero-inflated family's ``zi``);
+    ``eta`` the linear predictor when known."""
     eta = linear_predictor(spec, post, rows) if eta is None else eta
     fam = FAMILIES[spec.family]
-    return fam.expected(inverse_link(spec.link, eta), rows.trials,
-                        noise_sd(spec, post, rows) if fam.log_response else None)
+    return fam.expected(inverse_link(spec.link, eta), rows.trials, family_aux(spec, post, rows))
+
+
+def family_aux(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows) -> dict[str, Any]:
+    """The family's extra parameters of each draw, broadcastable to (chains, draws, rows):
+    ``sigma`` the residual sd of each row (a ``sigma ~`` formula's, or the known se's)."""
+    aux: dict[str, Any] = {p.name: post[p.name][..., None] for p in spec.aux}
+    sd = noise_sd(spec, post, rows)
+    if sd is not None:
+        aux["sigma"] = sd
+    return aux
 
 
 def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.ndarray],
