@@ -94,6 +94,7 @@ class FitOptions:
     priors: Mapping[str, Prior | str] | None = None
     parameterization: str = "marginal"
     marginalize: str | None = None
+    parameterization_given: bool = False  # asked for by name (else the family's default)
     target_accept: float = 0.9
     method: str = "nuts"
     init: str | None = None
@@ -126,6 +127,7 @@ class FitOptions:
         o["family"] = fam.name  # brms's "negbinomial", Bambi's "t": hbr's name from here on
         o["parameterization"] = _parameterization(kw.get("parameterization"), fam.marginal,
                                                   o["marginalize"])
+        o["parameterization_given"] = kw.get("parameterization") is not None
         pr = o["progress"]
         if pr is False:
             o["progress"] = None

@@ -42,6 +42,8 @@ class Case(NamedTuple):
     #                     far enough from 0 and 1 not to round to exactly 0 or 1 in float64
     matrix: bool = True  # CI's matrix test runs its centred and non-centred cells too (bench/
     #                      sbc.py always does; CI runs the default cell of every case)
+    censor: bool = False  # right-censor y at a follow-up time ~ Uniform(0.5, 4) drawn apart
+    #                       from the parameters (non-informative), y | cens(c)
 
 
 CASES: dict[str, Case] = {
@@ -77,6 +79,8 @@ CASES: dict[str, Case] = {
     "hurdle_poisson": Case("hurdle_poisson", "log", ("hu",), "y ~ x + (1 | g)", matrix=False),
     "hurdle_negbinomial": Case("hurdle_negbinomial", "log", ("phi", "hu"), "y ~ x + (1 | g)",
                                matrix=False),
+    "weibull-censored": Case("weibull", "log", ("shape",), "y | cens(c) ~ x + (1 | g)",
+                             matrix=False, censor=True),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
@@ -131,6 +135,10 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         y = simulate_response(c.family, c.link, eta, truth, rng, n)
     truth["1|g[g0]"] = b[0]
     data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "n": n, "s": s, "e": e})
+    if c.censor:  # follow-up times drawn last, so the other cases keep their stream
+        follow_up = rng.uniform(0.5, 4.0, g.size)
+        data["c"] = (y > follow_up).astype(float)
+        data["y"] = np.minimum(y, follow_up)
     return data, truth
 
 

@@ -217,12 +217,12 @@ def row_loglik(spec: Any, post: dict[str, np.ndarray], rows: Rows, y: np.ndarray
     """:math:`\\log p(y_i \\mid \\theta^{(s)})`, (chains, draws, n)."""
     import jax
 
-    from hbr.density.likelihoods import LOGLIK
+    from hbr.density.likelihoods import LOGLIK, row_arrays
 
     eta = linear_predictor(spec, post, rows)
     with jax.enable_x64(True):
         ll = LOGLIK[(spec.family, spec.link)](y, eta, family_aux(spec, post, rows),
-                                              {"trials": rows.trials})
+                                              row_arrays(rows, y))
         return np.asarray(ll, dtype=float)
 
 

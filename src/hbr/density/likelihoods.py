@@ -17,9 +17,9 @@ from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import gammaln, log_ndtr
+from jax.scipy.special import gammainc, gammaincc, gammaln, log_ndtr
 
-__all__ = ["LOGLIK", "aux_information", "row_arrays"]
+__all__ = ["LOGLIK", "LOG_CDF", "aux_information", "row_arrays"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -138,9 +138,62 @@ def _zeros(zeros: str, base: LogLik) -> LogLik:
     return f
 
 
+def _log_cdf_normal(z: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return log_ndtr(z), log_ndtr(-z)
+
+
+def _log1mexp(a: jax.Array) -> jax.Array:
+    r""":math:`\log(1 - e^a)` for :math:`a < 0`, accurate at both ends (Maechler 2012)."""
+    a = jnp.minimum(a, -jnp.finfo(a.dtype).tiny)
+    return jnp.where(a > -math.log(2), jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
+
+
+def _weibull_log_sf(y: jax.Array, eta: jax.Array, aux: dict) -> jax.Array:
+    k = aux["shape"]
+    return -jnp.exp(k * (jnp.log(y) - eta + gammaln(1 + 1 / k)))  # -(y / lambda)^k
+
+
+def _gamma_cdfs(y: jax.Array, eta: jax.Array, aux: dict) -> tuple[jax.Array, jax.Array]:
+    a = aux["shape"]
+    x = a * y * jnp.exp(-eta)  # rate a / mu
+    return jnp.log(gammainc(a, x)), jnp.log(gammaincc(a, x))
+
+
+# (log F(y), log S(y)) of each family that takes cens(): the censored rows' likelihoods
+LOG_CDF: dict[str, Callable[[jax.Array, jax.Array, dict], tuple[jax.Array, jax.Array]]] = {
+    "gaussian": lambda y, eta, aux: _log_cdf_normal((y - eta) / aux["sigma"]),
+    "lognormal": lambda y, eta, aux: _log_cdf_normal((jnp.log(y) - eta) / aux["sigma"]),
+    "exponential": lambda y, eta, aux: (_log1mexp(-y * jnp.exp(-eta)), -y * jnp.exp(-eta)),
+    "weibull": lambda y, eta, aux: (_log1mexp(_weibull_log_sf(y, eta, aux)),
+                                    _weibull_log_sf(y, eta, aux)),
+    "gamma": _gamma_cdfs,
+}
+
+
+def _censorable(family: str, density: LogLik) -> LogLik:
+    r"""``density`` and, for rows that carry ``cens`` (brms's codes), the probability of
+    what was seen: :math:`\log F(y)` (-1, left: y or less), :math:`\log f(y)` (0),
+    :math:`\log S(y)` (1, right: y or more) and :math:`\log(F(y_2) - F(y))` (2, between y and
+    ``y2``). Without ``cens`` in the rows (a static key) it is ``density`` itself."""
+    def f(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+        if rows.get("cens") is None:
+            return density(y, eta, aux, rows)
+        c = rows["cens"]
+        log_F, log_S = LOG_CDF[family](y, eta, aux)
+        y2 = rows.get("y2")
+        if y2 is None:
+            between = jnp.zeros_like(log_F)
+        else:  # log(F(y2) - F(y)) = log F(y2) + log(1 - exp(log F(y) - log F(y2)))
+            log_F2, _ = LOG_CDF[family](y2, eta, aux)
+            between = log_F2 + _log1mexp(log_F - log_F2)
+        return jnp.where(c == 0, density(y, eta, aux, rows),
+                         jnp.where(c == 1, log_S, jnp.where(c == -1, log_F, between)))
+    return f
+
+
 LOGLIK: dict[tuple[str, str], LogLik] = {
-    ("gaussian", "identity"): _gaussian,
-    ("lognormal", "identity"): _lognormal,
+    ("gaussian", "identity"): _censorable("gaussian", _gaussian),
+    ("lognormal", "identity"): _censorable("lognormal", _lognormal),
     ("student_t", "identity"): _student_t,
     ("bernoulli", "logit"): _bernoulli("logit"),
     ("bernoulli", "probit"): _bernoulli("probit"),
@@ -148,9 +201,9 @@ LOGLIK: dict[tuple[str, str], LogLik] = {
     ("binomial", "probit"): _binomial("probit"),
     ("poisson", "log"): _poisson,
     ("negative_binomial", "log"): _negative_binomial,
-    ("gamma", "log"): _gamma,
-    ("exponential", "log"): _exponential,
-    ("weibull", "log"): _weibull,
+    ("gamma", "log"): _censorable("gamma", _gamma),
+    ("exponential", "log"): _censorable("exponential", _exponential),
+    ("weibull", "log"): _censorable("weibull", _weibull),
     ("beta", "logit"): _beta,
     ("zero_inflated_poisson", "log"): _zeros("inflated", _poisson),
     ("zero_inflated_negbinomial", "log"): _zeros("inflated", _negative_binomial),
@@ -172,8 +225,17 @@ def aux_information(family: str, aux: dict) -> jax.Array:
     return jnp.asarray(0.0)
 
 
-def row_arrays(design: Any) -> dict[str, Any]:
-    """The per-row arrays a likelihood may need besides y (``trials``)."""
+def row_arrays(design: Any, y: Any = None) -> dict[str, Any]:
+    """The per-row arrays a likelihood may need besides y (``trials``; ``cens`` and ``y2``
+    of ``y | cens(c, y2)``), of a :class:`~hbr.design.types.Design` or of
+    :class:`~hbr.design.newdata.Rows` whose response is ``y``."""
     import numpy as np
-    return ({"trials": np.asarray(design.trials, dtype=np.float64)}
-            if design.trials is not None else {})
+    out = {}
+    for key, a in (("trials", design.trials), ("cens", design.cens), ("y2", design.cens_y2)):
+        if a is not None:
+            out[key] = np.asarray(a, dtype=np.float64)
+    if "y2" in out:  # read in interval rows only; elsewhere a value above y keeps the unused
+        y = np.asarray(design.y if y is None else y, dtype=np.float64)  # branch (and its
+        #                                                            gradient) finite
+        out["y2"] = np.where(out["cens"] == 2, out["y2"], y + np.abs(y) + 1.0)
+    return out

@@ -122,6 +122,8 @@ class Structure(NamedTuple):
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
+    censored: str = ""  # "cens" (y | cens(c)), "cens+y2" (cens(c, y2)) or "": which row
+    # arrays the likelihood reads (hbr.density.likelihoods.row_arrays)
 
     @property
     def lik_family(self) -> str:
@@ -236,7 +238,8 @@ class Structure(NamedTuple):
             x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
             size_classes(spec, noise, use_stats, marg) if marg else 0,
             "Intercept" if spec.intercept_center is not None else "",
-            (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
+            (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
+            "" if design.cens is None else "cens+y2" if design.cens_y2 is not None else "cens")
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
@@ -277,6 +280,10 @@ def _check(spec: ModelSpec, parameterization: str) -> None:
         raise OptionError(f"parameterization='marginal' needs the gaussian family, not "
                           f"{spec.family!r}: only Gaussian group effects can be integrated "
                           "out exactly; use 'auto' (the default for other families)")
+    if parameterization == "marginal" and spec.design.cens is not None:
+        raise OptionError("parameterization='marginal' needs every row observed: a censored "
+                          "row's likelihood is not Gaussian in the group effects, so they "
+                          "cannot be integrated out; use 'auto' (the default with cens())")
 
 
 def _param_layouts(spec: ModelSpec) -> tuple[tuple[ParamLayout, ...], int]:

@@ -39,6 +39,9 @@ class Rows:
     offset, se, trials : ndarray (n,) or None
     dpar_X : ndarray (n, q) or None
         Fixed-effect columns of the ``sigma ~ ...`` formula.
+    cens, cens_y2 : ndarray (n,) or None
+        The censoring code and the interval's upper end (``y | cens(c, y2)``): what the log
+        likelihood of a censored row needs (LOO); predictions do not need them.
     """
 
     X: np.ndarray
@@ -49,6 +52,8 @@ class Rows:
     se: np.ndarray | None = None
     trials: np.ndarray | None = None
     dpar_X: np.ndarray | None = None
+    cens: np.ndarray | None = None
+    cens_y2: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -60,7 +65,7 @@ def training_rows(design: Design) -> Rows:
     return Rows(design.X, tuple(b.index for b in design.groups),
                 tuple(b.Z for b in design.groups), tuple(() for _ in design.groups),
                 design.offset, design.se, design.trials,
-                design.dpars[0].X if design.dpars else None)
+                design.dpars[0].X if design.dpars else None, design.cens, design.cens_y2)
 
 
 def new_rows(design: Design, data: pd.DataFrame) -> Rows:
@@ -113,7 +118,8 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         Z.append(np.column_stack(zc))
         new_levels.append(tuple(str(v) for v in names))
     extra = {name: np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo), float)
-             for name, fa in f.additions if name == "trials" or se_cols <= set(data.columns)}
+             for name, fa in f.additions if name == "trials"
+             or {c for c, _ in factor_columns(fa)} <= set(data.columns)}
     offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
                       for fa in f.offsets], axis=0) if f.offsets else None)
     dpar_X = None
@@ -122,7 +128,7 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         dc, _ = code_terms(list(d.terms), d.intercept, data, d.text, memo, new_data=True)
         dpar_X = np.column_stack(dc) if dc else np.zeros((n, 0))
     return Rows(X, tuple(index), tuple(Z), tuple(new_levels), offset, extra.get("se"),
-                extra.get("trials"), dpar_X)
+                extra.get("trials"), dpar_X, extra.get("cens"), extra.get("cens_y2"))
 
 
 def needed_columns(design: Design) -> list[str]:

@@ -117,6 +117,8 @@ class Design:
     joint: tuple[tuple[int, int], ...] = ()  # (mean term, sigma term) of one factor whose
     #   effects are correlated across the formulas (brms's shared id, ``(x |p| g)`` and
     #   ``sigma ~ (1 |p| g)``): indices into ``groups``
+    cens: np.ndarray | None = None  # ``y | cens(c)``: -1 left, 0 none, 1 right, 2 interval
+    cens_y2: np.ndarray | None = None  # ``cens(c, y2)``: the upper end of interval rows
 
     @property
     def n_obs(self) -> int:

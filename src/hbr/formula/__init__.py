@@ -30,6 +30,9 @@ Supported syntax (``y ~ rhs``):
                              residual sigma), family gaussian
 ``y | trials(n) ~ ...``      successes out of ``n`` trials (a column or a number), binomial;
                              lme4's ``cbind(y, n - y) ~ ...`` means the same
+``y | cens(c) ~ ...``        censored rows (brms): ``c`` is -1 (left: y or less), 0 (y
+                             observed), 1 (right: y or more), 2 (interval, with
+                             ``cens(c, y2)``: between y and y2)
 ``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
                              (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
@@ -170,7 +173,7 @@ def parse_formula(text: str) -> Formula:
                    tuple(additions), se_sigma, tuple(offsets))
 
 
-_ADDITIONS = ("se", "trials")
+_ADDITIONS = ("se", "trials", "cens")
 
 
 def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
@@ -201,7 +204,8 @@ def _cbind(response: Factor, text: str) -> tuple[Factor, Factor | None]:
 
 
 def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
-    """Parse ``| se(s)``, ``| trials(n)`` (joined by '+') after the response."""
+    """Parse ``| se(s)``, ``| trials(n)``, ``| cens(c)`` or ``| cens(c, y2)`` (joined by
+    '+') after the response; ``cens(c, y2)`` adds ("cens_y2", y2)."""
     bar = p.take()
     if bar.text == "||":
         raise p.error("use a single '|' before response additions: 'y | se(s) ~ ...'", bar)
@@ -210,19 +214,22 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
     while True:
         tok = p.peek()
         if tok.kind != "call":
-            raise p.error("expected se(...) or trials(...) after '|', e.g. 'y | se(s) ~ x'",
-                          tok)
+            raise p.error("expected se(...), trials(...) or cens(...) after '|', e.g. "
+                          "'y | se(s) ~ x'", tok)
         p.take()
         call = _make_factor(tok, text)
         fn = call.tree.func.id if isinstance(call.tree.func, ast.Name) else ""
         if fn not in _ADDITIONS:
             raise FormulaError(f"unknown response addition {fn or tok.text!r}; hbr knows "
-                               "se(s) (known standard errors) and trials(n) (binomial)",
+                               "se(s) (known standard errors), trials(n) (binomial) and "
+                               "cens(c) or cens(c, y2) (censored rows)",
                                text, tok.start, len(fn) or 1)
         if any(n == fn for n, _ in out):
             raise FormulaError(f"{fn}() is given twice", text, tok.start, len(fn))
         kw = {k.arg: k.value for k in call.tree.keywords}
-        if len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
+        if fn == "cens":
+            out += _cens(call, text, tok)
+        elif len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
             form = "se(s) or se(s, sigma=True)" if fn == "se" else "trials(n)"
             raise FormulaError(f"{fn}() takes one column or number: write {form}", text,
                                tok.start, tok.end - tok.start)
@@ -233,12 +240,27 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
                 raise FormulaError("se(..., sigma=) takes True or False", text, tok.start,
                                    tok.end - tok.start)
             se_sigma = bool(v.value) if isinstance(v, ast.Constant) else v.id == "TRUE"
-        out.append((fn, _argument(call, call.tree.args[0], text)))
+        if fn != "cens":
+            out.append((fn, _argument(call, call.tree.args[0], text)))
         nxt = p.peek()
         if nxt.kind == "op" and nxt.text == "+":
             p.take()
             continue
         return out, se_sigma
+
+
+def _cens(call: Factor, text: str, tok: Tok) -> list[tuple[str, Factor]]:
+    """``cens(c)`` or ``cens(c, y2)`` (brms's; ``y2`` is the upper end of the interval-censored
+    rows): ("cens", c) and, with two arguments, ("cens_y2", y2)."""
+    args = list(call.tree.args)
+    if call.tree.keywords or len(args) not in (1, 2):
+        raise FormulaError("cens() takes the censoring column and, for interval censoring, the "
+                           "upper end: write cens(c) or cens(c, y2), with c -1 (left), 0 (none), "
+                           "1 (right) or 2 (interval)", text, tok.start, tok.end - tok.start)
+    out = [("cens", _argument(call, args[0], text))]
+    if len(args) == 2:
+        out.append(("cens_y2", _argument(call, args[1], text)))
+    return out
 
 
 def _split_offsets(terms: list[Term], text: str) -> tuple[list[Term], list[Factor]]:

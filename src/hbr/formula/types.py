@@ -78,7 +78,8 @@ class Formula:
     intercept: bool
     terms: tuple[Term, ...]
     groups: tuple[GroupTerm, ...]
-    additions: tuple[tuple[str, Factor], ...] = ()  # ("se" | "trials", argument)
+    additions: tuple[tuple[str, Factor], ...] = ()  # ("se" | "trials" | "cens" | "cens_y2",
+    #                                                   argument)
     se_sigma: bool = False  # se(s, sigma=True): also estimate the residual sigma
     offsets: tuple[Factor, ...] = ()  # arguments of offset() terms
 

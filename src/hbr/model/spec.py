@@ -38,8 +38,8 @@ from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
-from hbr.model.families import (AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, check_response,
-                                resolve_family)
+from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
+from hbr.model.response_checks import check_censoring, check_response
 from hbr.model.links import LINKS
 from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
@@ -240,7 +240,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     OptionError
         Unknown family or link.
     DataError
-        A response that does not fit the family (see :func:`hbr.model.families.check_response`).
+        A response that does not fit the family (see :func:`hbr.model.response_checks.check_response`).
     PriorError
         Unknown parameter name (the message lists the valid names), malformed prior, or a
         prior whose support does not fit the parameter.
@@ -249,6 +249,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     family = fam.name  # an alias (brms's "negbinomial") becomes hbr's name
     if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
         check_response(fam, design.response, design.y, design.trials, design.se)
+        check_censoring(fam, design.response, design.y, design.cens, design.cens_y2, design.se)
     if design.dpars and "sigma" not in fam.aux:
         raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
     chosen = default_priors(design, family, link)

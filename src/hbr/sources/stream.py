@@ -42,7 +42,7 @@ def take(rows: Rows, i: np.ndarray) -> Rows:
         return None if a is None else a[i]
     return Rows(rows.X[i], tuple(x[i] for x in rows.index), tuple(z[i] for z in rows.Z),
                 rows.new_levels, pick(rows.offset), pick(rows.se), pick(rows.trials),
-                pick(rows.dpar_X))
+                pick(rows.dpar_X), pick(rows.cens), pick(rows.cens_y2))
 
 
 def concat(parts: list[Rows]) -> Rows:
@@ -53,15 +53,17 @@ def concat(parts: list[Rows]) -> Rows:
                 tuple(np.concatenate(x) for x in zip(*[p.index for p in parts])),
                 tuple(np.concatenate(z) for z in zip(*[p.Z for p in parts])),
                 first.new_levels, cat([p.offset for p in parts]), cat([p.se for p in parts]),
-                cat([p.trials for p in parts]), cat([p.dpar_X for p in parts]))
+                cat([p.trials for p in parts]), cat([p.dpar_X for p in parts]),
+                cat([p.cens for p in parts]), cat([p.cens_y2 for p in parts]))
 
 
 def _columns(design: Any) -> list[str]:
-    """What coding a row reads: predictors, factors, trials/offsets, the response, se()."""
+    """What coding a row reads: predictors, factors, trials/offsets, the response, se(),
+    cens()."""
     from hbr.design.transforms import factor_columns
 
     f = design.formula
-    extra = [f.response] + [fa for name, fa in f.additions if name == "se"]
+    extra = [f.response] + [fa for name, fa in f.additions if name != "trials"]
     return list(dict.fromkeys(needed_columns(design)
                               + [c for fa in extra for c, _ in factor_columns(fa)]))
 
