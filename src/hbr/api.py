@@ -155,8 +155,8 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
     code ``frames`` calls above this one (2 from :func:`fit`)."""
     t_start = time.perf_counter()
     design, keep_loglik = _design(_formulas(formula, data), data, opts, frames)
-    if design.cens is not None and opts.parameterization == "marginal" and not (
-            opts.parameterization_given):  # censored rows: effects sampled (auto)
+    if design.limited and opts.parameterization == "marginal" and not (
+            opts.parameterization_given):  # censored or truncated rows: effects sampled
         opts = dataclasses.replace(opts, parameterization="auto")
     spec = build_model(design, priors, opts.family, opts.link)
     check_draw_memory(spec, opts, keep_loglik)

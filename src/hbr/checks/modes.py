@@ -55,7 +55,7 @@ def _profile_applies(spec: Any) -> bool:
     """Every group term of the mean is on one factor and Gaussian: integrated out."""
     from hbr.model.integrated import integrated_ids, marginal_factor
 
-    return (FAMILIES[spec.family].marginal and spec.design.cens is None and bool(spec.groups)
+    return (FAMILIES[spec.family].marginal and not spec.design.limited and bool(spec.groups)
             and len(integrated_ids(spec, marginal_factor(spec))) == len(spec.groups))
 
 
@@ -107,7 +107,7 @@ def map_vs_mean(fit: Any) -> pd.DataFrame:
     """
     summ = fit.summary(group_effects=False)
     out = summ[["mean", "sd"]].copy()
-    marginal = FAMILIES[fit.spec.family].marginal and fit.spec.design.cens is None
+    marginal = FAMILIES[fit.spec.family].marginal and not fit.spec.design.limited
     pars = (["marginal"] if marginal else []) + ["noncentered", "centered"]
     if not fit.spec.groups:
         pars = pars[:1] if pars[0] == "marginal" else ["noncentered"]

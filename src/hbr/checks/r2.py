@@ -61,6 +61,9 @@ def _family_variance(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     :math:`(1 - \pi)(V + \mu^2)` (zero-inflated) or :math:`(1 - h)(V + \mu^2) / (1 - f(0))`
     (hurdle), less the squared mean."""
     fam = FAMILIES[spec.family]
+    if spec.design.trunc_lb is not None or spec.design.trunc_ub is not None:
+        raise OptionError("kind='model' needs the variance of a truncated family, which hbr "
+                          "does not compute; use kind='residual' (the default)")
     if fam.zeros is None:
         return _base_variance(fam.name, spec, post, rows, mean)
     aux = family_aux(spec, post, rows)

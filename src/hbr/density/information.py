@@ -32,7 +32,8 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
     def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
         row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,
                                      {**aux, **{k: d[k] for k in ("y", "trials", "se",
-                                                                  "cens", "y2") if k in d}})
+                                                                  "cens", "y2", "lb", "ub")
+                                                if k in d}})
         return family_ll(row["y"], m, row, row)
 
     curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))

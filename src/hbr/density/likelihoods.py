@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammainc, gammaincc, gammaln, log_ndtr
 
-__all__ = ["LOGLIK", "LOG_CDF", "aux_information", "row_arrays"]
+__all__ = ["LOGLIK", "LOG_CDF", "aux_information", "log_truncation", "row_arrays"]
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -170,14 +170,36 @@ LOG_CDF: dict[str, Callable[[jax.Array, jax.Array, dict], tuple[jax.Array, jax.A
 }
 
 
+def log_truncation(family: str, y: jax.Array, eta: jax.Array, aux: dict, rows: dict
+                   ) -> jax.Array:
+    r""":math:`\log(F(u) - F(l))`, the mass a truncated row's distribution keeps between its
+    bounds ``lb`` and ``ub`` (rows without a bound: :math:`F(l) = 0` below :math:`-\infty`, or
+    at or below 0 for a positive family; :math:`F(u) = 1`). A missing bound is evaluated at
+    y instead and then not used, so every branch and its gradient stay finite."""
+    lb, ub = rows["lb"], rows["ub"]
+    has_lb = lb > (-jnp.inf if family == "gaussian" else 0.0)
+    has_ub = ub < jnp.inf
+    log_F_lb, log_S_lb = LOG_CDF[family](jnp.where(has_lb, lb, y), eta, aux)
+    log_F_ub, _ = LOG_CDF[family](jnp.where(has_ub, ub, y), eta, aux)
+    both = log_F_ub + _log1mexp(log_F_lb - log_F_ub)
+    return jnp.where(has_lb & has_ub, both, jnp.where(has_lb, log_S_lb,
+                                                      jnp.where(has_ub, log_F_ub, 0.0)))
+
+
 def _censorable(family: str, density: LogLik) -> LogLik:
     r"""``density`` and, for rows that carry ``cens`` (brms's codes), the probability of
     what was seen: :math:`\log F(y)` (-1, left: y or less), :math:`\log f(y)` (0),
     :math:`\log S(y)` (1, right: y or more) and :math:`\log(F(y_2) - F(y))` (2, between y and
-    ``y2``). Without ``cens`` in the rows (a static key) it is ``density`` itself."""
+    ``y2``); with ``lb`` and ``ub`` (``trunc()``) each less :func:`log_truncation`. Without
+    those keys in the rows (static) it is ``density`` itself."""
     def f(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
-        if rows.get("cens") is None:
-            return density(y, eta, aux, rows)
+        out = _censored(y, eta, aux, rows) if rows.get("cens") is not None else density(
+            y, eta, aux, rows)
+        if rows.get("lb") is None:
+            return out
+        return out - log_truncation(family, y, eta, aux, rows)
+
+    def _censored(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
         c = rows["cens"]
         log_F, log_S = LOG_CDF[family](y, eta, aux)
         y2 = rows.get("y2")
@@ -234,6 +256,10 @@ def row_arrays(design: Any, y: Any = None) -> dict[str, Any]:
     for key, a in (("trials", design.trials), ("cens", design.cens), ("y2", design.cens_y2)):
         if a is not None:
             out[key] = np.asarray(a, dtype=np.float64)
+    if design.trunc_lb is not None or design.trunc_ub is not None:  # both, +-inf if absent
+        n = np.shape(design.y if y is None else y)[0]
+        for key, a, v in (("lb", design.trunc_lb, -np.inf), ("ub", design.trunc_ub, np.inf)):
+            out[key] = (np.full(n, v) if a is None else np.asarray(a, dtype=np.float64))
     if "y2" in out:  # read in interval rows only; elsewhere a value above y keeps the unused
         y = np.asarray(design.y if y is None else y, dtype=np.float64)  # branch (and its
         #                                                            gradient) finite

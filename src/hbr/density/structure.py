@@ -122,8 +122,7 @@ class Structure(NamedTuple):
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
-    censored: str = ""  # "cens" (y | cens(c)), "cens+y2" (cens(c, y2)) or "": which row
-    # arrays the likelihood reads (hbr.density.likelihoods.row_arrays)
+    censored: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
 
     @property
     def lik_family(self) -> str:
@@ -239,7 +238,7 @@ class Structure(NamedTuple):
             size_classes(spec, noise, use_stats, marg) if marg else 0,
             "Intercept" if spec.intercept_center is not None else "",
             (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
-            "" if design.cens is None else "cens+y2" if design.cens_y2 is not None else "cens")
+            design.limits)
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
@@ -280,10 +279,11 @@ def _check(spec: ModelSpec, parameterization: str) -> None:
         raise OptionError(f"parameterization='marginal' needs the gaussian family, not "
                           f"{spec.family!r}: only Gaussian group effects can be integrated "
                           "out exactly; use 'auto' (the default for other families)")
-    if parameterization == "marginal" and spec.design.cens is not None:
-        raise OptionError("parameterization='marginal' needs every row observed: a censored "
-                          "row's likelihood is not Gaussian in the group effects, so they "
-                          "cannot be integrated out; use 'auto' (the default with cens())")
+    if parameterization == "marginal" and spec.design.limited:
+        raise OptionError("parameterization='marginal' needs every row observed in full: a "
+                          "censored or truncated row's likelihood is not Gaussian in the group "
+                          "effects, so they cannot be integrated out; use 'auto' (the default "
+                          "with cens() or trunc())")
 
 
 def _param_layouts(spec: ModelSpec) -> tuple[tuple[ParamLayout, ...], int]:

@@ -84,8 +84,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
                 f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
                 d.response.span[0], d.response.span[1] - d.response.span[0]))
         if d.additions or d.offsets:
-            raise DataError(f"the formula {d.text!r} cannot have se(), trials(), cens() or "
-                            "offset()")
+            raise DataError(f"the formula {d.text!r} cannot have se(), trials(), cens(), "
+                            "trunc() or offset()")
     across = _ids_across(f, dfs)
     if len({d.response.expr for d in dfs}) < len(dfs):
         raise DataError("two formulas model the same parameter; give one formula per parameter")
@@ -115,8 +115,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     n_mean = len(f.groups)
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
                   extra.get("trials"), offset, tuple(dpar_designs), memo,
-                  joint=_joint_blocks(across, n_mean, groups, dfs), cens=extra.get("cens"),
-                  cens_y2=extra.get("cens_y2"))
+                  joint=_joint_blocks(across, n_mean, groups, dfs),
+                  **{k: extra.get(k) for k in ("cens", "cens_y2", "trunc_lb", "trunc_ub")})
 
 
 def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int]]:

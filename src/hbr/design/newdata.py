@@ -42,6 +42,9 @@ class Rows:
     cens, cens_y2 : ndarray (n,) or None
         The censoring code and the interval's upper end (``y | cens(c, y2)``): what the log
         likelihood of a censored row needs (LOO); predictions do not need them.
+    trunc_lb, trunc_ub : ndarray (n,) or None
+        The bounds of a truncated response (``y | trunc(lb, ub)``): the likelihood, the
+        predictive draws and the expected response need them.
     """
 
     X: np.ndarray
@@ -54,6 +57,8 @@ class Rows:
     dpar_X: np.ndarray | None = None
     cens: np.ndarray | None = None
     cens_y2: np.ndarray | None = None
+    trunc_lb: np.ndarray | None = None
+    trunc_ub: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -65,7 +70,8 @@ def training_rows(design: Design) -> Rows:
     return Rows(design.X, tuple(b.index for b in design.groups),
                 tuple(b.Z for b in design.groups), tuple(() for _ in design.groups),
                 design.offset, design.se, design.trials,
-                design.dpars[0].X if design.dpars else None, design.cens, design.cens_y2)
+                design.dpars[0].X if design.dpars else None, design.cens, design.cens_y2,
+                design.trunc_lb, design.trunc_ub)
 
 
 def new_rows(design: Design, data: pd.DataFrame) -> Rows:
@@ -118,7 +124,7 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         Z.append(np.column_stack(zc))
         new_levels.append(tuple(str(v) for v in names))
     extra = {name: np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo), float)
-             for name, fa in f.additions if name == "trials"
+             for name, fa in f.additions if name in ("trials", "trunc_lb", "trunc_ub")
              or {c for c, _ in factor_columns(fa)} <= set(data.columns)}
     offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
                       for fa in f.offsets], axis=0) if f.offsets else None)
@@ -128,7 +134,8 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         dc, _ = code_terms(list(d.terms), d.intercept, data, d.text, memo, new_data=True)
         dpar_X = np.column_stack(dc) if dc else np.zeros((n, 0))
     return Rows(X, tuple(index), tuple(Z), tuple(new_levels), offset, extra.get("se"),
-                extra.get("trials"), dpar_X, extra.get("cens"), extra.get("cens_y2"))
+                extra.get("trials"), dpar_X, extra.get("cens"), extra.get("cens_y2"),
+                extra.get("trunc_lb"), extra.get("trunc_ub"))
 
 
 def needed_columns(design: Design) -> list[str]:
@@ -137,7 +144,8 @@ def needed_columns(design: Design) -> list[str]:
     formulas = [f] + [d.formula for d in design.dpars]
     factors = [fa for g in formulas for t in g.terms for fa in t.factors]
     factors += [fa for g in formulas for gt in g.groups for t in gt.terms for fa in t.factors]
-    factors += list(f.offsets) + [fa for name, fa in f.additions if name == "trials"]
+    factors += list(f.offsets) + [fa for name, fa in f.additions
+                                  if name in ("trials", "trunc_lb", "trunc_ub")]
     out = [c for fa in factors for c, _ in factor_columns(fa)]
     out += [c for g in formulas for gt in g.groups for c in gt.factor]
     return list(dict.fromkeys(out))

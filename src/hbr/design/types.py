@@ -119,10 +119,26 @@ class Design:
     #   ``sigma ~ (1 |p| g)``): indices into ``groups``
     cens: np.ndarray | None = None  # ``y | cens(c)``: -1 left, 0 none, 1 right, 2 interval
     cens_y2: np.ndarray | None = None  # ``cens(c, y2)``: the upper end of interval rows
+    trunc_lb: np.ndarray | None = None  # ``y | trunc(lb = ., ub = .)``: the bounds of each
+    trunc_ub: np.ndarray | None = None  # row's truncated distribution (None: unbounded)
 
     @property
     def n_obs(self) -> int:
         return int(self.table_stats.stats.N) if self.table_stats is not None else self.y.shape[0]
+
+    @property
+    def limits(self) -> str:
+        """Which row arrays of ``cens()`` and ``trunc()`` the likelihood reads ("cens",
+        "cens+y2", "trunc", "cens+trunc", ...; "" for none): part of the compile key."""
+        trunc = self.trunc_lb if self.trunc_lb is not None else self.trunc_ub
+        return "+".join(k for k, a in (("cens", self.cens), ("y2", self.cens_y2),
+                                       ("trunc", trunc)) if a is not None)
+
+    @property
+    def limited(self) -> bool:
+        """Whether some row's likelihood is a probability, not a density of y alone
+        (``cens()``, ``trunc()``): never Gaussian in the group effects."""
+        return bool(self.limits)
 
     @property
     def has_rows(self) -> bool:

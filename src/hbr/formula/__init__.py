@@ -33,6 +33,8 @@ Supported syntax (``y ~ rhs``):
 ``y | cens(c) ~ ...``        censored rows (brms): ``c`` is -1 (left: y or less), 0 (y
                              observed), 1 (right: y or more), 2 (interval, with
                              ``cens(c, y2)``: between y and y2)
+``y | trunc(lb = 0, ub = 10)``  a response truncated to [lb, ub] (numbers or columns;
+                             either bound may be left out)
 ``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
                              (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
@@ -173,7 +175,7 @@ def parse_formula(text: str) -> Formula:
                    tuple(additions), se_sigma, tuple(offsets))
 
 
-_ADDITIONS = ("se", "trials", "cens")
+_ADDITIONS = ("se", "trials", "cens", "trunc")
 
 
 def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
@@ -221,14 +223,17 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
         fn = call.tree.func.id if isinstance(call.tree.func, ast.Name) else ""
         if fn not in _ADDITIONS:
             raise FormulaError(f"unknown response addition {fn or tok.text!r}; hbr knows "
-                               "se(s) (known standard errors), trials(n) (binomial) and "
-                               "cens(c) or cens(c, y2) (censored rows)",
+                               "se(s) (known standard errors), trials(n) (binomial), "
+                               "cens(c) or cens(c, y2) (censored rows) and trunc(lb, ub) "
+                               "(a truncated response)",
                                text, tok.start, len(fn) or 1)
         if any(n == fn for n, _ in out):
             raise FormulaError(f"{fn}() is given twice", text, tok.start, len(fn))
         kw = {k.arg: k.value for k in call.tree.keywords}
         if fn == "cens":
             out += _cens(call, text, tok)
+        elif fn == "trunc":
+            out += _trunc(call, text, tok)
         elif len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
             form = "se(s) or se(s, sigma=True)" if fn == "se" else "trials(n)"
             raise FormulaError(f"{fn}() takes one column or number: write {form}", text,
@@ -240,7 +245,7 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
                 raise FormulaError("se(..., sigma=) takes True or False", text, tok.start,
                                    tok.end - tok.start)
             se_sigma = bool(v.value) if isinstance(v, ast.Constant) else v.id == "TRUE"
-        if fn != "cens":
+        if fn not in ("cens", "trunc"):
             out.append((fn, _argument(call, call.tree.args[0], text)))
         nxt = p.peek()
         if nxt.kind == "op" and nxt.text == "+":
@@ -261,6 +266,19 @@ def _cens(call: Factor, text: str, tok: Tok) -> list[tuple[str, Factor]]:
     if len(args) == 2:
         out.append(("cens_y2", _argument(call, args[1], text)))
     return out
+
+
+def _trunc(call: Factor, text: str, tok: Tok) -> list[tuple[str, Factor]]:
+    """``trunc(lb = a, ub = b)`` (brms's; positional ``trunc(a, b)`` too, either bound may be
+    left out): ("trunc_lb", a) and ("trunc_ub", b)."""
+    args = dict(zip(("lb", "ub"), call.tree.args))
+    kw = {k.arg: k.value for k in call.tree.keywords}
+    if len(call.tree.args) > 2 or set(kw) - {"lb", "ub"} or set(kw) & set(args) or not (
+            args or kw):
+        raise FormulaError("trunc() takes the bounds of the response: write trunc(lb = 0), "
+                           "trunc(ub = 10) or trunc(lb = 0, ub = 10) (numbers or columns)",
+                           text, tok.start, tok.end - tok.start)
+    return [(f"trunc_{k}", _argument(call, v, text)) for k, v in {**args, **kw}.items()]
 
 
 def _split_offsets(terms: list[Term], text: str) -> tuple[list[Term], list[Factor]]:

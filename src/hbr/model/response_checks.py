@@ -1,7 +1,8 @@
 """The checks of a response against its family, before anything is compiled: each bad
 value is a :class:`~hbr.errors.DataError` that names the column, the rows and the fix
 (:func:`check_response`: the family's support, ``trials()`` and ``se()``;
-:func:`check_censoring`: ``cens()``). This module never imports JAX."""
+:func:`check_censoring`: ``cens()``; :func:`check_truncation`: ``trunc()``). This module
+never imports JAX."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from hbr.errors import DataError
 from hbr.model.families import CENSORABLE, CONTINUOUS, Family
 
-__all__ = ["check_response", "check_censoring", "CENS_CODES"]
+__all__ = ["check_response", "check_censoring", "check_truncation", "CENS_CODES"]
 
 CENS_CODES = {-1: "left", 0: "none", 1: "right", 2: "interval"}
 
@@ -107,6 +108,34 @@ def check_censoring(fam: Family, name: str, y: np.ndarray, cens: np.ndarray | No
                             f"{name} = {y[i]:g} and y2 = {y2[i]:g} ({int(low.sum())} such "
                             f"row(s): {_rows(low)}); check that the columns are the right "
                             "way round")
+
+
+def check_truncation(fam: Family, name: str, y: np.ndarray, lb: np.ndarray | None,
+                     ub: np.ndarray | None, se: np.ndarray | None) -> None:
+    """Raise a :class:`~hbr.errors.DataError` naming the rows and the fix when ``trunc()``
+    does not fit: a family without a distribution function here, bounds the wrong way
+    round, or an observed y outside its bounds."""
+    if lb is None and ub is None:
+        return
+    if fam.name not in CENSORABLE:
+        raise DataError(f"trunc() needs a family whose distribution function hbr has: "
+                        f"{', '.join(CENSORABLE)}; not {fam.name!r}")
+    if se is not None:
+        raise DataError("trunc() and se() together are not supported")
+    lo = np.full(y.shape, -np.inf) if lb is None else lb
+    hi = np.full(y.shape, np.inf) if ub is None else ub
+    order = ~(lo < hi)
+    if order.any():
+        i = np.flatnonzero(order)[0]
+        raise DataError(f"trunc() needs lb below ub, but row {i} has lb = {lo[i]:g} and ub = "
+                        f"{hi[i]:g} ({int(order.sum())} such row(s): {_rows(order)})")
+    out = (y < lo) | (y > hi)
+    if out.any():
+        i = np.flatnonzero(out)[0]
+        raise DataError(f"{name!r} lies outside its truncation bounds in {int(out.sum())} "
+                        f"row(s) ({_rows(out)}; row {i}: {name} = {y[i]:g}, bounds [{lo[i]:g}, "
+                        f"{hi[i]:g}]): a truncated response is never observed outside them; "
+                        "widen the bounds or check the column")
 
 
 def _check_support(fam: Family, name: str, y: np.ndarray) -> None:

@@ -39,7 +39,7 @@ from hbr.design.types import Design, GroupBlock
 from hbr.design.stats import sample_sd
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
-from hbr.model.response_checks import check_censoring, check_response
+from hbr.model.response_checks import check_censoring, check_response, check_truncation
 from hbr.model.links import LINKS
 from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
@@ -250,6 +250,8 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
         check_response(fam, design.response, design.y, design.trials, design.se)
         check_censoring(fam, design.response, design.y, design.cens, design.cens_y2, design.se)
+        check_truncation(fam, design.response, design.y, design.trunc_lb, design.trunc_ub,
+                         design.se)
     if design.dpars and "sigma" not in fam.aux:
         raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
     chosen = default_priors(design, family, link)

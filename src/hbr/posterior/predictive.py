@@ -29,7 +29,8 @@ import pandas as pd
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
-from hbr.model.families import FAMILIES, inverse_link, simulate_response
+from hbr.model.families import (FAMILIES, inverse_link, simulate_response, truncated_draws,
+                                truncated_mean)
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
@@ -99,9 +100,12 @@ def _check_size(post: dict[str, np.ndarray], n: int) -> None:
 def response_draws(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
                    rng: np.random.Generator) -> np.ndarray:
     eta = linear_predictor(spec, post, rows)
+    aux = family_aux(spec, post, rows)
+    if rows.trunc_lb is not None or rows.trunc_ub is not None:
+        return truncated_draws(spec.family, inverse_link(spec.link, eta), aux, rng,
+                               *_bounds(rows))
     # known se is already inside the sd, so simulate_response gets no se of its own
-    return simulate_response(spec.family, spec.link, eta, family_aux(spec, post, rows), rng,
-                             rows.trials)
+    return simulate_response(spec.family, spec.link, eta, aux, rng, rows.trials)
 
 
 def posterior_predictive(spec: ModelSpec, post: dict[str, np.ndarray], seed: int
@@ -179,7 +183,17 @@ def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     ``eta`` the linear predictor when known."""
     eta = linear_predictor(spec, post, rows) if eta is None else eta
     fam = FAMILIES[spec.family]
-    return fam.expected(inverse_link(spec.link, eta), rows.trials, family_aux(spec, post, rows))
+    mu, aux = inverse_link(spec.link, eta), family_aux(spec, post, rows)
+    if rows.trunc_lb is not None or rows.trunc_ub is not None:  # E[y | lb < y < ub]
+        return truncated_mean(spec.family, mu, aux, *_bounds(rows))
+    return fam.expected(mu, rows.trials, aux)
+
+
+def _bounds(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
+    """The truncation bounds of ``rows`` (+-inf where a side is open)."""
+    n = rows.n
+    lb = np.full(n, -np.inf) if rows.trunc_lb is None else rows.trunc_lb
+    return lb, np.full(n, np.inf) if rows.trunc_ub is None else rows.trunc_ub
 
 
 def family_aux(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows) -> dict[str, Any]:

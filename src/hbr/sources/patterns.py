@@ -44,8 +44,8 @@ def collapsible(formulas: list[str], family: str) -> str | None:
     if len(formulas) > 1:
         return "a second formula"
     f = parse_formula(formulas[0])
-    if f.addition("se") is not None or f.addition("cens") is not None:
-        return "se() or cens()"
+    if any(f.addition(a) is not None for a in ("se", "cens", "trunc_lb", "trunc_ub")):
+        return "se(), cens() or trunc()"
     return None
 
 

@@ -42,7 +42,8 @@ def take(rows: Rows, i: np.ndarray) -> Rows:
         return None if a is None else a[i]
     return Rows(rows.X[i], tuple(x[i] for x in rows.index), tuple(z[i] for z in rows.Z),
                 rows.new_levels, pick(rows.offset), pick(rows.se), pick(rows.trials),
-                pick(rows.dpar_X), pick(rows.cens), pick(rows.cens_y2))
+                pick(rows.dpar_X), pick(rows.cens), pick(rows.cens_y2), pick(rows.trunc_lb),
+                pick(rows.trunc_ub))
 
 
 def concat(parts: list[Rows]) -> Rows:
@@ -54,7 +55,8 @@ def concat(parts: list[Rows]) -> Rows:
                 tuple(np.concatenate(z) for z in zip(*[p.Z for p in parts])),
                 first.new_levels, cat([p.offset for p in parts]), cat([p.se for p in parts]),
                 cat([p.trials for p in parts]), cat([p.dpar_X for p in parts]),
-                cat([p.cens for p in parts]), cat([p.cens_y2 for p in parts]))
+                cat([p.cens for p in parts]), cat([p.cens_y2 for p in parts]),
+                cat([p.trunc_lb for p in parts]), cat([p.trunc_ub for p in parts]))
 
 
 def _columns(design: Any) -> list[str]:
