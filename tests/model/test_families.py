@@ -348,3 +348,41 @@ def test_counts_in_the_thousands_start_where_the_data_are() -> None:
     assert fit.diagnostics().divergences == 0
     s = fit.summary(group_effects=False)
     assert abs(s.loc["x", "mean"] - 2.0) < 4 * s.loc["x", "sd"] and s.loc["x", "sd"] > 0
+
+
+def test_amounts_spanning_orders_of_magnitude_start_on_the_link_scale() -> None:
+    """Weibull times with a group sd of 2.7 on the log scale (y from 1e-3 to 5e5; SBC
+    replicate 106 of bench/sbc.py's weibull cell). The start had been jittered by 1e-3 sd(y)
+    = 95 in the fixed effects, 10^3 of their standard errors (which Poisson weights had made
+    300 times too small), and every chain sat at Intercept 57 with all draws divergent.
+    Now: standard errors from the exponential's information, the jitter on the link scale,
+    the start within a few standard errors of the GLM fit, and the truth recovered."""
+    from hbr.density.build import make_target
+    from hbr.density.parts import glm_start
+
+    rng = np.random.default_rng(11)
+    J, per = 8, 6
+    g = np.repeat(np.arange(J), per)
+    x = rng.normal(size=g.size)
+    truth = {"Intercept": 1.7, "x": 2.4, "shape": 3.1, "1|g_sigma": 2.7}
+    eta = truth["Intercept"] + truth["x"] * x + rng.normal(0, truth["1|g_sigma"], J)[g]
+    y = simulate_response("weibull", "log", eta, truth, rng)
+    assert y.max() / y.min() > 1e5
+    d = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+    priors = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
+              "shape": "Gamma(4, 1)"}
+    spec = build_model(build_design("y ~ x + (1 | g)", d), priors, family="weibull")
+    b, se, _ = glm_start(spec)
+    assert np.all(se > 0.3 / np.sqrt(len(d)))  # exponential information: about 1 per row
+    with jax.enable_x64(True):
+        t = make_target(spec, "noncentered")
+        z = np.asarray(t.target.initial_point(jax.random.PRNGKey(0)))
+        v = t.readout.constrain(z, jax.random.PRNGKey(0), t.target.data)
+    assert abs(float(v["x"]) - b[1]) < 4 * se[1]  # was 85 away
+    fit = hbr.fit("y ~ x + (1 | g)", d, family="weibull", priors=priors, seed=1,
+                  log_likelihood=False)
+    diag = fit.diagnostics()
+    assert diag.divergences == 0 and diag.max_rhat < 1.01, diag
+    s = fit.summary(group_effects=False)
+    for name, true in truth.items():
+        assert abs(s.loc[name, "mean"] - true) < 4 * s.loc[name, "sd"], (name, s.loc[name])
