@@ -1,0 +1,15 @@
+# One brms fit for bench/brms_families.py:
+#   Rscript bench/brms_families.R data.csv FORMULA FAMILY PRIORS out.csv
+# FAMILY and PRIORS are R expressions (e.g. "weibull()", "c(prior(normal(0, 2), class = b))").
+# Writes posterior_summary() to out.csv and prints the divergent transitions and seconds.
+args <- commandArgs(TRUE)
+suppressMessages(library(brms))
+d <- read.csv(args[1])
+t0 <- Sys.time()
+fit <- brm(as.formula(args[2]), data = d, family = eval(parse(text = args[3])),
+           prior = eval(parse(text = args[4])), chains = 4, iter = 2000, seed = 1,
+           refresh = 0, cores = 2, silent = 2)
+np <- nuts_params(fit)
+write.csv(posterior_summary(fit), args[5])
+cat("divergences", sum(np$Value[np$Parameter == "divergent__"]), "\n")
+cat("seconds", as.numeric(difftime(Sys.time(), t0, units = "secs")), "\n")
