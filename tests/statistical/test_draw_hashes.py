@@ -63,41 +63,6 @@ HASHES_BY_MACHINE: dict[str, dict[str, str]] = {
 }
 
 
-# The draws are floating point, so their bits depend on the CPU as well as on the code: XLA
-# compiles for the machine's instruction set and NumPy's OpenBLAS picks its kernels by CPU.
-# Three machines of this workplace gave three sets: the one first recorded; a 2-core AMD
-# EPYC with AVX2 (stop 29, at 9431ae1); a 2-core AMD EPYC with AVX-512, at 7e10397, which
-# reproduced neither (nor did it with XLA held to AVX2, --xla_cpu_max_isa=AVX2).
-# So the sets are recorded per machine class (machine_class(): the architecture, the CPU's
-# model name and the instruction-set features NumPy detected), each recorded twice in fresh
-# processes on such a machine. On a class with a recorded set the draws must equal it; on
-# any other the test still proves the draws identical across two fresh processes, and says
-# that it could not compare them with a recording.
-#
-# Re-recorded when issue 17 changed the NUTS draws on purpose (the chains' start values
-# from the pilot's program; each chain its own program, side by side on threads), at the
-# commit that made that change: python tests/statistical/_draw_hashes_child.py, twice.
-HASHES_BY_MACHINE: dict[str, dict[str, str]] = {
-    # x86_64 "AMD EPYC" with AVX-512 (X86_V4), 2 cores
-    "0ccdef406f71": {
-        "radon-nuts-marginal":
-            "300332ff4d6cf43328092271fbd10d3dba541f1c83d0aeee606297d1252efffe",
-        "radon-nuts-auto":
-            "e0a71c8e70a7e04a8569274b6daa35d7e8d298903186461bf3e5b2a72320d01b",
-        "radon-nuts-noncentered":
-            "90709430f46bf5bcaaa24011ef456377df08148b672c20ad188f1658d7af0a8f",
-        "radon-metropolis":
-            "93b6132398d01898f1dba523f1e998664634b29aeeb0ca22aa1c8dc9ef50c293",
-        "radon-advi":
-            "5e59e4ce596d9cf7ab1462ff2bf007c0108f2859733245bb555e5c5e69b27d08",
-        "radon-laplace":
-            "f566ef2967159c1c2c00e5779736bc9f4ad3667fd946d1c590290c6de5e9c01a",
-        "bernoulli-nuts-auto":
-            "bdb54e9a9d29db2df65000d04cbd74fac335f8d1b546d93ff179f6a50a0bd14f",
-    },
-}
-
-
 def machine_class() -> str:
     """What the draws' bits depend on besides the code: the architecture, the CPU's model
     name and the instruction-set features NumPy detected, hashed to 12 hex digits."""
