@@ -9,9 +9,13 @@ are right-censored at follow-up times drawn apart from the parameters, whose cen
 non-centred cells are in bench/sbc.py only, to keep CI short), using
 :mod:`hbr.checks.calibration`: parameters from the priors,
 data from the model, and the rank of each true value among 49 thinned posterior draws must be
-uniform (chi-square over 5 bins, 150 replicates). The negative control, the slope's draws
-shifted by half a posterior sd (a biased engine), must fail for every family. The full
-family x parameterisation matrix is bench/sbc.py."""
+uniform (chi-square over 5 bins, 100 replicates). The negative control, the slope's draws
+shifted by one posterior sd (a biased engine), must fail for every family: at 100 replicates
+that is caught with probability above 0.999, where half a sd would be caught with 0.78
+(:func:`hbr.checks.calibration.sbc_ranks`). The full family x parameterisation matrix, at 200
+replicates with the half-sd control and rank histograms, is bench/sbc.py. (CI ran 150
+replicates a cell with the half-sd control until stop 33, when twenty cells made the suite
+too long.)"""
 
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ _RANKS: dict[str, dict] = {}
 
 def _ranks(case: str) -> dict:
     if case not in _RANKS:
-        _RANKS[case] = sbc_ranks(case, reps=150)[0]
+        _RANKS[case] = sbc_ranks(case, reps=100, bias=1.0)[0]
     return _RANKS[case]
 
 
@@ -41,10 +45,10 @@ def test_negative_control_fails(case: str) -> None:
 
 
 # the rest of the family x parameterisation matrix (the defaults are above and in
-# test_sbc.py), at 100 replicates each; bench/sbc.py runs it at 200 with histograms. At 100
-# replicates the half-sd negative control is caught only with probability 0.78 (see
-# hbr.checks.calibration.sbc_ranks; 7 of 15 missed it with seed 7), so here the biased engine is
-# off by one posterior sd (caught with probability > 0.999)
+# test_sbc.py), at 60 replicates each; bench/sbc.py runs it at 200 with histograms. A biased
+# engine off by one posterior sd gives binned ranks with noncentral chi-square(4) lambda =
+# 60 x 0.91 = 55, caught at the 0.001 level with probability 0.9996 (at 100 replicates the
+# half-sd control was caught only with probability 0.78: 7 of 15 missed it with seed 7)
 MATRIX = [(case, par) for case, c in CASES.items()
           for par in ("auto", "centered", "noncentered")
           if (case, par) != ("gaussian", "auto") and not c.patterns
@@ -54,7 +58,7 @@ MATRIX = [(case, par) for case, c in CASES.items()
 
 @pytest.mark.parametrize("case,parameterization", MATRIX)
 def test_every_parameterization_is_calibrated(case: str, parameterization: str) -> None:
-    ranks, _ = sbc_ranks(case, parameterization, reps=100, seed=7, bias=1.0)
+    ranks, _ = sbc_ranks(case, parameterization, reps=60, seed=7, bias=1.0)
     bad = {k: round(rank_pvalue(v), 5) for k, v in ranks.items()
            if k != "biased x" and rank_pvalue(v) < 0.001}
     assert not bad, bad
