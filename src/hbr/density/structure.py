@@ -121,8 +121,8 @@ class Structure(NamedTuple):
     # summed by size class (hbr.density.classes), or 0
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
-    sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes
     censored: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
+    sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes (last)
 
     @property
     def lik_family(self) -> str:
@@ -237,8 +237,7 @@ class Structure(NamedTuple):
             x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
             size_classes(spec, noise, use_stats, marg) if marg else 0,
             "Intercept" if spec.intercept_center is not None else "",
-            (design.n_obs, tuple(g.block.n_levels for g in spec.groups)),
-            design.limits)
+            design.limits, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:
