@@ -257,9 +257,10 @@ def row_arrays(design: Any, y: Any = None) -> dict[str, Any]:
         if a is not None:
             out[key] = np.asarray(a, dtype=np.float64)
     if design.trunc_lb is not None or design.trunc_ub is not None:  # both, +-inf if absent
+        from hbr.model.families import truncation_bounds
+
         n = np.shape(design.y if y is None else y)[0]
-        for key, a, v in (("lb", design.trunc_lb, -np.inf), ("ub", design.trunc_ub, np.inf)):
-            out[key] = (np.full(n, v) if a is None else np.asarray(a, dtype=np.float64))
+        out["lb"], out["ub"] = truncation_bounds(design.trunc_lb, design.trunc_ub, n)
     if "y2" in out:  # read in interval rows only; elsewhere a value above y keeps the unused
         y = np.asarray(design.y if y is None else y, dtype=np.float64)  # branch (and its
         #                                                            gradient) finite

@@ -121,7 +121,7 @@ class Structure(NamedTuple):
     # summed by size class (hbr.density.classes), or 0
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
-    censored: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
+    limits: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes (last)
 
     @property

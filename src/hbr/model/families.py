@@ -74,7 +74,8 @@ from hbr.model.links import LINKS
 from hbr.priors import Beta, Exponential, Gamma, Prior
 
 __all__ = ["Family", "FAMILIES", "AUX_PRIORS", "AUX_DOMAINS", "ALIASES", "CENSORABLE",
-           "CONTINUOUS", "canonical_family", "resolve_family", "simulate_response"]
+           "CONTINUOUS", "canonical_family", "resolve_family", "simulate_response",
+           "truncation_bounds"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -315,6 +316,13 @@ def scipy_distribution(family: str, mu: np.ndarray, aux: dict) -> Any:
     if family == "weibull":
         return stats.weibull_min(k, scale=weibull_scale(mu, k))
     return stats.gamma(k, scale=mu / k)
+
+
+def truncation_bounds(lb: np.ndarray | None, ub: np.ndarray | None, n: int
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """The bounds of ``trunc()`` for ``n`` rows, -inf / +inf on an open side."""
+    return (np.full(n, -np.inf) if lb is None else np.asarray(lb, dtype=np.float64),
+            np.full(n, np.inf) if ub is None else np.asarray(ub, dtype=np.float64))
 
 
 def truncated_mean(family: str, mu: np.ndarray, aux: dict, lb: np.ndarray,

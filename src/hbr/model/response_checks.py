@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hbr.errors import DataError
-from hbr.model.families import CENSORABLE, CONTINUOUS, Family
+from hbr.model.families import CENSORABLE, CONTINUOUS, Family, truncation_bounds
 
 __all__ = ["check_response", "check_censoring", "check_truncation", "CENS_CODES"]
 
@@ -84,12 +84,7 @@ def check_censoring(fam: Family, name: str, y: np.ndarray, cens: np.ndarray | No
         if y2 is not None:  # pragma: no cover - the parser gives y2 only with cens
             raise DataError("cens(c, y2) needs the censoring column c")
         return
-    if fam.name not in CENSORABLE:
-        raise DataError(f"cens() needs a family whose distribution function hbr has: "
-                        f"{', '.join(CENSORABLE)}; not {fam.name!r}")
-    if se is not None:
-        raise DataError("cens() and se() together are not supported: the known-error model "
-                        "of se() has no censored rows")
+    _needs_distribution_function(fam, "cens()", se)
     bad = ~np.isin(cens, list(CENS_CODES))
     if bad.any():
         raise DataError(f"cens() codes must be -1 (left), 0 (none), 1 (right) or 2 (interval), "
@@ -110,6 +105,17 @@ def check_censoring(fam: Family, name: str, y: np.ndarray, cens: np.ndarray | No
                             "way round")
 
 
+def _needs_distribution_function(fam: Family, what: str, se: np.ndarray | None) -> None:
+    """``cens()`` and ``trunc()`` read the family's distribution function (``LOG_CDF``) and
+    cannot be combined with the known-error model of ``se()``."""
+    if fam.name not in CENSORABLE:
+        raise DataError(f"{what} needs a family whose distribution function hbr has: "
+                        f"{', '.join(CENSORABLE)}; not {fam.name!r}")
+    if se is not None:
+        raise DataError(f"{what} and se() together are not supported: the known-error model "
+                        "of se() has no censored or truncated rows")
+
+
 def check_truncation(fam: Family, name: str, y: np.ndarray, lb: np.ndarray | None,
                      ub: np.ndarray | None, se: np.ndarray | None) -> None:
     """Raise a :class:`~hbr.errors.DataError` naming the rows and the fix when ``trunc()``
@@ -117,13 +123,8 @@ def check_truncation(fam: Family, name: str, y: np.ndarray, lb: np.ndarray | Non
     round, or an observed y outside its bounds."""
     if lb is None and ub is None:
         return
-    if fam.name not in CENSORABLE:
-        raise DataError(f"trunc() needs a family whose distribution function hbr has: "
-                        f"{', '.join(CENSORABLE)}; not {fam.name!r}")
-    if se is not None:
-        raise DataError("trunc() and se() together are not supported")
-    lo = np.full(y.shape, -np.inf) if lb is None else lb
-    hi = np.full(y.shape, np.inf) if ub is None else ub
+    _needs_distribution_function(fam, "trunc()", se)
+    lo, hi = truncation_bounds(lb, ub, y.shape[0])
     order = ~(lo < hi)
     if order.any():
         i = np.flatnonzero(order)[0]

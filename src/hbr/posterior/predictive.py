@@ -30,7 +30,7 @@ import pandas as pd
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
 from hbr.model.families import (FAMILIES, inverse_link, simulate_response, truncated_draws,
-                                truncated_mean)
+                                truncated_mean, truncation_bounds)
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
@@ -103,7 +103,7 @@ def response_draws(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     aux = family_aux(spec, post, rows)
     if rows.trunc_lb is not None or rows.trunc_ub is not None:
         return truncated_draws(spec.family, inverse_link(spec.link, eta), aux, rng,
-                               *_bounds(rows))
+                               *truncation_bounds(rows.trunc_lb, rows.trunc_ub, rows.n))
     # known se is already inside the sd, so simulate_response gets no se of its own
     return simulate_response(spec.family, spec.link, eta, aux, rng, rows.trials)
 
@@ -185,15 +185,9 @@ def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     fam = FAMILIES[spec.family]
     mu, aux = inverse_link(spec.link, eta), family_aux(spec, post, rows)
     if rows.trunc_lb is not None or rows.trunc_ub is not None:  # E[y | lb < y < ub]
-        return truncated_mean(spec.family, mu, aux, *_bounds(rows))
+        return truncated_mean(spec.family, mu, aux,
+                              *truncation_bounds(rows.trunc_lb, rows.trunc_ub, rows.n))
     return fam.expected(mu, rows.trials, aux)
-
-
-def _bounds(rows: Rows) -> tuple[np.ndarray, np.ndarray]:
-    """The truncation bounds of ``rows`` (+-inf where a side is open)."""
-    n = rows.n
-    lb = np.full(n, -np.inf) if rows.trunc_lb is None else rows.trunc_lb
-    return lb, np.full(n, np.inf) if rows.trunc_ub is None else rows.trunc_ub
 
 
 def family_aux(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows) -> dict[str, Any]:
