@@ -75,7 +75,7 @@ ERRORS = {
     "y ~ (1 | log(g))": ("grouping factor must be a column name", 9),
     "y ~ (1 | g + h)": ("after '|' write the grouping factor", 11),
     "y ~ 0": ("no terms left", 2),
-    "y | weights(w) ~ 1": ("unknown response addition 'weights'", 4),
+    "y | wt(w) ~ 1": ("unknown response addition 'wt'", 4),
     "y | s ~ 1": ("expected se", 4),
     "y ~ x + offset(a):b": ("offset() cannot be part of an interaction", 8),
     "y ~ log(x +)": ("invalid expression", 11),

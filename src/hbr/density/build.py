@@ -249,7 +249,8 @@ def _group_noise_data(s: Structure, spec: ModelSpec, rows: dict[str, Any], index
     and the row count, and ``by_group``, the ``sigma ~`` design as one row per level (the
     level's first row; padding levels are zeros, so their sd is 1 and, empty, they add
     nothing): :func:`hbr.density.equations.noise_sd` on it gives the sd of each level."""
-    XtX, Xty, yty = group_xstats(gaussian_y(rows) - rows["offset"], rows["X"], index, J)
+    XtX, Xty, yty = group_xstats(gaussian_y(rows) - rows["offset"], rows["X"], index, J,
+                                 rows.get("weights"))
     levels, first = np.unique(index, return_index=True)
 
     def per_level(a: np.ndarray) -> np.ndarray:
@@ -274,7 +275,7 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
     if design.has_rows:
         sw = 1.0 / rows["se"] if s.noise == "se" else np.ones(design.n_obs)
         st = suffstats((gaussian_y(rows) - rows["offset"]) * sw, rows["X"] * sw[:, None],
-                       Zm * sw[:, None], blk0.index, n_levels)
+                       Zm * sw[:, None], blk0.index, n_levels, rows.get("weights"))
     else:  # computed by DuckDB (hbr.sources.duckdb); pad with empty groups
         st = pad_stats(design.table_stats.stats, n_levels)
     # noise 1: effects are drawn from their conditional; 0: its mean (point estimates)
@@ -282,7 +283,8 @@ def _marginal_data(s: Structure, spec: ModelSpec, rows: dict[str, Any]) -> dict[
             # 0: the log marginal posterior; 1: the joint-mode profile (mode_profile)
             "profile": np.float64(0.0), "centred": np.float64(0.0),
             "levels": np.float64(s.n_marg_real),  # J without the padding
-            "log_se": np.float64(np.sum(np.log(rows["se"])) if s.has_se else 0.0)}
+            "log_se": np.float64(np.sum(rows.get("weights", 1.0) * np.log(rows["se"]))
+                                 if s.has_se else 0.0)}
     if s.use_stats:  # everything the likelihood needs
         marg.update(ZtX=st.ZtX, Zty=st.Zty, XtX=st.XtX, Xty=st.Xty, yty=st.yty)
         if s.classes:  # summed by level size (hbr.density.classes)

@@ -257,14 +257,18 @@ def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
         return rr, m["Zty"] - ZtXb, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
     n_levels = s.n_marg_levels
     r = (d["y_log"] if "y_log" in d else d["y"]) - linear_predictor(s, vals, effects, d)
+    w = d.get("weights")  # y | weights(w): Z' W Z, Z' W r, r' W r (m["ZtZ"] is weighted)
     if s.noise == "scalar":
-        Zr = jax.ops.segment_sum(m["Z"] * r[:, None], m["index"], n_levels)
-        return r @ r, Zr.T, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
+        wr = r if w is None else w * r
+        Zr = jax.ops.segment_sum(m["Z"] * wr[:, None], m["index"], n_levels)
+        return wr @ r, Zr.T, m["ZtZ"], vals["sigma"][0], jnp.zeros(())
     sd = noise_sd(s, vals, effects, d)
-    rw, Zw = r / sd, m["Z"] / sd[:, None]
+    inv = 1.0 / sd if w is None else jnp.sqrt(w) / sd
+    rw, Zw = r * inv, m["Z"] * inv[:, None]
     Zr = jax.ops.segment_sum(Zw * rw[:, None], m["index"], n_levels)
     ZtZ = jax.ops.segment_sum(Zw[:, :, None] * Zw[:, None, :], m["index"], n_levels)
-    return (rw @ rw, Zr.T, jnp.moveaxis(ZtZ, 0, -1), jnp.ones(()), -jnp.sum(jnp.log(sd)))
+    log_sd = jnp.log(sd) if w is None else w * jnp.log(sd)
+    return (rw @ rw, Zr.T, jnp.moveaxis(ZtZ, 0, -1), jnp.ones(()), -jnp.sum(log_sd))
 
 
 def _shifted(s: Structure, parts: tuple, vals: dict) -> tuple:

@@ -53,12 +53,12 @@ def gibbs_factors(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     """The group terms of each grouping factor of the mean (indices into ``spec.groups``), in
     order of first appearance, when the collapsed Gibbs scheme applies: a Gaussian family
     with the identity link, one residual sd (no ``se()`` or ``sigma ~``), every row observed
-    in full (no ``cens()`` or ``trunc()``), the rows at hand and two or more grouping
+    in full (no ``cens()`` or ``trunc()``) and unweighted, the rows at hand and two or more grouping
     factors, all in the mean, none nested in another (crossed, or partly crossed). Empty
     otherwise."""
     design = spec.design
     if (not FAMILIES[spec.family].marginal or spec.link != "identity" or not design.has_rows
-            or design.se is not None or design.limited or spec.dpar_fixed
+            or design.se is not None or design.limited or design.weighted or spec.dpar_fixed
             or any(g.block.dpar for g in spec.groups)):
         return ()
     factors: dict[str, list[int]] = {}

@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from hbr.density.equations import aux_values, linear_predictor, logdensity, unpack
-from hbr.density.likelihoods import LOGLIK, aux_information
+from hbr.density.likelihoods import LOGLIK, ROW_KEYS, aux_information
 from hbr.density.reparam import REPARAMS
 from hbr.density.structure import Structure
 
@@ -31,14 +31,12 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
 
     def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
         row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,
-                                     {**aux, **{k: d[k] for k in ("y", "trials", "se",
-                                                                  "cens", "y2", "lb", "ub")
-                                                if k in d}})
+                                     {**aux, **{k: d[k] for k in ROW_KEYS if k in d}})
         return family_ll(row["y"], m, row, row)
 
     curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))
     # effects on log sigma: the expected information per row (2 for the Gaussian)
-    curv_s = aux_information(s.family, aux) * jnp.ones_like(mu)
+    curv_s = aux_information(s.family, aux) * d.get("weights", jnp.ones_like(mu))
     out = {}
     for i in s.raw_ids:
         g = s.groups[i]

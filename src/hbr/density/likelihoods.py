@@ -3,7 +3,9 @@ r"""Pointwise log likelihoods of the families of :mod:`hbr.model.families`, in J
 ``LOGLIK[(family, link)](y, eta, aux, rows)`` is :math:`\log p(y_i \mid \eta_i)` for every
 row, with the linear predictor ``eta`` (N,), the family's extra parameters ``aux``
 (``{"sigma": (N,) or scalar, "nu": ..., "phi": ..., "shape": ..., "zi": ...}``) and the
-row data ``rows`` (``trials``).
+row data ``rows`` (``trials``; the keys of :data:`ROW_KEYS`). Rows that carry ``weights``
+(``y | weights(w)``, brms's) have their log likelihood multiplied by the weight, in the log
+density and in the pointwise log likelihood (LOO) alike.
 Each is written on the scale of :math:`\eta` so that no probability under- or overflows:
 ``log_sigmoid`` for the logit, ``log_ndtr`` for the probit, :math:`y\eta - e^\eta` for the
 Poisson. They are smooth in :math:`\eta`, as the pilot's curvature
@@ -19,7 +21,11 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import gammainc, gammaincc, gammaln, log_ndtr
 
-__all__ = ["LOGLIK", "LOG_CDF", "aux_information", "log_truncation", "row_arrays"]
+__all__ = ["LOGLIK", "LOG_CDF", "ROW_KEYS", "aux_information", "log_truncation", "row_arrays"]
+
+# every per-row array a likelihood of LOGLIK may read, y included (the pilot's curvature
+# picks one row of each: hbr.density.information)
+ROW_KEYS = ("y", "trials", "se", "cens", "y2", "lb", "ub", "weights")
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
@@ -213,7 +219,17 @@ def _censorable(family: str, density: LogLik) -> LogLik:
     return f
 
 
-LOGLIK: dict[tuple[str, str], LogLik] = {
+def _weighted(density: LogLik) -> LogLik:
+    r""":math:`w_i \log p(y_i \mid \eta_i)` for rows that carry ``weights`` (``y |
+    weights(w)``); without that key in the rows (static) it is ``density`` itself."""
+    def f(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+        out = density(y, eta, aux, rows)
+        w = rows.get("weights")
+        return out if w is None else w * out
+    return f
+
+
+_UNWEIGHTED: dict[tuple[str, str], LogLik] = {
     ("gaussian", "identity"): _censorable("gaussian", _gaussian),
     ("lognormal", "identity"): _censorable("lognormal", _lognormal),
     ("student_t", "identity"): _student_t,
@@ -232,6 +248,7 @@ LOGLIK: dict[tuple[str, str], LogLik] = {
     ("hurdle_poisson", "log"): _zeros("hurdle", _poisson),
     ("hurdle_negbinomial", "log"): _zeros("hurdle", _negative_binomial),
 }
+LOGLIK: dict[tuple[str, str], LogLik] = {k: _weighted(v) for k, v in _UNWEIGHTED.items()}
 
 
 def aux_information(family: str, aux: dict) -> jax.Array:
@@ -249,11 +266,12 @@ def aux_information(family: str, aux: dict) -> jax.Array:
 
 def row_arrays(design: Any, y: Any = None) -> dict[str, Any]:
     """The per-row arrays a likelihood may need besides y (``trials``; ``cens`` and ``y2``
-    of ``y | cens(c, y2)``), of a :class:`~hbr.design.types.Design` or of
+    of ``y | cens(c, y2)``; ``lb`` and ``ub`` of ``trunc()``; ``weights``), of a :class:`~hbr.design.types.Design` or of
     :class:`~hbr.design.newdata.Rows` whose response is ``y``."""
     import numpy as np
     out = {}
-    for key, a in (("trials", design.trials), ("cens", design.cens), ("y2", design.cens_y2)):
+    for key, a in (("trials", design.trials), ("cens", design.cens), ("y2", design.cens_y2),
+                   ("weights", design.weights)):
         if a is not None:
             out[key] = np.asarray(a, dtype=np.float64)
     if design.trunc_lb is not None or design.trunc_ub is not None:  # both, +-inf if absent

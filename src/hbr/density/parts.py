@@ -123,19 +123,23 @@ def least_squares(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
         y = y - spec.design.offset
     if not X.shape[1]:
         return np.zeros(0), np.zeros(0), float(np.std(y)) or 1.0
+    n_eff = float(len(y))
+    if spec.design.weights is not None:  # weighted least squares: rows times sqrt(w)
+        sw = np.sqrt(spec.design.weights)
+        X, y, n_eff = X * sw[:, None], y * sw, float(np.sum(spec.design.weights))
     raw_norms = np.linalg.norm(X, axis=0)
     norms = np.where(raw_norms > 0, raw_norms, 1.0)
     Xs = X / norms
     bs, *_ = np.linalg.lstsq(Xs, y, rcond=None)
     resid = y - Xs @ bs
-    dof = max(1, len(y) - X.shape[1])
+    dof = max(1.0, n_eff - X.shape[1])
     s = float(np.sqrt(resid @ resid / dof)) or float(np.std(y)) or 1.0
     se = s * np.sqrt(np.clip(np.diag(np.linalg.pinv(Xs.T @ Xs)), 0, None)) / norms
     # an all-zero column (a county without homes on a floor, in the no-pooling model) has no
     # standard error; pinv leaves rounding noise (3e-16) there, which fixed_affine would take
     # as the coordinate's scale (the coefficient then stuck at 0, R-hat 3.5): 0 -> the prior
     se[raw_norms == 0] = 0.0
-    return _centred(spec, bs / norms, se, s, float(len(y)))
+    return _centred(spec, bs / norms, se, s, n_eff)
 
 
 def _centred(spec: ModelSpec, beta: np.ndarray, se: np.ndarray, s: float, n: float
@@ -210,6 +214,7 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     weights mu, y spanning 10^5 gave standard errors 300 times too small, the fixed effects'
     coordinates (:func:`fixed_affine`) that much too fine, and NUTS stuck at its start."""
     X, y, n, off = _glm_rows(spec.design)
+    pw = spec.design.weights if spec.design.weights is not None else np.ones_like(y)
     b = np.zeros(X.shape[1])
     if not X.shape[1]:
         return b, b.copy(), 1.0
@@ -219,8 +224,8 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
 
     def loglik(eta: np.ndarray) -> float:
         if amounts:  # the exponential's log likelihood of mean e^eta
-            return float(np.sum(-eta - y * np.exp(-eta)))
-        return float(link.loglik(y, n, eta))
+            return float(np.sum(pw * (-eta - y * np.exp(-eta))))
+        return float(link.loglik(y, n, eta, pw))
 
     def objective(beta: np.ndarray) -> float:
         return loglik(X @ beta + off) - 0.5 * beta @ P @ beta + beta @ Pm
@@ -234,6 +239,7 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
         w, z = link.working(eta, link.mean(eta), y, n, off)
         if amounts:  # information about eta per row of an exponential: 1 (z is the same)
             w = np.ones_like(w)
+        w = w * pw  # y | weights(w): prior weights times the working weights
         A = X.T @ (w[:, None] * X) + P
         new = np.linalg.solve(A, X.T @ (w * z) + Pm)
         f = objective(new)

@@ -65,8 +65,8 @@ def _level_counts(spec: Any, g: Any) -> np.ndarray | None:
     ts = spec.design.table_stats
     if ts is not None:
         return np.asarray(ts.stats.n)[: g.block.n_levels]
-    if spec.design.has_rows:
-        return np.bincount(g.block.index, minlength=g.block.n_levels)
+    if spec.design.has_rows:  # weighted rows: the sum of the weights (Z_j' W Z_j)
+        return np.bincount(g.block.index, spec.design.weights, minlength=g.block.n_levels)
     return None
 
 

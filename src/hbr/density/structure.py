@@ -122,6 +122,7 @@ class Structure(NamedTuple):
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
     limits: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
+    weighted: bool = False  # y | weights(w): each row's log likelihood (and statistic) times w
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes (last)
 
     @property
@@ -221,7 +222,8 @@ class Structure(NamedTuple):
         stored = stored_patterns(design)
         if stored is not None:  # collapsed by DuckDB (hbr.sources.patterns): rows stayed out
             agg, x_shape = AGGREGATED_FAMILY[spec.family], stored["X"].shape
-        elif aggregate and not marg and spec.family in AGGREGATED_FAMILY and design.has_rows:
+        elif (aggregate and not marg and spec.family in AGGREGATED_FAMILY and design.has_rows
+              and not design.weighted):
             pats = design_patterns(design, spec.family)
             if worth_it(pats, design.n_obs):
                 agg, x_shape = AGGREGATED_FAMILY[spec.family], (pats.n,) + x_shape[1:]
@@ -237,7 +239,7 @@ class Structure(NamedTuple):
             x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
             size_classes(spec, noise, use_stats, marg) if marg else 0,
             "Intercept" if spec.intercept_center is not None else "",
-            design.limits, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
+            design.limits, design.weighted, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
 def first_rows(index: np.ndarray) -> np.ndarray:

@@ -92,6 +92,7 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     used = check_columns(f, data)
     for d in dfs:
         used += [c for c in check_columns(d, data, response=False) if c not in used]
+    _check_weight_columns(f, data)
     data, n_dropped = _handle_missing(data, used, dropna)
     y = _response(f, data)
     memo: dict = {}
@@ -102,6 +103,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     for name, fa in f.additions:
         extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo),
                                  dtype=float)
+    if "weights" in extra:
+        check_weights(extra["weights"], f.addition("weights").expr)
     offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
                       for fa in f.offsets], axis=0) if f.offsets else None)
     dpar_designs = []
@@ -116,7 +119,37 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
                   extra.get("trials"), offset, tuple(dpar_designs), memo,
                   joint=_joint_blocks(across, n_mean, groups, dfs),
-                  **{k: extra.get(k) for k in ("cens", "cens_y2", "trunc_lb", "trunc_ub")})
+                  **{k: extra.get(k) for k in ("cens", "cens_y2", "trunc_lb", "trunc_ub",
+                                               "weights")})
+
+
+def _check_weight_columns(f: Formula, data: pd.DataFrame) -> None:
+    """A missing weight is an error, not a row to drop: dropping it would change what the
+    other rows weigh against."""
+    fa = f.addition("weights")
+    if fa is None:
+        return
+    for col in dict.fromkeys(c for c, _ in factor_columns(fa)):
+        if col in data.columns and data[col].isna().any():
+            na = data[col].isna().to_numpy()
+            raise DataError(f"weights() column {col!r} is missing in {int(na.sum())} row(s) "
+                            f"(first: row {data.index[na][0]}); give those rows a weight "
+                            "(0 leaves a row out) or drop them from the table")
+
+
+def check_weights(w: np.ndarray, expr: str) -> None:
+    """Raise a :class:`~hbr.errors.DataError` when ``weights()`` has a negative or
+    non-finite value, or is 0 everywhere."""
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        raise DataError(f"weights({expr}) must be 0 or more and finite in every row, but it is "
+                        f"{w[idx[0]]:g} in {idx.size} row(s) (first: row {idx[0]}); a weight "
+                        "multiplies the row's log likelihood, so a negative one is not a "
+                        "weight: fix the column or drop those rows")
+    if not (w > 0).any():
+        raise DataError(f"weights({expr}) is 0 in every row: no row would count; check the "
+                        "column")
 
 
 def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int]]:

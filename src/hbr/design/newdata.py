@@ -45,6 +45,9 @@ class Rows:
     trunc_lb, trunc_ub : ndarray (n,) or None
         The bounds of a truncated response (``y | trunc(lb, ub)``): the likelihood, the
         predictive draws and the expected response need them.
+    weights : ndarray (n,) or None
+        ``y | weights(w)``: each row's log likelihood is multiplied by its weight (LOO);
+        predictions do not read them.
     """
 
     X: np.ndarray
@@ -59,6 +62,7 @@ class Rows:
     cens_y2: np.ndarray | None = None
     trunc_lb: np.ndarray | None = None
     trunc_ub: np.ndarray | None = None
+    weights: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -71,7 +75,7 @@ def training_rows(design: Design) -> Rows:
                 tuple(b.Z for b in design.groups), tuple(() for _ in design.groups),
                 design.offset, design.se, design.trials,
                 design.dpars[0].X if design.dpars else None, design.cens, design.cens_y2,
-                design.trunc_lb, design.trunc_ub)
+                design.trunc_lb, design.trunc_ub, design.weights)
 
 
 def new_rows(design: Design, data: pd.DataFrame) -> Rows:
@@ -135,7 +139,7 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         dpar_X = np.column_stack(dc) if dc else np.zeros((n, 0))
     return Rows(X, tuple(index), tuple(Z), tuple(new_levels), offset, extra.get("se"),
                 extra.get("trials"), dpar_X, extra.get("cens"), extra.get("cens_y2"),
-                extra.get("trunc_lb"), extra.get("trunc_ub"))
+                extra.get("trunc_lb"), extra.get("trunc_ub"), extra.get("weights"))
 
 
 def needed_columns(design: Design) -> list[str]:

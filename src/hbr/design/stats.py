@@ -34,10 +34,18 @@ class SuffStats(NamedTuple):
     N: np.ndarray
 
 
-def suffstats(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, J: int
-              ) -> SuffStats:
-    """Compute :class:`SuffStats` in NumPy (float64) from row-level arrays; ``J`` may exceed
-    the number of levels (padding groups are empty)."""
+def suffstats(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, J: int,
+              w: np.ndarray | None = None) -> SuffStats:
+    r"""Compute :class:`SuffStats` in NumPy (float64) from row-level arrays; ``J`` may exceed
+    the number of levels (padding groups are empty). With row weights ``w`` (``y |
+    weights(w)``) every product is weighted, :math:`Z_j^\top W_j Z_j`, ..., and the counts
+    are the sums of the weights: the Gaussian log likelihood :math:`\sum_i w_i \log
+    N(y_i \mid \mu_i, \sigma^2)` reads these exactly as the unweighted one reads its own."""
+    if w is not None:
+        sw = np.sqrt(w)
+        st = suffstats(y * sw, X * sw[:, None], Z * sw[:, None], index, J)
+        return st._replace(n=np.bincount(index, w, minlength=J).astype(np.float64),
+                           N=np.asarray(float(np.sum(w))))
     k, p = Z.shape[1], X.shape[1]
     n = np.bincount(index, minlength=J).astype(np.float64)
     ZtZ = np.stack([np.stack([np.bincount(index, Z[:, a] * Z[:, b], minlength=J)
@@ -50,11 +58,15 @@ def suffstats(y: np.ndarray, X: np.ndarray, Z: np.ndarray, index: np.ndarray, J:
                      np.asarray(float(y.size)))
 
 
-def group_xstats(y: np.ndarray, X: np.ndarray, index: np.ndarray, J: int
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def group_xstats(y: np.ndarray, X: np.ndarray, index: np.ndarray, J: int,
+                 w: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     r"""Per group j, :math:`X_j^\top X_j` (p, p, J), :math:`X_j^\top y_j` (p, J) and
     :math:`y_j^\top y_j` (J,): what the residual sum of squares of each group needs when the
-    noise variance differs between groups (``sigma ~ (1 | g)`` on the integrated factor)."""
+    noise variance differs between groups (``sigma ~ (1 | g)`` on the integrated factor);
+    weighted by the rows' weights ``w`` when given."""
+    if w is not None:
+        sw = np.sqrt(w)
+        return group_xstats(y * sw, X * sw[:, None], index, J)
     p = X.shape[1]
     XtX = np.zeros((p, p, J))
     for a in range(p):
@@ -103,13 +115,37 @@ def sample_sd(v: np.ndarray) -> float:
     return s if s > 0 else 1.0
 
 
-def row_moments(y: np.ndarray, X: np.ndarray, Zs: list[np.ndarray]) -> Moments:
-    """:class:`Moments` of the rows: ``y`` (N,), ``X`` (N, p) and each block's ``Z``."""
+def row_moments(y: np.ndarray, X: np.ndarray, Zs: list[np.ndarray],
+                w: np.ndarray | None = None) -> Moments:
+    r""":class:`Moments` of the rows: ``y`` (N,), ``X`` (N, p) and each block's ``Z``. With
+    row weights ``w`` (``y | weights(w)``) the moments are those of the table with each row
+    repeated ``w`` times (frequency weights: mean and sds with :math:`\sum w` rows), so a
+    weighted fit and the fit of the repeated rows have the same default priors and start."""
+    if w is not None:
+        return _weighted_moments(y, X, Zs, np.asarray(w, dtype=np.float64))
     z_sd = tuple(np.array([sample_sd(c) if not np.all(c == c[0]) else 1.0 for c in Z.T]) for Z in Zs)
     start_z = tuple(np.array([float(np.std(c)) if np.std(c) > 0 else 1.0 for c in Z.T])
                     for Z in Zs)
     return Moments(int(y.shape[0]), float(np.mean(y)), sample_sd(y), X.mean(axis=0),
                    np.array([sample_sd(c) for c in X.T]), z_sd, float(np.std(y)) or 1.0, start_z)
+
+
+def _weighted_moments(y: np.ndarray, X: np.ndarray, Zs: list[np.ndarray], w: np.ndarray
+                      ) -> Moments:
+    W = float(np.sum(w))
+
+    def mean(c: np.ndarray) -> float:
+        return float(w @ c / W)
+
+    def sd(c: np.ndarray, ddof: int) -> float:
+        ss = float(w @ (c - mean(c)) ** 2)
+        v = ss / (W - ddof) if W > ddof else 0.0
+        return float(np.sqrt(v)) if v > 0 else 1.0
+
+    z_sd = tuple(np.array([sd(c, 1) for c in Z.T]) for Z in Zs)
+    start_z = tuple(np.array([sd(c, 0) for c in Z.T]) for Z in Zs)
+    return Moments(int(y.shape[0]), mean(y), sd(y, 1), (w @ X) / W,
+                   np.array([sd(c, 1) for c in X.T]), z_sd, sd(y, 0), start_z)
 
 
 def table_moments(n_obs: int, y_mean: float, y_sd: float, x_mean: np.ndarray,

@@ -121,6 +121,7 @@ class Design:
     cens_y2: np.ndarray | None = None  # ``cens(c, y2)``: the upper end of interval rows
     trunc_lb: np.ndarray | None = None  # ``y | trunc(lb = ., ub = .)``: the bounds of each
     trunc_ub: np.ndarray | None = None  # row's truncated distribution (None: unbounded)
+    weights: np.ndarray | None = None  # ``y | weights(w)``: each row's log likelihood times w
 
     @property
     def n_obs(self) -> int:
@@ -133,6 +134,11 @@ class Design:
         trunc = self.trunc_lb if self.trunc_lb is not None else self.trunc_ub
         return "+".join(k for k, a in (("cens", self.cens), ("y2", self.cens_y2),
                                        ("trunc", trunc)) if a is not None)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether the rows carry weights (``y | weights(w)``): part of the compile key."""
+        return self.weights is not None
 
     @property
     def limited(self) -> bool:
@@ -154,7 +160,7 @@ class Design:
         """The column moments (:class:`hbr.design.stats.Moments`), rows or not."""
         ts = self.table_stats
         if ts is None:
-            return row_moments(self.y, self.X, [b.Z for b in self.groups])
+            return row_moments(self.y, self.X, [b.Z for b in self.groups], self.weights)
         return table_moments(int(ts.stats.N), ts.y_mean, ts.y_sd, ts.x_mean, ts.x_sd,
                              ts.z_sd, tuple(b.k for b in self.groups))
 

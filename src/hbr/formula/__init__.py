@@ -35,6 +35,8 @@ Supported syntax (``y ~ rhs``):
                              ``cens(c, y2)``: between y and y2)
 ``y | trunc(lb = 0, ub = 10)``  a response truncated to [lb, ub] (numbers or columns;
                              either bound may be left out)
+``y | weights(w) ~ ...``     each row's log likelihood multiplied by ``w`` (brms; not
+                             normalised: a weight of 2 counts the row twice)
 ``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
                              (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
@@ -175,7 +177,7 @@ def parse_formula(text: str) -> Formula:
                    tuple(additions), se_sigma, tuple(offsets))
 
 
-_ADDITIONS = ("se", "trials", "cens", "trunc")
+_ADDITIONS = ("se", "trials", "cens", "trunc", "weights")
 
 
 def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
@@ -216,16 +218,17 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
     while True:
         tok = p.peek()
         if tok.kind != "call":
-            raise p.error("expected se(...), trials(...) or cens(...) after '|', e.g. "
-                          "'y | se(s) ~ x'", tok)
+            raise p.error("expected se(...), trials(...), cens(...), trunc(...) or weights(...) "
+                          "after '|', e.g. 'y | se(s) ~ x'", tok)
         p.take()
         call = _make_factor(tok, text)
         fn = call.tree.func.id if isinstance(call.tree.func, ast.Name) else ""
         if fn not in _ADDITIONS:
             raise FormulaError(f"unknown response addition {fn or tok.text!r}; hbr knows "
                                "se(s) (known standard errors), trials(n) (binomial), "
-                               "cens(c) or cens(c, y2) (censored rows) and trunc(lb, ub) "
-                               "(a truncated response)",
+                               "cens(c) or cens(c, y2) (censored rows), trunc(lb, ub) "
+                               "(a truncated response) and weights(w) (each row's log "
+                               "likelihood times w)",
                                text, tok.start, len(fn) or 1)
         if any(n == fn for n, _ in out):
             raise FormulaError(f"{fn}() is given twice", text, tok.start, len(fn))
@@ -235,7 +238,7 @@ def _additions(p: Parser, text: str) -> tuple[list[tuple[str, Factor]], bool]:
         elif fn == "trunc":
             out += _trunc(call, text, tok)
         elif len(call.tree.args) != 1 or set(kw) - ({"sigma"} if fn == "se" else set()):
-            form = "se(s) or se(s, sigma=True)" if fn == "se" else "trials(n)"
+            form = {"se": "se(s) or se(s, sigma=True)", "trials": "trials(n)"}.get(fn, f"{fn}(w)")
             raise FormulaError(f"{fn}() takes one column or number: write {form}", text,
                                tok.start, tok.end - tok.start)
         if "sigma" in kw:

@@ -36,9 +36,11 @@ class Link(NamedTuple):
     working : callable
         ``working(eta, mu, y, n, offset) -> (w, z)``: IRLS weights and working response.
     loglik : callable
-        ``loglik(y, n, eta)``: the log likelihood IRLS maximises, up to a constant.
+        ``loglik(y, n, eta, w=1)``: the log likelihood IRLS maximises, up to a constant, each
+        row's term times its weight ``w`` (``y | weights(w)``).
     location : callable
-        ``location(y, offset, mean_y, sd_y) -> (centre, scale)`` of the linear predictor that
+        ``location(y, offset, mean_y, sd_y, w=None) -> (centre, scale)`` (``w``: the rows'
+        weights) of the linear predictor that
         the default priors are built on: the mean and sd of y for the identity link; 0 and 1
         for logit and probit (so slopes get Normal(0, 2.5 / s_x), as rstanarm); the log of
         the mean rate and 1 for the log link.
@@ -49,7 +51,7 @@ class Link(NamedTuple):
     start: Callable[[Array, Array], Array]
     working: Callable[[Array, Array, Array, Array, Array], tuple[Array, Array]]
     loglik: Callable[[Array, Array, Array], float]
-    location: Callable[[Array, "Array | None", float, float], tuple[float, float]]
+    location: Callable[..., tuple[float, float]]
 
 
 def _unsupported(*args: object) -> None:
@@ -64,8 +66,11 @@ def _binomial_working(density: Callable[[Array, Array], Array]
     return working
 
 
-def _log_rate(y: Array, offset: Array | None, my: float, sy: float) -> tuple[float, float]:
+def _log_rate(y: Array, offset: Array | None, my: float, sy: float,
+              w: Array | None = None) -> tuple[float, float]:
     expo = np.exp(offset) if offset is not None else np.ones_like(y)
+    if w is not None:  # rows weighted as if repeated w times
+        y, expo = w * y, w * expo
     return float(np.log(max(np.sum(y), 0.5) / np.sum(expo))), 1.0
 
 
@@ -75,23 +80,24 @@ def _p0(y: Array, n: Array) -> Array:
 
 LINKS: dict[str, Link] = {
     "identity": Link(lambda eta: eta, lambda eta: eta, _unsupported, _unsupported,
-                     _unsupported, lambda y, offset, my, sy: (my, sy)),
+                     _unsupported, lambda y, offset, my, sy, w=None: (my, sy)),
     "log": Link(
         np.exp, lambda eta: np.exp(np.clip(eta, -700, 700)),
         lambda y, n: np.log(y + 0.5),
         lambda eta, mu, y, n, off: (mu, eta - off + (y - mu) / mu),
-        lambda y, n, eta: np.sum(y * eta - np.exp(np.clip(eta, -700, 700))), _log_rate),
+        lambda y, n, eta, w=1.0: np.sum(w * (y * eta - np.exp(np.clip(eta, -700, 700)))),
+        _log_rate),
     "logit": Link(
         lambda eta: 1.0 / (1.0 + np.exp(-eta)),
         lambda eta: np.clip(expit(eta), 1e-12, 1 - 1e-12),
         lambda y, n: np.log(_p0(y, n) / (1 - _p0(y, n))),
         _binomial_working(lambda eta, mu: mu * (1 - mu)),
-        lambda y, n, eta: np.sum(y * eta - n * np.logaddexp(0.0, eta)),
-        lambda y, offset, my, sy: (0.0, 1.0)),
+        lambda y, n, eta, w=1.0: np.sum(w * (y * eta - n * np.logaddexp(0.0, eta))),
+        lambda y, offset, my, sy, w=None: (0.0, 1.0)),
     "probit": Link(
         ndtr, lambda eta: np.clip(ndtr(eta), 1e-12, 1 - 1e-12),
         lambda y, n: np.sqrt(2) * erfinv(2 * _p0(y, n) - 1),
         _binomial_working(lambda eta, mu: np.exp(-0.5 * eta**2) / np.sqrt(2 * np.pi)),
-        lambda y, n, eta: np.sum(y * log_ndtr(eta) + (n - y) * log_ndtr(-eta)),
-        lambda y, offset, my, sy: (0.0, 1.0)),
+        lambda y, n, eta, w=1.0: np.sum(w * (y * log_ndtr(eta) + (n - y) * log_ndtr(-eta))),
+        lambda y, offset, my, sy, w=None: (0.0, 1.0)),
 }

@@ -36,7 +36,7 @@ import numpy as np
 
 from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock
-from hbr.design.stats import sample_sd
+from hbr.design.stats import row_moments
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
 from hbr.model.response_checks import check_censoring, check_response, check_truncation
@@ -152,12 +152,12 @@ def _link_location(design: Design, fam: Family, link: str) -> tuple[float, float
     m = design.moments
     my, sy = (m.y_mean, m.y_sd) if link == "identity" else (0.0, 1.0)
     if fam.log_response:  # the lognormal: the Gaussian family of log y (the rows are here)
-        ly = np.log(design.y)
-        return float(ly.mean()), float(sample_sd(ly))
+        m = row_moments(np.log(design.y), np.zeros((len(design.y), 0)), [], design.weights)
+        return m.y_mean, m.y_sd
     r = stored_patterns(design)  # the patterns DuckDB collapsed the rows to, if it did
     if r is not None:
         return LINKS[link].location(r["y"], r["offset"], my, sy)
-    return LINKS[link].location(design.y, design.offset, my, sy)
+    return LINKS[link].location(design.y, design.offset, my, sy, design.weights)
 
 
 def default_priors(design: Design, family: str = "gaussian", link: str | None = None
@@ -185,7 +185,7 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
             if t.name == f"{dd.name}_Intercept":
                 out[t.name] = Normal(float(np.log(sy)), 1.5)  # sd(y) (of log y: lognormal)
             else:
-                sx = np.array([sample_sd(c) for c in cols.T])
+                sx = row_moments(np.zeros(len(cols)), cols, [], design.weights).x_sd
                 out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
                                      float(1.0 / sx[0]))
     se_only = design.se is not None and not design.formula.se_sigma

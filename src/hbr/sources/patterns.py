@@ -44,8 +44,8 @@ def collapsible(formulas: list[str], family: str) -> str | None:
     if len(formulas) > 1:
         return "a second formula"
     f = parse_formula(formulas[0])
-    if any(f.addition(a) is not None for a in ("se", "cens", "trunc_lb", "trunc_ub")):
-        return "se(), cens() or trunc()"
+    if any(f.addition(a) is not None for a in ("se", "cens", "trunc_lb", "trunc_ub", "weights")):
+        return "se(), cens(), trunc() or weights()"
     return None
 
 

@@ -6,6 +6,8 @@ Used by :mod:`hbr.checks.loo` and by the predictive check of fits out of core.""
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 from typing import Any, Iterator
 
@@ -37,13 +39,16 @@ def positions(N: int, m: int, rng: np.random.Generator) -> np.ndarray:
     return np.arange(N) if m >= N else np.sort(rng.choice(N, size=m, replace=False))
 
 
+# the optional per-row arrays of Rows (offset, se, trials, ..., weights): None or (n, ...)
+_ROW_FIELDS = tuple(f.name for f in dataclasses.fields(Rows)
+                    if f.name not in ("X", "index", "Z", "new_levels"))
+
+
 def take(rows: Rows, i: np.ndarray) -> Rows:
     def pick(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else a[i]
     return Rows(rows.X[i], tuple(x[i] for x in rows.index), tuple(z[i] for z in rows.Z),
-                rows.new_levels, pick(rows.offset), pick(rows.se), pick(rows.trials),
-                pick(rows.dpar_X), pick(rows.cens), pick(rows.cens_y2), pick(rows.trunc_lb),
-                pick(rows.trunc_ub))
+                rows.new_levels, **{k: pick(getattr(rows, k)) for k in _ROW_FIELDS})
 
 
 def concat(parts: list[Rows]) -> Rows:
@@ -53,10 +58,7 @@ def concat(parts: list[Rows]) -> Rows:
     return Rows(np.concatenate([p.X for p in parts]),
                 tuple(np.concatenate(x) for x in zip(*[p.index for p in parts])),
                 tuple(np.concatenate(z) for z in zip(*[p.Z for p in parts])),
-                first.new_levels, cat([p.offset for p in parts]), cat([p.se for p in parts]),
-                cat([p.trials for p in parts]), cat([p.dpar_X for p in parts]),
-                cat([p.cens for p in parts]), cat([p.cens_y2 for p in parts]),
-                cat([p.trunc_lb for p in parts]), cat([p.trunc_ub for p in parts]))
+                first.new_levels, **{k: cat([getattr(p, k) for p in parts]) for k in _ROW_FIELDS})
 
 
 def _columns(design: Any) -> list[str]:

@@ -81,7 +81,7 @@ def eligible(formulas: list[str], family: str, parameterization: str = "marginal
 def needs_rows(f: Formula) -> str | None:
     """The feature of ``f`` that needs the rows in memory, or None."""
     if f.additions or f.offsets:
-        return "se(), trials(), cens(), trunc() or offset()"
+        return "se(), trials(), cens(), trunc(), weights() or offset()"
     if len({g.factor for g in f.groups}) != 1:
         return "group terms on other than exactly one grouping factor"
     return None
