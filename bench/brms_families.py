@@ -5,8 +5,10 @@ fixed effect, group sd and family parameter compared as |mean_hbr - mean_brms| /
 Data: brms's ``kidney`` (time to infection recurrence, 76 rows in 38 patients, 18 of them
 right-censored: the survival families with ``cens()``; the uncensored rows for the plain
 lognormal and gamma), brms's ``epilepsy`` (seizure counts, 236 rows in 59 patients: the
-negative binomial, zero-inflated and hurdle families), and, for ``beta``, a simulated table
-(no proportion data ships with brms or lme4). Debian's ``r-cran-brms`` (bench only, never
+negative binomial, zero-inflated and hurdle families, and Poisson with ``weights()``),
+brms's ``inhaler`` (ordinal ratings 1-4: ``cumulative``, logit and probit), lme4's
+``sleepstudy`` (Gaussian with ``weights()``: the weighted statistics), and, for ``beta``, a
+simulated table (no proportion data ships with brms or lme4). Debian's ``r-cran-brms`` (bench only, never
 CI: ``apt install r-cran-brms``); each brms model compiles Stan C++ first (about a minute).
 
 Run by hand:  python bench/brms_families.py [--cases weibull,gamma,...]
@@ -30,7 +32,9 @@ EXPORT = """suppressMessages(library(brms)); a <- commandArgs(TRUE)
 k <- kidney; k$female <- as.numeric(k$sex == "female"); k$age10 <- (k$age - 40) / 10
 write.csv(k[, c("time", "censored", "patient", "age10", "female")], a[1], row.names = FALSE)
 e <- epilepsy; e$treat <- as.numeric(as.character(e$Trt))
-write.csv(e[, c("count", "zAge", "zBase", "treat", "patient", "visit")], a[2], row.names = FALSE)
+e$w <- as.numeric(as.character(e$visit))
+write.csv(e[, c("count", "zAge", "zBase", "treat", "patient", "visit", "w")], a[2], row.names = FALSE)
+write.csv(inhaler, a[3], row.names = FALSE)
 """
 # one prior set in both tools: (hbr name, hbr prior, brms prior)
 PRIORS = {
@@ -62,6 +66,17 @@ CASES = {
                                   "zero_inflated_negbinomial()", {"phi": "shape", "zi": "zi"}),
     "hurdle_poisson": ("epilepsy", EPI, "hurdle_poisson", "hurdle_poisson()", {"hu": "hu"}),
     "beta": ("beta", "y ~ x + (1 | g)", "beta", "Beta()", {"phi": "phi"}),
+    # ordinal: brms's inhaler ratings (1-4, 572 rows in 286 subjects); Intercept[k]
+    "cumulative": ("inhaler", "rating ~ treat + period + carry + (1 | subject)", "cumulative",
+                   "cumulative()", {}),
+    "cumulative-probit": ("inhaler", "rating ~ treat + period + carry + (1 | subject)",
+                          "cumulative", "cumulative('probit')", {}),
+    # weights(): visit number as a weight, on the counts and on a Gaussian response (the
+    # weighted statistics of the integrated factor)
+    "poisson-weights": ("epilepsy", "count | weights(w) ~ zAge + zBase * treat + (1 | patient)",
+                        "poisson", "poisson()", {}),
+    "gaussian-weights": ("sleep", "y | weights(w) ~ Days + (Days | Subject)", "gaussian",
+                         "gaussian()", {"sigma": "sigma"}),
 }
 
 
@@ -73,10 +88,20 @@ def _beta_table() -> pd.DataFrame:
     return pd.DataFrame({"y": rng.beta(mu * 12, (1 - mu) * 12), "x": x, "g": g})
 
 
+def _sleep_table() -> pd.DataFrame:
+    """lme4's sleepstudy on a unit scale (the bench's priors are on that scale), each row
+    weighted by its day (1..10): the later days count more."""
+    import hbr
+
+    d = hbr.load_dataset("sleepstudy")
+    return pd.DataFrame({"y": (d["Reaction"] - 300) / 50, "Days": d["Days"],
+                         "Subject": d["Subject"].astype(str), "w": d["Days"] + 1.0})
+
+
 def _brms_name(name: str, aux: dict[str, str]) -> str:
-    m = re.fullmatch(r"1\|(\w+)_sigma", name)
+    m = re.fullmatch(r"(\w+)\|(\w+)_sigma", name)
     if m:
-        return f"sd_{m.group(1)}__Intercept"
+        return f"sd_{m.group(2)}__{'Intercept' if m.group(1) == '1' else m.group(1)}"
     return aux.get(name, f"b_{name.replace(':', ':')}")
 
 
@@ -84,21 +109,27 @@ def compare(case: str, tables: dict[str, pd.DataFrame], tmp: Path) -> list[dict]
     import hbr
 
     table, formula, fam, bfam, aux = CASES[case]
+    link = "probit" if "probit" in bfam else None
     d = tables[table]
     csv = tmp / f"{case}.csv"
     d.to_csv(csv, index=False)
     priors = {"Intercept": PRIORS["Intercept"][0]}
     bpri = [PRIORS["b"][1], PRIORS["Intercept"][1], PRIORS["sd"][1]]
+    if re.search(r"\((?!1 )\w+ \| ", formula):  # a correlated slope: hbr's default LKJ(2)
+        bpri.append("prior(lkj(2), class = cor)")
     for p in aux:
         priors[p] = PRIORS[p][0]
         bpri.append(PRIORS[p][1].replace(f"class = {p}", f"class = {aux[p]}"))
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = hbr.fit(formula, d, family=fam, seed=1, log_likelihood=False,
+        fit = hbr.fit(formula, d, family=fam, link=link, seed=1, log_likelihood=False,
                       priors={**priors, **{n: PRIORS["b"][0] for n in _slopes(formula, d, fam)},
                               **{f"1|{g}_sigma": PRIORS["sd"][0]
-                                 for g in re.findall(r"\(1 \| (\w+)\)", formula)}})
+                                 for g in re.findall(r"\(1 \| (\w+)\)", formula)},
+                              **{f"{c}|{g}_sigma": PRIORS["sd"][0]
+                                 for c, g in re.findall(r"\((\w+) \| (\w+)\)", formula)
+                                 for c in ("1", c)}})
     t_hbr = time.perf_counter() - t
     s = fit.summary(group_effects=False)
     out = tmp / f"{case}.brms.csv"
@@ -138,9 +169,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         subprocess.run(["Rscript", "-e", EXPORT, str(tmp / "kidney.csv"),
-                        str(tmp / "epilepsy.csv")], check=True)
+                        str(tmp / "epilepsy.csv"), str(tmp / "inhaler.csv")], check=True)
         tables = {"kidney": pd.read_csv(tmp / "kidney.csv"),
-                  "epilepsy": pd.read_csv(tmp / "epilepsy.csv"), "beta": _beta_table()}
+                  "epilepsy": pd.read_csv(tmp / "epilepsy.csv"), "beta": _beta_table(),
+                  "inhaler": pd.read_csv(tmp / "inhaler.csv"), "sleep": _sleep_table()}
+        tables["inhaler"]["subject"] = tables["inhaler"]["subject"].astype(str)
         tables["epilepsy"]["patient"] = tables["epilepsy"]["patient"].astype(str)
         tables["kidney"]["patient"] = tables["kidney"]["patient"].astype(str)
         rows = []

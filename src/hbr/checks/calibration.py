@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DiagnosticsWarning
-from hbr.model.families import simulate_response
+from hbr.model.families import ordinal_draws, simulate_response
 
 __all__ = ["Case", "CASES", "PRIORS", "simulate_case", "sbc_ranks", "rank_pvalue"]
 
@@ -44,6 +44,8 @@ class Case(NamedTuple):
     #                      sbc.py always does; CI runs the default cell of every case)
     censor: bool = False  # right-censor y at a follow-up time ~ Uniform(0.5, 4) drawn apart
     #                       from the parameters (non-informative), y | cens(c)
+    categories: int = 0  # an ordinal family's K: thresholds Intercept[1..K-1], each with
+    #                      the Intercept prior, sorted (that prior restricted to order)
 
 
 CASES: dict[str, Case] = {
@@ -81,6 +83,8 @@ CASES: dict[str, Case] = {
                                matrix=False),
     "weibull-censored": Case("weibull", "log", ("shape",), "y | cens(c) ~ x + (1 | g)",
                              matrix=False, censor=True),
+    "cumulative": Case("cumulative", "logit", (), "y ~ x + (1 | g)", matrix=False,
+                       categories=4),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
@@ -114,6 +118,7 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
     if c.sigma:
         truth["sigma_Intercept"] = rng.normal(0, 0.5)
         truth["sigma_1|g_sigma"] = abs(rng.normal(0, 0.5))
+    tau = np.sort(rng.normal(0, 1, c.categories - 1)) if c.categories else None
     g = np.repeat(np.arange(groups), per_group)
     x = (rng.integers(0, 2, g.size).astype(float) if c.patterns else rng.normal(size=g.size))
     e = rng.integers(1, 4, g.size).astype(float) if c.patterns else np.ones(g.size)
@@ -126,13 +131,22 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         eta = eta + rng.normal(0, truth["x|g_sigma"], groups)[g] * x
     n = np.full(g.size, 4.0)
     s = rng.uniform(0.5, 1.5, g.size)
-    if c.known_se:
+    if c.categories:  # thresholds in place of the intercept
+        for k, t in enumerate(tau, start=1):
+            truth[f"Intercept[{k}]"] = t
+        y = ordinal_draws(c.link, eta - truth["Intercept"], tau, rng)
+    elif c.known_se:
         y = eta + s * rng.standard_normal(g.size)
     elif c.sigma:  # log sigma_g = sigma_Intercept + c_g
         log_sd = truth["sigma_Intercept"] + rng.normal(0, truth["sigma_1|g_sigma"], groups)
         y = eta + np.exp(log_sd)[g] * rng.standard_normal(g.size)
     else:
         y = simulate_response(c.family, c.link, eta, truth, rng, n)
+    if c.categories and np.unique(y).size < c.categories:
+        # a category no row fell in: the model would have fewer thresholds. Drawing the
+        # parameters and the table afresh (not the table alone) keeps each replicate's truth
+        # a draw from its posterior: the rejection is of the data, a function of y
+        return simulate_case(case, rng, groups, per_group)
     truth["1|g[g0]"] = b[0]
     data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "n": n, "s": s, "e": e})
     if c.censor:  # follow-up times drawn last, so the other cases keep their stream
@@ -162,6 +176,8 @@ def sbc_ranks(case: str, parameterization: str | None = None, reps: int = 150,
     c = CASES[case]
     names = ["Intercept", "x", "1|g_sigma", *c.aux]
     priors = {k: PRIORS[k] for k in names}
+    if c.categories:  # the thresholds Intercept[1..K-1], each ranked
+        names = [f"Intercept[{k}]" for k in range(1, c.categories)] + names[1:]
     if "phi" in priors:
         priors["phi"] = f"Gamma({c.phi_shape:g}, 1)"
     if c.scale != 1.0:
@@ -181,7 +197,11 @@ def sbc_ranks(case: str, parameterization: str | None = None, reps: int = 150,
                           parameterization=parameterization)
         post = {k: v[0, 4::4] for k, v in fit.draws.posterior.items()}
         for name in names:
-            ranks[name].append(int(np.sum(post[name] < truth[name])))
+            if name.startswith("Intercept["):  # a threshold: one element of the vector
+                draws = post["Intercept"][:, int(name[10:-1]) - 1]
+            else:
+                draws = post[name]
+            ranks[name].append(int(np.sum(draws < truth[name])))
         ranks["1|g[g0]"].append(int(np.sum(post["1|g"][:, 0] < truth["1|g[g0]"])))
         shifted = post["x"] + bias * np.std(post["x"])
         ranks["biased x"].append(int(np.sum(shifted < truth["x"])))

@@ -39,7 +39,7 @@ from scipy.special import gammaln
 
 from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
-from hbr.model.families import FAMILIES, inverse_link, zero_probability
+from hbr.model.families import FAMILIES, inverse_link, ordinal_probabilities, zero_probability
 from hbr.posterior.predictive import expected_response, family_aux, linear_predictor, noise_sd
 from hbr.checks.loo import psis_log_weights, row_chunks, row_loglik
 
@@ -64,6 +64,10 @@ def _family_variance(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     if spec.design.trunc_lb is not None or spec.design.trunc_ub is not None:
         raise OptionError("kind='model' needs the variance of a truncated family, which hbr "
                           "does not compute; use kind='residual' (the default)")
+    if fam.ordinal:  # categories 1..K as scores: sum_k k^2 P(y = k) - E[y]^2 (mu is eta)
+        probs = ordinal_probabilities(spec.link, mu, family_aux(spec, post, rows)["Intercept"])
+        k = np.arange(1, probs.shape[-1] + 1)
+        return probs @ (k * k) - mean**2
     if fam.zeros is None:
         return _base_variance(fam.name, spec, post, rows, mean)
     aux = family_aux(spec, post, rows)
@@ -143,7 +147,8 @@ def bayes_r2(fit: Fit, kind: str = "residual", summary: bool = True, prob: float
             sums[2] += e.sum(axis=-1)
             sums[3] += (e**2).sum(axis=-1)
         else:
-            mu = inverse_link(fit.spec.link, eta)
+            # an ordinal family's distribution reads the linear predictor itself
+            mu = eta if FAMILIES[fit.spec.family].ordinal else inverse_link(fit.spec.link, eta)
             var = _family_variance(fit.spec, post, part, yhat, mu)
             sums[2] += np.broadcast_to(var, yhat.shape).sum(axis=-1)
     var_fit = (sums[1] - sums[0] ** 2 / n) / (n - 1)

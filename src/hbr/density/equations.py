@@ -22,11 +22,10 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from numpyro.distributions.transforms import biject_to
 
 from hbr.density.likelihoods import LOGLIK
 from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
-from hbr.density.parts import distribution
+from hbr.density.parts import distribution, domain_transform
 from hbr.density.reparam import REPARAMS
 from hbr.density.classes import class_loglik
 from hbr.density.split import price_split
@@ -55,7 +54,7 @@ def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
             continue
         u = z[p.start:p.stop]
         prior = distribution(p.domain, p.size, p.prior_family, d["prior"][p.name])
-        t = biject_to(prior.support)
+        t = domain_transform(p.domain, prior)
         if p.affine:  # beta = b + s u; the constant log s is left out
             v = d["affine"][p.name][0] + d["affine"][p.name][1] * u
             lp = lp + jnp.sum(prior.log_prob(v))
@@ -228,7 +227,9 @@ def noise_sd(s: Structure, vals: dict, effects: dict, d: Any) -> jax.Array:
 
 
 def aux_values(s: Structure, vals: dict, effects: dict, d: Any) -> dict[str, jax.Array]:
-    out = {n: vals[n][0] for n in s.aux}
+    """The family's extra parameters: scalars, or a vector (an ordinal family's thresholds)."""
+    vector = {p.name for p in s.params if p.labelled}
+    out = {n: vals[n] if n in vector else vals[n][0] for n in s.aux}
     if "sigma" in s.family_aux:
         out["sigma"] = noise_sd(s, vals, effects, d)
     return out
@@ -390,7 +391,7 @@ def constrain(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> dict[str, j
     for n in s.fixed + s.dpar_fixed:
         out[n] = vals[n] if by_name[n].labelled else vals[n][0]
     for n in s.aux:
-        out[n] = vals[n][0]
+        out[n] = vals[n] if by_name[n].labelled else vals[n][0]
     for i, g in enumerate(s.groups):
         for n in g.sds:
             out[n] = vals[n][0]

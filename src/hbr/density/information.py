@@ -30,8 +30,9 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
     family_ll = LOGLIK[(s.lik_family, s.link)]
 
     def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
-        row = jax.tree_util.tree_map(lambda a: a[i] if jnp.ndim(a) else a,
-                                     {**aux, **{k: d[k] for k in ROW_KEYS if k in d}})
+        # one row of each per-row array (an ordinal family's thresholds are not per row)
+        row = {k: v[i] if k in (*ROW_KEYS, "sigma") and jnp.ndim(v) else v
+               for k, v in {**aux, **{k: d[k] for k in ROW_KEYS if k in d}}.items()}
         return family_ll(row["y"], m, row, row)
 
     curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))

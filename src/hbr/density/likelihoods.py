@@ -144,6 +144,35 @@ def _zeros(zeros: str, base: LogLik) -> LogLik:
     return f
 
 
+def _cumulative(link: str) -> LogLik:
+    r"""brms's ``cumulative``: :math:`\log P(y = k) = \log(F(	au_k - \eta) -
+    F(	au_{k-1} - \eta))` for the categories k = 1, ..., K, with the thresholds ``aux
+    ["Intercept"]`` (increasing, K - 1 of them; batch dimensions before theirs broadcast
+    against ``eta``'s) and F the logistic or normal distribution function. The first and
+    last categories are :math:`\log F(	au_1 - \eta)` and :math:`\log S(	au_{K-1} -
+    \eta)`; a middle one is computed from below or from above (whichever side the interval
+    lies on), so no probability rounds to 0 or 1, and every branch stays finite for the
+    gradient."""
+    def f(y: jax.Array, eta: jax.Array, aux: dict, rows: dict) -> jax.Array:
+        tau = aux["Intercept"]
+        K1 = tau.shape[-1]
+        tau = jnp.broadcast_to(tau, eta.shape + (K1,))
+        k = jnp.broadcast_to(jnp.asarray(y).astype(jnp.int32), eta.shape)
+
+        def at(i: jax.Array) -> jax.Array:
+            return jnp.take_along_axis(tau, jnp.clip(i, 0, K1 - 1)[..., None], -1)[..., 0] - eta
+        first, last = k == 1, k == K1 + 1
+        hi = at(k - 1)
+        lo = jnp.where(first | last, hi - 1.0, at(k - 2))  # unused there; keeps it finite
+        lF_hi, lS_hi = _log_p_q(link, hi)
+        lF_lo, lS_lo = _log_p_q(link, lo)
+        below = lF_hi + _log1mexp(lF_lo - lF_hi)
+        above = lS_lo + _log1mexp(lS_hi - lS_lo)
+        middle = jnp.where(hi + lo < 0, below, above)
+        return jnp.where(first, lF_hi, jnp.where(last, lS_hi, middle))
+    return f
+
+
 def _log_cdf_normal(z: jax.Array) -> tuple[jax.Array, jax.Array]:
     return log_ndtr(z), log_ndtr(-z)
 
@@ -151,7 +180,11 @@ def _log_cdf_normal(z: jax.Array) -> tuple[jax.Array, jax.Array]:
 def _log1mexp(a: jax.Array) -> jax.Array:
     r""":math:`\log(1 - e^a)` for :math:`a < 0`, accurate at both ends (Maechler 2012)."""
     a = jnp.minimum(a, -jnp.finfo(a.dtype).tiny)
-    return jnp.where(a > -math.log(2), jnp.log(-jnp.expm1(a)), jnp.log1p(-jnp.exp(a)))
+    near = a > -math.log(2)
+    # each branch evaluated where it is used only (elsewhere at a safe point), so the one
+    # not taken has a finite gradient too: log1p(-exp(a)) at a ~ -1e-18 is -inf
+    return jnp.where(near, jnp.log(-jnp.expm1(jnp.where(near, a, -1.0))),
+                     jnp.log1p(-jnp.exp(jnp.where(near, -1.0, a))))
 
 
 def _weibull_log_sf(y: jax.Array, eta: jax.Array, aux: dict) -> jax.Array:
@@ -247,6 +280,8 @@ _UNWEIGHTED: dict[tuple[str, str], LogLik] = {
     ("zero_inflated_negbinomial", "log"): _zeros("inflated", _negative_binomial),
     ("hurdle_poisson", "log"): _zeros("hurdle", _poisson),
     ("hurdle_negbinomial", "log"): _zeros("hurdle", _negative_binomial),
+    ("cumulative", "logit"): _cumulative("logit"),
+    ("cumulative", "probit"): _cumulative("probit"),
 }
 LOGLIK: dict[tuple[str, str], LogLik] = {k: _weighted(v) for k, v in _UNWEIGHTED.items()}
 

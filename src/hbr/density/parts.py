@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from hbr.density.structure import Structure
 
 __all__ = ["distribution", "least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
-           "location_map", "centering_weights", "initial_center"]
+           "location_map", "centering_weights", "initial_center", "domain_transform",
+           "ordinal_start"]
 
 
 def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
@@ -51,6 +52,16 @@ def distribution(domain: str, size: int, family: str, params: tuple[Any, ...]
     if domain == "corr":
         return dist.LKJCholesky(size, params[0])
     return _DISTRIBUTIONS[family](*params)
+
+
+def domain_transform(domain: str, prior: dist.Distribution) -> Any:
+    r"""The bijection from a parameter's unconstrained coordinates to its domain: the prior's
+    support, or for an ordinal family's thresholds (domain "ordered") the increasing vectors,
+    :math:`	au_1 = u_1`, :math:`	au_k = 	au_{k-1} + e^{u_k}` (each threshold keeps its
+    own prior; the Jacobian is :math:`\sum_{k>1} u_k`)."""
+    if domain == "ordered":
+        return biject_to(dist.constraints.ordered_vector)
+    return biject_to(prior.support)
 
 
 def prior_dist(p: ParamSpec, params: tuple[Any, ...]) -> dist.Distribution:
@@ -203,6 +214,42 @@ def _glm_rows(d: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             d.offset if d.offset is not None else np.zeros_like(y))
 
 
+def ordinal_start(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
+    r"""A start for an ordinal family's slopes: least squares of the category numbers on the
+    centred predictors, rescaled from the residual sd to the latent noise's (logistic
+    :math:`\pi/\sqrt3`, normal 1), as the latent :math:`y^* = \eta + \epsilon` suggests;
+    their standard errors likewise, and 1.0 in place of a residual sd."""
+    X, y = spec.design.X, spec.design.y
+    if not X.shape[1]:
+        return np.zeros(0), np.zeros(0), 1.0
+    w = spec.design.weights if spec.design.weights is not None else np.ones_like(y)
+    sw = np.sqrt(w / np.sum(w))
+    Xc = (X - w @ X / np.sum(w)) * sw[:, None]
+    yc = (y - w @ y / np.sum(w)) * sw
+    b, *_ = np.linalg.lstsq(Xc, yc, rcond=None)
+    r = yc - Xc @ b
+    rsd = float(np.sqrt(r @ r)) or 1.0
+    scale = (np.pi / np.sqrt(3.0) if spec.link == "logit" else 1.0) / rsd
+    n_eff = max(float(np.sum(w)) - X.shape[1] - 1, 1.0)
+    cov = np.linalg.pinv(Xc.T @ Xc) * rsd**2 / n_eff
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    return b * scale, np.where(se > 0, se * scale, 1.0), 1.0
+
+
+def ordinal_thresholds(link: str, y: np.ndarray, eta: np.ndarray, K: int,
+                       w: np.ndarray | None = None) -> np.ndarray:
+    r"""Start thresholds: :math:`	au_k = F^{-1}(\hat P(y \le k)) + ar\eta`, from the
+    (weighted) share of rows at or below each category, kept inside (0.5/n, 1 - 0.5/n)."""
+    from scipy.special import logit, ndtri
+
+    w = np.ones_like(y) if w is None else w
+    share = np.array([w @ (y <= k) for k in range(1, K)]) / np.sum(w)
+    lo = 0.5 / max(float(np.sum(w)), 1.0)
+    share = np.clip(share, lo, 1 - lo)
+    q = logit(share) if link == "logit" else ndtri(share)
+    return np.maximum.accumulate(q + np.linspace(0, 1e-3, K - 1)) + float(w @ eta / np.sum(w))
+
+
 def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.ndarray, float]:
     r"""The mode of the fixed-effects-only model (no group effects) with the fixed effects'
     priors as a ridge penalty, by iteratively reweighted least squares, its standard errors
@@ -213,6 +260,8 @@ def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.nda
     (gamma quasi-likelihood: weight 1 per row, Var(y) proportional to mu^2): with Poisson
     weights mu, y spanning 10^5 gave standard errors 300 times too small, the fixed effects'
     coordinates (:func:`fixed_affine`) that much too fine, and NUTS stuck at its start."""
+    if FAMILIES[spec.family].ordinal:
+        return ordinal_start(spec)
     X, y, n, off = _glm_rows(spec.design)
     pw = spec.design.weights if spec.design.weights is not None else np.ones_like(y)
     b = np.zeros(X.shape[1])
@@ -329,6 +378,10 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
     wanted: dict[str, np.ndarray] = {"sigma": np.array([s]), "nu": np.array([10.0]),
                                      "phi": np.array([10.0]), "shape": np.array([2.0]),
                                      "zi": np.array([0.1]), "hu": np.array([0.3])}
+    if FAMILIES[spec.family].ordinal:  # the thresholds at the shares of the categories
+        d = spec.design
+        wanted["Intercept"] = ordinal_thresholds(spec.link, d.y, d.X @ beta,
+                                                 int(np.max(d.y)), d.weights)
     for dd in spec.design.dpars:
         for t in dd.terms:
             wanted[t.name] = np.full(t.stop - t.start, np.log(s) if t.name.endswith(
@@ -361,9 +414,11 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
             center[a:b] = (v - shift) / scale
             jitter[a:b] = jitter[a:b] / scale
         else:
-            center[a:b] = np.asarray(biject_to(prior.support).inv(jnp.asarray(v)))
+            center[a:b] = np.asarray(domain_transform(p.domain, prior).inv(jnp.asarray(v)))
         if p.domain in ("positive", "unit"):
             jitter[a:b] = 0.5
+        elif p.domain == "ordered":  # the first threshold, then the log of each gap
+            jitter[a:b] = 0.2
     for i, (a, b, J, k) in raw_off.items():
         g = spec.groups[i]
         sds = [float(wanted[sp.name][0]) for sp in g.sds]

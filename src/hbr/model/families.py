@@ -71,11 +71,11 @@ import numpy as np
 
 from hbr.errors import OptionError
 from hbr.model.links import LINKS
-from hbr.priors import Beta, Exponential, Gamma, Prior
+from hbr.priors import Beta, Exponential, Gamma, Prior, StudentT
 
 __all__ = ["Family", "FAMILIES", "AUX_PRIORS", "AUX_DOMAINS", "ALIASES", "CENSORABLE",
            "CONTINUOUS", "canonical_family", "resolve_family", "simulate_response",
-           "truncation_bounds"]
+           "truncation_bounds", "ordinal_probabilities", "ordinal_mean", "ordinal_draws"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -85,9 +85,11 @@ AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
     "shape": lambda sy: Gamma(0.01, 0.01),
     "zi": lambda sy: Beta(1.0, 1.0),
     "hu": lambda sy: Beta(1.0, 1.0),
+    "Intercept": lambda sy: StudentT(3.0, 0.0, 2.5),  # each ordinal threshold (brms's)
 }
-# where each extra parameter lives (hbr.model.spec): positive unless named here
-AUX_DOMAINS: dict[str, str] = {"zi": "unit", "hu": "unit"}
+# where each extra parameter lives (hbr.model.spec): positive unless named here; the
+# thresholds of an ordinal family are an increasing vector ("ordered")
+AUX_DOMAINS: dict[str, str] = {"zi": "unit", "hu": "unit", "Intercept": "ordered"}
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ class Family:
     aux : tuple of str
         Extra (scalar, positive) parameters besides the linear predictor.
     response : str
-        "real", "binary", "successes" (needs ``trials()``), "count", "positive" (y > 0) or
-        "unit" (0 < y < 1).
+        "real", "binary", "successes" (needs ``trials()``), "count", "positive" (y > 0),
+        "unit" (0 < y < 1) or "ordinal" (categories 1, 2, ..., K).
     marginal : bool
         Whether the group effects can be integrated out exactly.
     simulate : callable
@@ -121,6 +123,12 @@ class Family:
         ``base`` (brms's ``zero_inflated_*`` and ``hurdle_*``).
     base : str or None
         The family whose counts the zero part mixes with.
+    ordinal : bool
+        brms's ``cumulative``: :math:`P(y \le k) = F(\tau_k - \eta)` with thresholds
+        :math:`\tau_1 < \dots < \tau_{K-1}` (``Intercept[1]``, ...) and F the link's
+        distribution function (logistic, normal); the linear predictor has no intercept.
+        Its draws and mean take :math:`\eta` itself (:func:`ordinal_draws`,
+        :func:`ordinal_mean`), not :math:`g^{-1}(\eta)`.
     """
 
     name: str
@@ -134,6 +142,7 @@ class Family:
     log_response: bool = False
     zeros: str | None = None
     base: str | None = None
+    ordinal: bool = False
 
 
 def _gaussian(mu: np.ndarray, aux: dict, rng: np.random.Generator, trials: Any, se: Any
@@ -238,6 +247,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     _zero_family("zero_inflated_negbinomial", "inflated", "negative_binomial", ("phi", "zi")),
     _zero_family("hurdle_poisson", "hurdle", "poisson", ("hu",)),
     _zero_family("hurdle_negbinomial", "hurdle", "negative_binomial", ("phi", "hu")),
+    Family("cumulative", ("logit", "probit"), ("Intercept",), "ordinal", ordinal=True),
 )}
 
 # the response's support, for the messages of hbr.model.response_checks
@@ -263,6 +273,7 @@ ALIASES = {
     "zinb": "zero_inflated_negbinomial",
     "hurdlepoisson": "hurdle_poisson", "hurdlenegbinomial": "hurdle_negbinomial",
     "hurdlenegativebinomial": "hurdle_negbinomial",
+    "cumulative": "cumulative", "ordinal": "cumulative",
 }
 
 
@@ -369,6 +380,39 @@ def truncated_draws(family: str, mu: np.ndarray, aux: dict, rng: np.random.Gener
     return np.clip(dist.ppf(u), lb, ub)
 
 
+def _cdf(link: str, x: np.ndarray) -> np.ndarray:
+    """The latent noise's distribution function of an ordinal family: logistic (logit) or
+    standard normal (probit)."""
+    from scipy.special import expit, ndtr
+
+    return expit(x) if link == "logit" else ndtr(x)
+
+
+def ordinal_probabilities(link: str, eta: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    r""":math:`P(y = k) = F(\tau_k - \eta) - F(\tau_{k-1} - \eta)`, k = 1, ..., K
+    (:math:`\tau_0 = -\infty`, :math:`\tau_K = \infty`), along a new last axis; ``tau``
+    (..., K - 1) broadcasts against ``eta[..., None]``."""
+    cum = _cdf(link, np.asarray(tau) - np.asarray(eta)[..., None])
+    shape = cum.shape[:-1] + (1,)
+    return np.diff(np.concatenate([np.zeros(shape), cum, np.ones(shape)], axis=-1), axis=-1)
+
+
+def ordinal_mean(link: str, eta: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    r""":math:`E[y] = \sum_k k P(y = k) = 1 + \sum_{k<K} (1 - F(\tau_k - \eta))`."""
+    cum = _cdf(link, np.asarray(tau) - np.asarray(eta)[..., None])
+    return 1.0 + np.sum(1.0 - cum, axis=-1)
+
+
+def ordinal_draws(link: str, eta: np.ndarray, tau: np.ndarray, rng: np.random.Generator
+                  ) -> np.ndarray:
+    """Categories 1, ..., K drawn given the linear predictor and thresholds: one uniform per
+    row against the cumulative probabilities."""
+    eta = np.asarray(eta, dtype=float)
+    cum = _cdf(link, np.asarray(tau) - eta[..., None])
+    u = rng.random(np.broadcast_shapes(eta.shape, cum.shape[:-1]))
+    return 1.0 + np.sum(u[..., None] > cum, axis=-1).astype(float)
+
+
 def inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
     """:math:`g^{-1}(\\eta)` in NumPy (:data:`hbr.model.links.LINKS`)."""
     return LINKS[link].inverse(eta)
@@ -390,5 +434,7 @@ def simulate_response(family: str, link: str, eta: np.ndarray, aux: dict[str, fl
     if family not in FAMILIES:
         raise OptionError(f"family={family!r} is not available; choose one of "
                           f"{', '.join(FAMILIES)}")
+    if FAMILIES[family].ordinal:
+        return ordinal_draws(link, eta, aux["Intercept"], rng)
     mu = LINKS[link].inverse(np.asarray(eta, dtype=float))
     return FAMILIES[family].simulate(mu, aux, rng, trials, se)

@@ -11,7 +11,8 @@ import numpy as np
 from hbr.errors import DataError
 from hbr.model.families import CENSORABLE, CONTINUOUS, Family, truncation_bounds
 
-__all__ = ["check_response", "check_censoring", "check_truncation", "CENS_CODES"]
+__all__ = ["check_response", "check_ordinal", "check_censoring", "check_truncation",
+           "CENS_CODES"]
 
 CENS_CODES = {-1: "left", 0: "none", 1: "right", 2: "interval"}
 
@@ -55,6 +56,9 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
                             f"y = (column == 'yes')) or use family='binomial' for counts of "
                             "successes")
         return
+    if fam.response == "ordinal":
+        check_ordinal(fam, name, y)
+        return
     kind = "counts of successes" if fam.response == "successes" else "counts"
     bad = (y < 0) | (y != np.round(y))
     if bad.any():
@@ -73,6 +77,35 @@ def check_response(fam: Family, name: str, y: np.ndarray, trials: np.ndarray | N
             raise DataError(f"{name!r} has more successes than trials: {y[i]:g} successes in "
                             f"{trials[i]:g} trials in row(s) {_rows(over)}; check that the "
                             "columns are the right way round ('successes | trials(n) ~ ...')")
+
+
+def check_ordinal(fam: Family, name: str, y: np.ndarray) -> None:
+    """An ordinal response holds the categories 1, 2, ..., K (brms's coding), each of them
+    seen: a category never seen leaves its threshold to the prior alone, and is most often a
+    coding slip (0-based ratings, a gap in a scale)."""
+    bad = y != np.round(y)
+    if bad.any():
+        raise DataError(f"family={fam.name!r} needs {name!r} to hold categories 1, 2, ..., K "
+                        f"(whole numbers), but it is {y[bad][0]:g} in row(s) {_rows(bad)}; "
+                        "for a measurement use family='gaussian'")
+    low = y < 1
+    if low.any():
+        shift = 1 - int(y.min())
+        raise DataError(f"family={fam.name!r} numbers the categories 1, 2, ..., K (brms's "
+                        f"coding), but {name!r} is {y[low][0]:g} in row(s) {_rows(low)}; "
+                        f"shift the column by {shift} (e.g. d[{name!r}] += {shift})")
+    K = int(y.max())
+    if K < 2:
+        raise DataError(f"{name!r} has one category only (1): an ordinal model needs two or "
+                        "more")
+    missing = sorted(set(range(1, K + 1)) - set(np.unique(y).astype(int).tolist()))
+    if missing:
+        raise DataError(f"{name!r} skips categor{'y' if len(missing) == 1 else 'ies'} "
+                        f"{', '.join(map(str, missing[:5]))}{', ...' if len(missing) > 5 else ''} "
+                        f"of 1..{K}: no row is in {'it' if len(missing) == 1 else 'them'}, so "
+                        "the thresholds around it are not identified by the data; recode the "
+                        "categories to 1..K without gaps (e.g. with pandas' "
+                        "rank(method='dense')) or merge the empty ones")
 
 
 def check_censoring(fam: Family, name: str, y: np.ndarray, cens: np.ndarray | None,

@@ -29,13 +29,13 @@ and ``1|state:county``. This module does not import JAX.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Mapping
 
 import numpy as np
 
 from hbr.design.aggregate import stored_patterns
-from hbr.design.types import Design, GroupBlock
+from hbr.design.types import Design, GroupBlock, TermSlice
 from hbr.design.stats import row_moments
 from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
@@ -45,7 +45,8 @@ from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
 
 __all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
-                    "unit": ("unit", "interval"), "corr": ("corr",)}
+                    "unit": ("unit", "interval"), "corr": ("corr",),
+                    "ordered": ("real",)}  # ordinal thresholds: a prior per threshold
 # the bounds an interval (Uniform) prior must keep within, by domain
 _DOMAIN_BOUNDS = {"positive": (0.0, np.inf), "unit": (0.0, 1.0)}
 
@@ -110,6 +111,12 @@ class ModelSpec:
         return tuple(out)
 
     @property
+    def thresholds(self) -> tuple[ParamSpec, ...]:
+        """An ordinal family's thresholds (``Intercept[1]``, ...; brms lists them among the
+        population-level effects), or nothing."""
+        return tuple(p for p in self.aux if p.domain == "ordered")
+
+    @property
     def priors(self) -> dict[str, Prior]:
         return {p.name: p.prior for p in self.params}
 
@@ -139,7 +146,7 @@ class ModelSpec:
 def _fitting_priors(domain: str) -> str:
     """The distributions of :data:`hbr.priors.PRIORS` that fit a parameter's domain, as the
     fix of an error ("Normal, StudentT, Cauchy or Uniform" for a real number)."""
-    names = [n for n, row in PRIORS.items() if row.support == domain]
+    names = [n for n, row in PRIORS.items() if row.support == domain.replace("ordered", "real")]
     if domain == "corr":
         return " or ".join(f"{n}({', '.join(PRIORS[n].params)})" for n in names)
     return ", ".join(names) + {"real": " or Uniform", "unit": " or Uniform(0, 1)"}.get(
@@ -223,6 +230,21 @@ def _corr_names(groups: tuple[GroupBlock, ...], joint: tuple[tuple[int, int], ..
     return names
 
 
+def _without_intercept(design: Design) -> Design:
+    """``design`` without its ``Intercept`` column (an ordinal family's thresholds take its
+    place); its formula then has no intercept, so new rows are coded the same way."""
+    t = next((t for t in design.terms if t.name == "Intercept"), None)
+    if t is None:
+        return design
+    width = t.stop - t.start
+    keep = [c for c in range(design.X.shape[1]) if not t.start <= c < t.stop]
+    terms = tuple(TermSlice(u.name, u.start - width * (u.start >= t.stop),
+                            u.stop - width * (u.start >= t.stop), u.labels)
+                  for u in design.terms if u is not t)
+    return replace(design, formula=replace(design.formula, intercept=False),
+                   X=design.X[:, keep], terms=terms, derived={})
+
+
 def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
                 family: str = "gaussian", link: str | None = None) -> ModelSpec:
     """Combine ``design`` with ``family`` and priors into a :class:`ModelSpec`.
@@ -247,6 +269,8 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     """
     fam, link = resolve_family(family, link)
     family = fam.name  # an alias (brms's "negbinomial") becomes hbr's name
+    if fam.ordinal:  # the thresholds are the intercepts (brms's Intercept[k])
+        design = _without_intercept(design)
     if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
         check_response(fam, design.response, design.y, design.trials, design.se)
         check_censoring(fam, design.response, design.y, design.cens, design.cens_y2, design.se)
@@ -285,10 +309,13 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
                                  f"expected a number or shape ({size},)")
         return ParamSpec(name, domain, size, prior, labels)
 
+    n_cut = int(np.max(design.y)) - 1 if fam.ordinal else 0  # thresholds: categories - 1
     fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels) for t in design.terms)
     dpar_fixed = tuple(spec(t.name, "real", t.stop - t.start, t.labels)
                        for d in design.dpars for t in d.terms)
-    aux = tuple(spec(n, AUX_DOMAINS.get(n, "positive"), 1) for n in fam.aux if n in chosen)
+    aux = tuple(spec(n, AUX_DOMAINS.get(n, "positive"), 1) if n != "Intercept" else
+                spec(n, "ordered", n_cut, tuple(str(k) for k in range(1, n_cut + 1)))
+                for n in fam.aux if n in chosen)
     groups = []
     partner = {a: b for a, b in design.joint} | {b: a for a, b in design.joint}
     for i, (blk, cname) in enumerate(zip(design.groups,

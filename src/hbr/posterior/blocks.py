@@ -21,7 +21,8 @@ def _rows(summary: pd.DataFrame, name: str) -> list[str]:
 def summary_blocks(spec: Any, summary: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
     """(title, rows of ``summary``) per block; empty blocks are left out."""
     out = []
-    fixed = [r for p in (*spec.fixed, *spec.dpar_fixed) for r in _rows(summary, p.name)]
+    fixed = [r for p in (*spec.thresholds, *spec.fixed, *spec.dpar_fixed)
+             for r in _rows(summary, p.name)]
     if fixed:
         out.append(("Population-level effects", summary.loc[fixed]))
     by_factor: dict[str, list[str]] = {}
@@ -35,7 +36,7 @@ def summary_blocks(spec: Any, summary: pd.DataFrame) -> list[tuple[str, pd.DataF
         if rows:
             out.append((f"Group-level effects: ~{factor} ({levels[factor]:,} levels)",
                         summary.loc[rows]))
-    aux = [r for p in spec.aux for r in _rows(summary, p.name)]
+    aux = [r for p in spec.aux if p not in spec.thresholds for r in _rows(summary, p.name)]
     if aux:
         out.append((f"Family-specific parameters ({spec.family})", summary.loc[aux]))
     return out

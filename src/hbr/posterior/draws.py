@@ -113,7 +113,7 @@ def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, Any]]
     variable (a Python list of 10^6 observation numbers took 19 s)."""
     dims: dict[str, list[str]] = {}
     coords: dict[str, Any] = {}
-    for p in spec.fixed:
+    for p in spec.fixed + spec.aux:  # aux: an ordinal family's thresholds
         if p.labels is not None:
             dims[p.name] = [f"{p.name}_dim"]
             coords[f"{p.name}_dim"] = np.asarray(p.labels)

@@ -66,7 +66,7 @@ def mean_sd_hdi(x: np.ndarray, prob: float) -> dict[str, np.ndarray]:
 def _population(fit: Fit) -> dict[str, np.ndarray]:
     """Every scalar population coefficient's draws (chains * draws,), by its name."""
     out = {}
-    for p in (*fit.spec.fixed, *fit.spec.dpar_fixed):
+    for p in (*fit.spec.thresholds, *fit.spec.fixed, *fit.spec.dpar_fixed):
         vals = np.asarray(fit.draws.posterior[p.name])
         flat = vals.reshape(vals.shape[0] * vals.shape[1], -1)
         if p.labels is None and flat.shape[1] == 1:

@@ -29,8 +29,8 @@ import pandas as pd
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
-from hbr.model.families import (FAMILIES, inverse_link, simulate_response, truncated_draws,
-                                truncated_mean, truncation_bounds)
+from hbr.model.families import (FAMILIES, inverse_link, ordinal_mean, simulate_response,
+                                truncated_draws, truncated_mean, truncation_bounds)
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
@@ -183,6 +183,8 @@ def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
     ``eta`` the linear predictor when known."""
     eta = linear_predictor(spec, post, rows) if eta is None else eta
     fam = FAMILIES[spec.family]
+    if fam.ordinal:  # E[y] = sum_k k P(y = k), the categories numbered 1..K
+        return ordinal_mean(spec.link, eta, family_aux(spec, post, rows)["Intercept"])
     mu, aux = inverse_link(spec.link, eta), family_aux(spec, post, rows)
     if rows.trunc_lb is not None or rows.trunc_ub is not None:  # E[y | lb < y < ub]
         return truncated_mean(spec.family, mu, aux,
@@ -192,8 +194,10 @@ def expected_response(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
 
 def family_aux(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows) -> dict[str, Any]:
     """The family's extra parameters of each draw, broadcastable to (chains, draws, rows):
-    ``sigma`` the residual sd of each row (a ``sigma ~`` formula's, or the known se's)."""
-    aux: dict[str, Any] = {p.name: post[p.name][..., None] for p in spec.aux}
+    ``sigma`` the residual sd of each row (a ``sigma ~`` formula's, or the known se's); an
+    ordinal family's thresholds as (chains, draws, 1, K - 1)."""
+    aux: dict[str, Any] = {p.name: post[p.name][..., None] if p.labels is None
+                           else post[p.name][..., None, :] for p in spec.aux}
     sd = noise_sd(spec, post, rows)
     if sd is not None:
         aux["sigma"] = sd
@@ -216,6 +220,8 @@ def prior_draws(spec: ModelSpec, draws: int, seed: int) -> tuple[dict[str, np.nd
         if p.name not in post:
             post[p.name] = sample_prior(p.prior, rng, (1, draws) + (
                 (p.size,) if p.labels is not None else ()))
+            if p.domain == "ordered":  # iid draws, sorted: the prior restricted to order
+                post[p.name] = np.sort(post[p.name], axis=-1)
     center = spec.intercept_center
     if center is not None:  # the prior drew the intercept at the predictors' means
         beta = np.concatenate([post[p.name].reshape(1, draws, -1) for p in spec.fixed], axis=2)
