@@ -11,6 +11,11 @@ __all__ = ["scipy_loglik"]
 def scipy_loglik(family: str, link: str, y, eta, aux, n):
     mu = {"identity": eta, "log": np.exp(eta), "logit": 1 / (1 + np.exp(-eta)),
           "probit": stats.norm.cdf(eta)}[link]
+    if family == "cumulative":  # P(y = k) = F(tau_k - eta) - F(tau_{k-1} - eta)
+        d = stats.logistic if link == "logit" else stats.norm
+        edges = np.concatenate([[-np.inf], aux["Intercept"], [np.inf]])
+        k = np.asarray(y, dtype=int)
+        return np.log(d.cdf(edges[k] - eta) - d.cdf(edges[k - 1] - eta))
     if family == "gaussian":
         return stats.norm.logpdf(y, mu, aux["sigma"])
     if family == "lognormal":  # log y ~ N(mu, sigma^2)

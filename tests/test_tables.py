@@ -29,11 +29,22 @@ from hbr.sources.duckdb import duckdb_statistics
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_family_rows_have_their_counterparts(name: str) -> None:
     fam = FAMILIES[name]
-    assert fam.simulate is not None and set(fam.aux) <= set(AUX_PRIORS)
+    assert (fam.simulate is not None or fam.ordinal) and set(fam.aux) <= set(AUX_PRIORS)
     assert name in {c.family for c in CASES.values()}  # calibrated by SBC (checks/calibration)
     for link in fam.links:
         assert link in LINKS and (name, link) in LOGLIK
     rng = np.random.default_rng(0)
+    if fam.ordinal:  # draws, mean and probabilities of hbr.model.ordinal take eta itself
+        from hbr.model.ordinal import ordinal_draws, ordinal_mean, ordinal_probabilities
+
+        tau, eta = np.array([-1.0, 0.2, 1.5]), np.full(20_000, 0.4)
+        for link in fam.links:
+            y = ordinal_draws(link, eta, tau, rng)
+            p = ordinal_probabilities(link, eta[:1], tau)[0]
+            share = np.array([(y == k).mean() for k in (1, 2, 3, 4)])
+            assert np.all(np.abs(share - p) < 5 * np.sqrt(p * (1 - p) / y.size))
+            assert ordinal_mean(link, eta[:1], tau)[0] == pytest.approx(p @ np.arange(1, 5))
+        return
     mu = np.full(20_000, 0.3 if fam.response in ("binary", "successes", "unit") else 2.0)
     trials = np.full(mu.shape, 5.0)
     aux = {"sigma": 1.0, "nu": 5.0, "phi": 3.0, "shape": 2.0, "zi": 0.3, "hu": 0.3}

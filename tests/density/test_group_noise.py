@@ -19,7 +19,8 @@ import pytest
 import hbr
 from hbr.datasets.simulate import simulate
 from hbr.density.build import target_data
-from hbr.density.equations import all_effects, joint_mode_profile, logdensity
+from hbr.density.equations import joint_mode_profile, logdensity
+from hbr.density.readouts import all_effects
 from hbr.density.information import data_precision
 from hbr.density.structure import Structure
 from hbr.design.build import build_design

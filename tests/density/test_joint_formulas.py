@@ -21,7 +21,8 @@ from scipy import stats
 
 import hbr
 from hbr.density.build import target_data
-from hbr.density.equations import all_effects, logdensity, unpack
+from hbr.density.equations import logdensity, unpack
+from hbr.density.readouts import all_effects
 from hbr.density.structure import Structure
 from hbr.design.build import build_design
 from hbr.errors import DiagnosticsWarning

@@ -167,7 +167,7 @@ def test_truncated_rows_are_renormalised_between_their_bounds(family: str) -> No
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
     from scipy.integrate import quad
 
-    from hbr.model.families import truncated_draws, truncated_mean
+    from hbr.model.truncation import truncated_draws, truncated_mean
     mu = eta if link == "identity" else np.exp(eta)  # the inverse link (log y's for lognormal)
     m = truncated_mean(family, mu[:6], AUX, lb[:6], ub[:6])
     for i in range(6):

@@ -28,7 +28,8 @@ from hbr.model.spec import build_model
 def test_each_loglik_matches_scipy(family: str, link: str) -> None:
     rng = np.random.default_rng(0)
     eta = rng.normal(0, 1.5, 50)
-    aux = {"sigma": 0.7, "nu": 4.5, "phi": 2.5, "shape": 1.7, "zi": 0.3, "hu": 0.4}
+    aux = {"sigma": 0.7, "nu": 4.5, "phi": 2.5, "shape": 1.7, "zi": 0.3, "hu": 0.4,
+           "Intercept": np.array([-1.0, 0.3, 1.2])}  # an ordinal family's thresholds
     n = rng.integers(1, 12, 50).astype(float)
     y = simulate_response(family, link, eta, aux, rng, n)
     with jax.enable_x64(True):
@@ -40,7 +41,8 @@ def test_each_loglik_matches_scipy(family: str, link: str) -> None:
 def test_table_is_complete_and_defaults_exist() -> None:
     assert set(LOGLIK) == {(f.name, lk) for f in FAMILIES.values() for lk in f.links}
     d = pd.DataFrame({"y": [0.0, 1, 1, 0, 1, 0], "g": list("aabbcc"), "n": [3.0] * 6})
-    inside = {"positive": [0.5, 1.2, 3.0, 0.7, 2.2, 0.9], "unit": [0.1, 0.8, 0.6, 0.3, 0.5, 0.2]}
+    inside = {"positive": [0.5, 1.2, 3.0, 0.7, 2.2, 0.9], "unit": [0.1, 0.8, 0.6, 0.3, 0.5, 0.2],
+              "ordinal": [1.0, 2, 3, 1, 2, 3]}
     for fam in FAMILIES.values():
         f = "y | trials(n) ~ 1 + (1 | g)" if fam.response == "successes" else "y ~ 1 + (1 | g)"
         t = d.assign(y=inside[fam.response]) if fam.response in inside else d

@@ -17,7 +17,7 @@ from scipy import stats
 import hbr
 from hbr.density.likelihoods import LOGLIK
 from hbr.errors import DataError
-from hbr.model.families import ordinal_draws, ordinal_mean, ordinal_probabilities
+from hbr.model.ordinal import ordinal_draws, ordinal_mean, ordinal_probabilities
 
 
 @pytest.mark.parametrize("link", ["logit", "probit"])

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DiagnosticsWarning
-from hbr.model.families import ordinal_draws, simulate_response
+from hbr.model.families import simulate_response
+from hbr.model.ordinal import ordinal_draws
 
 __all__ = ["Case", "CASES", "PRIORS", "simulate_case", "sbc_ranks", "rank_pvalue"]
 

@@ -39,7 +39,8 @@ from scipy.special import gammaln
 
 from hbr.design.newdata import Rows, training_rows
 from hbr.errors import OptionError, check_int
-from hbr.model.families import FAMILIES, inverse_link, ordinal_probabilities, zero_probability
+from hbr.model.families import FAMILIES, inverse_link, zero_probability
+from hbr.model.ordinal import ordinal_probabilities
 from hbr.posterior.predictive import expected_response, family_aux, linear_predictor, noise_sd
 from hbr.checks.loo import psis_log_weights, row_chunks, row_loglik
 

@@ -33,7 +33,8 @@ import numpy as np
 
 from hbr._runtime.keys import key_rng
 from hbr.density.bucket import bucket, bucket_structure, bucketable
-from hbr.density.equations import constrain, joint_mode_profile, logdensity, pointwise_loglik
+from hbr.density.equations import joint_mode_profile, logdensity
+from hbr.density.readouts import constrain, pointwise_loglik
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.classes import class_data
@@ -179,8 +180,8 @@ def _rows(s: Structure, spec: ModelSpec) -> dict[str, Any]:
         rows["se"] = _f64(design.se)
     if FAMILIES[spec.family].log_response:  # the lognormal: the Gaussian density of log y
         rows["y_log"] = _f64(spec.y_model)
-    if spec.dpar_fixed:
-        rows["sigma_X"] = _f64(design.dpars[0].X)
+    if design.dpars:  # every distributional formula's columns, side by side
+        rows["dpar_X"] = _f64(design.dpar_X)
     return rows
 
 
@@ -258,7 +259,7 @@ def _group_noise_data(s: Structure, spec: ModelSpec, rows: dict[str, Any], index
         out[levels] = a[first]
         return out
 
-    by_group = {"sigma_X": per_level(rows["sigma_X"]),
+    by_group = {"dpar_X": per_level(rows["dpar_X"]),
                 "groups": [{"index": per_level(gd["index"]), "Z": per_level(gd["Z"])}
                            if g.dpar else None for g, gd in zip(s.groups, rows["groups"])]}
     return {"n": n, "XtX_g": XtX, "Xty_g": Xty, "yty_g": yty, "by_group": by_group}

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 
 from hbr.density.likelihoods import LOGLIK
-from hbr.density.marginal import conditional_effects, effects_logdet, marginal_loglik
+from hbr.model.families import AUX_DOMAINS
+from hbr.density.marginal import effects_logdet, marginal_loglik
 from hbr.density.parts import distribution, domain_transform
 from hbr.density.reparam import REPARAMS
 from hbr.density.classes import class_loglik
@@ -32,7 +33,7 @@ from hbr.density.split import price_split
 from hbr.density.structure import VECTOR_MIN, Structure
 
 __all__ = ["unpack", "linear_predictor", "noise_sd", "aux_values", "logdensity",
-           "all_effects", "pointwise_loglik", "constrain"]
+           "dpar_predictor", "dpar_inverse", "joint_mode_profile"]
 
 
 def unpack(s: Structure, z: jax.Array, d: Any, skip: tuple[int, ...] = ()
@@ -200,25 +201,35 @@ def _times_beta(a: jax.Array, beta: jax.Array) -> jax.Array:
     return jnp.einsum("kcj,c->kj", a, beta)
 
 
-def _add_groups(s: Structure, out: jax.Array, dpar: bool, effects: dict, d: Any) -> jax.Array:
-    """``out`` plus z_i' b_g[i] of each group term of the mean (or of ``log sigma`` with
-    ``dpar``) whose effects are given (in the order of ``effects``)."""
+def _add_groups(s: Structure, out: jax.Array, dpar: str, effects: dict, d: Any) -> jax.Array:
+    """``out`` plus z_i' b_g[i] of each group term of the mean (``dpar`` "") or of the
+    distributional formula of ``dpar`` whose effects are given (in the order of
+    ``effects``)."""
     for i, b in effects.items():
-        if bool(s.groups[i].dpar) == dpar:
+        if s.groups[i].dpar == dpar:
             gd = d["groups"][i]
             out = out + jnp.sum(gd["Z"] * b[gd["index"]], axis=1)
     return out
 
 
 def linear_predictor(s: Structure, vals: dict, effects: dict, d: Any) -> jax.Array:
-    return _add_groups(s, d["X"] @ _fixed_beta(s, vals) + d["offset"], False, effects, d)
+    return _add_groups(s, d["X"] @ _fixed_beta(s, vals) + d["offset"], "", effects, d)
+
+
+def dpar_predictor(s: Structure, name: str, vals: dict, effects: dict, d: Any) -> jax.Array:
+    """The linear predictor of the distributional formula of ``name`` (``log sigma``,
+    ``logit zi``, ...), one per row of ``d["dpar_X"]``."""
+    _, a, b, names = next(x for x in s.dpars if x[0] == name)
+    X = d["dpar_X"][:, a:b]
+    lp = (X @ jnp.concatenate([jnp.atleast_1d(vals[n]) for n in names]) if names
+          else jnp.zeros(X.shape[0], X.dtype))
+    return _add_groups(s, lp, name, effects, d)
 
 
 def noise_sd(s: Structure, vals: dict, effects: dict, d: Any) -> jax.Array:
     """The residual sd: a scalar, or one per row (known se, sigma formula)."""
     if s.sigma_model:
-        ls = d["sigma_X"] @ jnp.concatenate([jnp.atleast_1d(vals[n]) for n in s.dpar_fixed])
-        return jnp.exp(_add_groups(s, ls, True, effects, d))
+        return jnp.exp(dpar_predictor(s, "sigma", vals, effects, d))
     if not s.has_se:
         return vals["sigma"][0]
     if s.se_sigma:
@@ -232,7 +243,16 @@ def aux_values(s: Structure, vals: dict, effects: dict, d: Any) -> dict[str, jax
     out = {n: vals[n] if n in vector else vals[n][0] for n in s.aux}
     if "sigma" in s.family_aux:
         out["sigma"] = noise_sd(s, vals, effects, d)
+    for name, *_ in s.dpars:  # modelled by a formula: one value per row
+        if name != "sigma":
+            out[name] = dpar_inverse(name, dpar_predictor(s, name, vals, effects, d))
     return out
+
+
+def dpar_inverse(name: str, lp: jax.Array) -> jax.Array:
+    """A distributional parameter from its linear predictor: the inverse of its link, log
+    for the positive ones (sigma, nu, phi, shape), logit for the probabilities (zi, hu)."""
+    return jax.nn.sigmoid(lp) if AUX_DOMAINS.get(name) == "unit" else jnp.exp(lp)
 
 
 def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:
@@ -354,50 +374,3 @@ def joint_mode_profile(s: Structure, z: jax.Array, d: Any) -> jax.Array:
     L = _marg_L(s, Ls)
     return (lp + marginal_loglik(rr, Zr, ZtZ, L, sigma, d["marg"]["N"]) + const
             + _profile_terms(d["marg"]["levels"], Zr, ZtZ, L, sigma, d["centred"]))
-
-
-def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> tuple[dict, dict]:
-    """Parameter values and every group term's effects: sampled ones from ``z``, integrated
-    ones drawn (with ``key``) from their exact conditional given ``z``."""
-    _, vals, effects, Ls = unpack(s, z, d)
-    if s.marg_ids:
-        _, Zr, ZtZ, sigma, _ = _shifted(s, _marg_parts(s, vals, effects, d), vals)
-        b = conditional_effects(key, Zr, ZtZ, _marg_L(s, Ls), sigma, d["marg"]["noise"])
-        col, n = 0, s.n_marg_real
-        effects = dict(effects)
-        for i in s.marg_ids:
-            k = s.groups[i].k
-            effects[i] = b[:n, col:col + k]
-            if ("shift", i) in vals:  # the prior mean given log sigma's effects
-                effects[i] = effects[i] + vals[("shift", i)][:n]
-            col += k
-    return vals, effects
-
-
-def pointwise_loglik(s: Structure, z: jax.Array, key: jax.Array, d: Any, r: Any) -> jax.Array:
-    """The log likelihood of each row given the group effects (drawn with ``key`` where
-    integrated out); ``r`` the row arrays the statistics path keeps out of ``d``."""
-    d = {**d, **r}
-    vals, effects = all_effects(s, z, key, d)
-    return LOGLIK[(s.family, s.link)](d["y"], linear_predictor(s, vals, effects, d),
-                                      aux_values(s, vals, effects, d), d)
-
-
-def constrain(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> dict[str, jax.Array]:
-    """Every parameter and group effect on its constrained scale, by user-facing name."""
-    vals, effects = all_effects(s, z, key, d)
-    by_name = {p.name: p for p in s.params}
-    out: dict[str, jax.Array] = {}
-    for n in s.fixed + s.dpar_fixed:
-        out[n] = vals[n] if by_name[n].labelled else vals[n][0]
-    for n in s.aux:
-        out[n] = vals[n] if by_name[n].labelled else vals[n][0]
-    for i, g in enumerate(s.groups):
-        for n in g.sds:
-            out[n] = vals[n][0]
-        if g.corr is not None:
-            Lc = vals[g.corr]
-            out[g.corr] = Lc @ Lc.T
-        for j, name in enumerate(g.names):
-            out[name] = effects[i][:, j]
-    return out

@@ -39,7 +39,8 @@ import numpy as np
 
 from hbr.density.equations import _fixed_beta, _times_beta, unpack
 from hbr.density.marginal import _m_u, conditional_effects, marginal_loglik
-from hbr.density.structure import Structure, nested_in
+from hbr.density.structure import Structure
+from hbr.design.levels import nested_in
 from hbr.design.stats import suffstats
 from hbr.model.families import FAMILIES
 from hbr.model.spec import ModelSpec

@@ -9,7 +9,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from hbr.density.equations import aux_values, linear_predictor, logdensity, unpack
+from hbr.density.equations import (aux_values, dpar_inverse, dpar_predictor, linear_predictor,
+                                   logdensity, unpack)
 from hbr.density.likelihoods import LOGLIK, ROW_KEYS, aux_information
 from hbr.density.reparam import REPARAMS
 from hbr.density.structure import Structure
@@ -29,20 +30,34 @@ def data_precision(s: Structure, z: jax.Array, d: Any) -> tuple[dict[int, jax.Ar
     aux = aux_values(s, vals, effects, d)
     family_ll = LOGLIK[(s.lik_family, s.link)]
 
-    def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
+    per_row = (*ROW_KEYS, "sigma", *(x[0] for x in s.dpars))
+
+    def one_row(i: jax.Array) -> dict:
         # one row of each per-row array (an ordinal family's thresholds are not per row)
-        row = {k: v[i] if k in (*ROW_KEYS, "sigma") and jnp.ndim(v) else v
-               for k, v in {**aux, **{k: d[k] for k in ROW_KEYS if k in d}}.items()}
+        return {k: v[i] if k in per_row and jnp.ndim(v) else v
+                for k, v in {**aux, **{k: d[k] for k in ROW_KEYS if k in d}}.items()}
+
+    def ll_row(m: jax.Array, i: jax.Array) -> jax.Array:
+        row = one_row(i)
         return family_ll(row["y"], m, row, row)
 
-    curv = -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, jnp.arange(mu.shape[0]))
+    rows = jnp.arange(mu.shape[0])
+    curv = {"": -jax.vmap(jax.grad(jax.grad(ll_row)))(mu, rows)}
     # effects on log sigma: the expected information per row (2 for the Gaussian)
-    curv_s = aux_information(s.family, aux) * d.get("weights", jnp.ones_like(mu))
+    curv["sigma"] = aux_information(s.family, aux) * d.get("weights", jnp.ones_like(mu))
+    for name in {g.dpar for g in s.groups if g.dpar and g.raw} - {"sigma"}:
+        # another parameter's formula (zi ~ (1 | g)): the observed information about its
+        # linear predictor, row by row (a negative one counts as none: centered_fraction)
+        def ll_dpar(v: jax.Array, i: jax.Array, name: str = name) -> jax.Array:
+            row = {**one_row(i), name: dpar_inverse(name, v)}
+            return family_ll(row["y"], mu[i], row, row)
+        lp = dpar_predictor(s, name, vals, effects, d)
+        curv[name] = -jax.vmap(jax.grad(jax.grad(ll_dpar)))(lp, rows)
     out = {}
     for i in s.raw_ids:
         g = s.groups[i]
         Zi = d["groups"][i]["Z"]
-        c = curv_s if g.dpar else curv
+        c = curv[g.dpar]
         outer = Zi[:, :, None] * Zi[:, None, :] * c[:, None, None]
         out[i] = jax.ops.segment_sum(outer, d["groups"][i]["index"], g.raw[2])
     return out, Ls

@@ -145,11 +145,11 @@ def _zeros(zeros: str, base: LogLik) -> LogLik:
 
 
 def _cumulative(link: str) -> LogLik:
-    r"""brms's ``cumulative``: :math:`\log P(y = k) = \log(F(	au_k - \eta) -
-    F(	au_{k-1} - \eta))` for the categories k = 1, ..., K, with the thresholds ``aux
+    r"""brms's ``cumulative``: :math:`\log P(y = k) = \log(F(\tau_k - \eta) -
+    F(\tau_{k-1} - \eta))` for the categories k = 1, ..., K, with the thresholds ``aux
     ["Intercept"]`` (increasing, K - 1 of them; batch dimensions before theirs broadcast
     against ``eta``'s) and F the logistic or normal distribution function. The first and
-    last categories are :math:`\log F(	au_1 - \eta)` and :math:`\log S(	au_{K-1} -
+    last categories are :math:`\log F(\tau_1 - \eta)` and :math:`\log S(\tau_{K-1} -
     \eta)`; a middle one is computed from below or from above (whichever side the interval
     lies on), so no probability rounds to 0 or 1, and every branch stays finite for the
     gradient."""
@@ -310,7 +310,7 @@ def row_arrays(design: Any, y: Any = None) -> dict[str, Any]:
         if a is not None:
             out[key] = np.asarray(a, dtype=np.float64)
     if design.trunc_lb is not None or design.trunc_ub is not None:  # both, +-inf if absent
-        from hbr.model.families import truncation_bounds
+        from hbr.model.truncation import truncation_bounds
 
         n = np.shape(design.y if y is None else y)[0]
         out["lb"], out["ub"] = truncation_bounds(design.trunc_lb, design.trunc_ub, n)

@@ -14,16 +14,16 @@ from hbr.density.reparam import REPARAMS
 from hbr.density.split import split_start
 from hbr.design.aggregate import stored_patterns
 from hbr.errors import OptionError
-from hbr.model.families import FAMILIES
+from hbr.model.families import AUX_DOMAINS, FAMILIES
 from hbr.model.links import LINKS
+from hbr.model.ordinal import ordinal_start, ordinal_thresholds
 from hbr.model.spec import ModelSpec, ParamSpec
 
 if TYPE_CHECKING:
     from hbr.density.structure import Structure
 
 __all__ = ["distribution", "least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
-           "location_map", "centering_weights", "initial_center", "domain_transform",
-           "ordinal_start"]
+           "location_map", "centering_weights", "initial_center", "domain_transform"]
 
 
 def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
@@ -57,7 +57,7 @@ def distribution(domain: str, size: int, family: str, params: tuple[Any, ...]
 def domain_transform(domain: str, prior: dist.Distribution) -> Any:
     r"""The bijection from a parameter's unconstrained coordinates to its domain: the prior's
     support, or for an ordinal family's thresholds (domain "ordered") the increasing vectors,
-    :math:`	au_1 = u_1`, :math:`	au_k = 	au_{k-1} + e^{u_k}` (each threshold keeps its
+    :math:`\tau_1 = u_1`, :math:`\tau_k = \tau_{k-1} + e^{u_k}` (each threshold keeps its
     own prior; the Jacobian is :math:`\sum_{k>1} u_k`)."""
     if domain == "ordered":
         return biject_to(dist.constraints.ordered_vector)
@@ -214,42 +214,6 @@ def _glm_rows(d: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
             d.offset if d.offset is not None else np.zeros_like(y))
 
 
-def ordinal_start(spec: ModelSpec) -> tuple[np.ndarray, np.ndarray, float]:
-    r"""A start for an ordinal family's slopes: least squares of the category numbers on the
-    centred predictors, rescaled from the residual sd to the latent noise's (logistic
-    :math:`\pi/\sqrt3`, normal 1), as the latent :math:`y^* = \eta + \epsilon` suggests;
-    their standard errors likewise, and 1.0 in place of a residual sd."""
-    X, y = spec.design.X, spec.design.y
-    if not X.shape[1]:
-        return np.zeros(0), np.zeros(0), 1.0
-    w = spec.design.weights if spec.design.weights is not None else np.ones_like(y)
-    sw = np.sqrt(w / np.sum(w))
-    Xc = (X - w @ X / np.sum(w)) * sw[:, None]
-    yc = (y - w @ y / np.sum(w)) * sw
-    b, *_ = np.linalg.lstsq(Xc, yc, rcond=None)
-    r = yc - Xc @ b
-    rsd = float(np.sqrt(r @ r)) or 1.0
-    scale = (np.pi / np.sqrt(3.0) if spec.link == "logit" else 1.0) / rsd
-    n_eff = max(float(np.sum(w)) - X.shape[1] - 1, 1.0)
-    cov = np.linalg.pinv(Xc.T @ Xc) * rsd**2 / n_eff
-    se = np.sqrt(np.clip(np.diag(cov), 0, None))
-    return b * scale, np.where(se > 0, se * scale, 1.0), 1.0
-
-
-def ordinal_thresholds(link: str, y: np.ndarray, eta: np.ndarray, K: int,
-                       w: np.ndarray | None = None) -> np.ndarray:
-    r"""Start thresholds: :math:`	au_k = F^{-1}(\hat P(y \le k)) + ar\eta`, from the
-    (weighted) share of rows at or below each category, kept inside (0.5/n, 1 - 0.5/n)."""
-    from scipy.special import logit, ndtri
-
-    w = np.ones_like(y) if w is None else w
-    share = np.array([w @ (y <= k) for k in range(1, K)]) / np.sum(w)
-    lo = 0.5 / max(float(np.sum(w)), 1.0)
-    share = np.clip(share, lo, 1 - lo)
-    q = logit(share) if link == "logit" else ndtri(share)
-    return np.maximum.accumulate(q + np.linspace(0, 1e-3, K - 1)) + float(w @ eta / np.sum(w))
-
-
 def glm_start(spec: ModelSpec, iterations: int = 30) -> tuple[np.ndarray, np.ndarray, float]:
     r"""The mode of the fixed-effects-only model (no group effects) with the fixed effects'
     priors as a ridge penalty, by iteratively reweighted least squares, its standard errors
@@ -379,12 +343,13 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
                                      "phi": np.array([10.0]), "shape": np.array([2.0]),
                                      "zi": np.array([0.1]), "hu": np.array([0.3])}
     if FAMILIES[spec.family].ordinal:  # the thresholds at the shares of the categories
-        d = spec.design
-        wanted["Intercept"] = ordinal_thresholds(spec.link, d.y, d.X @ beta,
-                                                 int(np.max(d.y)), d.weights)
-    for dd in spec.design.dpars:
+        wanted["Intercept"] = ordinal_thresholds(spec.link, spec.design, beta)
+    for dd in spec.design.dpars:  # the intercept at the start of the parameter, on its link
+        start = float(wanted[dd.name][0])
+        at = (np.log(start / (1 - start)) if AUX_DOMAINS.get(dd.name) == "unit"
+              else np.log(start))
         for t in dd.terms:
-            wanted[t.name] = np.full(t.stop - t.start, np.log(s) if t.name.endswith(
+            wanted[t.name] = np.full(t.stop - t.start, at if t.name.endswith(
                 "_Intercept") else 0.0)
     for p in spec.dpar_fixed:
         a, b = offsets[p.name]

@@ -21,6 +21,7 @@ import numpy as np
 
 from hbr.design.aggregate import AGGREGATED_FAMILY, design_patterns, stored_patterns, worth_it
 from hbr.density.parts import free_size, location_map, prior_shape
+from hbr.design.levels import constant_within, first_rows, nested_in
 from hbr.density.classes import size_classes
 from hbr.density.split import variance_split
 from hbr.errors import OptionError
@@ -30,7 +31,7 @@ from hbr.model.spec import ModelSpec
 
 __all__ = ["ParamLayout", "GroupLayout", "Structure", "SAMPLED_REPARAM", "padded_levels",
            "noise_by_group", "nesting_parents", "parent_levels", "level_columns",
-           "level_values", "first_rows", "constant_within", "nested_in", "layout_rows"]
+           "level_values", "layout_rows"]
 
 # how the group effects that NUTS samples are parameterised, per parameterisation
 VECTOR_MIN = 16  # fixed effects in a run priced as one vector (Structure.fixed_runs)
@@ -122,6 +123,8 @@ class Structure(NamedTuple):
     centred: str = ""  # the intercept's name when its coordinate is the intercept at the
     # predictors' means (ModelSpec.intercept_center; the data carry the means), or ""
     limits: str = ""  # Design.limits: the row arrays of cens() and trunc() it reads
+    dpars: tuple = ()  # per distributional formula: (parameter, first and last + 1 column
+    #                    of the rows' dpar_X, its fixed effects' names)
     weighted: bool = False  # y | weights(w): each row's log likelihood (and statistic) times w
     sizes: tuple = ()  # (rows, levels per group term): the readouts' output sizes (last)
 
@@ -211,7 +214,11 @@ class Structure(NamedTuple):
         marg = set(integrated_ids(spec, mfactor))
         mean_ids = {i for i, g in enumerate(spec.groups) if not g.block.dpar}
         has_se = design.se is not None
-        sigma_model = bool(spec.dpar_fixed) or any(g.block.dpar for g in spec.groups)
+        dpars, col = [], 0
+        for dd in design.dpars:
+            dpars.append((dd.name, col, col + dd.X.shape[1], tuple(t.name for t in dd.terms)))
+            col += dd.X.shape[1]
+        sigma_model = any(dd.name == "sigma" for dd in design.dpars)
         noise = ("rows" if sigma_model or (has_se and design.formula.se_sigma) else
                  "se" if has_se else "scalar")
         if (noise == "rows" and group_stats and not has_se and marg and marg == mean_ids
@@ -239,23 +246,7 @@ class Structure(NamedTuple):
             x_shape, dtype, agg, variance_split(spec, noise, marg, params) if marg else None,
             size_classes(spec, noise, use_stats, marg) if marg else 0,
             "Intercept" if spec.intercept_center is not None else "",
-            design.limits, design.weighted, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
-
-
-def first_rows(index: np.ndarray) -> np.ndarray:
-    """For each row, the first row of its level of ``index``."""
-    return np.unique(index, return_index=True)[1][index]
-
-
-def constant_within(a: np.ndarray, first: np.ndarray) -> bool:
-    """Whether ``a`` (rows first) is constant within every level, ``first`` from
-    :func:`first_rows`."""
-    return bool(np.array_equal(a, a[first]))
-
-
-def nested_in(inner: np.ndarray, outer: np.ndarray) -> bool:
-    """Whether every level of ``inner`` lies within one level of ``outer`` (row indices)."""
-    return np.unique(np.stack([inner, outer]), axis=1).shape[1] == np.unique(inner).size
+            design.limits, tuple(dpars), design.weighted, (design.n_obs, tuple(g.block.n_levels for g in spec.groups)))
 
 
 def noise_by_group(spec: ModelSpec, index: np.ndarray) -> bool:
@@ -264,7 +255,7 @@ def noise_by_group(spec: ModelSpec, index: np.ndarray) -> bool:
     terms are constant within every level (``sigma ~ 1 + (1 | g)`` with ``g`` the
     integrated factor, or a predictor of ``g``'s levels). Needs the rows."""
     design = spec.design
-    if not design.has_rows or not design.dpars:
+    if not design.has_rows or [d.name for d in design.dpars] != ["sigma"]:
         return False
     first = first_rows(index)
     return (constant_within(design.dpars[0].X, first)

@@ -22,6 +22,7 @@ This module never imports JAX.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 from dataclasses import replace
 
 import numpy as np
@@ -76,19 +77,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     if data.columns.duplicated().any():
         dup = data.columns[data.columns.duplicated()][0]
         raise DataError(f"the table has two columns named {dup!r}; rename one of them")
-    dfs = [parse_formula(d) if isinstance(d, str) else d for d in dpars]
-    for d in dfs:
-        if d.response.expr not in DPARS:
-            raise DataError(caret_message(
-                f"a second formula models a parameter of the family ({', '.join(DPARS)}), "
-                f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
-                d.response.span[0], d.response.span[1] - d.response.span[0]))
-        if d.additions or d.offsets:
-            raise DataError(f"the formula {d.text!r} cannot have se(), trials(), cens(), "
-                            "trunc() or offset()")
+    dfs = _dpar_formulas(dpars)
     across = _ids_across(f, dfs)
-    if len({d.response.expr for d in dfs}) < len(dfs):
-        raise DataError("two formulas model the same parameter; give one formula per parameter")
     used = check_columns(f, data)
     for d in dfs:
         used += [c for c in check_columns(d, data, response=False) if c not in used]
@@ -99,10 +89,8 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     X, terms = _fixed(f, data, memo)
     groups = tuple(_group_block(f, g_term, t, data, memo) for g_term in f.groups
                    for t in [g_term.terms])
-    extra = {}
-    for name, fa in f.additions:
-        extra[name] = np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo),
-                                 dtype=float)
+    extra = {name: np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo), float)
+             for name, fa in f.additions}
     if "weights" in extra:
         check_weights(extra["weights"], f.addition("weights").expr)
     offset = (np.sum([evaluate_numeric(fa, data, f.text, "offset()", memo)
@@ -121,6 +109,25 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
                   joint=_joint_blocks(across, n_mean, groups, dfs),
                   **{k: extra.get(k) for k in ("cens", "cens_y2", "trunc_lb", "trunc_ub",
                                                "weights")})
+
+
+def _dpar_formulas(dpars: Any) -> list[Formula]:
+    """The distributional formulas, parsed and checked: each models a parameter of
+    :data:`DPARS` (whether the family has it is checked with the family), once, with no
+    response additions or offsets."""
+    dfs = [parse_formula(d) if isinstance(d, str) else d for d in dpars]
+    for d in dfs:
+        if d.response.expr not in DPARS:
+            raise DataError(caret_message(
+                f"a second formula models a parameter of the family ({', '.join(DPARS)}), "
+                f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
+                d.response.span[0], d.response.span[1] - d.response.span[0]))
+        if d.additions or d.offsets:
+            raise DataError(f"the formula {d.text!r} cannot have se(), trials(), cens(), "
+                            "trunc(), weights() or offset()")
+    if len({d.response.expr for d in dfs}) < len(dfs):
+        raise DataError("two formulas model the same parameter; give one formula per parameter")
+    return dfs
 
 
 def _check_weight_columns(f: Formula, data: pd.DataFrame) -> None:
@@ -152,14 +159,15 @@ def check_weights(w: np.ndarray, expr: str) -> None:
                         "column")
 
 
-def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int]]:
+def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int, int]]:
     """brms's ``|p|`` shared by the mean's formula and another: ``{id: (the mean's group
-    term, the other formula's group term)}`` by position among each formula's group terms
+    term, the other formula (its index in ``dfs``), its group term)}`` by position among each
+    formula's group terms
     (the terms of one formula sharing an id are one term already). The two must have one
     grouping factor, and an id joins one term of each formula."""
     ids = {g.id: (i, g) for i, g in enumerate(f.groups) if g.id}
-    out: dict[str, tuple[int, int]] = {}
-    for d in dfs:
+    out: dict[str, tuple[int, int, int]] = {}
+    for k, d in enumerate(dfs):
         for j, g in enumerate(d.groups):
             if not g.id or g.id not in ids:
                 continue
@@ -170,11 +178,16 @@ def _ids_across(f: Formula, dfs: list[Formula]) -> dict[str, tuple[int, int]]:
                     f"used with {gm.factor_name!r} in the mean and {g.factor_name!r} in "
                     f"{d.response.expr!r}; give each factor its own id", d.text, g.span[0],
                     g.span[1] - g.span[0]))
-            out[g.id] = (i, j)
+            if g.id in out:
+                raise DataError(caret_message(
+                    f"'|{g.id}|' joins the mean's term with one other formula's; it is used "
+                    f"in two of them (the second: {d.response.expr!r}); give each pair its "
+                    "own id", d.text, g.span[0], g.span[1] - g.span[0]))
+            out[g.id] = (i, k, j)
     return out
 
 
-def _joint_blocks(across: dict[str, tuple[int, int]], n_mean: int,
+def _joint_blocks(across: dict[str, tuple[int, int, int]], n_mean: int,
                   groups: tuple[GroupBlock, ...], dfs: list[Formula]
                   ) -> tuple[tuple[int, int], ...]:
     """The pairs of :func:`_ids_across` as indices into the design's group blocks (the
@@ -185,8 +198,8 @@ def _joint_blocks(across: dict[str, tuple[int, int]], n_mean: int,
     for d in dfs:
         starts.append(offset)
         offset += len(d.groups)
-    for i, j in across.values():
-        a, b = i, starts[0] + j  # one distributional formula (sigma) is allowed
+    for i, k, j in across.values():
+        a, b = i, starts[k] + j
         if groups[a].levels != groups[b].levels:  # pragma: no cover - one factor, one coding
             raise DataError(f"the group terms joined by an id have different levels of "
                             f"{groups[a].factor!r}")

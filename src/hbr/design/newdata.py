@@ -38,6 +38,8 @@ class Rows:
         Per group block, the unknown levels in the order of their indices.
     offset, se, trials : ndarray (n,) or None
     dpar_X : ndarray (n, q) or None
+        Fixed-effect columns of every distributional formula side by side (the order of
+        ``design.dpars``; :attr:`hbr.design.types.Design.dpar_X`).
         Fixed-effect columns of the ``sigma ~ ...`` formula.
     cens, cens_y2 : ndarray (n,) or None
         The censoring code and the interval's upper end (``y | cens(c, y2)``): what the log
@@ -74,7 +76,7 @@ def training_rows(design: Design) -> Rows:
     return Rows(design.X, tuple(b.index for b in design.groups),
                 tuple(b.Z for b in design.groups), tuple(() for _ in design.groups),
                 design.offset, design.se, design.trials,
-                design.dpars[0].X if design.dpars else None, design.cens, design.cens_y2,
+                design.dpar_X if design.dpars else None, design.cens, design.cens_y2,
                 design.trunc_lb, design.trunc_ub, design.weights)
 
 
@@ -114,7 +116,8 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
     X = np.column_stack(cols) if cols else np.zeros((n, 0))
     index, Z, new_levels = [], [], []
     for blk, gt in zip(design.groups, _group_terms(design)):
-        text = f.text if not blk.dpar else design.dpars[0].formula.text
+        text = f.text if not blk.dpar else next(d.formula.text for d in design.dpars
+                                                  if d.name == blk.dpar)
         intercept = any(not t.factors for t in gt.terms)
         zc, _ = code_terms([t for t in gt.terms if t.factors], intercept, data, text, memo,
                            new_data=True)
@@ -134,9 +137,12 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
                       for fa in f.offsets], axis=0) if f.offsets else None)
     dpar_X = None
     if design.dpars:
-        d = design.dpars[0].formula
-        dc, _ = code_terms(list(d.terms), d.intercept, data, d.text, memo, new_data=True)
-        dpar_X = np.column_stack(dc) if dc else np.zeros((n, 0))
+        cols = []
+        for dd in design.dpars:
+            d = dd.formula
+            dc, _ = code_terms(list(d.terms), d.intercept, data, d.text, memo, new_data=True)
+            cols.append(np.column_stack(dc) if dc else np.zeros((n, 0)))
+        dpar_X = np.concatenate(cols, axis=1)
     return Rows(X, tuple(index), tuple(Z), tuple(new_levels), offset, extra.get("se"),
                 extra.get("trials"), dpar_X, extra.get("cens"), extra.get("cens_y2"),
                 extra.get("trunc_lb"), extra.get("trunc_ub"), extra.get("weights"))

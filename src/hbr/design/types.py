@@ -136,6 +136,13 @@ class Design:
                                        ("trunc", trunc)) if a is not None)
 
     @property
+    def dpar_X(self) -> np.ndarray:
+        """The fixed-effect columns of every distributional formula side by side, in the
+        order of :attr:`dpars` ((N, 0) without one)."""
+        return (np.concatenate([d.X for d in self.dpars], axis=1) if self.dpars
+                else np.zeros((self.y.shape[0], 0)))
+
+    @property
     def weighted(self) -> bool:
         """Whether the rows carry weights (``y | weights(w)``): part of the compile key."""
         return self.weights is not None
@@ -183,4 +190,6 @@ class Design:
         return tuple(out)
 
 
-DPARS = ("sigma",)  # parameters a second formula may model
+# parameters a second formula may model: any extra parameter of a family (which ones the
+# chosen family has is checked by hbr.model.spec.build_model)
+DPARS = ("sigma", "nu", "phi", "shape", "zi", "hu")

@@ -75,7 +75,7 @@ from hbr.priors import Beta, Exponential, Gamma, Prior, StudentT
 
 __all__ = ["Family", "FAMILIES", "AUX_PRIORS", "AUX_DOMAINS", "ALIASES", "CENSORABLE",
            "CONTINUOUS", "canonical_family", "resolve_family", "simulate_response",
-           "truncation_bounds", "ordinal_probabilities", "ordinal_mean", "ordinal_draws"]
+           "weibull_scale", "zero_probability", "inverse_link"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -127,8 +127,8 @@ class Family:
         brms's ``cumulative``: :math:`P(y \le k) = F(\tau_k - \eta)` with thresholds
         :math:`\tau_1 < \dots < \tau_{K-1}` (``Intercept[1]``, ...) and F the link's
         distribution function (logistic, normal); the linear predictor has no intercept.
-        Its draws and mean take :math:`\eta` itself (:func:`ordinal_draws`,
-        :func:`ordinal_mean`), not :math:`g^{-1}(\eta)`.
+        Its draws and mean take :math:`\eta` itself (:func:`hbr.model.ordinal.ordinal_draws`,
+        :func:`hbr.model.ordinal.ordinal_mean`), not :math:`g^{-1}(\eta)`.
     """
 
     name: str
@@ -312,107 +312,6 @@ def resolve_family(family: str, link: str | None = None) -> tuple[Family, str]:
     return fam, link
 
 
-def scipy_distribution(family: str, mu: np.ndarray, aux: dict) -> Any:
-    """SciPy's frozen distribution of y given the mean ``mu`` (inverse link) for a family of
-    :data:`CENSORABLE`: what truncated draws and means are computed from."""
-    from scipy import stats
-
-    if family == "gaussian":
-        return stats.norm(mu, aux["sigma"])
-    if family == "lognormal":
-        return stats.lognorm(aux["sigma"], scale=np.exp(mu))
-    if family == "exponential":
-        return stats.expon(scale=mu)
-    k = np.asarray(aux["shape"], dtype=float)
-    if family == "weibull":
-        return stats.weibull_min(k, scale=weibull_scale(mu, k))
-    return stats.gamma(k, scale=mu / k)
-
-
-def truncation_bounds(lb: np.ndarray | None, ub: np.ndarray | None, n: int
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """The bounds of ``trunc()`` for ``n`` rows, -inf / +inf on an open side."""
-    return (np.full(n, -np.inf) if lb is None else np.asarray(lb, dtype=np.float64),
-            np.full(n, np.inf) if ub is None else np.asarray(ub, dtype=np.float64))
-
-
-def truncated_mean(family: str, mu: np.ndarray, aux: dict, lb: np.ndarray,
-                   ub: np.ndarray) -> np.ndarray:
-    r""":math:`E[y \mid l < y < u]` in closed form, with :math:`Z = F(u) - F(l)`:
-    gaussian :math:`\mu + \sigma(\phi(\alpha) - \phi(\beta)) / Z`; lognormal
-    :math:`e^{\mu + \sigma^2/2}(\Phi(\beta - \sigma) - \Phi(\alpha - \sigma)) / Z` (on log
-    bounds); gamma :math:`\mu (P(a + 1, u a/\mu) - P(a + 1, l a/\mu)) / Z`; Weibull and
-    exponential :math:`\mu (P(1 + 1/k, (u/\lambda)^k) - P(\cdot, (l/\lambda)^k)) / Z`,
-    :math:`P` the regularised lower incomplete gamma function."""
-    from scipy.special import gammainc
-    from scipy.stats import norm
-
-    dist = scipy_distribution(family, mu, aux)
-    lo = np.maximum(lb, 0.0) if family != "gaussian" else lb
-    Z = dist.cdf(ub) - dist.cdf(lo)
-    with np.errstate(divide="ignore"):
-        if family == "gaussian":
-            s = aux["sigma"]
-            a, b = (lo - mu) / s, (ub - mu) / s
-            part = mu * Z + s * (norm.pdf(a) - norm.pdf(b))
-        elif family == "lognormal":
-            s = aux["sigma"]
-            a, b = (np.log(lo) - mu) / s, (np.log(ub) - mu) / s
-            part = np.exp(mu + s**2 / 2) * (norm.cdf(b - s) - norm.cdf(a - s))
-        elif family == "gamma":
-            k = aux["shape"]
-            part = mu * (gammainc(k + 1, ub * k / mu) - gammainc(k + 1, lo * k / mu))
-        else:
-            k = aux.get("shape", 1.0) if family == "weibull" else 1.0
-            lam = weibull_scale(mu, k)
-            part = mu * (gammainc(1 + 1 / np.asarray(k), (ub / lam) ** k)
-                         - gammainc(1 + 1 / np.asarray(k), (lo / lam) ** k))
-    return part / Z
-
-
-def truncated_draws(family: str, mu: np.ndarray, aux: dict, rng: np.random.Generator,
-                    lb: np.ndarray, ub: np.ndarray) -> np.ndarray:
-    """Draws of y from its distribution truncated to (lb, ub), exactly: the quantile function
-    at a uniform draw between F(lb) and F(ub)."""
-    dist = scipy_distribution(family, mu, aux)
-    lo, hi = dist.cdf(lb), dist.cdf(ub)
-    u = lo + rng.random(np.broadcast(lo, hi).shape) * (hi - lo)
-    return np.clip(dist.ppf(u), lb, ub)
-
-
-def _cdf(link: str, x: np.ndarray) -> np.ndarray:
-    """The latent noise's distribution function of an ordinal family: logistic (logit) or
-    standard normal (probit)."""
-    from scipy.special import expit, ndtr
-
-    return expit(x) if link == "logit" else ndtr(x)
-
-
-def ordinal_probabilities(link: str, eta: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    r""":math:`P(y = k) = F(\tau_k - \eta) - F(\tau_{k-1} - \eta)`, k = 1, ..., K
-    (:math:`\tau_0 = -\infty`, :math:`\tau_K = \infty`), along a new last axis; ``tau``
-    (..., K - 1) broadcasts against ``eta[..., None]``."""
-    cum = _cdf(link, np.asarray(tau) - np.asarray(eta)[..., None])
-    shape = cum.shape[:-1] + (1,)
-    return np.diff(np.concatenate([np.zeros(shape), cum, np.ones(shape)], axis=-1), axis=-1)
-
-
-def ordinal_mean(link: str, eta: np.ndarray, tau: np.ndarray) -> np.ndarray:
-    r""":math:`E[y] = \sum_k k P(y = k) = 1 + \sum_{k<K} (1 - F(\tau_k - \eta))`."""
-    cum = _cdf(link, np.asarray(tau) - np.asarray(eta)[..., None])
-    return 1.0 + np.sum(1.0 - cum, axis=-1)
-
-
-def ordinal_draws(link: str, eta: np.ndarray, tau: np.ndarray, rng: np.random.Generator
-                  ) -> np.ndarray:
-    """Categories 1, ..., K drawn given the linear predictor and thresholds: one uniform per
-    row against the cumulative probabilities."""
-    eta = np.asarray(eta, dtype=float)
-    cum = _cdf(link, np.asarray(tau) - eta[..., None])
-    u = rng.random(np.broadcast_shapes(eta.shape, cum.shape[:-1]))
-    return 1.0 + np.sum(u[..., None] > cum, axis=-1).astype(float)
-
-
 def inverse_link(link: str, eta: np.ndarray) -> np.ndarray:
     """:math:`g^{-1}(\\eta)` in NumPy (:data:`hbr.model.links.LINKS`)."""
     return LINKS[link].inverse(eta)
@@ -435,6 +334,8 @@ def simulate_response(family: str, link: str, eta: np.ndarray, aux: dict[str, fl
         raise OptionError(f"family={family!r} is not available; choose one of "
                           f"{', '.join(FAMILIES)}")
     if FAMILIES[family].ordinal:
+        from hbr.model.ordinal import ordinal_draws
+
         return ordinal_draws(link, eta, aux["Intercept"], rng)
     mu = LINKS[link].inverse(np.asarray(eta, dtype=float))
     return FAMILIES[family].simulate(mu, aux, rng, trials, se)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from hbr.errors import DataError
-from hbr.model.families import CENSORABLE, CONTINUOUS, Family, truncation_bounds
+from hbr.model.families import CENSORABLE, CONTINUOUS, Family
+from hbr.model.truncation import truncation_bounds
 
 __all__ = ["check_response", "check_ordinal", "check_censoring", "check_truncation",
            "CENS_CODES"]

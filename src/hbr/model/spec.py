@@ -41,7 +41,7 @@ from hbr.errors import DataError, PriorError
 from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
 from hbr.model.response_checks import check_censoring, check_response, check_truncation
 from hbr.model.links import LINKS
-from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, as_prior
+from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, StudentT, as_prior
 
 __all__ = ["ParamSpec", "GroupSpec", "ModelSpec", "build_model"]
 _DOMAIN_SUPPORTS = {"real": ("real", "interval"), "positive": ("positive", "interval"),
@@ -189,16 +189,19 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
     for dd in design.dpars:  # log sigma: centred on log sd(y), a factor e^3 either way
         for t in dd.terms:
             cols = dd.X[:, t.start:t.stop]
-            if t.name == f"{dd.name}_Intercept":
+            if t.name == f"{dd.name}_Intercept" and dd.name == "sigma":
                 out[t.name] = Normal(float(np.log(sy)), 1.5)  # sd(y) (of log y: lognormal)
+            elif t.name == f"{dd.name}_Intercept":  # brms's: on the log (logit) scale
+                out[t.name] = (Normal(0.0, 1.5) if AUX_DOMAINS.get(dd.name) == "unit"
+                               else StudentT(3.0, 0.0, 2.5))
             else:
                 sx = row_moments(np.zeros(len(cols)), cols, [], design.weights).x_sd
                 out[t.name] = Normal(0.0, 1.0 / sx if t.labels is not None else
                                      float(1.0 / sx[0]))
     se_only = design.se is not None and not design.formula.se_sigma
     for name in fam.aux:
-        if name == "sigma" and (se_only or any(d.name == "sigma" for d in design.dpars)):
-            continue
+        if (name == "sigma" and se_only) or any(d.name == name for d in design.dpars):
+            continue  # modelled by its own formula (its coefficients above)
         out[name] = AUX_PRIORS[name](sy)
     for blk, sds in zip(design.groups, z_sd):
         for sz, name in zip(sds, blk.names):
@@ -228,6 +231,21 @@ def _corr_names(groups: tuple[GroupBlock, ...], joint: tuple[tuple[int, int], ..
         else:
             names.append(None)
     return names
+
+
+def _check_fits(design: Design, fam: Family) -> None:
+    """The response, its additions and the distributional formulas against the family."""
+    if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
+        check_response(fam, design.response, design.y, design.trials, design.se)
+        check_censoring(fam, design.response, design.y, design.cens, design.cens_y2, design.se)
+        check_truncation(fam, design.response, design.y, design.trunc_lb, design.trunc_ub,
+                         design.se)
+    for d in design.dpars:
+        if d.name not in fam.aux:
+            has = (f"its parameters are {', '.join(fam.aux)}" if fam.aux
+                   else "it has no parameter besides the mean")
+            raise DataError(f"family={fam.name!r} has no {d.name}, so '{d.name} ~ ...' does "
+                            f"not apply ({has})")
 
 
 def _without_intercept(design: Design) -> Design:
@@ -271,13 +289,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     family = fam.name  # an alias (brms's "negbinomial") becomes hbr's name
     if fam.ordinal:  # the thresholds are the intercepts (brms's Intercept[k])
         design = _without_intercept(design)
-    if design.has_rows:  # out of core, hbr.sources.stats_design refused a constant response
-        check_response(fam, design.response, design.y, design.trials, design.se)
-        check_censoring(fam, design.response, design.y, design.cens, design.cens_y2, design.se)
-        check_truncation(fam, design.response, design.y, design.trunc_lb, design.trunc_ub,
-                         design.se)
-    if design.dpars and "sigma" not in fam.aux:
-        raise DataError(f"family={family!r} has no sigma, so 'sigma ~ ...' does not apply")
+    _check_fits(design, fam)
     chosen = default_priors(design, family, link)
     valid = list(chosen)
     for name, value in (priors or {}).items():

@@ -166,7 +166,7 @@ def varcorr(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
             for a in range(len(both)):
                 for b in range(a + 1, len(both)):
                     add(blk.factor, f"cor({both[a]},{both[b]})", R[..., a, b])
-    if "sigma" in post and not fit.spec.dpar_fixed:
+    if "sigma" in post:  # one residual sd (not modelled by a sigma ~ formula)
         add("Residual", "sd", post["sigma"])
     if not index:
         raise OptionError(f"{fit.formula!r} has no group terms and no residual sd")

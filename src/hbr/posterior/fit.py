@@ -388,7 +388,8 @@ class Fit:
         from hbr.posterior.blocks import blocks_text
 
         d = self.spec.design
-        head = (f"{self.formula}  ({self.spec.family}, {self.parameterization}, seed "
+        text = "; ".join([self.formula] + [x.formula.text for x in d.dpars])
+        head = (f"{text}  ({self.spec.family}, {self.parameterization}, seed "
                 f"{self.seed}; {d.n_obs} rows)\n{self.diagnostics()}")
         return f"{head}\n\n{blocks_text(self.spec, self.summary(group_effects=False))}"
 

@@ -26,11 +26,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
-from hbr.model.families import (FAMILIES, inverse_link, ordinal_mean, simulate_response,
-                                truncated_draws, truncated_mean, truncation_bounds)
+from hbr.model.families import AUX_DOMAINS, FAMILIES, inverse_link, simulate_response
+from hbr.model.ordinal import ordinal_mean
+from hbr.model.truncation import truncated_draws, truncated_mean, truncation_bounds
 from hbr.model.spec import ModelSpec
 from hbr.priors import sample_prior
 
@@ -75,10 +77,8 @@ def noise_sd(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows | None = N
              ) -> np.ndarray | None:
     """The residual sd, (chains, draws, 1) or (chains, draws, n); None without sigma."""
     rows = training_rows(spec.design) if rows is None else rows
-    if spec.dpar_fixed:
-        log_sd = (_coefficients(post, spec.dpar_fixed) @ rows.dpar_X.T
-                  + _group_sum(spec, post, "sigma", rows))
-        return np.exp(log_sd)
+    if any(dd.name == "sigma" for dd in spec.design.dpars):
+        return dpar_values(spec, post, rows, "sigma")
     sigma = post["sigma"][..., None] if "sigma" in post else None
     if spec.design.se is None:
         return sigma
@@ -86,6 +86,22 @@ def noise_sd(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows | None = N
         raise OptionError("the model has known standard errors (se()); the new table needs "
                           "that column to draw responses (kind='mean' does not)")
     return rows.se if sigma is None else np.sqrt(rows.se**2 + sigma**2)
+
+
+def dpar_values(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows, name: str
+                ) -> np.ndarray:
+    """The parameter ``name`` of each draw and row (chains, draws, n) from its distributional
+    formula: the inverse of its link (exp; the logistic for zi and hu) at its linear
+    predictor."""
+    col = 0
+    for dd in spec.design.dpars:
+        if dd.name == name:
+            break
+        col += dd.X.shape[1]
+    own = {t.name for t in dd.terms}
+    coefs = _coefficients(post, [p for p in spec.dpar_fixed if p.name in own])
+    lp = coefs @ rows.dpar_X[:, col:col + dd.X.shape[1]].T + _group_sum(spec, post, name, rows)
+    return expit(lp) if AUX_DOMAINS.get(name) == "unit" else np.exp(lp)
 
 
 def _check_size(post: dict[str, np.ndarray], n: int) -> None:
@@ -201,6 +217,9 @@ def family_aux(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows) -> dict
     sd = noise_sd(spec, post, rows)
     if sd is not None:
         aux["sigma"] = sd
+    for dd in spec.design.dpars:  # modelled by a formula: one value per row
+        if dd.name != "sigma":
+            aux[dd.name] = dpar_values(spec, post, rows, dd.name)
     return aux
 
 
