@@ -45,6 +45,8 @@ class Case(NamedTuple):
     #                      sbc.py always does; CI runs the default cell of every case)
     censor: bool = False  # right-censor y at a follow-up time ~ Uniform(0.5, 4) drawn apart
     #                       from the parameters (non-informative), y | cens(c)
+    dpar: str | None = None  # a family parameter modelled by "<dpar> ~ x": its intercept
+    #                          ~ Normal(0, 1) and slope ~ Normal(0, 0.5) on its link
     categories: int = 0  # an ordinal family's K: thresholds Intercept[1..K-1], each with
     #                      the Intercept prior, sorted (that prior restricted to order)
 
@@ -86,13 +88,16 @@ CASES: dict[str, Case] = {
                              matrix=False, censor=True),
     "cumulative": Case("cumulative", "logit", (), "y ~ x + (1 | g)", matrix=False,
                        categories=4),
+    # a formula for a parameter other than sigma: zi on the logit scale
+    "zero_inflated_poisson-zi": Case("zero_inflated_poisson", "log", ("zi_Intercept", "zi_x"),
+                                     "y ~ x + (1 | g)", matrix=False, dpar="zi"),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
           "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)",
           "x|g_sigma": "HalfNormal(1)", "sigma_Intercept": "Normal(0, 0.5)",
           "sigma_1|g_sigma": "HalfNormal(0.5)", "shape": "Gamma(4, 1)", "zi": "Beta(2, 5)",
-          "hu": "Beta(2, 5)"}
+          "hu": "Beta(2, 5)", "zi_Intercept": "Normal(0, 1)", "zi_x": "Normal(0, 0.5)"}
 
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
@@ -120,6 +125,9 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         truth["sigma_Intercept"] = rng.normal(0, 0.5)
         truth["sigma_1|g_sigma"] = abs(rng.normal(0, 0.5))
     tau = np.sort(rng.normal(0, 1, c.categories - 1)) if c.categories else None
+    if c.dpar:
+        truth[f"{c.dpar}_Intercept"] = rng.normal(0, 1)
+        truth[f"{c.dpar}_x"] = rng.normal(0, 0.5)
     g = np.repeat(np.arange(groups), per_group)
     x = (rng.integers(0, 2, g.size).astype(float) if c.patterns else rng.normal(size=g.size))
     e = rng.integers(1, 4, g.size).astype(float) if c.patterns else np.ones(g.size)
@@ -136,6 +144,10 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         for k, t in enumerate(tau, start=1):
             truth[f"Intercept[{k}]"] = t
         y = ordinal_draws(c.link, eta - truth["Intercept"], tau, rng)
+    elif c.dpar:  # the parameter of each row, from its own linear predictor
+        lp = truth[f"{c.dpar}_Intercept"] + truth[f"{c.dpar}_x"] * x
+        value = 1 / (1 + np.exp(-lp)) if c.dpar in ("zi", "hu") else np.exp(lp)
+        y = simulate_response(c.family, c.link, eta, {**truth, c.dpar: value}, rng, n)
     elif c.known_se:
         y = eta + s * rng.standard_normal(g.size)
     elif c.sigma:  # log sigma_g = sigma_Intercept + c_g
@@ -192,7 +204,8 @@ def sbc_ranks(case: str, parameterization: str | None = None, reps: int = 150,
         data, truth = simulate_case(case, rng)
         with warnings.catch_warnings():  # one short chain per replicate: judged by ranks
             warnings.simplefilter("ignore", DiagnosticsWarning)
-            formula = [c.formula, c.sigma] if c.sigma else c.formula
+            formula = ([c.formula, c.sigma] if c.sigma else
+                       [c.formula, f"{c.dpar} ~ x"] if c.dpar else c.formula)
             fit = hbr.fit(formula, data, family=c.family, link=c.link, priors=priors,
                           chains=1, draws=4 * L + 4, tune=tune, seed=rep, log_likelihood=False,
                           parameterization=parameterization)
