@@ -7,7 +7,8 @@ right-censored: the survival families with ``cens()``; the uncensored rows for t
 lognormal and gamma), brms's ``epilepsy`` (seizure counts, 236 rows in 59 patients: the
 negative binomial, zero-inflated and hurdle families, and Poisson with ``weights()``),
 brms's ``inhaler`` (ordinal ratings 1-4: ``cumulative``, logit and probit), lme4's
-``sleepstudy`` (Gaussian with ``weights()``: the weighted statistics), and, for ``beta``, a
+``sleepstudy`` (Gaussian with ``weights()``: the weighted statistics), formulas for ``zi``
+(epilepsy) and ``shape`` (kidney), and, for ``beta``, a
 simulated table (no proportion data ships with brms or lme4). Debian's ``r-cran-brms`` (bench only, never
 CI: ``apt install r-cran-brms``); each brms model compiles Stan C++ first (about a minute).
 
@@ -77,7 +78,16 @@ CASES = {
                         "poisson", "poisson()", {}),
     "gaussian-weights": ("sleep", "y | weights(w) ~ Days + (Days | Subject)", "gaussian",
                          "gaussian()", {"sigma": "sigma"}),
+    # a formula for a family parameter: the zero-inflation probability by baseline count
+    "zi-formula": ("epilepsy", EPI + "; zi ~ zBase", "zero_inflated_poisson",
+                   "zero_inflated_poisson()", {}),
+    "shape-formula": ("kidney", KIDNEY_PLAIN + "; shape ~ female", "gamma",
+                      "Gamma(link = 'log')", {}),
 }
+# priors of a distributional formula's coefficients: (hbr prior, brms prior with DPAR)
+DPAR_PRIORS = {"Intercept": ("Normal(0, 1.5)", "prior(normal(0, 1.5), class = Intercept, "
+                                               "dpar = DPAR)"),
+               "b": ("Normal(0, 1)", "prior(normal(0, 1), class = b, dpar = DPAR)")}
 
 
 def _beta_table() -> pd.DataFrame:
@@ -120,11 +130,23 @@ def compare(case: str, tables: dict[str, pd.DataFrame], tmp: Path) -> list[dict]
     for p in aux:
         priors[p] = PRIORS[p][0]
         bpri.append(PRIORS[p][1].replace(f"class = {p}", f"class = {aux[p]}"))
+    formulas = [f.strip() for f in formula.split(";")]
+    response = formulas[0].split("~")[0].split("|")[0].strip()
+    for extra in formulas[1:]:  # e.g. "zi ~ zBase": its intercept and slopes
+        dpar = extra.split("~")[0].strip()
+        slopes = _slopes(extra.replace(dpar, response, 1), d, fam)
+        priors[f"{dpar}_Intercept"] = DPAR_PRIORS["Intercept"][0]
+        bpri.append(DPAR_PRIORS["Intercept"][1].replace("DPAR", dpar))
+        for t in slopes:
+            priors[f"{dpar}_{t}"] = DPAR_PRIORS["b"][0]
+        if slopes:
+            bpri.append(DPAR_PRIORS["b"][1].replace("DPAR", dpar))
     t = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = hbr.fit(formula, d, family=fam, link=link, seed=1, log_likelihood=False,
-                      priors={**priors, **{n: PRIORS["b"][0] for n in _slopes(formula, d, fam)},
+        fit = hbr.fit(formulas, d, family=fam, link=link, seed=1, log_likelihood=False,
+                      priors={**priors, **{n: PRIORS["b"][0]
+                                           for n in _slopes(formulas[0], d, fam)},
                               **{f"1|{g}_sigma": PRIORS["sd"][0]
                                  for g in re.findall(r"\(1 \| (\w+)\)", formula)},
                               **{f"{c}|{g}_sigma": PRIORS["sd"][0]

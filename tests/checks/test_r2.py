@@ -103,6 +103,9 @@ def test_family_variance_is_the_variance_of_the_family_sampler(name: str) -> Non
     from hbr.model.spec import build_model
 
     fam = FAMILIES[name]
+    if fam.ordinal:  # categories as scores; its distribution reads eta itself
+        _check_ordinal_variance(name)
+        return
     y0 = {"positive": [0.5, 1.2, 3.0, 0.7], "unit": [0.1, 0.8, 0.6, 0.3]}.get(
         fam.response, [0.0, 1.0, 1.0, 3.0] if fam.response != "binary" else [0, 1, 1, 0])
     d = pd.DataFrame({"y": y0, "n": 5.0})
@@ -116,5 +119,24 @@ def test_family_variance_is_the_variance_of_the_family_sampler(name: str) -> Non
     got = np.broadcast_to(_family_variance(spec, post, rows, mean, mu), mu.shape)[0, 0, 0]
     y = fam.simulate(np.full(200_000, mu.flat[0]), aux, np.random.default_rng(3),
                      np.full(200_000, 5.0), None)
+    m4 = np.mean((y - y.mean()) ** 4)
+    assert abs(y.var() - got) < 5 * np.sqrt((m4 - y.var() ** 2) / y.size), (got, y.var())
+
+
+def _check_ordinal_variance(name: str) -> None:
+    from hbr.checks.r2 import _family_variance
+    from hbr.design.build import build_design
+    from hbr.design.newdata import training_rows
+    from hbr.model.ordinal import ordinal_draws, ordinal_mean
+    from hbr.model.spec import build_model
+
+    d = pd.DataFrame({"y": [1.0, 2.0, 2.0, 3.0]})
+    spec = build_model(build_design("y ~ 1", d), family=name)
+    tau = np.array([-0.5, 1.0])
+    post = {"Intercept": np.broadcast_to(tau, (1, 1, 2))}
+    eta = np.full((1, 1, 4), 0.3)
+    mean = ordinal_mean("logit", eta, post["Intercept"][..., None, :])
+    got = _family_variance(spec, post, training_rows(spec.design), mean, eta)[0, 0, 0]
+    y = ordinal_draws("logit", np.full(200_000, 0.3), tau, np.random.default_rng(3))
     m4 = np.mean((y - y.mean()) ** 4)
     assert abs(y.var() - got) < 5 * np.sqrt((m4 - y.var() ** 2) / y.size), (got, y.var())
