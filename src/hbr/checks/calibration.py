@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.errors import DiagnosticsWarning
-from hbr.model.families import simulate_response
+from hbr.model.families import dpar_link, simulate_response
 from hbr.model.ordinal import ordinal_draws
 
 __all__ = ["Case", "CASES", "PRIORS", "simulate_case", "sbc_ranks", "rank_pvalue"]
@@ -146,7 +146,7 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         y = ordinal_draws(c.link, eta - truth["Intercept"], tau, rng)
     elif c.dpar:  # the parameter of each row, from its own linear predictor
         lp = truth[f"{c.dpar}_Intercept"] + truth[f"{c.dpar}_x"] * x
-        value = 1 / (1 + np.exp(-lp)) if c.dpar in ("zi", "hu") else np.exp(lp)
+        value = 1 / (1 + np.exp(-lp)) if dpar_link(c.dpar) == "logit" else np.exp(lp)
         y = simulate_response(c.family, c.link, eta, {**truth, c.dpar: value}, rng, n)
     elif c.known_se:
         y = eta + s * rng.standard_normal(g.size)

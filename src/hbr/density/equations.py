@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from hbr.density.likelihoods import LOGLIK
-from hbr.model.families import AUX_DOMAINS
+from hbr.model.families import dpar_link
 from hbr.density.marginal import effects_logdet, marginal_loglik
 from hbr.density.parts import distribution, domain_transform
 from hbr.density.reparam import REPARAMS
@@ -252,7 +252,7 @@ def aux_values(s: Structure, vals: dict, effects: dict, d: Any) -> dict[str, jax
 def dpar_inverse(name: str, lp: jax.Array) -> jax.Array:
     """A distributional parameter from its linear predictor: the inverse of its link, log
     for the positive ones (sigma, nu, phi, shape), logit for the probabilities (zi, hu)."""
-    return jax.nn.sigmoid(lp) if AUX_DOMAINS.get(name) == "unit" else jnp.exp(lp)
+    return jax.nn.sigmoid(lp) if dpar_link(name) == "logit" else jnp.exp(lp)
 
 
 def _marg_parts(s: Structure, vals: dict, effects: dict, d: Any) -> tuple:

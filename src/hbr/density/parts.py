@@ -14,7 +14,7 @@ from hbr.density.reparam import REPARAMS
 from hbr.density.split import split_start
 from hbr.design.aggregate import stored_patterns
 from hbr.errors import OptionError
-from hbr.model.families import AUX_DOMAINS, FAMILIES
+from hbr.model.families import FAMILIES, dpar_link
 from hbr.model.links import LINKS
 from hbr.model.ordinal import ordinal_start, ordinal_thresholds
 from hbr.model.spec import ModelSpec, ParamSpec
@@ -346,7 +346,7 @@ def initial_center(spec: ModelSpec, s: Structure, data: Any,
         wanted["Intercept"] = ordinal_thresholds(spec.link, spec.design, beta)
     for dd in spec.design.dpars:  # the intercept at the start of the parameter, on its link
         start = float(wanted[dd.name][0])
-        at = (np.log(start / (1 - start)) if AUX_DOMAINS.get(dd.name) == "unit"
+        at = (np.log(start / (1 - start)) if dpar_link(dd.name) == "logit"
               else np.log(start))
         for t in dd.terms:
             wanted[t.name] = np.full(t.stop - t.start, at if t.name.endswith(

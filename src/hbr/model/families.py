@@ -75,7 +75,7 @@ from hbr.priors import Beta, Exponential, Gamma, Prior, StudentT
 
 __all__ = ["Family", "FAMILIES", "AUX_PRIORS", "AUX_DOMAINS", "ALIASES", "CENSORABLE",
            "CONTINUOUS", "canonical_family", "resolve_family", "simulate_response",
-           "weibull_scale", "zero_probability", "inverse_link"]
+           "weibull_scale", "zero_probability", "inverse_link", "dpar_link"]
 
 # default prior of each extra parameter, given the response's scale s_y (identity link)
 AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
@@ -90,6 +90,12 @@ AUX_PRIORS: dict[str, Callable[[float], Prior]] = {
 # where each extra parameter lives (hbr.model.spec): positive unless named here; the
 # thresholds of an ordinal family are an increasing vector ("ordered")
 AUX_DOMAINS: dict[str, str] = {"zi": "unit", "hu": "unit", "Intercept": "ordered"}
+
+
+def dpar_link(name: str) -> str:
+    """The link of a family parameter modelled by its own formula (``zi ~ z``): logit for
+    the probabilities (zi, hu), log for the positive ones (sigma, nu, phi, shape)."""
+    return "logit" if AUX_DOMAINS.get(name) == "unit" else "log"
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from hbr.design.aggregate import stored_patterns
 from hbr.design.types import Design, GroupBlock, TermSlice
 from hbr.design.stats import row_moments
 from hbr.errors import DataError, PriorError
-from hbr.model.families import AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, resolve_family
+from hbr.model.families import (AUX_DOMAINS, AUX_PRIORS, FAMILIES, Family, dpar_link,
+                                resolve_family)
 from hbr.model.response_checks import check_censoring, check_response, check_truncation
 from hbr.model.links import LINKS
 from hbr.priors import LKJ, PRIORS, HalfNormal, Normal, Prior, StudentT, as_prior
@@ -192,7 +193,7 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
             if t.name == f"{dd.name}_Intercept" and dd.name == "sigma":
                 out[t.name] = Normal(float(np.log(sy)), 1.5)  # sd(y) (of log y: lognormal)
             elif t.name == f"{dd.name}_Intercept":  # brms's: on the log (logit) scale
-                out[t.name] = (Normal(0.0, 1.5) if AUX_DOMAINS.get(dd.name) == "unit"
+                out[t.name] = (Normal(0.0, 1.5) if dpar_link(dd.name) == "logit"
                                else StudentT(3.0, 0.0, 2.5))
             else:
                 sx = row_moments(np.zeros(len(cols)), cols, [], design.weights).x_sd

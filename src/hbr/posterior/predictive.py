@@ -30,7 +30,7 @@ from scipy.special import expit
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
-from hbr.model.families import AUX_DOMAINS, FAMILIES, inverse_link, simulate_response
+from hbr.model.families import FAMILIES, dpar_link, inverse_link, simulate_response
 from hbr.model.ordinal import ordinal_mean
 from hbr.model.truncation import truncated_draws, truncated_mean, truncation_bounds
 from hbr.model.spec import ModelSpec
@@ -101,7 +101,7 @@ def dpar_values(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows, name: 
     own = {t.name for t in dd.terms}
     coefs = _coefficients(post, [p for p in spec.dpar_fixed if p.name in own])
     lp = coefs @ rows.dpar_X[:, col:col + dd.X.shape[1]].T + _group_sum(spec, post, name, rows)
-    return expit(lp) if AUX_DOMAINS.get(name) == "unit" else np.exp(lp)
+    return expit(lp) if dpar_link(name) == "logit" else np.exp(lp)
 
 
 def _check_size(post: dict[str, np.ndarray], n: int) -> None:
