@@ -147,13 +147,14 @@ def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likeliho
     draw, so both see the same effects."""
     t, r = density.target, density.readout
     data = t.data
+    serial = r.serial
     if r.inner is not None:  # the engine's coordinates -> the readout's
         positions, data = r.inner(np.asarray(positions), data)
     if log_likelihood:
         def both(z: jax.Array, k: jax.Array, dr: Any) -> tuple:
             return r.constrain(z, k, dr[0]), r.pointwise_loglik(z, k, *dr)
         values, ll = apply_draws(both, positions, keys.draw_back, (data, r.rows),
-                                 cache_key=(r.signature, "constrain+loglik"))
+                                 cache_key=(r.signature, "constrain+loglik"), serial=serial)
         return r.rename(values), ll
     return r.rename(apply_draws(r.constrain, positions, keys.draw_back, data,
-                                cache_key=(r.signature, "constrain"))), None
+                                cache_key=(r.signature, "constrain"), serial=serial)), None

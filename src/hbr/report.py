@@ -101,6 +101,10 @@ def _model(fit: Any) -> str:
                 f" (integrated out: {fit.parameterization.marginalized})"
                 if fit.parameterization.marginalized else "")))]
     for blk in d.groups:
+        if blk.smooth:
+            rows.append((f"smooth term {_e(blk.factor)}", _e(
+                f"{blk.k} penalised coefficients {blk.names[0]} with one sd {blk.sd_names[0]}")))
+            continue
         n = blk.sizes
         rows.append((f"group term on {_e(blk.factor)}",
                      _e(f"{', '.join(blk.names)}: {blk.n_levels} levels, {n.min()}-"
@@ -123,7 +127,7 @@ def _diagnostics(fit: Any) -> str:
 
 def _groups(fit: Any) -> str:
     parts = []
-    for g in fit.spec.groups:
+    for g in fit.spec.factor_groups:
         blk = g.block
         n = blk.sizes
         order = np.argsort(-n, kind="stable")[:MAX_LEVELS]
@@ -142,23 +146,27 @@ def _groups(fit: Any) -> str:
 
 
 def _conditional(fit: Any, data: pd.DataFrame | None, groups: Any) -> str:
-    """E[y] against the first numeric predictor, population and groups of the first factor
-    (``groups``, or the three with most rows); nothing when the table is not at hand."""
+    """E[y] against the first smooth's covariate or else the first numeric predictor,
+    population and groups of the first factor (``groups``, or the three with most rows);
+    nothing when the table is not at hand."""
     from hbr import plots
 
     table = data if data is not None else fit.call.get("data")
-    x = next((t.name for t in fit.spec.design.terms if t.name != "Intercept"
-              and t.labels is None and isinstance(table, pd.DataFrame)
-              and t.name in table.columns), None)
-    if x is None or not fit.spec.groups:
+    if not isinstance(table, pd.DataFrame):
         return ""
-    by = fit.spec.groups[0].block.factor
-    if by not in table.columns:
+    names = [m.arg.expr for m in fit.spec.design.formula.smooths]
+    names += [t.name for t in fit.spec.design.terms if t.name != "Intercept" and t.labels is None]
+    x = next((n for n in names if n in table.columns), None)
+    if x is None or not (fit.spec.factor_groups or fit.spec.design.formula.smooths):
         return ""
+    by = fit.spec.factor_groups[0].block.factor if fit.spec.factor_groups else None
+    if by is not None and by not in table.columns:
+        return ""
+    levels = f" and for chosen levels of {by}" if by is not None else ""
     return _figure(lambda: plots.plot_predictions(fit, x, by=by, groups=groups, data=table),
                    f"Conditional effect of {x}: E[{fit.spec.design.response}] for the "
-                   f"population (group effects 0) and for chosen levels of {by}, other "
-                   "predictors at their mean, with 90% intervals")
+                   f"population (group effects 0){levels}, other predictors at their mean, "
+                   "with 90% intervals")
 
 
 def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
@@ -171,11 +179,12 @@ def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
                    "hyperparameters (left: density per chain; right: draws)"),
            _figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
                    "against replicates drawn from the fit" + sampled)]
-    if fit.spec.groups:
+    if fit.spec.factor_groups:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),
                 _figure(lambda: plots.plot_forest(fit), "Group effects: posterior mean and "
-                        "94% interval per level"), _conditional(fit, data, groups)]
+                        "94% interval per level")]
+    out.append(_conditional(fit, data, groups))
     if map_vs_mean:
         out.append(_figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
                            "MAP vs posterior mean: where each mode lies, in posterior sds "

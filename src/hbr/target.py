@@ -107,6 +107,9 @@ class Readout(NamedTuple):
         (..., dim) and the target's data to the readout's, when they differ (a
         Laplace-whitened target is read by the original target's readout, so that a mode of
         the original shares its program).
+    serial : bool
+        Whether the readout programs must run one at a time (a group term of
+        :data:`hbr._runtime.compile.SERIAL_K` or more coefficients).
     """
 
     constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
@@ -115,6 +118,7 @@ class Readout(NamedTuple):
     signature: Hashable
     names: dict[str, str | None] | None = None
     inner: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]] | None = None
+    serial: bool = False
 
     def rename(self, values: dict[str, Any]) -> dict[str, Any]:
         """``constrain``'s outputs under the user's names (see ``names``)."""

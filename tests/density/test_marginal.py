@@ -124,7 +124,7 @@ def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | Non
     mean = X @ beta
     cov = vals["sigma"] ** 2 * np.eye(len(y))
     for g in spec.groups:
-        s = np.array([vals[sp.name] for sp in g.sds])
+        s = np.array([vals[n] for n in g.block.sd_names])  # a smooth's one sd k times
         R = vals[g.corr.name] if g.corr is not None else np.eye(len(s))
         D = _dense(g.block.Z, g.block.index, g.block.n_levels)
         if g.block.factor == mfactor:
@@ -215,3 +215,15 @@ def test_marginal_noncentered_and_auto_agree_on_radon(formula: str, mn, mn_fits)
         assert w["1|county"][big].min() > w["1|county"][small].max()
     stored = json.loads(auto.idata.posterior.attrs["centered_fraction"])
     assert stored["1|county"]["HENNEPIN"] == pytest.approx(w["1|county"]["HENNEPIN"], abs=1e-4)
+
+
+def test_marginal_target_smooth_against_dense() -> None:
+    """s(z): its penalised part integrated out (alone, or as the chosen factor beside a
+    sampled (1 | g)), or sampled beside an integrated (1 | g), is the dense Gaussian
+    marginal with covariance sds^2 Xr Xr' (the one-level block of k columns, one sd)."""
+    data, _ = hbr.simulate(8, 6, seed=4)
+    data["z"] = np.random.default_rng(2).uniform(-2, 2, len(data))
+    _target_dense_check("y ~ x + s(z)", data, None)
+    _target_dense_check("y ~ s(z) + (1 | g)", data, None)
+    _target_dense_check("y ~ s(z, k = 6) + (1 | g)", data, "sz_1")
+

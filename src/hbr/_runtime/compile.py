@@ -20,7 +20,8 @@ import numpy as np
 
 from hbr._runtime.programs import discard, load_or_export
 
-__all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options", "cpu_workers"]
+__all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options", "cpu_workers",
+           "SERIAL_K"]
 
 
 class _CompiledCache:
@@ -98,7 +99,7 @@ def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, d
 
 def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.ndarray,
                 key: jax.Array, data: Any, batch: int = 1000,
-                cache_key: tuple | None = None) -> Any:
+                cache_key: tuple | None = None, serial: bool = False) -> Any:
     """Apply ``fn(position, key, data)`` to every draw of ``positions`` (chains, draws, dim),
     each draw with its own key split from ``key``, in batches. Returns the pytree of numpy
     results shaped (chains, draws, ...). With ``cache_key`` the jitted function is reused
@@ -108,7 +109,10 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     are: ``batch`` draws, fewer when that would exceed about 5e6 output numbers (40 MB in
     float64; XLA's temporaries are a few times that: with 25e6 a fit with 2 x 10^4 effects
     peaked at 1.70 GiB, with 5e6 1.49). So a single point (a mode for the report) runs the
-    fit's own compiled program, padded, instead of compiling one of its own."""
+    fit's own compiled program, padded, instead of compiling one of its own.
+
+    ``serial``: the batches one after another, for programs that XLA's CPU runtime can
+    deadlock when two run at once (:data:`SERIAL_K`)."""
     c, d, dim = positions.shape
     total = c * d
     flat = positions.reshape(total, dim)
@@ -143,9 +147,17 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     starts = range(0, total, size)
     # batches side by side on the cores (each program runs on one; disjoint output slices):
     # 10^5 one-row groups' effects, 4000 draws, in 9 s instead of 15
-    with ThreadPoolExecutor(cpu_workers(len(starts))) as pool:
+    with ThreadPoolExecutor(1 if serial else cpu_workers(len(starts))) as pool:
         list(pool.map(run, starts))
     return jax.tree_util.tree_map(lambda a: a.reshape((c, d) + a.shape[1:]), out)
+
+
+# A batched triangular solve of 7 x 7 or larger (jax.scipy.linalg.solve_triangular under
+# vmap, as the exact draw of a group term with 7+ coefficients does: a smooth s(x) has 8)
+# hangs XLA's CPU runtime (jax 0.10.2) when two such programs run at once on two threads:
+# every thread idle, for ever; 6 x 6 and smaller do not (1000 x 8 batches, 6 runs each).
+# Such readouts run their batches serially.
+SERIAL_K = 7
 
 
 def cpu_workers(n: int) -> int:

@@ -191,8 +191,8 @@ def report_cmd(
     _run(lambda: check_output_dir(target.parent))
     fit = _load(fit_dir, data)
     levels = _levels(groups)
-    if levels and fit.spec.groups:
-        blk = fit.spec.groups[0].block
+    if levels and fit.spec.factor_groups:
+        blk = fit.spec.factor_groups[0].block
         missing = [lv for lv in levels if lv not in set(blk.levels)]
         if missing:
             _fail(f"--groups: {blk.factor!r} has no level {missing[0]!r}")

@@ -59,7 +59,7 @@ def bucketable(s: Structure) -> bool:
             and s.noise in ("scalar", "se") and not s.classes and s.split is None
             and not s.aggregate and not s.dpar_fixed):
         return False
-    if any(g.raw is not None or g.dpar or not g.integrated for g in s.groups):
+    if any(g.raw is not None or g.dpar or not g.integrated or g.smooth for g in s.groups):
         return False
     k = sum(g.k for g in s.groups)
     correlated = [g for g in s.groups if g.corr is not None]

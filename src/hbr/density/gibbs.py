@@ -60,7 +60,7 @@ def gibbs_factors(spec: ModelSpec) -> tuple[tuple[int, ...], ...]:
     design = spec.design
     if (not FAMILIES[spec.family].marginal or spec.link != "identity" or not design.has_rows
             or design.se is not None or design.limited or design.weighted or spec.dpar_fixed
-            or any(g.block.dpar for g in spec.groups)):
+            or any(g.block.dpar or g.block.smooth for g in spec.groups)):
         return ()
     factors: dict[str, list[int]] = {}
     for i, g in enumerate(spec.groups):

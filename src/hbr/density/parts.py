@@ -22,8 +22,8 @@ from hbr.model.spec import ModelSpec, ParamSpec
 if TYPE_CHECKING:
     from hbr.density.structure import Structure
 
-__all__ = ["distribution", "least_squares", "fixed_affine", "prior_dist", "prior_shape", "free_size",
-           "location_map", "centering_weights", "initial_center", "domain_transform"]
+__all__ = ["distribution", "least_squares", "fixed_affine", "prior_dist", "prior_shape",
+           "free_size", "location_map", "centering_weights", "initial_center", "domain_transform"]
 
 
 def _half_student_t(nu: Any, sigma: Any) -> dist.Distribution:
@@ -81,9 +81,9 @@ def free_size(p: ParamSpec) -> int:
 
 def location_map(spec: ModelSpec) -> list[tuple[str | None, ...]]:
     """For each group term and coefficient, the scalar fixed effect with the same column
-    (``Intercept`` for ``1|g``, ``x`` for ``x|g``), or None: the location that partial
-    centring centres on."""
-    out = []
+    (``Intercept`` for ``1|g``, ``x`` for ``x|g``), or None (a smooth's basis columns are
+    no fixed effect's): the location that partial centring centres on."""
+    out: list[tuple[str | None, ...]] = []
     parts = {"": (spec.design.X, spec.design.terms)}
     parts.update({d.name: (d.X, d.terms) for d in spec.design.dpars})
     for g in spec.groups:

@@ -60,6 +60,9 @@ def constrain(s: Structure, z: jax.Array, key: jax.Array, d: Any) -> dict[str, j
         if g.corr is not None:
             Lc = vals[g.corr]
             out[g.corr] = Lc @ Lc.T
+        if g.smooth:  # s_sx_1: the k coefficients of the one level
+            out[g.names[0]] = effects[i][0]
+            continue
         for j, name in enumerate(g.names):
             out[name] = effects[i][:, j]
     return out

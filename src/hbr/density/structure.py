@@ -83,6 +83,8 @@ class GroupLayout(NamedTuple):
     level_cols: tuple[int, ...] = ()
     partner: int | None = None  # the other formula's term of this factor correlated with
     # this one (GroupSpec.partner); the mean's term holds the correlation of both
+    smooth: bool = False  # the penalised part of s(x): ``names`` is its one variable of k
+    # values, ``sds`` its one sd repeated k times (GroupBlock.smooth)
 
     @property
     def intercept_col(self) -> int:
@@ -369,11 +371,11 @@ def _group_layouts(spec: ModelSpec, marg: set[int], use_stats: bool, pos: int,
             pos += J * k
         padded = padded_levels(J) if (use_stats and i in marg) else J
         out.append(GroupLayout(tuple(g.block.names), padded, k, g.block.dpar,
-                               tuple(sp.name for sp in g.sds),
+                               g.block.sd_names,
                                g.corr.name if g.corr is not None else None, i in marg, raw,
                                tuple(loc[i]), parents.get(i),
                                level_columns(spec, i, loc[i]) if partial and raw else (),
-                               g.partner))
+                               g.partner, g.block.smooth))
     return tuple(out), pos
 
 

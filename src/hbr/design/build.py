@@ -30,7 +30,9 @@ import pandas as pd
 
 from hbr.errors import DataError, HbrWarning, caret_message
 from hbr.design.interpret import Basis
-from hbr.design.transforms import (Categorical, categorical, evaluate, factor_columns, is_categorical)
+from hbr.design.smooth import smooth_design
+from hbr.design.transforms import (Categorical, categorical, evaluate, evaluate_numeric,
+                                    factor_columns, is_categorical)
 from hbr.design.types import DPARS, Design, DparDesign, GroupBlock, TermSlice
 from hbr.design.checks import check_columns, check_known_levels, check_rank, check_width
 from hbr.formula import Formula, Term, parse_formula
@@ -87,6 +89,7 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
     y = _response(f, data)
     memo: dict = {}
     X, terms = _fixed(f, data, memo)
+    X, terms, smooth_blocks = smooth_design(f, data, X, terms, memo)
     groups = tuple(_group_block(f, g_term, t, data, memo) for g_term in f.groups
                    for t in [g_term.terms])
     extra = {name: np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo), float)
@@ -103,6 +106,7 @@ def build_design(formula: Formula | str, data: pd.DataFrame, *, dropna: bool = F
         dpar_designs.append(DparDesign(name, d, Xd, td))
         groups += tuple(replace(_group_block(d, g_term, g_term.terms, data, memo), dpar=name)
                         for g_term in d.groups)
+    groups += smooth_blocks  # last: the formula's group terms keep their indices
     n_mean = len(f.groups)
     return Design(f, f.response.expr, y, X, terms, groups, n_dropped, extra.get("se"),
                   extra.get("trials"), offset, tuple(dpar_designs), memo,
@@ -122,9 +126,10 @@ def _dpar_formulas(dpars: Any) -> list[Formula]:
                 f"a second formula models a parameter of the family ({', '.join(DPARS)}), "
                 f"not {d.response.expr!r}: write e.g. 'sigma ~ 1 + (1 | g)'", d.text,
                 d.response.span[0], d.response.span[1] - d.response.span[0]))
-        if d.additions or d.offsets:
+        if d.additions or d.offsets or d.smooths:
             raise DataError(f"the formula {d.text!r} cannot have se(), trials(), cens(), "
-                            "trunc(), weights() or offset()")
+                            "trunc(), weights(), offset() or s() (a smooth of a family "
+                            "parameter is not supported yet)")
     if len({d.response.expr for d in dfs}) < len(dfs):
         raise DataError("two formulas model the same parameter; give one formula per parameter")
     return dfs
@@ -205,17 +210,6 @@ def _joint_blocks(across: dict[str, tuple[int, int, int]], n_mean: int,
                             f"{groups[a].factor!r}")
         out.append((a, b))
     return tuple(out)
-
-
-def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
-                     memo: dict | None = None) -> np.ndarray:
-    """A factor that must be numeric (the argument of se(), trials() or offset())."""
-    val = evaluate(fa, data, text, memo)
-    if not isinstance(val, np.ndarray):
-        raise DataError(caret_message(f"{what} needs one column of numbers, but {fa.expr!r} "
-                                      f"is {'not numeric' if isinstance(val, Categorical) else 'several columns'}",
-                                      text, fa.span[0], fa.span[1] - fa.span[0]))
-    return val
 
 
 def _handle_missing(data: pd.DataFrame, used: list[str], dropna: bool) -> tuple[pd.DataFrame, int]:

@@ -92,7 +92,7 @@ def check_columns(f: Formula, data: pd.DataFrame, response: bool = True) -> list
     used: list[str] = []
     refs: list[tuple[str, tuple[int, int]]] = []
     all_factors = ([f.response] if response else []) + [fa for t in f.terms for fa in t.factors]
-    all_factors += [fa for _, fa in f.additions] + list(f.offsets)
+    all_factors += [fa for _, fa in f.additions] + list(f.offsets) + [m.arg for m in f.smooths]
     all_factors += [fa for g in f.groups for t in g.terms for fa in t.factors]
     for fa in all_factors:
         refs.extend((name, fa.span) for name, _ in factor_columns(fa))

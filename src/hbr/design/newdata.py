@@ -16,6 +16,7 @@ import pandas as pd
 
 from hbr.design.transforms import NEW_DATA, factor_columns
 from hbr.design.build import code_terms, evaluate_numeric, group_codes
+from hbr.design.smooth import smooth_rows
 from hbr.design.types import Design
 from hbr.errors import DataError
 
@@ -113,6 +114,8 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
     #                                        training table
     cols, _ = code_terms(list(f.terms), f.intercept, data, f.text, memo, new_data=True)
     n = len(data)
+    smooth_x, smooth_z = smooth_rows(f, data, memo)
+    cols = list(cols) + [c for xf in smooth_x for c in xf.T]
     X = np.column_stack(cols) if cols else np.zeros((n, 0))
     index, Z, new_levels = [], [], []
     for blk, gt in zip(design.groups, _group_terms(design)):
@@ -130,6 +133,10 @@ def new_rows(design: Design, data: pd.DataFrame) -> Rows:
         index.append(codes)
         Z.append(np.column_stack(zc))
         new_levels.append(tuple(str(v) for v in names))
+    for xr in smooth_z:  # the smooths' blocks, last in design.groups
+        index.append(np.zeros(n, dtype=np.int64))
+        Z.append(xr)
+        new_levels.append(())
     extra = {name: np.asarray(evaluate_numeric(fa, data, f.text, f"{name}()", memo), float)
              for name, fa in f.additions if name in ("trials", "trunc_lb", "trunc_ub")
              or {c for c, _ in factor_columns(fa)} <= set(data.columns)}
@@ -154,7 +161,7 @@ def needed_columns(design: Design) -> list[str]:
     formulas = [f] + [d.formula for d in design.dpars]
     factors = [fa for g in formulas for t in g.terms for fa in t.factors]
     factors += [fa for g in formulas for gt in g.groups for t in gt.terms for fa in t.factors]
-    factors += list(f.offsets) + [fa for name, fa in f.additions
+    factors += list(f.offsets) + [m.arg for m in f.smooths] + [fa for name, fa in f.additions
                                   if name in ("trials", "trunc_lb", "trunc_ub")]
     out = [c for fa in factors for c, _ in factor_columns(fa)]
     out += [c for g in formulas for gt in g.groups for c in gt.factor]

@@ -22,7 +22,8 @@ from hbr.design import poly
 from hbr.design.interpret import BASES, Basis, interpret
 from hbr.formula import Factor
 
-__all__ = ["Transform", "TRANSFORMS", "STATEFUL", "Categorical", "FUNCTIONS", "evaluate", "categorical", "is_categorical",
+__all__ = ["Transform", "TRANSFORMS", "STATEFUL", "Categorical", "FUNCTIONS", "evaluate",
+           "evaluate_numeric", "categorical", "is_categorical",
            "factor_columns"]
 
 
@@ -244,3 +245,14 @@ def _categorical(s: pd.Series) -> Categorical:
         cat = pd.Categorical(s, categories=levels)
     codes = np.asarray(pd.Categorical(cat).codes, dtype=np.int64)
     return Categorical(codes, [str(v) for v in pd.Categorical(cat).categories])
+
+
+def evaluate_numeric(fa, data: pd.DataFrame, text: str, what: str,
+                     memo: dict | None = None) -> np.ndarray:
+    """A factor that must be numeric (the argument of se(), trials() or offset())."""
+    val = evaluate(fa, data, text, memo)
+    if not isinstance(val, np.ndarray):
+        raise DataError(caret_message(f"{what} needs one column of numbers, but {fa.expr!r} "
+                                      f"is {'not numeric' if isinstance(val, Categorical) else 'several columns'}",
+                                      text, fa.span[0], fa.span[1] - fa.span[0]))
+    return val

@@ -60,6 +60,9 @@ class GroupBlock:
     correlated: bool
     dpar: str = ""  # "" for the mean; "sigma" for a term of the ``sigma ~ ...`` formula
     counts: np.ndarray | None = None  # rows per level, when ``index`` is not kept (DuckDB)
+    smooth: bool = False  # the penalised part of s(x) (hbr.design.smooth): one level, the k
+    #   columns of Z its basis, one sd shared by all k coefficients (``sds_<factor>``), the
+    #   coefficients one variable ``s_<factor>`` of k values
 
     @property
     def n_levels(self) -> int:
@@ -77,8 +80,19 @@ class GroupBlock:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The posterior variables: one per coefficient (``x|g``, a value per level), or for a
+        smooth one variable ``s_sx_1`` of its k coefficients."""
+        if self.smooth:
+            return (f"s_{self.factor}",)
         pre = f"{self.dpar}_" if self.dpar else ""
         return tuple(f"{pre}{c}|{self.factor}" for c in self.coefs)
+
+    @property
+    def sd_names(self) -> tuple[str, ...]:
+        """The sd of each coefficient: ``x|g_sigma``, or a smooth's one ``sds_sx_1``."""
+        if self.smooth:
+            return (f"sds_{self.factor}",) * self.k
+        return tuple(f"{n}_sigma" for n in self.names)
 
 
 @dataclass(frozen=True, eq=False)

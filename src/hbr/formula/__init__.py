@@ -37,6 +37,10 @@ Supported syntax (``y ~ rhs``):
                              either bound may be left out)
 ``y | weights(w) ~ ...``     each row's log likelihood multiplied by ``w`` (brms; not
                              normalised: a weight of 2 counts the row twice)
+``s(x)``, ``s(x, k = 5)``    a smooth function of x: a thin plate regression spline in
+                             brms's mixed-model form (:mod:`hbr.design.smooth`): a linear
+                             fixed effect ``sx_1`` and k - 2 penalised coefficients
+                             ``s_sx_1`` with one sd ``sds_sx_1``
 ``sigma ~ 1 + (1 | g)``      a second formula for the residual sd: log sigma varies by ``g``
                              (pass ``[formula, "sigma ~ ..."]`` to :func:`hbr.fit`)
 ===========================  ==============================================================
@@ -58,10 +62,11 @@ import re
 
 from hbr.formula.expand import Evaluator
 from hbr.formula.syntax import Parser, Tok
-from hbr.formula.types import Factor, Formula, GroupTerm, Term
+from hbr.formula.smooths import split_smooths
+from hbr.formula.types import Factor, Formula, GroupTerm, Smooth, Term, argument as _argument
 from hbr.errors import FormulaError
 
-__all__ = ["Factor", "Term", "GroupTerm", "Formula", "parse_formula"]
+__all__ = ["Factor", "Term", "GroupTerm", "Smooth", "Formula", "parse_formula"]
 
 
 def _make_factor(tok: Tok, text: str) -> Factor:
@@ -161,34 +166,24 @@ def parse_formula(text: str) -> Formula:
     terms, no_icpt, groups = ev.eval(node, top=True)
     intercept = not no_icpt
     terms, offsets = _split_offsets(terms, text)
+    terms, smooths = split_smooths(terms, text)
     fixed = tuple(t for t in terms if t.factors)
     if any(not t.factors for t in terms) and no_icpt:
         intercept = False
-    if not fixed and not intercept and not groups:
+    if not fixed and not intercept and not groups and not smooths:
         raise FormulaError("the formula has no terms left after removing the intercept",
                            text, tilde.start)
-    for f in [fa for t in fixed for fa in t.factors] + list(offsets):
+    for f in [fa for t in fixed for fa in t.factors] + list(offsets) + [m.arg for m in smooths]:
         if f.expr == response.expr:
             raise FormulaError(
                 f"the response {response.expr!r} also appears on the right-hand side",
                 text, f.span[0], f.span[1] - f.span[0])
     groups = _join_ids(groups, text)
     return Formula(text, response, intercept, fixed, tuple(_dedupe_groups(groups, text)),
-                   tuple(additions), se_sigma, tuple(offsets))
+                   tuple(additions), se_sigma, tuple(offsets), tuple(smooths))
 
 
 _ADDITIONS = ("se", "trials", "cens", "trunc", "weights")
-
-
-def _argument(call: Factor, arg: ast.expr, text: str) -> Factor:
-    """The factor of one argument of a call (``s`` in ``se(s)``, ``log(t)`` in
-    ``offset(log(t))``); columns keep the call's backtick names."""
-    names = {k: v for k, v in call.column_names.items()
-             if any(isinstance(n, ast.Name) and n.id == k for n in ast.walk(arg))}
-    expr = ast.unparse(arg)
-    for key, col in names.items():
-        expr = expr.replace(key, f"`{col}`" if key != col else col)
-    return Factor(expr, call.span, arg, names)
 
 
 def _cbind(response: Factor, text: str) -> tuple[Factor, Factor | None]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from dataclasses import dataclass, field
 
-__all__ = ["Factor", "Term", "GroupTerm", "Formula"]
+__all__ = ["Factor", "Term", "GroupTerm", "Smooth", "Formula", "argument"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,17 @@ class Factor:
     @property
     def is_call(self) -> bool:
         return isinstance(self.tree, ast.Call)
+
+
+def argument(call: Factor, arg: ast.expr, text: str) -> Factor:
+    """The factor of one argument of a call (``s`` in ``se(s)``, ``log(t)`` in
+    ``offset(log(t))``); columns keep the call's backtick names."""
+    names = {k: v for k, v in call.column_names.items()
+             if any(isinstance(n, ast.Name) and n.id == k for n in ast.walk(arg))}
+    expr = ast.unparse(arg)
+    for key, col in names.items():
+        expr = expr.replace(key, f"`{col}`" if key != col else col)
+    return Factor(expr, call.span, arg, names)
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,27 @@ class GroupTerm:
 
 
 @dataclass(frozen=True)
+class Smooth:
+    """A smooth term ``s(x)`` or ``s(x, k = 5)``: a thin plate regression spline of the
+    covariate ``arg`` with basis dimension ``k`` (:mod:`hbr.design.smooth`). ``label`` is
+    mgcv's (``s(x)``) and ``name`` brms's stem: ``sx_1`` names the linear part (a fixed
+    effect), ``sds_sx_1`` the sd of the penalised part and ``s_sx_1`` its coefficients."""
+
+    arg: Factor
+    k: int
+    span: tuple[int, int] = field(compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"s({self.arg.expr})"
+
+    @property
+    def name(self) -> str:
+        stem = "".join(ch for ch in self.label if ch.isalnum() or ch in "_.")
+        return f"{stem}_1"
+
+
+@dataclass(frozen=True)
 class Formula:
     """A parsed formula: response, fixed terms, intercept flag and group terms."""
 
@@ -82,6 +114,7 @@ class Formula:
     #                                                   argument)
     se_sigma: bool = False  # se(s, sigma=True): also estimate the residual sigma
     offsets: tuple[Factor, ...] = ()  # arguments of offset() terms
+    smooths: tuple[Smooth, ...] = ()  # s(x) terms, in the order written
 
     def addition(self, name: str) -> Factor | None:
         """The argument of the response addition ``name`` ("se", "trials"), or None."""

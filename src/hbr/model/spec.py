@@ -112,6 +112,12 @@ class ModelSpec:
         return tuple(out)
 
     @property
+    def factor_groups(self) -> tuple[GroupSpec, ...]:
+        """The group terms of grouping factors: :attr:`groups` less the smooths' penalised
+        parts (which the density treats as one-level group terms)."""
+        return tuple(g for g in self.groups if not g.block.smooth)
+
+    @property
     def thresholds(self) -> tuple[ParamSpec, ...]:
         """An ordinal family's thresholds (``Intercept[1]``, ...; brms lists them among the
         population-level effects), or nothing."""
@@ -205,8 +211,11 @@ def default_priors(design: Design, family: str = "gaussian", link: str | None = 
             continue  # modelled by its own formula (its coefficients above)
         out[name] = AUX_PRIORS[name](sy)
     for blk, sds in zip(design.groups, z_sd):
-        for sz, name in zip(sds, blk.names):
-            out[f"{name}_sigma"] = HalfNormal((1.0 if blk.dpar else sy) / float(sz))
+        if blk.smooth:  # one sd for the k columns: the scale of f = Z b over a typical column
+            out[blk.sd_names[0]] = HalfNormal(sy / float(np.sqrt(np.mean(sds ** 2))))
+            continue
+        for sz, name in zip(sds, blk.sd_names):
+            out[name] = HalfNormal((1.0 if blk.dpar else sy) / float(sz))
     for name in _corr_names(design.groups, design.joint):
         if name:
             out[name] = LKJ(2.0)
@@ -333,7 +342,7 @@ def build_model(design: Design, priors: Mapping[str, Prior | str] | None = None,
     partner = {a: b for a, b in design.joint} | {b: a for a, b in design.joint}
     for i, (blk, cname) in enumerate(zip(design.groups,
                                          _corr_names(design.groups, design.joint))):
-        sds = tuple(spec(f"{n}_sigma", "positive", 1) for n in blk.names)
+        sds = tuple(spec(n, "positive", 1) for n in dict.fromkeys(blk.sd_names))
         labels = blk.coefs
         if i in partner and not blk.dpar:  # the mean's term holds the pair's correlation
             other = design.groups[partner[i]]

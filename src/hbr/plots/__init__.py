@@ -78,15 +78,15 @@ def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -
     (seed 000's funnel), divergent draws in red, for the smallest group (where the data say
     least and the funnel is widest) unless ``level`` is given. Default effect: the one whose
     group sd shows the strongest funnel (:func:`_funnel_strength`)."""
-    if not fit.spec.groups:
+    if not fit.spec.factor_groups:
         raise OptionError("the model has no group terms, so there is no funnel to show")
     if effect is None:
-        g, c = max(((g, c) for g in fit.spec.groups for c in range(g.block.k)),
+        g, c = max(((g, c) for g in fit.spec.factor_groups for c in range(g.block.k)),
                    key=lambda gc: _funnel_strength(fit, *gc))
     else:
-        g = next((g for g in fit.spec.groups if effect in g.block.names), None)
+        g = next((g for g in fit.spec.factor_groups if effect in g.block.names), None)
         if g is None:
-            names = [n for g in fit.spec.groups for n in g.block.names]
+            names = [n for g in fit.spec.factor_groups for n in g.block.names]
             raise OptionError(f"no group effect {effect!r}; the model has {', '.join(names)}")
         c = g.block.names.index(effect)
     blk = g.block
@@ -151,7 +151,7 @@ def plot_shrinkage(unpooled: Any, pooled: Any, group: str, x: str | None = None)
     (seed 001): intercept against slope in ``x``, or, without ``x``, the intercept against
     the group's number of rows (small groups move most). Groups whose no-pooling estimate
     lies far outside (a slope no row informs) are left off the axes and counted."""
-    blk = next((g.block for g in pooled.spec.groups if g.block.factor == group), None)
+    blk = next((g.block for g in pooled.spec.factor_groups if g.block.factor == group), None)
     if blk is None:
         raise OptionError(f"the pooled model has no group term on {group!r}")
     a = _group_coefficients(unpooled, group, blk.levels, x)
@@ -230,9 +230,9 @@ def plot_group_lines(fits: Any, data: pd.DataFrame, group: str, x: str,
 def plot_forest(fit: Any, effect: str | None = None, limit: int = 60) -> Figure:
     """Posterior mean and 94% interval of each group's effect (one panel per coefficient of
     the term), sorted by mean; at most ``limit`` groups (the largest) are shown."""
-    if not fit.spec.groups:
+    if not fit.spec.factor_groups:
         raise OptionError("the model has no group terms, so there are no group effects")
-    g = next((g for g in fit.spec.groups if effect is None or effect in g.block.names), None)
+    g = next((g for g in fit.spec.factor_groups if effect is None or effect in g.block.names), None)
     if g is None:
         raise OptionError(f"no group effect {effect!r}")
     blk = g.block

@@ -122,7 +122,7 @@ def _stat(fit: Any, rep: np.ndarray, y: np.ndarray, stat: Any, group: str | None
     name = stat if isinstance(stat, str) else getattr(stat, "__name__", "T")
     panels = [("all rows", np.arange(y.size))]
     if group is not None:
-        blk = next((g.block for g in fit.spec.groups if g.block.factor == group), None)
+        blk = next((g.block for g in fit.spec.factor_groups if g.block.factor == group), None)
         if blk is None:
             raise OptionError(f"group={group!r} is not a grouping factor of {fit.formula!r}")
         order = np.argsort(-blk.sizes, kind="stable")[:9]

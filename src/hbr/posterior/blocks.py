@@ -1,6 +1,6 @@
 """The summary in brms's blocks: population-level effects, then the group-level effects of
-each grouping factor (its sds and correlations, with its number of levels), then the
-family's own parameters. Rows keep hbr's names (those ``priors=`` and the tables use)."""
+each grouping factor (its sds and correlations, with its number of levels), the smooths'
+sds, then the family's own parameters. Rows keep hbr's names (those ``priors=`` and the tables use)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,10 @@ def summary_blocks(spec: Any, summary: pd.DataFrame) -> list[tuple[str, pd.DataF
         out.append(("Population-level effects", summary.loc[fixed]))
     by_factor: dict[str, list[str]] = {}
     levels: dict[str, int] = {}
+    smooth_rows = [r for g in spec.groups if g.block.smooth for r in _rows(summary, g.sds[0].name)]
     for g in spec.groups:
+        if g.block.smooth:
+            continue
         names = [sd.name for sd in g.sds] + ([g.corr.name] if g.corr is not None else [])
         rows = by_factor.setdefault(g.block.factor, [])
         rows += [r for n in names for r in _rows(summary, n)]
@@ -36,6 +39,8 @@ def summary_blocks(spec: Any, summary: pd.DataFrame) -> list[tuple[str, pd.DataF
         if rows:
             out.append((f"Group-level effects: ~{factor} ({levels[factor]:,} levels)",
                         summary.loc[rows]))
+    if smooth_rows:  # brms's "Smoothing Spline Hyperparameters"
+        out.append(("Smooth terms", summary.loc[smooth_rows]))
     aux = [r for p in spec.aux if p not in spec.thresholds for r in _rows(summary, p.name)]
     if aux:
         out.append((f"Family-specific parameters ({spec.family})", summary.loc[aux]))

@@ -118,6 +118,10 @@ def _dims_coords(spec: ModelSpec) -> tuple[dict[str, list[str]], dict[str, Any]]
             dims[p.name] = [f"{p.name}_dim"]
             coords[f"{p.name}_dim"] = np.asarray(p.labels)
     for g in spec.groups:
+        if g.block.smooth:  # s_sx_1: one value per basis column
+            dims[g.block.names[0]] = [f"{g.block.names[0]}_dim"]
+            coords[f"{g.block.names[0]}_dim"] = np.asarray(g.block.coefs)
+            continue
         dim = f"{g.block.factor}__factor_dim"
         coords[dim] = np.asarray(g.block.levels)
         for name in g.block.names:

@@ -84,13 +84,13 @@ def _coefficient_name(coef: str, dpar: str) -> str:
 
 def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
     _check_prob(prob)
-    if not fit.spec.groups:
+    if not fit.spec.factor_groups:
         raise OptionError(f"{fit.formula!r} has no group terms, so there are no group-level "
                           "effects; add a term such as (1 | g)")
     lo_name, hi_name = interval_columns(prob)
     population = _population(fit) if add_population else {}
     parts = []
-    for g in fit.spec.groups:
+    for g in fit.spec.factor_groups:
         blk = g.block
         for coef, var in zip(blk.coefs, blk.names):
             vals = np.asarray(fit.draws.posterior[var])
@@ -154,7 +154,7 @@ def varcorr(fit: Fit, prob: float = 0.94) -> pd.DataFrame:
         index.append((factor, term))
         cols.append(np.asarray(vals).reshape(-1))
 
-    for g in fit.spec.groups:
+    for g in fit.spec.factor_groups:
         blk = g.block
         labels = [_coefficient_name(c, blk.dpar) for c in blk.coefs]
         for label, sd in zip(labels, g.sds):

@@ -57,6 +57,9 @@ def _group_sum(spec: ModelSpec, post: dict[str, np.ndarray], dpar: str, rows: Ro
         blk = g.block
         if blk.dpar != dpar:
             continue
+        if blk.smooth:  # s_sx_1 (c, d, k) times the basis: f(x) of every row
+            out = out + post[blk.names[0]] @ Z.T
+            continue
         for c, name in enumerate(blk.names):
             out = out + post[name][..., index] * Z[:, c]
     return out
@@ -144,6 +147,11 @@ def _with_new_levels(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
         if not levels or (g.partner is not None and g.block.dpar):
             continue  # a pair correlated across formulas is drawn with the mean's term
         _, sds, blocks = g.corr_members(spec.groups)
+        if g.block.smooth:  # (prior draws only: its one level is never new in new data)
+            name, shape = g.block.names[0], post[sds[0].name].shape[:2] + (g.block.k,)
+            out[name] = (np.zeros(shape) if new_groups == "mean" else
+                         rng.standard_normal(shape) * post[sds[0].name][..., None])
+            continue
         names = [name for b in blocks for name in b.names]
         shape = post[names[0]].shape[:2] + (len(levels), len(names))
         if new_groups == "mean":

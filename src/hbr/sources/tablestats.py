@@ -82,6 +82,8 @@ def needs_rows(f: Formula) -> str | None:
     """The feature of ``f`` that needs the rows in memory, or None."""
     if f.additions or f.offsets:
         return "se(), trials(), cens(), trunc(), weights() or offset()"
+    if f.smooths:
+        return "a smooth s(x) (its basis is learnt from the rows)"
     if len({g.factor for g in f.groups}) != 1:
         return "group terms on other than exactly one grouping factor"
     return None
