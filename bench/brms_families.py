@@ -8,7 +8,8 @@ lognormal and gamma), brms's ``epilepsy`` (seizure counts, 236 rows in 59 patien
 negative binomial, zero-inflated and hurdle families, and Poisson with ``weights()``),
 brms's ``inhaler`` (ordinal ratings 1-4: ``cumulative``, logit and probit), lme4's
 ``sleepstudy`` (Gaussian with ``weights()``: the weighted statistics), formulas for ``zi``
-(epilepsy) and ``shape`` (kidney), and, for ``beta``, a
+(epilepsy) and ``shape`` (kidney), smooths ``s(x)`` on MASS's ``mcycle``, sleepstudy and
+epilepsy (the curve E[y] compared row by row too), and, for ``beta``, a
 simulated table (no proportion data ships with brms or lme4). Debian's ``r-cran-brms`` (bench only, never
 CI: ``apt install r-cran-brms``); each brms model compiles Stan C++ first (about a minute).
 
@@ -36,6 +37,7 @@ e <- epilepsy; e$treat <- as.numeric(as.character(e$Trt))
 e$w <- as.numeric(as.character(e$visit))
 write.csv(e[, c("count", "zAge", "zBase", "treat", "patient", "visit", "w")], a[2], row.names = FALSE)
 write.csv(inhaler, a[3], row.names = FALSE)
+m <- MASS::mcycle; m$accel <- m$accel / 50; write.csv(m, a[4], row.names = FALSE)
 """
 # one prior set in both tools: (hbr name, hbr prior, brms prior)
 PRIORS = {
@@ -46,6 +48,7 @@ PRIORS = {
     "shape": ("Gamma(0.01, 0.01)", "prior(gamma(0.01, 0.01), class = shape)"),
     "phi": ("Gamma(0.01, 0.01)", "prior(gamma(0.01, 0.01), class = phi)"),
     "zi": ("Beta(1, 1)", "prior(beta(1, 1), class = zi)"),
+    "sds": ("HalfStudentT(3, 2.5)", "prior(student_t(3, 0, 2.5), class = sds)"),
     "hu": ("Beta(1, 1)", "prior(beta(1, 1), class = hu)"),
 }
 KIDNEY = "time | cens(censored) ~ age10 + female + (1 | patient)"
@@ -83,6 +86,15 @@ CASES = {
                    "zero_inflated_poisson()", {}),
     "shape-formula": ("kidney", KIDNEY_PLAIN + "; shape ~ female", "gamma",
                       "Gamma(link = 'log')", {}),
+    # smooths: MASS's mcycle (head acceleration / 50 against time, 133 rows: the classic
+    # wiggly curve), and a smooth beside a grouping factor on sleepstudy; the penalised
+    # coefficients' signs are LAPACK's choice in R, so the curve E[y] is compared row by
+    # row instead of s_sx_1
+    "smooth": ("mcycle", "accel ~ s(times)", "gaussian", "gaussian()", {"sigma": "sigma"}),
+    "smooth-group": ("sleep", "y ~ s(Days, k = 5) + (1 | Subject)", "gaussian", "gaussian()",
+                     {"sigma": "sigma"}),
+    "smooth-poisson": ("epilepsy", "count ~ s(zBase) + treat + (1 | patient)", "poisson",
+                       "poisson()", {}),
 }
 # priors of a distributional formula's coefficients: (hbr prior, brms prior with DPAR)
 DPAR_PRIORS = {"Intercept": ("Normal(0, 1.5)", "prior(normal(0, 1.5), class = Intercept, "
@@ -108,10 +120,14 @@ def _sleep_table() -> pd.DataFrame:
                          "Subject": d["Subject"].astype(str), "w": d["Days"] + 1.0})
 
 
-def _brms_name(name: str, aux: dict[str, str]) -> str:
+def _brms_name(name: str, aux: dict[str, str], smooths: list[str]) -> str:
     m = re.fullmatch(r"(\w+)\|(\w+)_sigma", name)
     if m:
         return f"sd_{m.group(2)}__{'Intercept' if m.group(1) == '1' else m.group(1)}"
+    if name.startswith("sds_"):
+        return name
+    if name in smooths:  # the smooth's linear part: brms's bs_sx_1
+        return f"bs_{name}"
     return aux.get(name, f"b_{name.replace(':', ':')}")
 
 
@@ -124,9 +140,16 @@ def compare(case: str, tables: dict[str, pd.DataFrame], tmp: Path) -> list[dict]
     csv = tmp / f"{case}.csv"
     d.to_csv(csv, index=False)
     priors = {"Intercept": PRIORS["Intercept"][0]}
-    bpri = [PRIORS["b"][1], PRIORS["Intercept"][1], PRIORS["sd"][1]]
+    bpri = [PRIORS["b"][1], PRIORS["Intercept"][1]]
+    if re.search(r"\([^()]*\|[^()]*\)", formula):  # a group term: its sds
+        bpri.append(PRIORS["sd"][1])
     if re.search(r"\((?!1 )\w+ \| ", formula):  # a correlated slope: hbr's default LKJ(2)
         bpri.append("prior(lkj(2), class = cor)")
+    smooths = [m.name for m in hbr.parse_formula(formula.split(";")[0]).smooths]
+    for name in smooths:
+        priors[f"sds_{name}"] = PRIORS["sds"][0]
+    if smooths:
+        bpri.append(PRIORS["sds"][1])
     for p in aux:
         priors[p] = PRIORS[p][0]
         bpri.append(PRIORS[p][1].replace(f"class = {p}", f"class = {aux[p]}"))
@@ -156,8 +179,8 @@ def compare(case: str, tables: dict[str, pd.DataFrame], tmp: Path) -> list[dict]
     s = fit.summary(group_effects=False)
     out = tmp / f"{case}.brms.csv"
     p = subprocess.run(["Rscript", str(HERE / "brms_families.R"), str(csv), formula, bfam,
-                        f"c({', '.join(bpri)})", str(out)], capture_output=True, text=True,
-                       check=False)
+                        f"c({', '.join(bpri)})", str(out)] + (["fitted"] if smooths else []),
+                       capture_output=True, text=True, check=False)
     if p.returncode:
         hint = ("\nDebian's r-cran-bh is an empty shell: ln -s /usr/include/boost "
                 "/usr/lib/R/site-library/BH/include" if "Boost not found" in p.stderr else "")
@@ -166,8 +189,19 @@ def compare(case: str, tables: dict[str, pd.DataFrame], tmp: Path) -> list[dict]
     div_b = int(float(re.search(r"divergences (\S+)", p.stdout).group(1)))
     t_b = float(re.search(r"seconds (\S+)", p.stdout).group(1))
     rows = []
+    if smooths:  # the curve: E[y] of every row, as brms's fitted()
+        fb = pd.read_csv(f"{out}.fitted.csv", index_col=0)
+        mu = fit.predict(d, kind="mean").reshape(-1, len(d))
+        z = np.abs(mu.mean(axis=0) - fb["Estimate"].to_numpy()) / fb["Est.Error"].to_numpy()
+        worst = int(np.argmax(z))
+        rows.append({"case": case, "parameter": f"E[y] (worst of {len(d)} rows)",
+                     "hbr mean": mu.mean(axis=0)[worst],
+                     "brms mean": fb["Estimate"].iloc[worst],
+                     "brms sd": fb["Est.Error"].iloc[worst], "|diff| / sd": z.max(),
+                     "hbr div": fit.diagnostics().divergences, "brms div": div_b,
+                     "hbr s": t_hbr, "brms s (compile + fit)": t_b})
     for name in s.index:
-        bn = _brms_name(name, aux)
+        bn = _brms_name(name, aux, smooths)
         if bn not in b.index:
             continue
         z = (s.loc[name, "mean"] - b.loc[bn, "Estimate"]) / b.loc[bn, "Est.Error"]
@@ -191,10 +225,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         subprocess.run(["Rscript", "-e", EXPORT, str(tmp / "kidney.csv"),
-                        str(tmp / "epilepsy.csv"), str(tmp / "inhaler.csv")], check=True)
+                        str(tmp / "epilepsy.csv"), str(tmp / "inhaler.csv"),
+                        str(tmp / "mcycle.csv")], check=True)
         tables = {"kidney": pd.read_csv(tmp / "kidney.csv"),
                   "epilepsy": pd.read_csv(tmp / "epilepsy.csv"), "beta": _beta_table(),
-                  "inhaler": pd.read_csv(tmp / "inhaler.csv"), "sleep": _sleep_table()}
+                  "inhaler": pd.read_csv(tmp / "inhaler.csv"), "sleep": _sleep_table(),
+                  "mcycle": pd.read_csv(tmp / "mcycle.csv")}
         tables["inhaler"]["subject"] = tables["inhaler"]["subject"].astype(str)
         tables["epilepsy"]["patient"] = tables["epilepsy"]["patient"].astype(str)
         tables["kidney"]["patient"] = tables["kidney"]["patient"].astype(str)

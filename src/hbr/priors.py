@@ -20,6 +20,9 @@ slope of column j           :math:`\\mathrm{Normal}(0,\\ 2.5 s_y / s_{x_j})`
 ``1|g_sigma``               :math:`\\mathrm{HalfNormal}(s_y)`
 ``x|g_sigma``               :math:`\\mathrm{HalfNormal}(s_y / s_x)`
 ``g_corr``                  :math:`\\mathrm{LKJ}(2)` (as in seed 002)
+``sds_sx_1`` (``s(x)``)     :math:`\\mathrm{HalfNormal}(s_y / s_Z)`, :math:`s_Z` the root mean
+                            square of the penalised columns' sds (:mod:`hbr.design.smooth`);
+                            the linear part ``sx_1`` is a slope like any other
 ==========================  ===================================================================
 
 Without an intercept, every column gets the slope prior (column sd from its own values).

@@ -22,7 +22,7 @@ def _read(name: str) -> np.ndarray:
     return pd.read_csv(REF / name).to_numpy(dtype=float)
 
 
-@pytest.mark.parametrize("tag,k", [("50", 10), ("300", 7)])
+@pytest.mark.parametrize("tag,k", [("50", 10), ("300", 7), ("pure", 10)])
 def test_basis_is_mgcvs(tag: str, k: int) -> None:
     """Column by column (up to sign, LAPACK's choice in R) the penalised part, and exactly
     the linear part: the penalty's scale (mgcv's scale.penalty, which sets what sds means)

@@ -5,8 +5,9 @@ which the log density reads collapsed, one row per pattern; a residual sd varyin
 integrated factor, read from per-group statistics; two uncorrelated terms of the integrated
 factor, sampled as a shape bucket with a dummy correlation; gamma, exponential, Weibull,
 beta, the zero-inflated and hurdle Poisson and negative binomial, and a Weibull whose rows
-are right-censored at follow-up times drawn apart from the parameters, whose centred and
-non-centred cells are in bench/sbc.py only, to keep CI short), using
+are right-censored at follow-up times drawn apart from the parameters, and a smooth
+s(z) beside the integrated factor, whose centred and non-centred cells are in bench/sbc.py
+only, to keep CI short), using
 :mod:`hbr.checks.calibration`: parameters from the priors,
 data from the model, and the rank of each true value among 49 thinned posterior draws must be
 uniform (chi-square over 5 bins, 100 replicates). The negative control, the slope's draws

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from hbr.design.smooth import fit_tprs, tprs_columns
 from hbr.errors import DiagnosticsWarning
 from hbr.model.families import dpar_link, simulate_response
 from hbr.model.ordinal import ordinal_draws
@@ -49,6 +50,8 @@ class Case(NamedTuple):
     #                          ~ Normal(0, 1) and slope ~ Normal(0, 0.5) on its link
     categories: int = 0  # an ordinal family's K: thresholds Intercept[1..K-1], each with
     #                      the Intercept prior, sorted (that prior restricted to order)
+    smooth: bool = False  # a smooth s(z, k = 6) of z ~ Uniform(-2, 2): its linear part sz_1
+    #                       ~ Normal(0, 1), its 4 penalised coefficients ~ N(0, sds_sz_1^2)
 
 
 CASES: dict[str, Case] = {
@@ -91,13 +94,17 @@ CASES: dict[str, Case] = {
     # a formula for a parameter other than sigma: zi on the logit scale
     "zero_inflated_poisson-zi": Case("zero_inflated_poisson", "log", ("zi_Intercept", "zi_x"),
                                      "y ~ x + (1 | g)", matrix=False, dpar="zi"),
+    # a smooth beside the integrated factor: the smooth sampled, its sd hierarchical
+    "gaussian-smooth": Case("gaussian", "identity", ("sigma", "sz_1", "sds_sz_1"),
+                            "y ~ x + (1 | g) + s(z, k = 6)", matrix=False, smooth=True),
 }
 
 PRIORS = {"Intercept": "Normal(0, 1)", "x": "Normal(0, 1)", "1|g_sigma": "HalfNormal(1)",
           "sigma": "HalfNormal(1)", "nu": "Gamma(4, 0.5)", "phi": "Gamma(4, 1)",
           "x|g_sigma": "HalfNormal(1)", "sigma_Intercept": "Normal(0, 0.5)",
           "sigma_1|g_sigma": "HalfNormal(0.5)", "shape": "Gamma(4, 1)", "zi": "Beta(2, 5)",
-          "hu": "Beta(2, 5)", "zi_Intercept": "Normal(0, 1)", "zi_x": "Normal(0, 0.5)"}
+          "hu": "Beta(2, 5)", "zi_Intercept": "Normal(0, 1)", "zi_x": "Normal(0, 0.5)",
+          "sz_1": "Normal(0, 1)", "sds_sz_1": "HalfNormal(1)"}
 
 
 def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_group: int = 6
@@ -138,6 +145,12 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
                                                         else 0.0)
     if c.slope:
         eta = eta + rng.normal(0, truth["x|g_sigma"], groups)[g] * x
+    z = None
+    if c.smooth:  # drawn here, after the others, so the other cases keep their stream
+        z = rng.uniform(-2, 2, g.size)
+        truth["sz_1"], truth["sds_sz_1"] = rng.normal(0, 1), abs(rng.normal(0, 1))
+        Xr, Xf = tprs_columns(z, fit_tprs(z, 6))
+        eta = eta + Xr @ rng.normal(0, truth["sds_sz_1"], Xr.shape[1]) + Xf[:, 0] * truth["sz_1"]
     n = np.full(g.size, 4.0)
     s = rng.uniform(0.5, 1.5, g.size)
     if c.categories:  # thresholds in place of the intercept
@@ -162,6 +175,8 @@ def simulate_case(case: str, rng: np.random.Generator, groups: int = 8, per_grou
         return simulate_case(case, rng, groups, per_group)
     truth["1|g[g0]"] = b[0]
     data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g], "n": n, "s": s, "e": e})
+    if z is not None:
+        data["z"] = z
     if c.censor:  # follow-up times drawn last, so the other cases keep their stream
         follow_up = rng.uniform(0.5, 4.0, g.size)
         data["c"] = (y > follow_up).astype(float)

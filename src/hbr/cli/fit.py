@@ -109,7 +109,8 @@ def fit_cmd(
         if out_dir is not None:
             if fit.interrupted:
                 _write_partial(fit, summary, out_dir)
-            _write_outputs(fit, summary, outputs, report, progress)
+            _write_outputs(fit, summary, outputs, report, progress,
+                           None if isinstance(table, str) else table)
         else:
             out.print("(use --out DIR to save posterior.nc and summary.csv)")
     except BaseException:
@@ -232,16 +233,16 @@ def _start_outputs(fit: Any, out_dir: Path, force: bool, report: bool) -> Output
 
 
 def _write_outputs(fit: Any, summary: Any, outputs: OutputSet, report: bool,
-                   progress: bool = False) -> None:
+                   progress: bool = False, table: Any = None) -> None:
     """posterior.nc (already being written), summary.csv (and report.html) as one set
     (:class:`hbr.io.OutputSet`): a kill at any moment leaves all the old outputs or all the
     new ones. With ``--force`` and no ``--report``, the report of the fit being replaced is
-    removed with it."""
+    removed with it. ``table``: the rows in memory, for the report's conditional effects."""
     _run(lambda: outputs.write("summary.csv", lambda p: summary.to_csv(p)))
     if report:
         from hbr.report import render_report
 
-        text = _run(lambda: render_report(fit, progress=progress))
+        text = _run(lambda: render_report(fit, data=table, progress=progress))
         _run(lambda: outputs.write("report.html",
                                    lambda p: p.write_text(text, encoding="utf-8")))
     stale = outputs.overwrite and not report and (outputs.folder / "report.html").exists()

@@ -16,7 +16,8 @@ covariate with the penalty of the second derivative (``m = 2``, null space ``M =
 1. ``E_ij = eta(|x_i - x_j|)`` over the distinct values (the knots), with
    ``eta(r) = r^3 / 12``, and ``T = [1, x]``;
 2. the ``k`` eigenvalues of ``E`` of largest magnitude, ``E U_k = U_k diag(v)``, ordered
-   from the largest down;
+   from the largest down (with exactly ``k`` distinct values, mgcv's "pure knot" case:
+   ``U_k = I`` and ``E`` in place of ``diag(v)``);
 3. the constraint ``T'U_k delta = 0`` absorbed by Householder reflections ``Q``
    (``T'U_k Q = [0, B]``): the basis ``X = [U_k diag(v) Z, T]`` with ``Z`` the first
    ``k - M`` columns of ``Q`` and the penalty ``S = Z' diag(v) Z`` (zero on ``T``);
@@ -154,17 +155,20 @@ def fit_tprs(x: np.ndarray, k: int = 10) -> SmoothBasis:
     knots = _select_knots(xu)
     E = _eta(knots[:, None] - knots[None, :])
     T = np.column_stack([np.ones_like(knots), knots])
-    w, V = np.linalg.eigh(E)
-    top = np.argsort(-np.abs(w))[:k]
-    top = top[np.argsort(-w[top])]  # mgcv orders them from the largest down
-    v, U = w[top], V[:, top]
+    if knots.size == k:  # mgcv's "pure knot" case: the full basis, no eigen step
+        U, core = np.eye(k), E
+    else:
+        w, V = np.linalg.eigh(E)
+        top = np.argsort(-np.abs(w))[:k]
+        top = top[np.argsort(-w[top])]  # mgcv orders them from the largest down
+        U, core = V[:, top], np.diag(w[top])
     us = _householder_qt(T.T @ U)
     q = k - _M
     UZ = np.zeros((knots.size + _M, k))  # [eta, 1, x] -> the k columns of step 3
     UZ[: knots.size, :q] = _apply_q(U, us)[:, :q]
     UZ[knots.size:, q:] = np.eye(_M)
     S = np.zeros((k, k))
-    S[:q, :q] = _apply_q(_apply_q(np.diag(v), us).T, us).T[:q, :q]
+    S[:q, :q] = _apply_q(_apply_q(core, us).T, us).T[:q, :q]
     X = _features(xc, knots) @ UZ
     rms = np.sqrt((X ** 2).mean(axis=0))
     X, UZ, S = X / rms, UZ / rms, S / np.outer(rms, rms)

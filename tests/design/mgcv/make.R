@@ -16,3 +16,5 @@ ref <- function(d, k, tag, new = NULL) {
 set.seed(1); x <- runif(50); ref(data.frame(x = x, y = sin(6 * x) + rnorm(50, 0, .3)), 10, "50")
 set.seed(2); x <- round(rnorm(300, 5, 2), 1)
 ref(data.frame(x = x, y = sin(x) + rnorm(300, 0, .3)), 7, "300", c(-1, 2.05, 5, 11.3))
+# exactly k distinct values: mgcv's "pure knot" basis (no eigen step)
+set.seed(3); x <- rep(0:9, 4) + 0.0; ref(data.frame(x = x, y = sqrt(x) + rnorm(40, 0, .3)), 10, "pure")
