@@ -75,13 +75,18 @@ def test_integrated_and_sampled_agree(marginal) -> None:
 
 
 def test_smooth_beside_a_grouping_factor() -> None:
-    """s(x) + (1 | g): the factor integrated out, the smooth sampled; the curve recovered
-    up to the groups' mean; a new level predicted; LOO and the group-level tables see the
-    factor, not the smooth."""
+    """s(x) + (1 | g): the smooth integrated out, the factor sampled (and with
+    marginalize="g" the other way round); the curve recovered up to the groups' mean; a new
+    level predicted; LOO and the group-level tables see the factor, not the smooth."""
     d = _table(groups=8)
     fit = _fit("y ~ s(x) + (1 | g)", d)
     assert fit.diagnostics().divergences == 0
-    assert fit.parameterization.marginalized == "g"
+    assert fit.parameterization.marginalized == "sx_1"
+    other = _fit("y ~ s(x) + (1 | g)", d, marginalize="g")
+    assert other.parameterization.marginalized == "g"
+    for name in ("sds_sx_1", "1|g_sigma", "sigma"):
+        a, b = (np.asarray(f.draws.posterior[name]).ravel() for f in (fit, other))
+        assert abs(a.mean() - b.mean()) < 0.25 * a.std(), name
     new = GRID.assign(g="unseen")
     mu = fit.predict(new, kind="mean", new_groups="mean").reshape(-1, len(GRID))
     curve = mu.mean(axis=0) - mu.mean()
