@@ -273,3 +273,12 @@ def test_import_hbr_and_the_cli_help_load_no_jax() -> None:
     assert out[4].startswith("x 2 False")
     assert out[5].startswith("y ~ x 2 False")  # a missing data file, before JAX loads
     assert out[6] == "hbr.api True True"
+
+
+def test_test_modules_have_unique_basenames() -> None:
+    """pytest's default import mode imports a test file by its basename (the tests folders are
+    not packages), so two ``test_x.py`` in different folders make collection fail."""
+    seen: dict[str, list[str]] = {}
+    for p in Path(__file__).resolve().parent.rglob("test_*.py"):
+        seen.setdefault(p.name, []).append(str(p.parent.name))
+    assert not {k: v for k, v in seen.items() if len(v) > 1}

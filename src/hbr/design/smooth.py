@@ -34,7 +34,7 @@ Steps 1-5 follow mgcv's C code and R code in their conventions (the order of the
 eigenvalues, the Householder reflections of ``QT``, the norms), because the scale of the
 penalty (step 5) depends on that representation and sets the meaning of ``sds``; steps 6-7
 depend only on the spanned space. The result agrees with mgcv 1.8 to rounding error
-(tests/design/test_smooth.py, against matrices printed by R): ``Xr`` column by column up to
+(tests/design/test_smooth_basis.py, against matrices printed by R): ``Xr`` column by column up to
 sign (LAPACK's choice in R), ``Xf`` up to sign (hbr makes its slope on x positive).
 
 Departure: with more than 2000 distinct values mgcv draws 2000 knots at random (R's

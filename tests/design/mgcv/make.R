@@ -1,4 +1,4 @@
-# The reference matrices of tests/design/test_smooth.py, printed by mgcv 1.8-41 (Debian's
+# The reference matrices of tests/design/test_smooth_basis.py, printed by mgcv 1.8-41 (Debian's
 # r-cran-mgcv) as brms 2.x builds s(x): smoothCon(absorb.cons = TRUE, diagonal.penalty =
 # TRUE) and smooth2random(type = 2). Run from this folder: Rscript make.R
 library(mgcv)

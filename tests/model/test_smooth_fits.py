@@ -1,7 +1,7 @@
 """Smooth terms ``s(x)`` in fits: a curve recovered (a straight line, the negative control,
 is not), the penalised part integrated out and sampled agreeing to Monte Carlo error, a
 smooth next to a grouping factor through predict, LOO, the summary and the report's tables,
-and a Poisson smooth. The basis itself is tests/design/test_smooth.py; the exact algebra of
+and a Poisson smooth. The basis itself is tests/design/test_smooth_basis.py; the exact algebra of
 its integration tests/density/test_marginal.py."""
 
 from __future__ import annotations
