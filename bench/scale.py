@@ -9,7 +9,9 @@ end of the fit ("start to fit"), and whole (with the diagnostics over all group 
 the interpreter), with its peak memory. The first run of each size has an
 empty compilation cache (cold: tracing and XLA compilation included); with --warm a second
 process reuses the cache the first filled. ESS and R-hat are over the
-hyperparameters and 200 of the group effects.
+hyperparameters and, where the fit keeps the group effects' draws (``effect_draws="auto"``
+keeps them up to 256 MiB, so below 10^4 groups), 200 of the group effects.
+``--effect-draws keep`` makes every fit (and the CLI) keep them, as before that option.
 
 PyMC + nutpie (its own weakly informative priors) runs at the sizes up to --nutpie-rows,
 reading the table into pandas, with a 15-minute limit ("did not finish" otherwise),
@@ -25,7 +27,7 @@ With --cli the script also times what a user runs (issue 17): ``hbr fit GLOB "y 
 (``os.wait4``), the fit's own phases from its printed times line, and the size of DIR.
 
 Run by hand:  python bench/scale.py [--sizes 1e6:1e3,1e7:1e4] [--nutpie-rows 1e6] [--warm] [--loo]
-              [--cli]
+              [--cli [--effect-draws auto,keep]]
 """
 
 from __future__ import annotations
@@ -50,9 +52,11 @@ f = hbr.fit("y ~ x + (x | g)", glob, seed=1, engine="duckdb", log_likelihood=Fal
 total = time.perf_counter() - T0
 peak_fit = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 p = f.draws.posterior
-pick = np.linspace(0, p["1|g"].shape[-1] - 1, 100).astype(int)
 cols = [p[v][..., None] for v in ("Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma")]
-cols += [p["g_corr"][..., 1, 0][..., None], p["1|g"][..., pick], p["x|g"][..., pick]]
+cols += [p["g_corr"][..., 1, 0][..., None]]
+if "1|g" in p:  # effect_draws kept ("auto" drops them above 256 MiB: from 10^4 groups)
+    pick = np.linspace(0, p["1|g"].shape[-1] - 1, 100).astype(int)
+    cols += [p["1|g"][..., pick], p["x|g"][..., pick]]
 st = summary_arrays(np.concatenate(cols, axis=2))
 loo = {}
 if len(sys.argv) > 2:  # --loo: LOO from the files again (a sample of rows)
@@ -67,7 +71,8 @@ print("RESULT" + json.dumps({**loo,
     "compile_s": f.timings["compile_s"], "warmup_s": f.timings["warmup_s"],
     "divergences": int(f.diagnostics().divergences),
     "ess_bulk": float(np.nanmin(st["ess_bulk"])), "rhat": float(np.nanmax(st["r_hat"])),
-    "peak_mib": peak_fit, "x": float(p["x"].mean()), "x_sd": float(p["x|g_sigma"].mean())}))
+    "peak_mib": peak_fit, "x": float(p["x"].mean()), "x_sd": float(p["x|g_sigma"].mean()),
+    "effect_draws": "1|g" in p}))
 """
 
 NUTPIE = r"""
@@ -149,7 +154,7 @@ def child(code: str, arg: str, timeout: float, *extra: str, env: dict | None = N
     return out
 
 
-def cli_run(glob: str, env: dict, out: Path) -> dict:
+def cli_run(glob: str, env: dict, out: Path, effect_draws: str = "auto") -> dict:
     """``hbr fit GLOB FORMULA --out OUT`` in a fresh process: wall s, peak MiB, the fit's
     times line and the bytes written."""
     import re
@@ -159,7 +164,7 @@ def cli_run(glob: str, env: dict, out: Path) -> dict:
     hbr = os.path.join(os.path.dirname(sys.executable), "hbr")
     t = time.perf_counter()
     proc = subprocess.Popen([hbr, "fit", glob, "y ~ x + (x | g)", "--out", str(out), "--seed",
-                             "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             "1", "--effect-draws", effect_draws], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
@@ -180,11 +185,12 @@ def cli_table(results: list[tuple[int, int, str, dict]]) -> None:
     print("\n| hbr fit --out (CLI) | rows | groups | wall s | fit s (its times line) | "
           "compile s | sampling s | after the fit s | peak MiB | DIR MB |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    # kind: "<cache> cache, --effect-draws <choice>"
     for n, J, kind, r in results:
         if "error" in r:
-            print(f"| {kind} cache | {n:.0e} | {J:.0e} | {r['error']} | | | | | | |")
+            print(f"| {kind} | {n:.0e} | {J:.0e} | {r['error']} | | | | | | |")
             continue
-        print(f"| {kind} cache | {n:.0e} | {J:.0e} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
+        print(f"| {kind} | {n:.0e} | {J:.0e} | {r['wall_s']:.1f} | {r['fit_s']:.1f} | "
               f"{r['compile_s']:.1f} | {r['sampling_s']:.1f} | "
               f"{r['wall_s'] - r['fit_s']:.1f} | {r['peak_mib']:.0f} | {r['out_mb']:.0f} |")
 
@@ -202,6 +208,8 @@ def main() -> None:
                     "not in 'process s')")
     ap.add_argument("--cli", action="store_true", help="time 'hbr fit GLOB ... --out DIR' "
                     "through the command line (empty cache, then warm) instead of the fit")
+    ap.add_argument("--effect-draws", default="auto", help="with --cli: comma-separated "
+                    "--effect-draws choices to run side by side, e.g. auto,keep")
     a = ap.parse_args()
     rows = []
     if a.cli:
@@ -211,11 +219,13 @@ def main() -> None:
             folder = Path(a.dir) / f"n{n}-j{J}"
             print(f"== {n:.0e} rows, {J:.0e} groups", file=sys.stderr, flush=True)
             generate(folder, n, J)
-            with tempfile.TemporaryDirectory() as cache:
-                env = {**os.environ, "HBR_CACHE_DIR": cache}
-                for kind in ("empty", "warm"):
-                    results.append((n, J, kind, cli_run(str(folder / "part-*.parquet"), env,
-                                                         Path(cache) / "out")))
+            for choice in a.effect_draws.split(","):
+                with tempfile.TemporaryDirectory() as cache:
+                    env = {**os.environ, "HBR_CACHE_DIR": cache}
+                    for kind in ("empty", "warm"):
+                        results.append((n, J, f"{kind} cache, --effect-draws {choice}",
+                                        cli_run(str(folder / "part-*.parquet"), env,
+                                                Path(cache) / "out", choice)))
         cli_table(results)
         return
     for spec in a.sizes.split(","):

@@ -58,6 +58,7 @@ class Run(NamedTuple):
     values: dict[str, np.ndarray]
     log_lik: np.ndarray | None
     prepared: Prepared
+    moments: dict | None = None
 
 
 def precondition_laplace(density: Density) -> bool:
@@ -123,8 +124,11 @@ def _fractions(spec: ModelSpec, centering: dict[int, np.ndarray]) -> dict[str, p
     return out
 
 
-def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False) -> Run:
-    """Prepare, run ``opts.method`` and read the draws back (under float64)."""
+def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False,
+           keep_effects: bool = True) -> Run:
+    """Prepare, run ``opts.method`` and read the draws back (under float64); without
+    ``keep_effects`` the group effects come back as sums of their conditional moments
+    (``Run.moments``) instead of draws."""
     keys = Keys.from_seed(opts.seed)
     enable_compilation_cache()
     with jax.enable_x64(True):
@@ -136,25 +140,41 @@ def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False) -> R
                                prep.inverse_mass_matrix)
         if METHODS[opts.method].point:
             density = point_effects(density)
-        values, ll = read_draws(density, res.positions, keys, log_likelihood)
-    return Run(res, info, values, ll, prep._replace(density=density))
+        values, ll, moments = read_draws(density, res.positions, keys, log_likelihood,
+                                         keep_effects)
+    return Run(res, info, values, ll, prep._replace(density=density), moments)
 
 
-def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likelihood: bool
-               ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likelihood: bool,
+               keep_effects: bool = True
+               ) -> tuple[dict[str, np.ndarray], np.ndarray | None, dict | None]:
     """Constrained values of every draw and, when asked, the pointwise log likelihood, in
     one pass (one program); integrated-out effects drawn with ``keys.draw_back``, one key per
-    draw, so both see the same effects."""
+    draw, so both see the same effects.
+
+    Without ``keep_effects`` (and a readout with ``moments``) the values hold no group
+    effects; the third output is ``{"m": .., "m2": .., "v": ..}``, each ``{name: (chains,
+    ...)}``: per chain, the sums over draws of each effect's conditional mean, its square
+    and its conditional variance (:func:`hbr.posterior.effects_summary.rao_blackwell`)."""
     t, r = density.target, density.readout
     data = t.data
     serial = r.serial
     if r.inner is not None:  # the engine's coordinates -> the readout's
         positions, data = r.inner(np.asarray(positions), data)
+    if not keep_effects and r.moments is not None:
+        def reduced(z: jax.Array, k: jax.Array, dr: Any) -> tuple:
+            p, m, v = r.moments(z, k, dr[0])
+            kept = (p, r.pointwise_loglik(z, k, *dr)) if log_likelihood else (p, None)
+            return kept, {"m": m, "m2": {n: a * a for n, a in m.items()}, "v": v}
+        (values, ll), sums = apply_draws(
+            reduced, positions, keys.draw_back, (data, r.rows),
+            cache_key=(r.signature, "moments", log_likelihood), serial=serial, summed=True)
+        return r.rename(values), ll, {k: r.rename(v) for k, v in sums.items()}
     if log_likelihood:
         def both(z: jax.Array, k: jax.Array, dr: Any) -> tuple:
             return r.constrain(z, k, dr[0]), r.pointwise_loglik(z, k, *dr)
         values, ll = apply_draws(both, positions, keys.draw_back, (data, r.rows),
                                  cache_key=(r.signature, "constrain+loglik"), serial=serial)
-        return r.rename(values), ll
+        return r.rename(values), ll, None
     return r.rename(apply_draws(r.constrain, positions, keys.draw_back, data,
-                                cache_key=(r.signature, "constrain"), serial=serial)), None
+                                cache_key=(r.signature, "constrain"), serial=serial)), None, None

@@ -28,6 +28,7 @@ from hbr.io import read_table
 from hbr.model.spec import ModelSpec, build_model
 from hbr.options import FitOptions
 from hbr.posterior.draws import make_draws
+from hbr.posterior.rao_blackwell import keeps_effect_draws
 from hbr.posterior.fit import Fit
 from hbr.posterior.record import RunRecord
 from hbr.priors import Prior
@@ -48,7 +49,8 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         thin: int = 1, vi_steps: int = 10_000,
         family: str = "gaussian", link: str | None = None, dropna: bool = False,
         log_likelihood: bool | None = None, engine: str = "auto",
-        progress: Callable[[int, int, str], None] | bool | None = None) -> Fit:
+        progress: Callable[[int, int, str], None] | bool | None = None,
+        effect_draws: str = "auto") -> Fit:
     r"""Fit a Bayesian hierarchical regression (NUTS by default).
 
     The model for ``y ~ x + (x | g)`` is
@@ -69,7 +71,7 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         The table, or a CSV/Parquet file or glob (``"part-*.parquet"``; see ``engine``), or a
         Dask DataFrame, whose statistics Dask computes partition by partition.
     chains, draws, tune, seed, priors, parameterization, marginalize, target_accept, method,\
-    init, thin, vi_steps, family, link, dropna, log_likelihood, engine, progress
+    init, thin, vi_steps, family, link, dropna, log_likelihood, engine, progress, effect_draws
         The settings, each described in :class:`hbr.options.FitOptions` (validated there):
         chains run vectorised; the same ``seed`` gives identical draws (drawn at random and
         kept in ``fit.seed`` when omitted); ``priors`` by parameter name, e.g.
@@ -81,7 +83,9 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
         "zero_inflated_negbinomial", "hurdle_poisson" or "hurdle_negbinomial";
         ``progress``: None (default) shows a bar on stderr when it is a terminal or in a
         Jupyter kernel, True always, False never; a function ``progress(done, total,
-        phase)`` is called during sampling instead.
+        phase)`` is called during sampling instead; ``effect_draws`` "drop" keeps each
+        group effect's Rao-Blackwellised mean and sd instead of its draws ("auto": when
+        they would exceed 256 MiB).
 
     Returns
     -------
@@ -99,7 +103,8 @@ def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str
                     parameterization=parameterization, marginalize=marginalize,
                     target_accept=target_accept, method=method, init=init, thin=thin,
                     vi_steps=vi_steps, family=family, link=link, dropna=dropna,
-                    log_likelihood=log_likelihood, engine=engine, progress=progress)
+                    log_likelihood=log_likelihood, engine=engine, progress=progress,
+                    effect_draws=effect_draws)
     return _fit(formula, data, settings, frames=2)
 
 
@@ -166,21 +171,23 @@ def fit_with(formula: str | Sequence[str], data: Any, opts: FitOptions,
             warnings.warn(note, HbrWarning, stacklevel=1 + frames)
     if before_sampling is not None:
         before_sampling(spec, opts, keep_loglik)
+    keep = keep_effect_draws(spec, opts)
     if opts.progress is True:  # a bar on stderr, as the command line shows
         from hbr._runtime.progressbar import progress_bar
 
         bar, update = progress_bar()
         with bar:
-            run = sample(spec, dataclasses.replace(opts, progress=update), keep_loglik)
+            run = sample(spec, dataclasses.replace(opts, progress=update), keep_loglik, keep)
     else:
-        run = sample(spec, opts, keep_loglik)
+        run = sample(spec, opts, keep_loglik, keep)
     if run.result.interrupted:
         warnings.warn(f"sampling was interrupted after {run.result.positions.shape[1]} of "
                       f"{opts.draws} draws per chain; the draws done so far are kept and "
                       "marked partial (posterior attrs 'interrupted' = 1)", HbrWarning,
                       stacklevel=1 + frames)
     record = run_record(spec, opts, run, time.perf_counter() - t_start)
-    return Fit(make_draws(spec, run.values, run.result.stats, run.log_lik, record.to_attrs()),
+    return Fit(make_draws(spec, run.values, run.result.stats, run.log_lik, record.to_attrs(),
+                          run.moments),
                spec, run.prepared.choice, opts.seed, dict(record.timings),
                run.result.interrupted, run.info)
 
@@ -243,16 +250,27 @@ def _available_bytes() -> int | None:
     return None
 
 
+def keep_effect_draws(spec: ModelSpec, opts: FitOptions) -> bool:
+    """Whether the fit keeps every group effect's draws (``opts.effect_draws``)."""
+    return keeps_effect_draws(opts.effect_draws, _n_effects(spec), opts.chains, opts.draws)
+
+
+def _n_effects(spec: ModelSpec) -> int:
+    return sum(g.block.n_levels * g.block.k for g in spec.groups)
+
+
 def written_bytes(spec: ModelSpec, opts: FitOptions, log_likelihood: bool) -> int:
     """About the size of the fit's ``posterior.nc``: per draw of each chain, the parameters,
     the group effects, the sampler's statistics and (when kept) the pointwise log
     likelihood, plus the observed data: 8-byte numbers but the log likelihood, which is
     written as float32 (``posterior.netcdf``)."""
+    keep = keep_effect_draws(spec, opts)
     per_draw = 8 * (sum(p.size for p in spec.params) + STATS_PER_DRAW
-                    + sum(g.block.n_levels * g.block.k for g in spec.groups))
+                    + (_n_effects(spec) if keep else 0))
     if log_likelihood:
         per_draw += 4 * spec.design.n_obs
-    return opts.chains * opts.draws * per_draw + 16 * spec.design.n_obs
+    summary = 0 if keep else 24 * _n_effects(spec)  # the effect summary's columns
+    return opts.chains * opts.draws * per_draw + 16 * spec.design.n_obs + summary
 
 
 def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,
@@ -276,7 +294,8 @@ def check_draw_memory(spec: ModelSpec, opts: FitOptions, log_likelihood: bool,
         except OptionError:  # reported where it belongs, with its own message
             integrated = set()
     per_draw = (params + sum(e for i, e in enumerate(effects) if i not in integrated)
-                + params + sum(effects) + STATS_PER_DRAW)
+                + params + (sum(effects) if keep_effect_draws(spec, opts) else 0)
+                + STATS_PER_DRAW)
     if log_likelihood:
         per_draw += spec.design.n_obs
     need = 8 * opts.chains * opts.draws * per_draw

@@ -14,9 +14,10 @@ from hbr.model.families import resolve_family
 from hbr.model.integrated import PARAMETERIZATION_NAMES
 from hbr.priors import Prior
 
-__all__ = ["FitOptions", "ENGINES"]
+__all__ = ["FitOptions", "ENGINES", "EFFECT_DRAWS"]
 
 ENGINES = ("auto", "pandas", "duckdb")
+EFFECT_DRAWS = ("auto", "keep", "drop")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,15 @@ class FitOptions:
     progress : bool or callable, optional
         True: a progress bar on stderr; a function: ``progress(done, total, phase)``
         called during sampling; False or None: nothing.
+    effect_draws : {"auto", "keep", "drop"}
+        Whether the draws of every group effect are kept. "drop": the posterior keeps the
+        fixed effects and hyperparameters only, and each group effect is summarised by its
+        Rao-Blackwellised mean and sd (averages of its exact conditional moments over the
+        draws, :mod:`hbr.posterior.rao_blackwell`), computed batch by batch without holding
+        the draws; predictions, plots and LOO then need a refit with "keep". "auto": "drop"
+        when the effects' draws would take more than
+        :data:`~hbr.posterior.rao_blackwell.EFFECT_DRAWS_AUTO_BYTES` (256 MiB: 10^4 levels
+        of two coefficients, 4 x 1000 draws, are 640 MB), "keep" otherwise.
     """
 
     chains: int = 4
@@ -106,6 +116,7 @@ class FitOptions:
     log_likelihood: bool | None = None
     engine: str = "auto"
     progress: Callable[[int, int, str], None] | bool | None = None
+    effect_draws: str = "auto"
 
     @classmethod
     def of(cls, **kw: Any) -> "FitOptions":
@@ -137,6 +148,10 @@ class FitOptions:
         if o["engine"] not in ENGINES:
             raise OptionError(f"engine={o['engine']!r} is not available; choose 'auto', "
                               "'pandas' or 'duckdb'")
+        if o["effect_draws"] not in EFFECT_DRAWS:
+            raise OptionError(f"effect_draws={o['effect_draws']!r} is not available; choose "
+                              "'auto', 'keep' (every group effect's draws) or 'drop' (their "
+                              "Rao-Blackwellised means and sds only)")
         return cls(**o)
 
     @property

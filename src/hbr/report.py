@@ -133,6 +133,10 @@ def _groups(fit: Any) -> str:
         order = np.argsort(-n, kind="stable")[:MAX_LEVELS]
         cols = {"rows": n[order]}
         for name in blk.names:
+            if name not in fit.draws.posterior:  # effect_draws="drop": the summary's rows
+                rb = fit.draws.effect_summary.loc[[f"{name}[{blk.levels[i]}]" for i in order]]
+                cols[f"{name} mean"], cols[f"{name} sd"] = rb["mean"].values, rb["sd"].values
+                continue
             v = fit.draws.posterior[name][..., order].reshape(-1, len(order))
             cols[f"{name} mean"] = v.mean(0)
             cols[f"{name} sd"] = v.std(0, ddof=1)

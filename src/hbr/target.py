@@ -110,6 +110,12 @@ class Readout(NamedTuple):
     serial : bool
         Whether the readout programs must run one at a time (a group term of
         :data:`hbr._runtime.compile.SERIAL_K` or more coefficients).
+    moments : callable, optional
+        ``moments(position, key, data) -> (parameters, means, variances)``: ``constrain``'s
+        parameters, and each group effect's mean and variance given the position (exact
+        conditionals for integrated effects, the position's value and 0 for sampled ones),
+        by the same names; None where the density has none (the crossed Gibbs scheme): its
+        effects' draws are then kept whatever ``effect_draws`` says.
     """
 
     constrain: Callable[[jax.Array, jax.Array, Any], dict[str, jax.Array]]
@@ -119,6 +125,7 @@ class Readout(NamedTuple):
     names: dict[str, str | None] | None = None
     inner: Callable[[np.ndarray, Any], tuple[np.ndarray, Any]] | None = None
     serial: bool = False
+    moments: Callable[[jax.Array, jax.Array, Any], tuple[dict, dict, dict]] | None = None
 
     def rename(self, values: dict[str, Any]) -> dict[str, Any]:
         """``constrain``'s outputs under the user's names (see ``names``)."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -74,6 +75,7 @@ def csv(tmp_path: Path) -> Path:
     (["{csv}", "y ~ x", "--method", "gibbs"], "method='gibbs' is not available"),
     (["--example", "nope"], "no example named 'nope'"),
     (["{csv}"], "needs a data file and a formula"),
+    (["{csv}", "y ~ x", "--effect-draws", "some"], "effect_draws='some' is not available"),
 ])
 def test_bad_input_exits_2_without_traceback(args: list[str], message: str, csv: Path) -> None:
     args = [a.format(csv=csv, dir=csv.parent) for a in args]
@@ -252,3 +254,25 @@ def hbr_load(path: Path):
     import hbr
 
     return hbr.load_fit(path)
+
+
+def test_effect_draws_drop_writes_the_summary_rows_not_the_draws(tmp_path: Path) -> None:
+    import h5netcdf
+
+    rng = np.random.default_rng(0)
+    g = np.repeat(np.arange(6), 5)
+    d = pd.DataFrame({"y": rng.normal(size=30) + g * 0.3, "g": [f"g{i}" for i in g]})
+    csv = tmp_path / "d.csv"
+    d.to_csv(csv, index=False)
+    out = tmp_path / "fit"
+    res = invoke("fit", str(csv), "y ~ 1 + (1 | g)", "--effect-draws", "drop", "--draws", "200",
+                 "--tune", "200", "--seed", "1", "--out", str(out), "--no-progress")
+    assert res.exit_code == 0, res.output
+    with h5netcdf.File(out / "posterior.nc", "r") as f:
+        assert "1|g" not in f["posterior"].variables and "1|g_sigma" in f["posterior"].variables
+        labels = [x.decode() if isinstance(x, bytes) else x
+                  for x in f["effect_summary"]["effect"][...]]
+        assert labels == [f"1|g[g{i}]" for i in range(6)]
+    table = pd.read_csv(out / "summary.csv", index_col=0)
+    assert table.loc["1|g[g5]", "mean"] > table.loc["1|g[g0]", "mean"]
+    assert np.isnan(table.loc["1|g[g0]", "hdi_3%"]) and table.loc["1|g[g0]", "sd"] > 0

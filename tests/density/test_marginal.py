@@ -15,7 +15,7 @@ from scipy import stats
 import hbr
 from hbr.design.build import build_design
 from hbr.density.build import make_target
-from hbr.density.marginal import conditional_effects, marginal_loglik
+from hbr.density.marginal import conditional_effects, conditional_moments, marginal_loglik
 from hbr.design.stats import suffstats
 from hbr.model.integrated import marginal_factor
 from hbr.model.spec import build_model
@@ -100,6 +100,26 @@ def test_conditional_draws_match_closed_form(k: int) -> None:
     # sampling sd of a covariance entry: sqrt((c_ii c_jj + c_ij^2) / n)
     se_cov = np.sqrt((np.outer(np.diag(cov), np.diag(cov)) + cov**2) / n_draws)
     assert np.all(np.abs(emp - cov) < 5 * se_cov)
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_conditional_moments_are_the_dense_gaussian_conditional(k: int) -> None:
+    """Mean and variances of p(b | theta, y), against the dense precision
+    (Z'Z / sigma^2 + (I kron LL')^-1)^-1; noise 0 leaves the mean and zero variances."""
+    y, X, Z, index, J, beta, L, sigma = _problem(k, True, seed=20 + k, J=5, n=40)
+    st = suffstats(y, X, Z, index, J)
+    Zr = st.Zty - np.einsum("kpj,p->kj", st.ZtX, beta)
+    with jax.enable_x64(True):
+        args = (jnp.asarray(Zr), jnp.asarray(st.ZtZ), jnp.asarray(L), sigma)
+        mean, var = map(np.asarray, conditional_moments(*args))
+        mean0, var0 = map(np.asarray, conditional_moments(*args, noise=0.0))
+    D = _dense(Z, index, J)
+    cov = np.linalg.inv(np.linalg.inv(np.kron(np.eye(J), L @ L.T)) + D.T @ D / sigma**2)
+    expected = cov @ D.T @ (y - X @ beta) / sigma**2
+    np.testing.assert_allclose(mean.reshape(-1), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(var.reshape(-1), np.diag(cov), rtol=1e-9)
+    np.testing.assert_allclose(mean0, mean, rtol=1e-12)
+    assert np.all(var0 == 0)
 
 
 def _target_dense_check(formula: str, data: pd.DataFrame, marginalize: str | None) -> None:

@@ -86,8 +86,8 @@ def _profile_mode(spec: Any, centred: bool, seed: int, log_likelihood: bool = Fa
         mode = find_mode(profile.target, density.target.initial_point(keys.laplace_start))
         if not mode.converged:
             return None
-        values, _ = read_draws(point_effects(density), mode.z[None, None], keys,
-                               log_likelihood)
+        values, _, _ = read_draws(point_effects(density), mode.z[None, None], keys,
+                                  log_likelihood)
     return {k: np.asarray(v)[0, 0] for k, v in values.items()}
 
 

@@ -42,6 +42,9 @@ _HELP = {
               "collapsed to covariate patterns), pandas, or auto (duckdb for globs and files "
               ">= 256 MB).",
     "report": "Also write DIR/report.html (needs --out): model, verdict, summary, figures.",
+    "effect_draws": "keep, drop or auto: drop keeps each group effect's Rao-Blackwellised "
+                    "mean and sd instead of its draws (auto: drop when the draws would exceed "
+                    "256 MiB, e.g. 10^4 levels of two coefficients).",
 }
 
 
@@ -71,6 +74,7 @@ def fit_cmd(
     dropna: bool = typer.Option(False, "--dropna", help="Drop rows with missing values."),
     engine: str = typer.Option("auto", help=_HELP["engine"]),
     report: bool = typer.Option(False, "--report", help=_HELP["report"]),
+    effect_draws: str = typer.Option("auto", "--effect-draws", help=_HELP["effect_draws"]),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs in --out."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -84,7 +88,8 @@ def fit_cmd(
     settings = dict(family=family, link=link, chains=chains, draws=draws, tune=tune, seed=seed,
                     priors=_parse_priors(prior), parameterization=parameterization,
                     marginalize=marginalize, target_accept=target_accept, method=method,
-                    init=init, thin=thin, vi_steps=vi_steps, dropna=dropna, engine=engine)
+                    init=init, thin=thin, vi_steps=vi_steps, dropna=dropna, engine=engine,
+                    effect_draws=effect_draws)
     table, formula_text, source = _run(lambda: _load(example, data, formula))
     rows = f": {len(table)} rows" if not isinstance(table, str) else ""
     err.print(f"fitting {formula_text!r} to {source}{rows}", markup=False)

@@ -35,7 +35,7 @@ from hbr._runtime.compile import SERIAL_K
 from hbr._runtime.keys import key_rng
 from hbr.density.bucket import bucket, bucket_structure, bucketable
 from hbr.density.equations import joint_mode_profile, logdensity
-from hbr.density.readouts import constrain, pointwise_loglik
+from hbr.density.readouts import constrain, constrain_moments, pointwise_loglik
 from hbr.density.information import effect_information, pilot_logdensity
 from hbr.density.likelihoods import row_arrays
 from hbr.density.classes import class_data
@@ -92,7 +92,8 @@ def make_target(spec: ModelSpec, parameterization: str = "noncentered",
                     partial(initial_point, np.asarray(center), np.asarray(jitter)), s.key)
     readout = Readout(partial(constrain, s), partial(pointwise_loglik, s),
                       rows if s.use_stats or (s.aggregate and spec.design.has_rows) else {},
-                      tuple(s), names, serial=any(g.k >= SERIAL_K for g in s.groups))
+                      tuple(s), names, serial=any(g.k >= SERIAL_K for g in s.groups),
+                      moments=partial(constrain_moments, s))
     pilot = PilotHooks(partial(effect_information, s), partial(pilot_logdensity, s),
                        tuple((g.raw[0], g.raw[2], g.raw[3]) for g in s.groups if g.raw),
                        s.raw_ids)

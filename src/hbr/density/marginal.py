@@ -34,7 +34,8 @@ import jax.numpy as jnp
 from jax.scipy.linalg import solve_triangular
 
 
-__all__ = ["marginal_loglik", "conditional_effects", "group_marginal_terms", "group_logdet_quad",
+__all__ = ["marginal_loglik", "conditional_effects", "conditional_moments",
+           "group_marginal_terms", "group_logdet_quad",
            "effects_logdet"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -148,3 +149,36 @@ def conditional_effects(key: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Ar
     mean = jax.vmap(lambda c, v: jax.scipy.linalg.cho_solve((c, True), v))(C, u.T) / s2
     noise = jax.vmap(lambda c, e: solve_triangular(c, e, lower=True, trans=1))(C, eps)
     return (mean + noise) @ L.T
+
+
+def conditional_moments(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, sigma: jax.Array,
+                        noise: jax.Array | float = 1.0) -> tuple[jax.Array, jax.Array]:
+    r"""The mean and the variances of :math:`p(b \mid \theta, y)`, each (J, k): the
+    distribution :func:`conditional_effects` draws from. With :math:`b_j = L c_j`,
+    :math:`c_j \sim N(M_j^{-1} u_j / \sigma^2, M_j^{-1})`, so
+
+    .. math::
+        E[b_j] = L M_j^{-1} u_j / \sigma^2, \qquad
+        \operatorname{diag} \operatorname{Cov}[b_j] = \operatorname{diag}(L M_j^{-1} L^\top)
+        \cdot \text{noise}^2.
+
+    Averaged over posterior draws of :math:`\theta` these give the Rao-Blackwellised mean
+    and variance of each effect (:func:`hbr.posterior.effects_summary`)."""
+    s2 = sigma**2
+    M, u = _m_u(Zr, ZtZ, L, s2)
+    k = u.shape[0]
+    if k == 1:
+        m = M[0][0]
+        return (u[0] / (m * s2))[:, None] * L[0, 0], (L[0, 0] ** 2 / m * noise**2)[:, None]
+    if k == 2:  # M^-1 = [[d, -b], [-b, a]] / det
+        a, b, d = M[0][0], M[0][1], M[1][1]
+        det = a * d - b * b
+        mean = jnp.stack([d * u[0] - b * u[1], a * u[1] - b * u[0]], axis=1) \
+            / (det * s2)[:, None]
+        Minv = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-b, a], -1)], -2) / det[:, None, None]
+    else:
+        Mj = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)  # (J, k, k)
+        Minv = jnp.linalg.inv(Mj)
+        mean = jnp.einsum("jab,bj->ja", Minv, u) / s2
+    var = jnp.einsum("ab,jbc,ac->ja", L, Minv, L) * noise**2
+    return mean @ L.T, var

@@ -18,6 +18,7 @@ from hbr.plots._base import COLORS, Figure, kde as _kde, plain_text as _plain_te
 from hbr.plots.predictions import plot_predictions
 from hbr.plots.ppc import plot_compare, plot_ppc
 from hbr.errors import OptionError
+from hbr.posterior.rao_blackwell import no_effect_draws
 
 __all__ = ["plot_trace", "plot_funnel", "plot_shrinkage", "plot_group_lines", "plot_ppc",
            "plot_forest", "plot_map_vs_mean", "plot_predictions", "plot_compare"]
@@ -80,6 +81,7 @@ def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -
     group sd shows the strongest funnel (:func:`_funnel_strength`)."""
     if not fit.spec.factor_groups:
         raise OptionError("the model has no group terms, so there is no funnel to show")
+    _need_effect_draws(fit, "plot_funnel")
     if effect is None:
         g, c = max(((g, c) for g in fit.spec.factor_groups for c in range(g.block.k)),
                    key=lambda gc: _funnel_strength(fit, *gc))
@@ -106,6 +108,11 @@ def plot_funnel(fit: Any, effect: str | None = None, level: str | None = None) -
                  fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     return fig
+
+
+def _need_effect_draws(fit: Any, what: str) -> None:
+    if fit.draws.effect_summary is not None:
+        raise no_effect_draws(fit.spec.factor_groups[0].block.names[0], what)
 
 
 def _funnel_strength(fit: Any, g: Any, c: int) -> float:
@@ -232,6 +239,7 @@ def plot_forest(fit: Any, effect: str | None = None, limit: int = 60) -> Figure:
     the term), sorted by mean; at most ``limit`` groups (the largest) are shown."""
     if not fit.spec.factor_groups:
         raise OptionError("the model has no group terms, so there are no group effects")
+    _need_effect_draws(fit, "plot_forest")
     g = next((g for g in fit.spec.factor_groups if effect is None or effect in g.block.names), None)
     if g is None:
         raise OptionError(f"no group effect {effect!r}")

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from hbr.posterior.mcmcstats import summary_arrays
+from hbr.posterior.rao_blackwell import rao_blackwell, variable_labels
 from hbr.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -64,6 +65,9 @@ class Draws:
     dims : dict of list of str
         Extra dimensions of each posterior variable (besides chain and draw).
     coords : dict of ndarray
+    effect_summary : pandas.DataFrame, optional
+        With ``effect_draws="drop"``: the group effects' summary rows (Rao-Blackwellised,
+        :mod:`hbr.posterior.rao_blackwell`), whose draws ``posterior`` then lacks.
     """
 
     posterior: dict[str, np.ndarray]
@@ -73,6 +77,7 @@ class Draws:
     attrs: dict[str, Any]
     dims: dict[str, list[str]]
     coords: dict[str, Any]
+    effect_summary: pd.DataFrame | None = None
 
     @property
     def chains(self) -> int:
@@ -142,7 +147,8 @@ def hyper_names(spec: ModelSpec) -> list[str]:
 
 
 def make_draws(spec: ModelSpec, draws: dict[str, np.ndarray], stats: dict[str, np.ndarray],
-               log_lik: np.ndarray | None, attrs: dict[str, Any]) -> Draws:
+               log_lik: np.ndarray | None, attrs: dict[str, Any],
+               effect_moments: dict | None = None) -> Draws:
     """Assemble the :class:`Draws` of a fit.
 
     Parameters
@@ -153,17 +159,25 @@ def make_draws(spec: ModelSpec, draws: dict[str, np.ndarray], stats: dict[str, n
     log_lik : ndarray (chains, draws, N) or None
     attrs : dict
         Stored as attributes of every group (strings and numbers; others become JSON).
+    effect_moments : dict, optional
+        The group effects' per-chain sums of conditional moments, in place of their draws
+        (:func:`hbr.posterior.rao_blackwell.rao_blackwell`).
     """
     dims, coords = _dims_coords(spec)
     clean = {k: (v if isinstance(v, (str, int, float)) else json.dumps(v, default=str))
              for k, v in attrs.items()}
     order = [p.name for p in spec.params if p.domain != "corr"]
     order += [g.corr.name for g in spec.groups if g.corr is not None]
-    order += [n for g in spec.groups for n in g.block.names]
+    rb = None
+    if effect_moments is None:
+        order += [n for g in spec.groups for n in g.block.names]
+    else:
+        rb = rao_blackwell(effect_moments, next(iter(draws.values())).shape[1], dims, coords,
+                           SUMMARY_COLUMNS)
     posterior = {k: np.asarray(draws[k]) for k in order}
     observed = ({spec.design.response: np.asarray(spec.design.y)} if spec.design.has_rows
                 else {})
-    return Draws(posterior, dict(stats), observed, log_lik, clean, dims, coords)
+    return Draws(posterior, dict(stats), observed, log_lik, clean, dims, coords, rb)
 
 
 def _flat_draws(source: Draws, var_names: list[str]) -> tuple[list[np.ndarray], list[str]]:
@@ -173,15 +187,7 @@ def _flat_draws(source: Draws, var_names: list[str]) -> tuple[list[np.ndarray], 
     for name in var_names:
         vals = source.posterior[name]
         blocks.append(vals.reshape(vals.shape[0], vals.shape[1], -1))
-        if vals.ndim == 2:
-            labels.append(name)
-            continue
-        extra = source.dims.get(name) or [""] * (vals.ndim - 2)
-        axes = [source.coords[d] if d in source.coords else np.arange(n)
-                for d, n in zip(extra, vals.shape[2:])]
-        grids = np.meshgrid(*axes, indexing="ij")
-        for combo in zip(*[g.ravel() for g in grids]):
-            labels.append(f"{name}[{', '.join(str(c) for c in combo)}]")
+        labels += variable_labels(name, vals.shape[2:], source.dims, source.coords)
     return blocks, labels
 
 
@@ -197,6 +203,13 @@ def summarize(idata: Draws | az.InferenceData, var_names: list[str] | None = Non
     """
     source = as_draws(idata)
     names = list(source.posterior) if var_names is None else list(var_names)
+    rb = source.effect_summary
+    if rb is not None:  # effects without draws: their Rao-Blackwellised rows
+        rb = rb if var_names is None else rb[rb.index.map(
+            lambda label: label.split("[")[0] in names)]
+        names = [n for n in names if n in source.posterior]
+        if not names:
+            return rb.copy()
     draws, labels = _flat_draws(source, names)
     st = summary_arrays(draws, hdi_prob=0.94)
     df = pd.DataFrame({"mean": st["mean"], "sd": st["sd"], "hdi_3%": st["hdi_lo"],
@@ -214,4 +227,4 @@ def summarize(idata: Draws | az.InferenceData, var_names: list[str] | None = Non
                     if pos[a] <= pos[b]:
                         drop.append(f"{g.corr.name}[{a}, {b}]")
         df = df.drop(index=[d for d in drop if d in df.index])
-    return df
+    return df if rb is None or rb.empty else pd.concat([df, rb[df.columns]])

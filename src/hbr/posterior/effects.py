@@ -21,13 +21,14 @@ standard deviations and correlations with the residual sd (lme4's ``VarCorr``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from hbr.errors import OptionError
 from hbr.posterior.mcmcstats import _hdi
+from hbr.posterior.rao_blackwell import no_effect_draws
 
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
@@ -93,16 +94,29 @@ def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
     for g in fit.spec.factor_groups:
         blk = g.block
         for coef, var in zip(blk.coefs, blk.names):
-            vals = np.asarray(fit.draws.posterior[var])
-            draws = vals.reshape(vals.shape[0] * vals.shape[1], vals.shape[2])
             name = _coefficient_name(coef, blk.dpar)
-            if name in population:
-                draws = draws + population[name][:, None]
-            st = mean_sd_hdi(draws, prob)
+            if var not in fit.draws.posterior:  # effect_draws="drop": the summary's rows
+                st = _summary_rows(fit, var, blk.levels, add_population)
+            else:
+                vals = np.asarray(fit.draws.posterior[var])
+                draws = vals.reshape(vals.shape[0] * vals.shape[1], vals.shape[2])
+                if name in population:
+                    draws = draws + population[name][:, None]
+                st = mean_sd_hdi(draws, prob)
             parts.append(pd.DataFrame({
                 "factor": blk.factor, "level": list(blk.levels), "coefficient": name,
                 "mean": st["mean"], "sd": st["sd"], lo_name: st["lo"], hi_name: st["hi"]}))
     return pd.concat(parts, ignore_index=True)
+
+
+def _summary_rows(fit: Fit, var: str, levels: Any, add_population: bool) -> dict:
+    """Mean and sd of effect ``var`` by level from a fit without its draws (the
+    Rao-Blackwellised rows; no HDI: NaN)."""
+    if add_population:
+        raise no_effect_draws(var, "fit.coef() (population plus deviation, draw by draw)")
+    rb = fit.draws.effect_summary.loc[[f"{var}[{lv}]" for lv in levels]]
+    nan = np.full(len(rb), np.nan)
+    return {"mean": rb["mean"].to_numpy(), "sd": rb["sd"].to_numpy(), "lo": nan, "hi": nan}
 
 
 def ranef(fit: Fit, prob: float = 0.94) -> pd.DataFrame:

@@ -376,7 +376,8 @@ class Fit:
     def write_netcdf_to(self, path: Path) -> None:
         """Write the netCDF file to ``path`` as it is, with no check and no rename (for
         :func:`hbr.io.write_set`; users call :meth:`to_netcdf`)."""
-        if "idata" in self.__dict__ and not encoded_names(self.draws):
+        if "idata" in self.__dict__ and not encoded_names(self.draws) and \
+                self.draws.effect_summary is None:
             compact(self.idata).to_netcdf(str(path), compress=False)
         else:
             write_draws(self.draws, path)

@@ -24,10 +24,11 @@ from hbr.design.types import Design
 from hbr.errors import DataError, OptionError
 from hbr.io import finish_set, read_table
 from hbr.model.spec import build_model
-from hbr.posterior.draws import Draws, as_draws, load_arviz
+from hbr.posterior.draws import SUMMARY_COLUMNS, Draws, as_draws, load_arviz
 from hbr.posterior.fit import Fit, ParameterizationChoice
 from hbr.posterior.netcdf import decode_names
 from hbr.posterior.record import RunRecord
+from hbr.posterior.rao_blackwell import SUMMARY_GROUP, stored_summary
 from hbr.sources import is_dask, stats_design
 
 __all__ = ["load_fit"]
@@ -68,7 +69,9 @@ def load_fit(path: str | os.PathLike[str], data: pd.DataFrame | str | os.PathLik
 def _check_variables(spec: Any, idata: Any, nc: Path) -> None:
     """A DataError when the model the attrs describe has parameters the posterior lacks
     (the formula, family or priors attributes were edited)."""
-    names = [p.name for p in spec.params] + [n for g in spec.groups for n in g.block.names]
+    names = [p.name for p in spec.params]
+    if SUMMARY_GROUP not in idata.groups():  # else the effects' summary rows, not draws
+        names += [n for g in spec.groups for n in g.block.names]
     missing = [n for n in names if n not in idata.posterior.data_vars]
     if missing:
         raise DataError(f"the model that the attributes of {str(nc)!r} describe (formula "
@@ -126,7 +129,10 @@ def _draws_of(idata: Any, design: Design, observed: np.ndarray | None) -> Draws:
                if "log_likelihood" in idata.groups() else None)  # float32 on disk
     attrs = {k: v for k, v in dict(idata.posterior.attrs).items()
              if k not in ("created_at", "arviz_version")}
-    return replace(base, log_lik=log_lik, dims=dims, coords=coords, attrs=attrs)
+    rb = (stored_summary(idata[SUMMARY_GROUP], SUMMARY_COLUMNS)
+          if SUMMARY_GROUP in idata.groups() else None)
+    return replace(base, log_lik=log_lik, dims=dims, coords=coords, attrs=attrs,
+                   effect_summary=rb)
 
 
 def _stats_design(record: RunRecord, nc: Path, data: Any) -> Design:

@@ -23,8 +23,11 @@ The layout is ArviZ's: groups ``posterior``, ``log_likelihood`` (when kept),
 own (``dims``, or ``<name>_dim_<i>``), each with its coordinate variable; xarray's encodings
 (``_FillValue = NaN`` on floats, booleans as int8 with ``dtype = "bool"``); ``attrs`` on the
 root and on posterior, sample_stats and observed_data, with ``created_at`` and
-``arviz_version`` on every group. A name with "/" (a backticked column ``a/b``) is written
-with U+2215 instead, mapped back on load (:data:`NAMES_ATTR`).
+``arviz_version`` on every group. A fit with ``effect_draws="drop"`` adds a group
+``effect_summary`` (dimension ``effect``, the row labels; variables ``mean``, ``sd`` and
+``r_hat``), which ArviZ reads as one more group. A name with "/" (a
+backticked column ``a/b``) is written with U+2215 instead, mapped back on load
+(:data:`NAMES_ATTR`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from hbr.posterior.draws import Draws
+from hbr.posterior.rao_blackwell import SUMMARY_GROUP, SUMMARY_STORED
 
 __all__ = ["write_draws", "encoded_names", "decode_names", "compact", "NAMES_ATTR",
            "COMPACT_GROUPS"]
@@ -152,3 +156,8 @@ def write_draws(draws: Draws, path: str | os.PathLike[str]) -> None:
         _group(f, "sample_stats", _encode(draws.stats, back), dims, coords, full, True)
         if observed:
             _group(f, "observed_data", observed, dims, coords, full, False)
+        rb = draws.effect_summary
+        if rb is not None:  # effect_draws="drop": the group effects' summary rows
+            _group(f, SUMMARY_GROUP, {c: rb[c].to_numpy() for c in SUMMARY_STORED},
+                   {c: ["effect"] for c in SUMMARY_STORED},
+                   {"effect": rb.index.to_numpy()}, stamp, False)

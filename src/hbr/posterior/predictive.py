@@ -34,6 +34,7 @@ from hbr.model.families import FAMILIES, dpar_link, inverse_link, simulate_respo
 from hbr.model.ordinal import ordinal_mean
 from hbr.model.truncation import truncated_draws, truncated_mean, truncation_bounds
 from hbr.model.spec import ModelSpec
+from hbr.posterior.rao_blackwell import no_effect_draws
 from hbr.priors import sample_prior
 
 __all__ = ["linear_predictor", "noise_sd", "expected_response", "posterior_predictive",
@@ -57,6 +58,8 @@ def _group_sum(spec: ModelSpec, post: dict[str, np.ndarray], dpar: str, rows: Ro
         blk = g.block
         if blk.dpar != dpar:
             continue
+        if blk.names[0] not in post:
+            raise no_effect_draws(blk.names[0], "a prediction (the linear predictor)")
         if blk.smooth:  # s_sx_1 (c, d, k) times the basis: f(x) of every row
             out = out + post[blk.names[0]] @ Z.T
             continue
@@ -153,6 +156,8 @@ def _with_new_levels(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows,
                          rng.standard_normal(shape) * post[sds[0].name][..., None])
             continue
         names = [name for b in blocks for name in b.names]
+        if names[0] not in post:
+            raise no_effect_draws(names[0], "a prediction for new levels")
         shape = post[names[0]].shape[:2] + (len(levels), len(names))
         if new_groups == "mean":
             new = np.zeros(shape)
