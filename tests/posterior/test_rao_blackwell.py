@@ -91,6 +91,8 @@ def test_netcdf_keeps_the_summary_rows(pair: tuple, mn: pd.DataFrame, tmp_path: 
     back = hbr.load_fit(dropped.to_netcdf(tmp_path / "p.nc"), mn)
     a, b = dropped.summary(), back.summary()
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12)
+    rows = dropped.idata["effect_summary"]  # the same rows in the InferenceData
+    np.testing.assert_allclose(rows["sd"].values, dropped.draws.effect_summary["sd"])
 
 
 def test_auto_keeps_small_draws_and_drops_large_ones() -> None:

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hbr.posterior.mcmcstats import summary_arrays
-from hbr.posterior.rao_blackwell import rao_blackwell, variable_labels
+from hbr.posterior.rao_blackwell import (SUMMARY_GROUP, SUMMARY_STORED, rao_blackwell,
+                                         variable_labels)
 from hbr.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -95,7 +96,15 @@ class Draws:
             posterior_attrs=self.attrs, sample_stats_attrs=self.attrs)
         if self.log_lik is not None:
             kwargs["log_likelihood"] = {next(iter(self.observed)): self.log_lik}
-        return load_arviz().from_dict(**kwargs)
+        idata = load_arviz().from_dict(**kwargs)
+        if self.effect_summary is not None:  # effect_draws="drop": the rows, as on disk
+            import xarray as xr
+
+            rb = self.effect_summary
+            idata.add_groups({SUMMARY_GROUP: xr.Dataset(
+                {c: ("effect", rb[c].to_numpy()) for c in SUMMARY_STORED},
+                coords={"effect": rb.index.to_numpy()})})
+        return idata
 
 
 def as_draws(source: Draws | az.InferenceData) -> Draws:
