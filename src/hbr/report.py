@@ -180,9 +180,17 @@ def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
     sampled = "" if fit.spec.design.has_rows else (" (a random sample of rows, read again "
                                                    "from the table)")
     out = [_figure(lambda: plots.plot_trace(fit), "Trace of the fixed effects and "
-                   "hyperparameters (left: density per chain; right: draws)"),
-           _figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
-                   "against replicates drawn from the fit" + sampled)]
+                   "hyperparameters (left: density per chain; right: draws)")]
+    if fit.draws.effect_summary is not None:  # effect_draws="drop": nothing to predict with
+        out.append('<p>The group effects\' draws were not kept '
+                   "(effect_draws='drop', which 'auto' chooses above 256 MiB of draws), so "
+                   "the posterior predictive check, the funnel, the forest of group effects "
+                   "and the conditional effects are left out; \"Group effects by level\" "
+                   "below gives each effect's Rao-Blackwellised mean and sd. Refit with "
+                   "effect_draws='keep' (command line: --effect-draws keep) to draw them.</p>")
+        return "".join(out + ([_map_vs_mean(fit)] if map_vs_mean else []))
+    out.append(_figure(lambda: plots.plot_ppc(fit), "Posterior predictive check: the data "
+                       "against replicates drawn from the fit" + sampled))
     if fit.spec.factor_groups:
         out += [_figure(lambda: plots.plot_funnel(fit), "Funnel: the smallest group's effect "
                         "against log of its group sd; divergent draws in red"),
@@ -190,18 +198,24 @@ def _figures(fit: Any, map_vs_mean: bool, data: pd.DataFrame | None = None,
                         "94% interval per level")]
     out.append(_conditional(fit, data, groups))
     if map_vs_mean:
-        out.append(_figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
-                           "MAP vs posterior mean: where each mode lies, in posterior sds "
-                           "from the mean. The marginal mode maximises the density with the "
-                           "group effects integrated out (empirical Bayes: close to the mean "
-                           "when groups are informed); the non-centred joint mode maximises "
-                           "it over the effects too, which pulls group sds towards 0; the "
-                           "centred joint density has no interior mode at all (it grows "
-                           "without bound as a group sd goes to 0 with its effects), so an "
-                           "optimiser runs to that boundary: marked 'no interior mode', and "
-                           "a NaN or a mode tens of sds away means the same. The posterior "
-                           "mean is what the summary reports."))
+        out.append(_map_vs_mean(fit))
     return "".join(out)
+
+
+def _map_vs_mean(fit: Any) -> str:
+    from hbr import plots
+
+    return _figure(lambda: plots.plot_map_vs_mean(fit.map_vs_mean()),
+                   "MAP vs posterior mean: where each mode lies, in posterior sds "
+                   "from the mean. The marginal mode maximises the density with the "
+                   "group effects integrated out (empirical Bayes: close to the mean "
+                   "when groups are informed); the non-centred joint mode maximises "
+                   "it over the effects too, which pulls group sds towards 0; the "
+                   "centred joint density has no interior mode at all (it grows "
+                   "without bound as a group sd goes to 0 with its effects), so an "
+                   "optimiser runs to that boundary: marked 'no interior mode', and "
+                   "a NaN or a mode tens of sds away means the same. The posterior "
+                   "mean is what the summary reports.")
 
 
 def _comparison(comparison: Any, data: pd.DataFrame | None, groups: Any = None) -> str:

@@ -103,3 +103,12 @@ def test_auto_keeps_small_draws_and_drops_large_ones() -> None:
     assert not keeps_effect_draws("drop", 1, 4, 1000)
     with pytest.raises(OptionError, match="effect_draws='sometimes'"):
         FitOptions.of(effect_draws="sometimes")
+
+
+def test_the_report_says_what_it_left_out(pair: tuple, mn: pd.DataFrame) -> None:
+    from hbr.report import render_report
+
+    _, dropped = pair
+    html = render_report(dropped, data=mn, map_vs_mean=False)
+    assert "draws were not kept" in html and "not drawn" not in html
+    assert "Rao-Blackwellised" in html and "floor|county sd" in html  # the by-level table
