@@ -155,7 +155,7 @@ def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likeliho
     Without ``keep_effects`` (and a readout with ``moments``) the values hold no group
     effects; the third output is ``{"m": .., "m2": .., "v": ..}``, each ``{name: (chains,
     ...)}``: per chain, the sums over draws of each effect's conditional mean, its square
-    and its conditional variance (:func:`hbr.posterior.effects_summary.rao_blackwell`)."""
+    and its conditional variance (:func:`hbr.posterior.rao_blackwell.rao_blackwell`)."""
     t, r = density.target, density.readout
     data = t.data
     serial = r.serial

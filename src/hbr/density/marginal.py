@@ -163,7 +163,7 @@ def conditional_moments(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, sigma: jax.
         \cdot \text{noise}^2.
 
     Averaged over posterior draws of :math:`\theta` these give the Rao-Blackwellised mean
-    and variance of each effect (:func:`hbr.posterior.effects_summary`)."""
+    and variance of each effect (:mod:`hbr.posterior.rao_blackwell`)."""
     s2 = sigma**2
     M, u = _m_u(Zr, ZtZ, L, s2)
     k = u.shape[0]
