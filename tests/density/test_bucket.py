@@ -96,12 +96,19 @@ def test_the_readout_gives_the_models_draws_under_its_names() -> None:
         shared = make_target(spec, "marginal")
         rng = np.random.default_rng(0)
         z = 0.5 * rng.standard_normal((2, 3, shared.target.dim))
-        a, lla = read_draws(own, z[..., :own.target.dim], keys, True)
-        b, llb = read_draws(shared, z, keys, True)
+        a, lla, _ = read_draws(own, z[..., :own.target.dim], keys, True)
+        b, llb, _ = read_draws(shared, z, keys, True)
+        # effect_draws="drop": the sums of the conditional moments, by the user's names too
+        _, _, ma = read_draws(own, z[..., :own.target.dim], keys, False, keep_effects=False)
+        _, _, mb = read_draws(shared, z, keys, False, keep_effects=False)
     assert set(a) == set(b) == {"Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma", "1|g", "x|g"}
     for name in a:
         np.testing.assert_allclose(b[name], a[name], rtol=1e-10, atol=1e-12, err_msg=name)
     np.testing.assert_allclose(llb, lla, rtol=1e-10)
+    for part in ("m", "m2", "v"):
+        assert set(ma[part]) == set(mb[part]) == {"1|g", "x|g"}
+        for name in ma[part]:
+            np.testing.assert_allclose(mb[part][name], ma[part][name], rtol=1e-10, atol=1e-12)
 
 
 def test_a_bucket_fit_agrees_with_the_models_own_structure() -> None:

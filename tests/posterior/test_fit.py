@@ -234,21 +234,24 @@ def test_draws_that_would_not_fit_in_memory_are_refused_up_front() -> None:
     radon = hbr.load_dataset("radon")
     mn = radon[radon.state == "MN"]
     spec = build_model(build_design("log_radon ~ floor + (floor | county)", mn))
-    opts = FitOptions.of(chains=4, draws=1_000_000)
+    opts = FitOptions.of(chains=4, draws=1_000_000, effect_draws="keep")
     with pytest.raises(OptionError, match=r"hold \d+\.\d GiB.*2\.0 GiB of memory.*at most about "
                                           r"\d+ draws per chain"):
         check_draw_memory(spec, opts, False, available=2 * 2**30)
     check_draw_memory(spec, FitOptions.of(chains=4, draws=1000), False, available=2 * 2**30)
+    # "auto" keeps no effect draws at this size (5.4 GB of them): the rest fits
+    check_draw_memory(spec, FitOptions.of(chains=4, draws=1_000_000), False,
+                      available=2 * 2**30)
     # integrated-out effects are read back once, never among the sampler's positions: at
     # 10^8 rows and 2 x 10^5 effects the old count (everything twice, times three) refused
     # the default 4 x 1000 draws on a 24 GiB machine that fits them in 7 GiB
     params = sum(p.size for p in spec.params)
     effects = sum(g.block.n_levels * g.block.k for g in spec.groups)
-    opts = FitOptions.of(chains=4, draws=100_000)
+    opts = FitOptions.of(chains=4, draws=100_000, effect_draws="keep")
     need = 1.5 * 8 * 4 * 100_000 * (2 * params + effects + 8)
     check_draw_memory(spec, opts, False, available=int(need * 1.01))
     with pytest.raises(OptionError):  # sampled effects are held twice
-        check_draw_memory(spec, FitOptions.of(chains=4, draws=100_000,
+        check_draw_memory(spec, FitOptions.of(chains=4, draws=100_000, effect_draws="keep",
                                               parameterization="noncentered"), False,
                           available=int(need * 1.01))
     t = time.perf_counter()
