@@ -20,6 +20,7 @@ import pandas as pd
 
 from hbr._runtime.progressbar import steps, wants_bar
 from hbr.io import write_atomic
+from hbr.posterior.rao_blackwell import variable_rows
 
 __all__ = ["render_report", "write_report", "SECTIONS"]
 
@@ -134,7 +135,7 @@ def _groups(fit: Any) -> str:
         cols = {"rows": n[order]}
         for name in blk.names:
             if name not in fit.draws.posterior:  # effect_draws="drop": the summary's rows
-                rb = fit.draws.effect_summary.loc[[f"{name}[{blk.levels[i]}]" for i in order]]
+                rb = variable_rows(fit.draws.effect_summary, name).iloc[order]
                 cols[f"{name} mean"], cols[f"{name} sd"] = rb["mean"].values, rb["sd"].values
                 continue
             v = fit.draws.posterior[name][..., order].reshape(-1, len(order))

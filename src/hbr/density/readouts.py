@@ -26,7 +26,7 @@ def all_effects(s: Structure, z: jax.Array, key: jax.Array, d: Any, moments: boo
     the effects are ``{i: (mean, variance)}`` given ``z`` instead (variance 0 for sampled
     effects, which ``z`` holds)."""
     _, vals, effects, Ls = unpack(s, z, d)
-    var = {i: jnp.zeros_like(e) for i, e in effects.items()}
+    var = {i: jnp.zeros_like(e) for i, e in effects.items()} if moments else {}
     if s.marg_ids:
         _, Zr, ZtZ, sigma, _ = _shifted(s, _marg_parts(s, vals, effects, d), vals)
         L, noise = _marg_L(s, Ls), d["marg"]["noise"]

@@ -23,7 +23,7 @@ import pandas as pd
 
 from hbr.posterior.mcmcstats import summary_arrays
 from hbr.posterior.rao_blackwell import (SUMMARY_GROUP, SUMMARY_STORED, rao_blackwell,
-                                         variable_labels)
+                                         variable_labels, variable_rows)
 from hbr.model.spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -214,8 +214,7 @@ def summarize(idata: Draws | az.InferenceData, var_names: list[str] | None = Non
     names = list(source.posterior) if var_names is None else list(var_names)
     rb = source.effect_summary
     if rb is not None:  # effects without draws: their Rao-Blackwellised rows
-        rb = rb if var_names is None else rb[rb.index.map(
-            lambda label: label.split("[")[0] in names)]
+        rb = rb if var_names is None else variable_rows(rb, names)
         names = [n for n in names if n in source.posterior]
         if not names:
             return rb.copy()

@@ -21,14 +21,14 @@ standard deviations and correlations with the residual sd (lme4's ``VarCorr``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from hbr.errors import OptionError
 from hbr.posterior.mcmcstats import _hdi
-from hbr.posterior.rao_blackwell import no_effect_draws
+from hbr.posterior.rao_blackwell import no_effect_draws, variable_rows
 
 if TYPE_CHECKING:
     from hbr.posterior.fit import Fit
@@ -96,7 +96,7 @@ def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
         for coef, var in zip(blk.coefs, blk.names):
             name = _coefficient_name(coef, blk.dpar)
             if var not in fit.draws.posterior:  # effect_draws="drop": the summary's rows
-                st = _summary_rows(fit, var, blk.levels, add_population)
+                st = _summary_rows(fit, var, add_population)
             else:
                 vals = np.asarray(fit.draws.posterior[var])
                 draws = vals.reshape(vals.shape[0] * vals.shape[1], vals.shape[2])
@@ -109,12 +109,12 @@ def _table(fit: Fit, prob: float, add_population: bool) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def _summary_rows(fit: Fit, var: str, levels: Any, add_population: bool) -> dict:
+def _summary_rows(fit: Fit, var: str, add_population: bool) -> dict:
     """Mean and sd of effect ``var`` by level from a fit without its draws (the
     Rao-Blackwellised rows; no HDI: NaN)."""
     if add_population:
         raise no_effect_draws(var, "fit.coef() (population plus deviation, draw by draw)")
-    rb = fit.draws.effect_summary.loc[[f"{var}[{lv}]" for lv in levels]]
+    rb = variable_rows(fit.draws.effect_summary, var)
     nan = np.full(len(rb), np.nan)
     return {"mean": rb["mean"].to_numpy(), "sd": rb["sd"].to_numpy(), "lo": nan, "hi": nan}
 

@@ -31,7 +31,8 @@ import pandas as pd
 from hbr.errors import OptionError
 
 __all__ = ["EFFECT_DRAWS_AUTO_BYTES", "rao_blackwell", "keeps_effect_draws", "SUMMARY_GROUP",
-           "SUMMARY_STORED", "variable_labels", "stored_summary", "no_effect_draws"]
+           "SUMMARY_STORED", "variable_labels", "variable_rows", "stored_summary",
+           "no_effect_draws"]
 
 EFFECT_DRAWS_AUTO_BYTES = 256 * 2**20
 SUMMARY_GROUP = "effect_summary"  # the netCDF group that holds these rows
@@ -95,6 +96,13 @@ def variable_labels(name: str, shape: tuple[int, ...], dims: dict[str, list[str]
     grids = np.meshgrid(*axes, indexing="ij")
     return [f"{name}[{', '.join(str(c) for c in combo)}]"
             for combo in zip(*[g.ravel() for g in grids])]
+
+
+def variable_rows(summary: pd.DataFrame, names: str | list[str]) -> pd.DataFrame:
+    """The rows of ``summary`` that belong to the variable(s) ``names`` (labels
+    ``name[...]``), in the order :func:`variable_labels` gives them (the variable's levels)."""
+    names = [names] if isinstance(names, str) else names
+    return summary[summary.index.str.startswith(tuple(f"{n}[" for n in names))]
 
 
 def stored_summary(group: Any, columns: list[str]) -> pd.DataFrame:
