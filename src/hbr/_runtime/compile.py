@@ -48,25 +48,45 @@ class _CompiledCache:
 _COMPILED = _CompiledCache()
 
 
-def compile_options() -> dict[str, Any]:
+# Programs that run a handful of times per fit (the pilot's Newton steps, a chain's start,
+# the readout over the draws), named by their key's first entry: compiled with XLA's
+# classic CPU emitters (see compile_options)
+ONCE = frozenset({"laplace-vg", "init", "init-values", "gibbs-init", "rwm-init", "apply",
+                  "pilot-info", "pilot-hvp", "logdensity-rows"})
+
+
+def compile_options(once: bool = False) -> dict[str, Any]:
     """Options for every program hbr compiles. On CPU, XLA's multi-threaded Eigen pool can
     wedge while a large ``vmap`` result is materialised (seen here once in a test run, hung
     for 15 minutes with idle threads; also reported in PyAutoFit issues #1528/#1530, where
     this option took hangs from 14/16 runs to 0/12). It costs nothing measurable on the radon
     model. Passed per executable, so the user's other JAX programs are untouched.
 
+    ``once``: a program that runs a handful of times per fit (:data:`ONCE`) is compiled
+    with XLA's classic elemental emitters (``xla_cpu_use_fusion_emitters=False``), which
+    compile in about 70% of the time of the default fusion emitters; the program runs
+    about 25% slower, which only the sampler's chunk, run for every iteration, would feel.
+    Minnesota radon ``(floor | county)``, no caches, two runs each (jax 0.10.2): the pilot's
+    program 2.3 -> 2.0 s, the start 0.32 -> 0.22 s, the readout 1.1 -> 0.8 s; the NUTS
+    chunk 3.0 -> 2.2 s to compile but warm-up and sampling 1.05 -> 1.3 s, so it keeps the
+    default.
+
     Cheaper optimisation was measured and not kept (Minnesota radon, first run with empty
     caches, 2 runs each): default 12.1 s inside ``hbr.fit``;
     ``xla_backend_optimization_level=0`` compiled 1 s faster but sampled 8x slower (17.5 s);
     ``xla_llvm_disable_expensive_passes`` made no difference (12.0 s)."""
-    return {"xla_cpu_multi_thread_eigen": False} if jax.default_backend() == "cpu" else {}
+    if jax.default_backend() != "cpu":
+        return {}
+    return {"xla_cpu_multi_thread_eigen": False,
+            **({"xla_cpu_use_fusion_emitters": False} if once else {})}
 
 
 def compiled(fn: Callable[..., Any], *args: Any, key: tuple | None = None) -> Any:
-    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options`. With a
-    ``key`` that names the program (structure and settings, not data), the traced program
-    is kept on disk (:mod:`hbr._runtime.programs`) and a later process skips tracing."""
-    opts = compile_options() or None
+    """``jax.jit(fn)`` lowered for ``args`` and compiled with :func:`compile_options` (for
+    the program ``key`` names). With a ``key`` that names the program (structure and
+    settings, not data), the traced program is kept on disk (:mod:`hbr._runtime.programs`)
+    and a later process skips tracing."""
+    opts = compile_options(key is not None and key[0] in ONCE) or None
     exp = load_or_export(key, fn, args) if key is not None else None
     if exp is not None:
         try:
