@@ -28,6 +28,7 @@ from hbr.density.gibbs import gibbs_factors
 from hbr.density.transforms import point_effects, precondition
 from hbr.inference import METHODS, run_method
 from hbr.inference.mode import MAX_DIM, batch_value_and_grad, find_mode
+from hbr.inference.table import default_tune
 from hbr.model.integrated import integrated_ids, marginal_factor
 from hbr.model.spec import ModelSpec
 from hbr.options import FitOptions
@@ -59,6 +60,7 @@ class Run(NamedTuple):
     log_lik: np.ndarray | None
     prepared: Prepared
     moments: dict | None = None
+    tune: int = 0  # the warm-up iterations run (default_tune when the user gave none)
 
 
 def precondition_laplace(density: Density) -> bool:
@@ -136,13 +138,16 @@ def sample(spec: ModelSpec, opts: FitOptions, log_likelihood: bool = False,
         prep = prepare(spec, opts, keys)
         check_interrupt()
         density = prep.density
-        res, info = run_method(opts.method, density.target, keys.sampler, opts.run,
+        run_opts = opts.run
+        if run_opts.tune is None:
+            run_opts = run_opts._replace(tune=default_tune(opts.method, prep.preconditioned))
+        res, info = run_method(opts.method, density.target, keys.sampler, run_opts,
                                prep.inverse_mass_matrix)
         if METHODS[opts.method].point:
             density = point_effects(density)
         values, ll, moments = read_draws(density, res.positions, keys, log_likelihood,
                                          keep_effects)
-    return Run(res, info, values, ll, prep._replace(density=density), moments)
+    return Run(res, info, values, ll, prep._replace(density=density), moments, run_opts.tune)
 
 
 def read_draws(density: Density, positions: np.ndarray, keys: Keys, log_likelihood: bool,

@@ -42,7 +42,7 @@ STATS_PER_DRAW = 8  # the sampler's statistics kept per draw (lp, divergences, t
 
 
 def fit(formula: str | Sequence[str], data: pd.DataFrame | str | os.PathLike[str], *,
-        chains: int = 4, draws: int = 1000, tune: int = 1000, seed: int | None = None,
+        chains: int = 4, draws: int = 1000, tune: int | None = None, seed: int | None = None,
         priors: Mapping[str, Prior | str] | None = None,
         parameterization: str | None = None, marginalize: str | None = None,
         target_accept: float = 0.9, method: str = "nuts", init: str | None = None,
@@ -345,7 +345,7 @@ def run_record(spec: ModelSpec, opts: FitOptions, run: Run, total_s: float) -> R
     elbo = float(np.mean(run.info["elbo"][-100:])) if "elbo" in run.info else None
     return RunRecord(
         formula=design.formula.text, family=opts.family, link=opts.link, method=opts.method,
-        seed=opts.seed, chains=opts.chains, draws=opts.draws, tune=opts.tune,
+        seed=opts.seed, chains=opts.chains, draws=opts.draws, tune=run.tune,
         target_accept=opts.target_accept, parameterization=opts.parameterization,
         user_priors={k: _prior_text(v) for k, v in (opts.priors or {}).items()},
         priors={k: str(v) for k, v in spec.priors.items()},

@@ -29,8 +29,13 @@ class FitOptions:
 
     Attributes
     ----------
-    chains, draws, tune : int
-        Number of chains (run vectorised), kept draws per chain, warm-up iterations.
+    chains, draws : int
+        Number of chains, kept draws per chain.
+    tune : int, optional
+        Warm-up iterations per chain (discarded). Default (None): 500 for NUTS when the
+        Laplace pilot whitened the model (every group factor integrated out, or none), whose
+        adaptation then only refines a mass matrix near the posterior's, else 1000
+        (:func:`hbr.inference.table.default_tune`).
     seed : int, optional
         Seed of every random choice; the same seed gives identical draws. Drawn at random
         (and recorded in ``fit.seed``) when omitted.
@@ -99,7 +104,7 @@ class FitOptions:
 
     chains: int = 4
     draws: int = 1000
-    tune: int = 1000
+    tune: int | None = None
     seed: int = 0
     priors: Mapping[str, Prior | str] | None = None
     parameterization: str = "marginal"
@@ -125,7 +130,8 @@ class FitOptions:
         o = {**{f: getattr(cls, f) for f in cls.__dataclass_fields__}, **kw}
         for name, low in (("chains", 1), ("draws", 1), ("tune", 0), ("thin", 1),
                           ("vi_steps", 1)):
-            o[name] = check_int(name, o[name], low)
+            if name != "tune" or o[name] is not None:
+                o[name] = check_int(name, o[name], low)
         _check_method(o["method"], o["init"])
         o["seed"] = check_int("seed", secrets.randbits(31) if kw.get("seed") is None
                               else o["seed"], 0)

@@ -23,6 +23,8 @@ app = typer.Typer(
          "netCDF. Example: hbr fit --example radon --out radon-fit")
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 120)
+_TUNE_HELP = ("Warm-up iterations per chain (discarded). Default: 500 when the Laplace pilot "
+              "whitened the model (every group factor integrated out), else 1000.")
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -9,7 +9,8 @@ from typing import Any, Optional
 import typer
 
 from hbr._runtime.interrupt import check as check_interrupt
-from hbr.cli.console import _fail, _parse_priors, _print_summary, _progress, _run, app, err, out
+from hbr.cli.console import (_TUNE_HELP, _fail, _parse_priors, _print_summary, _progress, _run,
+                             app, err, out)
 from hbr.datasets import EXAMPLES, load_example
 from hbr.io import OutputSet, check_file, check_output_dir, check_writable, write_set
 
@@ -56,7 +57,7 @@ def fit_cmd(
     out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=_HELP["out"]),
     chains: int = typer.Option(4, help="Number of chains."),
     draws: int = typer.Option(1000, help="Draws kept per chain."),
-    tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
+    tune: Optional[int] = typer.Option(None, help=_TUNE_HELP),
     seed: Optional[int] = typer.Option(None, help="Random seed (recorded; random if omitted)."),
     prior: list[str] = typer.Option([], "--prior", help=_HELP["prior"]),
     parameterization: Optional[str] = typer.Option(None, "--parameterization", "-p",

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from hbr.cli.console import _fail, _parse_priors, _run, app, err, out
+from hbr.cli.console import _TUNE_HELP, _fail, _parse_priors, _run, app, err, out
 
 __all__: list[str] = []
 
@@ -27,7 +27,7 @@ def compare_cmd(
                                            "comparison.csv and report.html."),
     chains: int = typer.Option(4, help="Chains per model."),
     draws: int = typer.Option(1000, help="Draws kept per chain."),
-    tune: int = typer.Option(1000, help="Warm-up iterations per chain (discarded)."),
+    tune: Optional[int] = typer.Option(None, help=_TUNE_HELP),
     seed: Optional[int] = typer.Option(None, help="Random seed of every fit (recorded; "
                                        "random if omitted, as for 'hbr fit')."),
     family: str = typer.Option("gaussian", help="gaussian, lognormal, student_t, bernoulli, "
