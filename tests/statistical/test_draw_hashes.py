@@ -42,23 +42,26 @@ RECORDED_WITH = {"jax": "0.10.2", "jaxlib": "0.10.2", "numpyro": "0.22.0",
 # that change: python tests/statistical/_draw_hashes_child.py, twice, fresh caches. The
 # earlier recording of class 0ccdef406f71 (issue 17's draws) was dropped with it: this
 # session ran on another class, and a stale recording would fail where the code is right.
+# Re-recorded for class dc3d3f8276e0 when issue 17 compiled the programs that run a few
+# times per fit with XLA's classic emitters (stop 36): their rounding differs, so the
+# pilot's mode and the readout's draws differ in the last bits, and NUTS follows.
 HASHES_BY_MACHINE: dict[str, dict[str, str]] = {
     # x86_64 "AMD EPYC", 2 cores (this session's machine)
     "dc3d3f8276e0": {
         "radon-nuts-marginal":
-            "ebcee73b9ba4fc88e46223f2b78232ad6687b556900874c8b9ea3b790db12667",
+            "7efd40c2b207931a66c550cbfd732d608084c3ebe95c6651114cfabd551eea99",
         "radon-nuts-auto":
-            "08f88588171e33a40eb7e2e0570bb745a602375c5a1ecc1084079c81a21c921f",
+            "d000f25c6069960a36d49c5ce7ec4fdf6463d3204a48ada3e63542b4f857cceb",
         "radon-nuts-noncentered":
             "bec05ba37122a57e4cfee372779abc135e83387fbf8ed8503b049a9a09e150a9",
         "radon-metropolis":
-            "2e267f3e1b2b18d77b5959569782ebc0e2879d558114bf513b70f814277afa5e",
+            "4f4b5b6b6396055e825704dda897d3896b00a2ec449e0111eda9a514df160e70",
         "radon-advi":
-            "b893aa949b09963afd0d16e3a6728b866d528734baa1e754de9c31e0f8819008",
+            "530194968b93aa2b43aab237b907e5320a30a43210c418a3e251258988062c1b",
         "radon-laplace":
-            "0a37f3487a93bde34ffde9e81a4d906e41d21e718cec28d4da85cdca7bf8c0ca",
+            "131276833d716b51155bf65223d1e59058a72aa44511ebe09f3d2e9dfbe0aed8",
         "bernoulli-nuts-auto":
-            "8a785e6fe8b3847655ad9c786192f5475d4d63d9c048fff349c2f2c6758f83c8",
+            "2ce09b88330cc5f8d7b2f97396fc30dfc81c704d93f325c42094153a7df4f247",
     },
 }
 
