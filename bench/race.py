@@ -23,6 +23,8 @@ import sys
 import tempfile
 import time
 
+from _proc import bytecode
+
 HBR = r"""
 import json, time
 import hbr
@@ -88,6 +90,7 @@ def main() -> None:
     base = {**os.environ}
     if a.src:
         base["PYTHONPATH"] = os.path.abspath(a.src)
+    bytecode(a.src)  # as an installed hbr has it
     warm_hbr, warm_pt = tempfile.mkdtemp(), tempfile.mkdtemp()
     warm = {"hbr": {**base, "HBR_CACHE_DIR": warm_hbr},
             "nutpie": {**base, "PYTENSOR_FLAGS": f"compiledir={warm_pt}"}}

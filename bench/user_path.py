@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from _proc import bytecode
+
 STEPS = ("help", "fit, empty cache", "fit, repeat", "new structure", "other structure",
          "fit --report")
 TARGETS = {"help": "<= 1", "fit, empty cache": "<= 15", "fit, repeat": "<= 3",
@@ -80,6 +82,8 @@ def main() -> None:
                     help="a tree's src/ to time (twice: alternate two trees)")
     a = ap.parse_args()
     trees = a.src or [None]
+    for t in trees:
+        bytecode(t)  # as an installed hbr has it
     work = tempfile.mkdtemp(prefix="hbr-user-path-")
     try:
         rounds: dict = {t: [] for t in trees}
