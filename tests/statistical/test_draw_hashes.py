@@ -43,23 +43,24 @@ RECORDED_WITH = {"jax": "0.10.2", "jaxlib": "0.10.2", "numpyro": "0.22.0",
 # earlier recording of class 0ccdef406f71 (issue 17's draws) was dropped with it: this
 # session ran on another class, and a stale recording would fail where the code is right.
 # Re-recorded for class dc3d3f8276e0 when issue 17 compiled the programs that run a few
-# times per fit with XLA's classic emitters (stop 36): their rounding differs, so the
-# pilot's mode and the readout's draws differ in the last bits, and NUTS follows.
+# times per fit with XLA's classic emitters, and again when the pilot's batch of
+# gradients ran point after point (lax.map; stop 36): their rounding differs, so the
+# pilot's mode and the readout's draws differ in the last bits, and the samplers follow.
 HASHES_BY_MACHINE: dict[str, dict[str, str]] = {
     # x86_64 "AMD EPYC", 2 cores (this session's machine)
     "dc3d3f8276e0": {
         "radon-nuts-marginal":
-            "7efd40c2b207931a66c550cbfd732d608084c3ebe95c6651114cfabd551eea99",
+            "297056f7122adeb2bc341a16bbb6ba414232a13bf672a157f33815e90cc640bd",
         "radon-nuts-auto":
             "d000f25c6069960a36d49c5ce7ec4fdf6463d3204a48ada3e63542b4f857cceb",
         "radon-nuts-noncentered":
             "bec05ba37122a57e4cfee372779abc135e83387fbf8ed8503b049a9a09e150a9",
         "radon-metropolis":
-            "4f4b5b6b6396055e825704dda897d3896b00a2ec449e0111eda9a514df160e70",
+            "17250cb2c81de862be3dc03ae7f83ac6b64e5057ed8352bcc4ea0bf91961f7d1",
         "radon-advi":
-            "530194968b93aa2b43aab237b907e5320a30a43210c418a3e251258988062c1b",
+            "642cbadc006a5c534973c2ac160f1ae34deea81c218067cb3f11e944d87fe231",
         "radon-laplace":
-            "131276833d716b51155bf65223d1e59058a72aa44511ebe09f3d2e9dfbe0aed8",
+            "4424cc54e6a3755844cfc19ae72f4ad978f0e8626c0c3ad3068ea778eaec11f3",
         "bernoulli-nuts-auto":
             "2ce09b88330cc5f8d7b2f97396fc30dfc81c704d93f325c42094153a7df4f247",
     },
