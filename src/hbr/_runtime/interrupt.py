@@ -122,8 +122,10 @@ def install(raise_now: bool = True) -> None:
 def leave(code: int) -> None:
     """End the process now with ``code`` when :func:`install` was called (the command line):
     an interpreter torn down while XLA is compiling can crash (SIGSEGV seen when Ctrl-C came
-    3 s into a first fit), so the streams are flushed and the process exits at once.
-    Otherwise (a library, a test runner) this returns."""
+    3 s into a first fit), so the streams are flushed and the process exits at once. The
+    command line also ends this way once a command that loaded JAX is done (its outputs
+    written): the interpreter's teardown would add 0.3-0.5 s. Otherwise (a library, a test
+    runner) this returns."""
     if _INSTALLED.is_set():
         import os
         import sys
