@@ -8,6 +8,10 @@ centred fractions) and ``transforms`` (targets made from targets: Laplace whiten
 at their conditional mean).
 """
 
-from hbr.density.build import make_target
+from hbr._runtime.deferred import defer_unused_scipy
+
+defer_unused_scipy()  # before NumPyro loads: SciPy modules it imports that no fit calls
+
+from hbr.density.build import make_target  # noqa: E402
 
 __all__ = ["make_target"]

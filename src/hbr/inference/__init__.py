@@ -7,7 +7,11 @@ Modules here import ``hbr.target``, ``hbr._runtime`` and ``hbr.errors`` and noth
 hbr (``tests/test_architecture.py``), so an engine cannot depend on how a model was built.
 """
 
-from hbr.inference.methods import INITS
+from hbr._runtime.deferred import defer_unused_scipy
+
+defer_unused_scipy()  # before NumPyro loads: SciPy modules it imports that no fit calls
+
+from hbr.inference.methods import INITS  # noqa: E402
 from hbr.inference.table import METHODS, Method, RunOptions, run_method
 
 __all__ = ["METHODS", "Method", "RunOptions", "INITS", "run_method"]

@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
 
 from hbr.design.newdata import Rows, new_rows, training_rows
 from hbr.errors import OptionError
@@ -107,7 +106,11 @@ def dpar_values(spec: ModelSpec, post: dict[str, np.ndarray], rows: Rows, name: 
     own = {t.name for t in dd.terms}
     coefs = _coefficients(post, [p for p in spec.dpar_fixed if p.name in own])
     lp = coefs @ rows.dpar_X[:, col:col + dd.X.shape[1]].T + _group_sum(spec, post, name, rows)
-    return expit(lp) if dpar_link(name) == "logit" else np.exp(lp)
+    if dpar_link(name) == "logit":
+        from scipy.special import expit  # here: SciPy is off a fit's path
+
+        return expit(lp)
+    return np.exp(lp)
 
 
 def _check_size(post: dict[str, np.ndarray], n: int) -> None:
