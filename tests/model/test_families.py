@@ -267,13 +267,20 @@ def test_seed_002_sigma_varies_by_zip_without_divergences() -> None:
 
 
 def test_seed_003_one_slope_per_point_with_nuts() -> None:
+    """Seed 003's model: a slope for every point and no noise in the data, so sigma's
+    posterior runs to 0 and log sigma has a long tail, where NUTS diverges now and then.
+    Measured over seeds 1-12 (4 x 1000 draws each): 4 divergent transitions in all both
+    before and after the integrated terms got their own derivatives (stop 37: at most 4 in
+    one fit, 2 after; seed 1 had 0 before, 1 after, in the last bits' lottery). So the test
+    asks for divergences to stay rare (under 0.2% of the transitions, twice the worst
+    seed's 0.1%), not for one seed's count."""
     rng = np.random.default_rng(2)
     n, a, mu_b, sigma_b = 100, 2.0, 2.0, 1.0
     x = rng.uniform(0, 10, n)
     data = pd.DataFrame({"y": a + rng.normal(mu_b, sigma_b, n) * x, "x": x,
                          "obs": np.arange(n)})
     fit = hbr.fit("y ~ x + (0 + x | obs)", data, seed=1)
-    assert fit.diagnostics().divergences == 0
+    assert fit.diagnostics().divergences < 0.002 * 4 * 1000
     s = fit.summary(group_effects=False)
     for name, true in (("Intercept", a), ("x", mu_b), ("x|obs_sigma", sigma_b)):
         assert s.loc[name, "hdi_3%"] < true < s.loc[name, "hdi_97%"], (name, s.loc[name])
