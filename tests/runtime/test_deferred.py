@@ -69,3 +69,27 @@ def test_ndtri_equals_scipy_and_the_standard_library() -> None:
 def test_next_fast_len_equals_scipy(start: int) -> None:
     assert [next_fast_len(n) for n in range(start, start + 500)] == \
         [scipy.fft.next_fast_len(n) for n in range(start, start + 500)]
+
+
+def test_lapack_loads_without_the_rest_of_scipy_linalg() -> None:
+    """JAX's first lowering imports ``scipy.linalg.cython_blas`` and ``cython_lapack`` for
+    LAPACK; under the package stand-in only those load (not ``scipy.linalg._basic``), a
+    Cholesky runs, and the first attribute read loads the real package (also from inside
+    the real ``scipy.sparse.linalg``, itself a stand-in until used)."""
+    out = _run(
+        "import sys, numpy as np\n"
+        "import hbr.api, jax, jax.numpy as jnp\n"
+        "print(type(sys.modules['scipy.linalg']).__name__)\n"
+        "with jax.enable_x64(True):\n"
+        "    c = jax.jit(jnp.linalg.cholesky)(jnp.eye(2) * 4.0)\n"
+        "print(float(c[1, 1]), 'scipy.linalg.cython_lapack' in sys.modules,\n"
+        "      'scipy.linalg._basic' in sys.modules, type(sys.modules['scipy.linalg']).__name__)\n"
+        "import scipy.sparse.linalg as sl, scipy.sparse as sp\n"
+        "print(np.allclose(sl.spsolve(sp.csr_matrix(np.diag([2.0, 4.0])), np.ones(2)),\n"
+        "                  [0.5, 0.25]))\n"
+        "import scipy.linalg\n"
+        "print(float(scipy.linalg.cho_solve((np.array([[2.0]]), True), [8.0])[0]),\n"
+        "      type(sys.modules['scipy.linalg']).__name__,\n"
+        "      sys.modules['scipy'].linalg is sys.modules['scipy.linalg'])\n")
+    assert out == ["_DeferredPackage", "2.0", "True", "False", "_DeferredPackage", "True",
+                   "2.0", "module", "True"]

@@ -5,7 +5,15 @@ first use instead.
 not call) and ``numpyro.distributions`` imports ``jax.experimental.sparse``, which runs
 ``import scipy.sparse.linalg`` (and with it ``scipy.linalg``). Measured with
 ``python -X importtime`` on ``hbr fit --example radon`` (jax 0.10.2, numpyro 0.22,
-SciPy 1.17): 0.22 s and 0.055 s of a 3.8 s command. :func:`defer_unused_scipy` puts a
+SciPy 1.17): 0.22 s and 0.055 s of a 3.8 s command.
+
+``scipy.linalg`` is a package stand-in (:class:`_DeferredPackage`): JAX's CPU backend, the
+first time it lowers a program, imports ``scipy.linalg.cython_blas`` and
+``scipy.linalg.cython_lapack`` for their LAPACK function pointers, and importing a submodule
+runs its package's ``__init__`` (all of ``scipy.linalg``: 0.13 s in ``hbr fit --example
+radon``, its docstring parsing alone 0.1 s). The stand-in carries the package's real
+``__path__`` and spec, so those two extension modules load by themselves (5 ms) and the rest
+of ``scipy.linalg`` loads at the first attribute anybody reads from it. :func:`defer_unused_scipy` puts a
 stand-in for each in ``sys.modules`` before NumPyro loads; the first attribute anybody reads
 from a stand-in (``scipy.fft.rfft``, ``from scipy.fft import rfft``, a submodule import)
 imports the real module, which then replaces the stand-in everywhere the import system
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.machinery
+import importlib.util
 import sys
 import threading
 import types
@@ -30,9 +39,12 @@ __all__ = ["DEFERRED", "defer_unused_scipy"]
 
 # imported by numpyro (diagnostics) and jax.experimental.sparse (linalg) at start-up; never
 # called by a fit
-DEFERRED = ("scipy.fft", "scipy.sparse.linalg")
+DEFERRED = ("scipy.fft", "scipy.sparse.linalg", "scipy.linalg")
+# packages whose submodules JAX imports on its own (LAPACK's Cython tables)
+_PACKAGES = frozenset({"scipy.linalg"})
 
-_LOCK = threading.Lock()
+# re-entrant: loading the real scipy.sparse.linalg imports scipy.linalg, a stand-in too
+_LOCK = threading.RLock()
 
 
 class _Deferred(types.ModuleType):
@@ -47,6 +59,17 @@ class _Deferred(types.ModuleType):
 
     def __getattr__(self, attr: str) -> Any:
         return getattr(_load(self), attr)
+
+
+class _DeferredPackage(_Deferred):
+    """A stand-in for the package ``name`` with its real spec and ``__path__``: a submodule
+    import (``import scipy.linalg.cython_lapack``) loads that submodule alone; any other
+    attribute imports the real package, as :class:`_Deferred`."""
+
+    def __init__(self, name: str, spec: importlib.machinery.ModuleSpec) -> None:
+        super().__init__(name)
+        self.__spec__ = spec  # found, never executed: not initialising
+        self.__path__ = list(spec.submodule_search_locations or [])
 
 
 def _load(stand_in: _Deferred) -> types.ModuleType:
@@ -73,6 +96,12 @@ def defer_unused_scipy() -> None:
             continue
         if child in vars(parent):  # imported already, under another path
             continue
-        stand_in = _Deferred(name)
+        if name in _PACKAGES:
+            spec = importlib.util.find_spec(name)
+            if spec is None or spec.submodule_search_locations is None:
+                continue
+            stand_in: _Deferred = _DeferredPackage(name, spec)
+        else:
+            stand_in = _Deferred(name)
         sys.modules[name] = stand_in
         setattr(parent, child, stand_in)
