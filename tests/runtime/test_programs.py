@@ -93,3 +93,42 @@ def test_one_damaged_entry_is_a_cache_miss(tmp_path: Path) -> None:
     _flip(xla)
     assert _run(tmp_path) == first
     assert _run(tmp_path) == first
+
+
+EAGER_CHILD = r"""
+import jax._src.compiler as jc, jax._src.interpreters.pxla as px
+names = []
+orig = jc.compile_or_get_cached
+def counted(backend, computation, *a, **k):
+    names.append(str(computation.operation.attributes["sym_name"]).strip('"'))
+    return orig(backend, computation, *a, **k)
+jc.compile_or_get_cached = px.compiler.compile_or_get_cached = counted
+import hbr
+data, _ = hbr.simulate(15, 6, seed=3)
+fit = hbr.fit("y ~ x + (x | g)", data, seed=5, chains=2, draws=50, tune=50)
+print("NAMES " + " ".join(names))
+"""
+
+
+def test_a_warm_fit_loads_its_programs_and_almost_nothing_else(tmp_path: Path) -> None:
+    """Issue 17: in a fresh process every eager JAX operation is traced, lowered and loaded
+    from the compilation cache (5-15 ms each). With a warm cache a fit loads its own
+    programs (``jit_call``: the pilot, the chains' start and chunk, the readout) and, of
+    eager operations, only the start point's inverse transform of a positive parameter
+    (``jit_stage``, ``jit_log``): the keys are derived in NumPy (hbr._runtime.keys) and
+    the programs' example arguments are NumPy arrays."""
+    env = {**os.environ, "HBR_CACHE_DIR": str(tmp_path)}
+
+    def names() -> list[str]:
+        res = subprocess.run([sys.executable, "-c", EAGER_CHILD], capture_output=True,
+                             text=True, env=env, timeout=600, check=False)
+        assert res.returncode == 0, res.stderr[-3000:]
+        return next(ln for ln in res.stdout.splitlines() if ln.startswith("NAMES")).split()[1:]
+
+    cold = names()
+    assert any("threefry" not in n for n in cold)
+    warm = names()
+    programs = [n for n in warm if n == "jit_call"]
+    assert len(programs) >= 4, warm
+    assert set(warm) - {"jit_call"} <= {"jit_stage", "jit_log"}, warm
+    assert len(warm) - len(programs) <= 2, warm

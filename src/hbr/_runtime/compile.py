@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
+from hbr._runtime.keys import split
 from hbr._runtime.programs import discard, load_or_export
 
 __all__ = ["apply_draws", "cached", "compiled", "compile_count", "compile_options", "cpu_workers",
@@ -113,8 +113,8 @@ def _apply_program(fn: Callable[..., Any], flat: np.ndarray, keys: np.ndarray, d
                    size: int, cache_key: tuple | None) -> Any:
     pad = lambda a: np.concatenate([a[:size], np.repeat(a[:1], size - min(size, len(a)),  # noqa: E731
                                                         axis=0)])
-    args = (jax.vmap(fn, in_axes=(0, 0, None)), jnp.asarray(pad(flat)), jnp.asarray(pad(keys)),
-            data)
+    # NumPy arguments: only their shapes are read (an eager jnp.asarray is a program)
+    args = (jax.vmap(fn, in_axes=(0, 0, None)), pad(flat), pad(keys), data)
     return compiled(*args) if cache_key is None else cached(("apply", size) + cache_key, *args)
 
 
@@ -143,7 +143,7 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
     c, d, dim = positions.shape
     total = c * d
     flat = positions.reshape(total, dim)
-    keys = np.asarray(jax.random.split(key, total))
+    keys = np.asarray(split(key, total))
     size = batch
     f = _apply_program(fn, flat, keys, data, size, cache_key)
     # the program knows its output shapes, so no separate trace is needed to find them
@@ -169,7 +169,7 @@ def apply_draws(fn: Callable[[jax.Array, jax.Array, Any], Any], positions: np.nd
             zs = np.concatenate([zs, np.repeat(zs[-1:], size - n, axis=0)])
             ks = np.concatenate([ks, np.repeat(ks[-1:], size - n, axis=0)])
         with jax.enable_x64(x64):
-            res = f(jnp.asarray(zs), jnp.asarray(ks), data)
+            res = f(zs, ks, data)  # NumPy in: jnp.asarray would be an eager program
 
         def put(o: np.ndarray, a: jax.Array) -> None:
             o[s:s + n] = np.asarray(a)[:n]

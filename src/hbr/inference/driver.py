@@ -13,6 +13,7 @@ import numpy as np
 
 from hbr._runtime.compile import cached, cpu_workers
 from hbr._runtime.interrupt import check as check_interrupt, keep_draws
+from hbr._runtime.keys import split
 from hbr.target import Target
 
 __all__ = ["ProgressFn", "chains_apart", "chunk_size", "run_chains", "run_chunks",
@@ -37,7 +38,7 @@ def start_points(target: Target, key: jax.Array, chains: int) -> np.ndarray:
     """One ``target.initial_point`` per chain, each from its own key split from ``key``
     (NumPy: an eager JAX op would compile a small program of its own)."""
     return np.stack([np.asarray(target.initial_point(k)) for k in
-                     np.asarray(jax.random.split(key, chains))])
+                     np.asarray(split(key, chains))])
 
 
 def run_chunks(step: Callable[[Any, int, bool], tuple[Any, tuple]], state: Any, tune: int,

@@ -25,6 +25,7 @@ import numpy as np
 from jax import lax
 from numpyro.infer.hmc import hmc
 
+from hbr._runtime.keys import split
 from hbr.inference.driver import (ProgressFn, chains_apart, chunk_size, run_chains,
                                   start_points)
 from hbr.target import SamplerResult, Target
@@ -109,7 +110,7 @@ def nuts_gibbs(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
         return lambda t: -hooks.logdensity(f, theta(f, t, z), z, st, d)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
-    k_init, k_chain = jax.random.split(key)
+    k_init, k_chain = split(key)
     z0 = (start_points(target, k_init, chains) if init_positions is None
           else jnp.asarray(init_positions))
 
@@ -137,7 +138,7 @@ def nuts_gibbs(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
 
     key_base = (target.signature, chains, tune, n, float(target_accept), max_tree_depth)
     cat, timings, interrupted = run_chains(("gibbs-init", "gibbs-chunk"), key_base, init_one,
-                                           (z0, jax.random.split(k_chain, chains)), (data,),
+                                           (z0, split(k_chain, chains)), (data,),
                                            run_chunk, data, tune, draws, n, progress)
     z, div, lp, steps, depth, acc, eps = cat
     stats = {

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from hbr._runtime.keys import fold_in, split
 from hbr.errors import OptionError
 from hbr._runtime.compile import cached
 from hbr.inference.driver import ProgressFn, chunk_size, run_chunks, start_points
@@ -66,7 +67,7 @@ def metropolis(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
 
     dim, data = target.dim, target.data
     kernel = rw.build_additive_step()
-    k_init, k_run = jax.random.split(key)
+    k_init, k_run = split(key)
     z0 = start_points(target, k_init, chains)
     collect_from = float((tune * thin) // 4)
 
@@ -102,7 +103,7 @@ def metropolis(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
                         carry, keys)
 
     def chunk_keys(i: int) -> jax.Array:
-        ks = jax.random.split(jax.random.fold_in(k_run, i), n * chains)
+        ks = split(fold_in(k_run, i), n * chains)
         return ks.reshape((n, chains) + ks.shape[1:])
 
     t0 = time.perf_counter()
@@ -162,7 +163,7 @@ def advi(target: Target, key: jax.Array, *, fullrank: bool = False, chains: int 
     from numpyro.infer.initialization import init_to_value
     from numpyro.optim import optax_to_numpyro
 
-    k_init, k_svi, k_draw = jax.random.split(key, 3)
+    k_init, k_svi, k_draw = split(key, 3)
     model = _vi_model(target)
     guide_cls = AutoMultivariateNormal if fullrank else AutoDiagonalNormal
     guide = guide_cls(model, init_loc_fn=init_to_value(values={"z": start_points(target, k_init,
@@ -199,7 +200,7 @@ def pathfinder(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
     the result and each path's ELBO."""
     from blackjax.vi import pathfinder as pf
 
-    k_init, k_fit, k_draw = jax.random.split(key, 3)
+    k_init, k_fit, k_draw = split(key, 3)
     z0 = start_points(target, k_init, chains)
 
     def one(z: jax.Array, kf: jax.Array, kd: jax.Array, d: Any) -> tuple:
@@ -214,7 +215,7 @@ def pathfinder(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 
         return lax.map(lambda a: one(a[0], a[1], a[2], d), (z, kf, kd))
 
     t0 = time.perf_counter()
-    args = (z0, jax.random.split(k_fit, chains), jax.random.split(k_draw, chains), target.data)
+    args = (z0, split(k_fit, chains), split(k_draw, chains), target.data)
     fn = cached(("pathfinder", chains, draws, maxiter) + target.signature, run, *args)
     t1 = time.perf_counter()
     z, logq, elbo = (np.asarray(a) for a in fn(*args))
@@ -251,7 +252,7 @@ def laplace(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 100
             ) -> SamplerResult:
     r"""Draws of :math:`N(\hat z, H^{-1})` at the mode of the log density."""
     t0 = time.perf_counter()
-    k_mode, k_draw = jax.random.split(key)
+    k_mode, k_draw = split(key)
     z, logq = _gaussian_draws(_mode(target, k_mode, "laplace"), k_draw, chains * draws)
     t1 = time.perf_counter()
     return _approximation(target, z, logq, chains,
@@ -277,7 +278,7 @@ def initial_points(init: str, target: Target, key: jax.Array, chains: int
     ("map": its Laplace approximation), and the approximation's variances (dim,) as the
     starting inverse mass matrix."""
     if init == "map":
-        k_mode, k_draw = jax.random.split(key)
+        k_mode, k_draw = split(key)
         mode = _mode(target, k_mode, "init='map'")
         z, _ = _gaussian_draws(mode, k_draw, chains)
         return z, np.diag(np.linalg.inv(mode.hessian))

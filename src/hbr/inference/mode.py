@@ -14,7 +14,6 @@ from __future__ import annotations
 from typing import Any, Callable, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hbr._runtime.compile import cached
@@ -50,7 +49,7 @@ def _fd_hessian_program(target: Target, z: np.ndarray) -> tuple[Any, int]:
         return jax.lax.map(jax.value_and_grad(lambda x: target.logdensity_fn(x, d)), Z)
 
     size = min(2 * z.shape[0] + 1, FD_BATCH)
-    Z = jnp.zeros((size, z.shape[0]), dtype=jnp.float64)
+    Z = np.zeros((size, z.shape[0]), dtype=np.float64)  # its shape only: no eager op
     return cached(("laplace-vg", size) + target.signature, vg, Z, target.data), size
 
 

@@ -19,6 +19,7 @@ from jax import lax
 from numpyro.infer.hmc import hmc
 from numpyro.infer.util import ParamInfo
 
+from hbr._runtime.keys import split
 from hbr.inference.driver import (ProgressFn, chains_apart, chunk_size, run_chains,
                                   start_points)
 from hbr.target import SamplerResult, Target
@@ -81,7 +82,7 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
     data = target.data
     init_kernel, sample_kernel = hmc(
         potential_fn_gen=lambda d: (lambda z: -target.logdensity_fn(z, d)), algo="NUTS")
-    k_init, k_chain = jax.random.split(key)
+    k_init, k_chain = split(key)
     z0 = (start_points(target, k_init, chains) if init_positions is None
           else np.asarray(init_positions))
 
@@ -109,7 +110,7 @@ def nuts(target: Target, key: jax.Array, *, chains: int = 4, draws: int = 1000,
                 one_by_one)
     names = ("init-values" if start is not z0 else "init", "chunk")
     cat, timings, interrupted = run_chains(names, key_base, init_one,
-                                           (start, jax.random.split(k_chain, chains)),
+                                           (start, split(k_chain, chains)),
                                            (imm, data), run_chunk, data, tune, draws, n,
                                            progress)
     z, div, energy, pe, steps, acc, eps = cat

@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 import jax
 import numpy as np
 
+from hbr._runtime.keys import fold_in
 from hbr.inference.driver import ProgressFn
 from hbr.inference.methods import (ACCEPT_TARGET, ADVI_LEARNING_RATE, PATHFINDER_MAXITER,
                                    advi, initial_points, laplace, map_point, metropolis,
@@ -84,7 +85,7 @@ def _nuts(target: Target, key: jax.Array, o: RunOptions, imm: np.ndarray | None
           ) -> tuple[SamplerResult, dict]:
     z0 = None
     if o.init is not None:
-        z0, var = initial_points(o.init, target, jax.random.fold_in(key, 5), o.chains)
+        z0, var = initial_points(o.init, target, fold_in(key, 5), o.chains)
         imm = var if imm is None else imm
     # crossed Gaussian factors (a target with blocks): NUTS within collapsed Gibbs
     run = nuts if target.blocks is None else nuts_gibbs
