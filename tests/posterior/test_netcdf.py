@@ -124,3 +124,138 @@ def test_log_likelihood_and_predictive_draws_are_float32_on_disk(tmp_path) -> No
     np.testing.assert_allclose(back.draws.log_lik, fit.draws.log_lik, rtol=2e-7, atol=1e-6)
     a, b = fit.loo(), back.loo()
     assert abs(a.elpd - b.elpd) < 1e-3 * a.se
+
+
+class _H5netcdfFile:
+    """The reference: the same groups written through h5netcdf (hbr's writer before issue
+    17's last step), with :class:`hbr.posterior.netcdf._File`'s three methods."""
+
+    def __init__(self, path) -> None:
+        import h5netcdf
+
+        self.f = h5netcdf.File(str(path), "w")
+
+    @staticmethod
+    def attrs(obj, attrs) -> None:
+        obj.attrs.update(attrs)
+
+    def close(self) -> None:
+        self.f.close()
+
+    def group(self, name, values, dims, coords, attrs, sampled) -> None:
+        import h5py
+
+        g = self.f.create_group(name)
+        g.attrs.update(attrs)
+        lead = ["chain", "draw"] if sampled else []
+        var_dims = {v: lead + list(dims.get(v) or [f"{v}_dim_{i}" for i in
+                                                    range(a.ndim - len(lead))])
+                    for v, a in values.items()}
+        sizes = {}
+        for var, a in values.items():
+            sizes.update(zip(var_dims[var], a.shape))
+        for dim, n in sizes.items():
+            g.dimensions[dim] = n
+            c = np.asarray(coords[dim]) if dim in coords else np.arange(n)
+            if c.dtype.kind in "OUS":
+                g.create_variable(dim, (dim,), dtype=h5py.string_dtype())[...] = \
+                    c.astype(str).astype(object)
+            else:
+                g.create_variable(dim, (dim,), data=c)
+        for var, a in values.items():
+            a = np.asarray(a)
+            if a.dtype == bool:
+                g.create_variable(var, var_dims[var], data=a.astype(np.int8)).attrs["dtype"] = \
+                    "bool"
+            elif a.dtype.kind == "f":
+                g.create_variable(var, var_dims[var], data=a, fillvalue=np.nan)
+            else:
+                g.create_variable(var, var_dims[var], data=a)
+
+
+def _plain(x):
+    """Nested lists with NaN as a string (NaN != NaN would fail equal layouts)."""
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    return "NaN" if isinstance(x, float) and x != x else x
+
+
+def _layout(path) -> dict:
+    """Every group, dataset and attribute of an HDF5 file, with dimension-scale references
+    resolved to names; values as lists (``created_at`` and ``_NCProperties`` left out)."""
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        def attrs(obj):
+            got = {}
+            for k in obj.attrs:
+                v = obj.attrs[k]
+                if k == "DIMENSION_LIST":
+                    v = [[f[r].name for r in refs] for refs in v]
+                elif k == "REFERENCE_LIST":
+                    v = sorted((f[r].name, int(i)) for r, i in v)
+                elif k in ("created_at", "_NCProperties"):
+                    continue
+                got[k] = (np.asarray(v).dtype.str, _plain(np.asarray(v, dtype=object).tolist()))
+            return got
+
+        out["/"] = ("root", attrs(f))
+
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = (obj.shape, obj.dtype.str, repr(obj.fillvalue), obj.chunks,
+                             obj.maxshape, _plain(np.asarray(obj[()], dtype=object).tolist()),
+                             attrs(obj))
+            else:
+                out[name] = ("group", attrs(obj), list(obj))
+        f.visititems(visit)
+    return out
+
+
+@pytest.mark.parametrize("formula, kwargs", CASES + [
+    ("y ~ x + (1 | g)", {"effect_draws": "drop", "log_likelihood": True})])
+def test_the_h5py_writer_writes_what_h5netcdf_wrote(formula, kwargs, tmp_path) -> None:
+    """Two implementations of one layout: every group, dataset (shape, dtype, fill value,
+    chunks, values) and attribute (dimension ids, scales and their references, encodings)
+    is the same, and netCDF-C (the netCDF4 package) reads the file."""
+    import netCDF4
+
+    from hbr.posterior.netcdf import _File, _write
+
+    fit = hbr.fit(formula, _data(), seed=4, chains=2, draws=30, tune=60, **kwargs)
+    _write(fit.draws, _File(str(tmp_path / "h5py.nc")))
+    _write(fit.draws, _H5netcdfFile(tmp_path / "h5netcdf.nc"))
+    mine, ref = _layout(tmp_path / "h5py.nc"), _layout(tmp_path / "h5netcdf.nc")
+    assert list(mine) == list(ref)  # the same objects in the same (creation) order
+    for name in ref:
+        assert mine[name] == ref[name], name
+    with netCDF4.Dataset(tmp_path / "h5py.nc") as nc:
+        post = nc.groups["posterior"]
+        assert post.dimensions["chain"].size == 2 and post.dimensions["draw"].size == 30
+        np.testing.assert_array_equal(post.variables["Intercept"][:].data,
+                                      fit.draws.posterior["Intercept"])
+        assert set(nc.groups) == set(ref_groups(tmp_path / "h5netcdf.nc"))
+
+
+def ref_groups(path) -> list[str]:
+    import netCDF4
+
+    with netCDF4.Dataset(path) as nc:
+        return list(nc.groups)
+
+
+def test_a_layout_difference_is_caught(tmp_path) -> None:
+    """Negative control: a writer that forgets one dimension id is told apart."""
+    from hbr.posterior.netcdf import _File, _write
+
+    class Forgetful(_File):
+        def group(self, *a, **k) -> None:
+            super().group(*a, **k)
+            g = self.f[a[0]]
+            del g[next(iter(g))].attrs["_Netcdf4Coordinates"]
+
+    fit = hbr.fit("y ~ x + (1 | g)", _data(), seed=4, chains=2, draws=30, tune=60)
+    _write(fit.draws, Forgetful(str(tmp_path / "a.nc")))
+    _write(fit.draws, _File(str(tmp_path / "b.nc")))
+    assert _layout(tmp_path / "a.nc") != _layout(tmp_path / "b.nc")
