@@ -93,3 +93,23 @@ def test_lapack_loads_without_the_rest_of_scipy_linalg() -> None:
         "      sys.modules['scipy'].linalg is sys.modules['scipy.linalg'])\n")
     assert out == ["_DeferredPackage", "2.0", "True", "False", "_DeferredPackage", "True",
                    "2.0", "module", "True"]
+
+
+def test_scipy_sparse_waits_for_its_first_use() -> None:
+    """``jax.experimental.sparse`` imports ``scipy.sparse`` (0.13-0.19 s with
+    ``numpy.f2py``) and reads it only to solve; after a fit's imports it is a stand-in, and
+    ``scipy.sparse.csr_matrix`` then loads it, with ``scipy.sparse.linalg`` as its
+    attribute."""
+    out = _run(
+        "import sys\n"
+        "import hbr.api, hbr.cli.fit\n"
+        "print(type(sys.modules['scipy.sparse']).__name__, 'numpy.f2py' in sys.modules,\n"
+        "      'scipy._lib._util' in sys.modules)\n"
+        "import scipy, scipy.sparse\n"
+        "m = scipy.sparse.csr_matrix([[1.0, 0.0], [0.0, 2.0]])\n"
+        "print(m.nnz, type(sys.modules['scipy.sparse']).__name__,\n"
+        "      scipy.sparse is sys.modules['scipy.sparse'])\n"
+        "import scipy.sparse.linalg\n"
+        "print(float(scipy.sparse.linalg.spsolve(m, [1.0, 4.0])[1]),\n"
+        "      sys.modules['scipy.sparse'].linalg is sys.modules['scipy.sparse.linalg'])\n")
+    assert out == ["_DeferredPackage", "False", "False", "2", "module", "True", "2.0", "True"]

@@ -13,7 +13,10 @@ first time it lowers a program, imports ``scipy.linalg.cython_blas`` and
 runs its package's ``__init__`` (all of ``scipy.linalg``: 0.13 s in ``hbr fit --example
 radon``, its docstring parsing alone 0.1 s). The stand-in carries the package's real
 ``__path__`` and spec, so those two extension modules load by themselves (5 ms) and the rest
-of ``scipy.linalg`` loads at the first attribute anybody reads from it. :func:`defer_unused_scipy` puts a
+of ``scipy.linalg`` loads at the first attribute anybody reads from it. ``scipy.sparse`` is
+one too: ``jax.experimental.sparse.linalg`` imports it (and ``scipy.sparse.linalg``) but
+reads it only in ``spsolve``; imported for real it took 0.13-0.19 s, 84 ms of it
+``numpy.f2py``, which SciPy's array-API layer imports. :func:`defer_unused_scipy` puts a
 stand-in for each in ``sys.modules`` before NumPyro loads; the first attribute anybody reads
 from a stand-in (``scipy.fft.rfft``, ``from scipy.fft import rfft``, a submodule import)
 imports the real module, which then replaces the stand-in everywhere the import system
@@ -39,9 +42,10 @@ __all__ = ["DEFERRED", "defer_unused_scipy"]
 
 # imported by numpyro (diagnostics) and jax.experimental.sparse (linalg) at start-up; never
 # called by a fit
-DEFERRED = ("scipy.fft", "scipy.sparse.linalg", "scipy.linalg")
-# packages whose submodules JAX imports on its own (LAPACK's Cython tables)
-_PACKAGES = frozenset({"scipy.linalg"})
+DEFERRED = ("scipy.fft", "scipy.sparse", "scipy.sparse.linalg", "scipy.linalg")
+# packages whose submodules are imported on their own (JAX: LAPACK's Cython tables in
+# scipy.linalg; scipy.sparse.linalg, itself a stand-in, in scipy.sparse)
+_PACKAGES = frozenset({"scipy.sparse", "scipy.linalg"})
 
 # re-entrant: loading the real scipy.sparse.linalg imports scipy.linalg, a stand-in too
 _LOCK = threading.RLock()
@@ -83,8 +87,8 @@ def _load(stand_in: _Deferred) -> types.ModuleType:
 
 def defer_unused_scipy() -> None:
     """Put a stand-in for each of :data:`DEFERRED` not yet imported in ``sys.modules`` (and
-    on its parent package, which is imported for real: ``scipy`` and ``scipy.sparse``
-    take a few milliseconds once NumPy is loaded). Call before the first ``import numpyro``;
+    on its parent package: ``scipy``, imported for real in a few milliseconds once NumPy
+    is loaded, or the stand-in of ``scipy.sparse``). Call before the first ``import numpyro``;
     calling it again does nothing."""
     for name in DEFERRED:
         if name in sys.modules:
@@ -104,4 +108,5 @@ def defer_unused_scipy() -> None:
         else:
             stand_in = _Deferred(name)
         sys.modules[name] = stand_in
-        setattr(parent, child, stand_in)
+        if not isinstance(parent, _Deferred):  # a stand-in parent finds it on first use
+            setattr(parent, child, stand_in)
