@@ -125,9 +125,9 @@ def test_a_warm_fit_loads_its_programs_and_almost_nothing_else(tmp_path: Path) -
         assert res.returncode == 0, res.stderr[-3000:]
         return next(ln for ln in res.stdout.splitlines() if ln.startswith("NAMES")).split()[1:]
 
-    cold = names()
-    assert any("threefry" not in n for n in cold)
+    cold = names()  # traces and compiles (the same programs, from a cold cache)
     warm = names()
+    assert cold.count("jit_call") == warm.count("jit_call")
     programs = [n for n in warm if n == "jit_call"]
     assert len(programs) >= 4, warm
     assert set(warm) - {"jit_call"} <= {"jit_stage", "jit_log"}, warm
