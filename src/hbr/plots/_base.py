@@ -31,12 +31,19 @@ def plain_text(fn: Callable[..., Figure]) -> Callable[..., Figure]:
 
 
 def kde(v: Any, n: int = 200) -> tuple[Any, Any]:
-    """A Gaussian kernel density of ``v`` on ``n`` points over its range."""
+    r"""A Gaussian kernel density of ``v`` on ``n`` points over its range: SciPy's
+    ``gaussian_kde`` with Scott's bandwidth,
+    :math:`\hat f(x) = \frac{1}{N h \sqrt{2\pi}} \sum_i e^{-(x - v_i)^2 / 2h^2}`,
+    :math:`h = s\,N^{-1/5}` (:math:`s` the sample sd), in NumPy: importing ``scipy.stats``
+    took 0.9 s of a report."""
     import numpy as np
-    from scipy.stats import gaussian_kde
 
     v = np.asarray(v, float).ravel()
     if np.ptp(v) == 0:
         return np.array([v[0], v[0]]), np.array([0.0, 1.0])
     x = np.linspace(v.min(), v.max(), n)
-    return x, gaussian_kde(v)(x)
+    h = np.std(v, ddof=1) * len(v) ** -0.2
+    dens = np.zeros(n)
+    for a in range(0, len(v), 20_000):  # (n, 20k) blocks at most
+        dens += np.exp(-0.5 * ((x[:, None] - v[None, a:a + 20_000]) / h) ** 2).sum(axis=1)
+    return x, dens / (len(v) * h * np.sqrt(2 * np.pi))
