@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from hbr.errors import OptionError, check_int
+from hbr.errors import OptionError
 from hbr.plots._base import COLORS, Figure, kde, plain_text
 
 __all__ = ["plot_ppc", "plot_compare", "loo_pit", "KINDS", "STATS"]
@@ -42,11 +42,7 @@ def _replicates(fit: Any, seed: int | None) -> np.ndarray:
     """(draws, rows) replicated responses of the fitted rows."""
     fit._needs_rows("this predictive check (the fitted rows); kind='density' samples rows")
     if "idata" not in vars(fit):  # never built: the same replicates, without ArviZ (its
-        # import and the InferenceData took 1.6 s of the command line's --report)
-        from hbr.posterior.predictive import posterior_predictive
-
-        seed = fit.seed if seed is None else check_int("seed", seed, 0)
-        rep = posterior_predictive(fit.spec, fit.draws.posterior, seed)
+        rep = fit._replicates(seed)  # import and the InferenceData: 1.6 s of --report)
     elif "posterior_predictive" in fit.idata.groups() and seed is None:
         rep = fit.idata.posterior_predictive[fit.spec.design.response].values
     else:  # drawn and added to fit.idata, as fit.sample_posterior_predictive does

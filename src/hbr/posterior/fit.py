@@ -234,11 +234,7 @@ class Fit:
         -------
         ndarray (chains, draws, N)
         """
-        from hbr.posterior.predictive import posterior_predictive
-
-        self._needs_rows("replicates of the fitted rows")
-        seed = self.seed if seed is None else check_int("seed", seed, 0)
-        rep = posterior_predictive(self.spec, self.draws.posterior, seed)
+        rep = self._replicates(seed)
         name = self.spec.design.response
         if "posterior_predictive" in self.idata.groups():
             del self.idata.posterior_predictive
@@ -246,6 +242,15 @@ class Fit:
                               dims={name: ["__obs__"]},
                               coords={"__obs__": np.arange(self.spec.design.n_obs)})
         return rep
+
+    def _replicates(self, seed: int | None = None) -> np.ndarray:
+        """:meth:`sample_posterior_predictive`'s draws, (chains, draws, N), without adding
+        them to ``idata`` (so without building it: the report's predictive check)."""
+        from hbr.posterior.predictive import posterior_predictive
+
+        self._needs_rows("replicates of the fitted rows")
+        seed = self.seed if seed is None else check_int("seed", seed, 0)
+        return posterior_predictive(self.spec, self.draws.posterior, seed)
 
     def _needs_rows(self, what: str) -> None:
         """Refuse ``what`` when the fitted rows stayed out of memory (DuckDB or Dask)."""

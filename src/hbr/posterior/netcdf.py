@@ -161,8 +161,8 @@ class _File:
             scales[dim], ids[dim] = ds, self.dimid
         for var, a in values.items():
             a = np.asarray(a)
-            fill = None
-            if a.dtype == bool:  # netCDF has no booleans: xarray's encoding, decoded on read
+            fill, boolean = None, a.dtype == bool
+            if boolean:  # netCDF has no booleans: xarray's encoding, decoded on read
                 a = a.astype(np.int8)
             elif a.dtype.kind == "f":
                 fill = a.dtype.type(np.nan)
@@ -174,7 +174,7 @@ class _File:
             ds.attrs["_Netcdf4Dimid"] = np.array(ids[var_dims[var][0]], dtype=np.int32)
             if fill is not None:
                 ds.attrs["_FillValue"] = np.atleast_1d(fill)
-            if values[var].dtype == bool:
+            if boolean:
                 ds.attrs["dtype"] = "bool"
 
 
