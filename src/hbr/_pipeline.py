@@ -32,7 +32,7 @@ from hbr.inference.table import default_tune
 from hbr.model.integrated import integrated_ids, marginal_factor
 from hbr.model.spec import ModelSpec
 from hbr.options import FitOptions
-from hbr.posterior.fit import ParameterizationChoice
+from hbr.posterior.choice import ParameterizationChoice
 from hbr.target import Density, SamplerResult
 
 __all__ = ["Prepared", "Run", "prepare", "sample", "precondition_laplace"]

@@ -1,6 +1,7 @@
 """The result of :func:`hbr.fit`: :class:`Fit`, the posterior with its model, and what can be
-done with it (summary, diagnostics, predictions, predictive checks, report, netCDF); and
-:class:`ParameterizationChoice`, what the fit chose for its group effects."""
+done with it (summary, diagnostics, predictions, predictive checks, report, netCDF).
+:class:`ParameterizationChoice` (what the fit chose for its group effects) lives in
+:mod:`hbr.posterior.choice`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,52 +20,13 @@ from hbr.posterior.netcdf import compact, encoded_names, write_draws
 from hbr.model.integrated import integrated_ids
 from hbr.model.spec import ModelSpec
 from hbr.posterior.draws import Draws, hyper_names, summarize
+from hbr.posterior.choice import ParameterizationChoice
 from hbr.priors import Prior
 
 if TYPE_CHECKING:
     from hbr.checks.diagnostics import Diagnostics
 
 __all__ = ["Fit", "ParameterizationChoice"]
-
-
-@dataclass(frozen=True, eq=False)
-class ParameterizationChoice:
-    r"""How a fit handled its group effects; compares equal to its name (``== "marginal"``).
-
-    Attributes
-    ----------
-    name : str
-        "marginal", "auto", "noncentered" or "centered".
-    marginalized : str or None
-        The grouping factor integrated out ("marginal").
-    centered_fraction : dict of pandas.Series
-        For each sampled, partially centred effect (``"1|floor"``), the centred fraction
-        :math:`w_j \in [0, 1]` chosen per level by the pilot fit (0 = non-centred,
-        1 = centred; :func:`hbr.density.reparam.centered_fraction`).
-    """
-
-    name: str
-    marginalized: str | None = None
-    centered_fraction: Mapping[str, pd.Series] = field(default_factory=dict)
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, str):
-            return self.name == other
-        if isinstance(other, ParameterizationChoice):
-            return (self.name, self.marginalized) == (other.name, other.marginalized)
-        return NotImplemented
-
-    def __hash__(self) -> int:
-        return hash(self.name)
-
-    def __str__(self) -> str:
-        return self.name
-
-    def rounded_fractions(self) -> dict[str, dict[str, float]]:
-        """The centred fractions as ``{effect: {level: w}}``, to 4 decimals (for the
-        netCDF attrs, through :class:`~hbr.posterior.record.RunRecord`)."""
-        return {k: {str(lv): round(float(w), 4) for lv, w in v.items()}
-                for k, v in self.centered_fraction.items()}
 
 
 @dataclass(frozen=True, eq=False)
@@ -236,11 +198,7 @@ class Fit:
         """
         rep = self._replicates(seed)
         name = self.spec.design.response
-        if "posterior_predictive" in self.idata.groups():
-            del self.idata.posterior_predictive
-        self.idata.add_groups({"posterior_predictive": {name: rep}},
-                              dims={name: ["__obs__"]},
-                              coords={"__obs__": np.arange(self.spec.design.n_obs)})
+        self._replace_groups({"posterior_predictive": {name: rep}}, {name: ["__obs__"]})
         return rep
 
     def _replicates(self, seed: int | None = None) -> np.ndarray:
@@ -345,16 +303,20 @@ class Fit:
         seed = self.seed if seed is None else check_int("seed", seed, 0)
         params, rep = prior_draws(self.spec, draws, seed)
         name = self.spec.design.response
-        for group in ("prior", "prior_predictive"):
+        dims = {k: v for k, v in self.draws.dims.items() if k in params}
+        self._replace_groups({"prior": {k: params[k] for k in self.draws.posterior},
+                              "prior_predictive": {name: rep}},
+                             {**dims, name: ["__obs__"]}, self.draws.coords)
+        return rep
+
+    def _replace_groups(self, groups: dict[str, dict[str, np.ndarray]],
+                        dims: dict[str, list[str]], coords: dict | None = None) -> None:
+        """Add ``groups`` to ``idata``, replacing any of the same name (rows: ``__obs__``)."""
+        for group in groups:
             if group in self.idata.groups():
                 delattr(self.idata, group)
-        dims = {k: v for k, v in self.draws.dims.items() if k in params}
-        self.idata.add_groups({"prior": {k: params[k] for k in self.draws.posterior},
-                               "prior_predictive": {name: rep}},
-                              dims={**dims, name: ["__obs__"]},
-                              coords={**self.draws.coords,
-                                      "__obs__": np.arange(self.spec.design.n_obs)})
-        return rep
+        self.idata.add_groups(groups, dims=dims, coords={
+            **(coords or {}), "__obs__": np.arange(self.spec.design.n_obs)})
 
     def report(self, path: str | os.PathLike[str], overwrite: bool = False,
                progress: bool | None = None, **kwargs: Any) -> Path:

@@ -25,7 +25,8 @@ from hbr.errors import DataError, OptionError
 from hbr.io import finish_set, read_table
 from hbr.model.spec import build_model
 from hbr.posterior.draws import SUMMARY_COLUMNS, Draws, as_draws, load_arviz
-from hbr.posterior.fit import Fit, ParameterizationChoice
+from hbr.posterior.choice import ParameterizationChoice
+from hbr.posterior.fit import Fit
 from hbr.posterior.netcdf import decode_names
 from hbr.posterior.record import RunRecord
 from hbr.posterior.rao_blackwell import SUMMARY_GROUP, stored_summary
