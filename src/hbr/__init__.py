@@ -21,8 +21,10 @@ from typing import Any
 
 if _os.path.basename(_sys.argv[0] if _sys.argv else "") == "hbr":  # the hbr script: Ctrl-C
     from hbr._runtime.interrupt import install as _install  # from the first moment
+    from hbr._runtime.collector import tune as _tune_collector  # fewer GC passes
 
     _install(raise_now=False)
+    _tune_collector()
 
 from hbr._version import __version__
 from hbr import datasets, priors
