@@ -1,6 +1,5 @@
 r"""Shape buckets: one compiled program for model structures that differ only in names, or in
-whether the effects of the integrated factor are correlated, or in a dummy second coefficient
-(issue 17).
+whether the effects of the integrated factor are correlated (issue 17).
 
 A :class:`~hbr.density.structure.Structure` is the compile key, and it used to carry the
 user's names (``floor``, ``1|county``) and one group layout per group term. So
@@ -24,22 +23,10 @@ structure a bucket:
   blocks (``(x | g) + (0 + z | g)``) keep their own structure (an LKJ of the whole block
   would not have an LKJ margin on its sub-blocks).
 
-* **One term of one coefficient is padded to two** (``(1 | g)``, ``(0 + x | g)``): a dummy
-  coefficient ``g.1`` whose column of Z is zero, with a dummy sd ``g.s1`` (the real sd's
-  prior family and parameters, so proper) and the dummy correlation. Its rows of the
-  statistics :math:`Z^\top Z, Z^\top X, Z^\top y` are zero, so with :math:`\Sigma =
-  \mathrm{diag}(s_0, s_1)` the marginal likelihood's :math:`I + L^\top Z^\top Z L /
-  \sigma^2` has the identity in the dummy's place and its residual projection is zero
-  there: the likelihood does not depend on ``g.s1``. The density is the model's own plus
-  the dummy sd's and correlation's log priors, two coordinates independent of the rest,
-  and the dummy's effects (drawn from their prior) are dropped. So ``(1 | county)`` shares
-  the programs of ``(floor | county)`` and ``(floor || county)`` on the same table.
-
 The merged block is what the marginal likelihood already computes (block-diagonal
 :math:`L` over the terms of the factor, :func:`hbr.density.equations._marg_L`), so the log
-density equals the model's own plus the dummies' log priors, which the tests check to
-rounding. The integrated block's ``loc`` (the fixed effects partially centred effects are
-located at) is read only for sampled effects, so a bucket sets it to None throughout.
+density equals the model's own plus the dummy's log prior, which the tests check to
+rounding.
 """
 
 from __future__ import annotations
@@ -76,14 +63,9 @@ def bucketable(s: Structure) -> bool:
         return False
     k = sum(g.k for g in s.groups)
     correlated = [g for g in s.groups if g.corr is not None]
-    if k == 1:  # padded with a dummy coefficient, placed after the last parameter
-        return s.params[-1].name == s.groups[0].sds[0]
+    if k < 2:
+        return False
     return not correlated or (len(s.groups) == 1 and correlated[0].k == k)
-
-
-def _padded(s: Structure) -> bool:
-    """Whether the bucket of ``s`` adds a dummy coefficient (one term of one)."""
-    return sum(g.k for g in s.groups) == 1
 
 
 def _slot_names(s: Structure) -> dict[str, str]:
@@ -104,23 +86,18 @@ def bucket_structure(s: Structure) -> Bucket:
     ren = _slot_names(s)
     back: dict[str, str | None] = {v: k for k, v in ren.items()}
     params = [p._replace(name=ren.get(p.name, p.name)) for p in s.params]
-    names = [ren[n] for g in s.groups for n in g.names]
-    sds = [ren[n] for g in s.groups for n in g.sds]
+    k = sum(g.k for g in s.groups)
     dim = s.dim
-    if _padded(s):  # the dummy coefficient and its sd, after the last parameter (its sd)
-        params.append(params[-1]._replace(name="g.s1", start=dim, stop=dim + 1))
-        names.append("g.1")
-        sds.append("g.s1")
-        dim += 1
-        back["g.1"] = back["g.s1"] = None
-    k = len(names)
     if s.groups[0].corr is None:  # the dummy correlation, last in the position
         free = k * (k - 1) // 2
         params.append(ParamLayout("g.r", "corr", k, "LKJ", (), dim, dim + free, False, True))
         dim += free
         back["g.r"] = None
-    block = GroupLayout(tuple(names), s.groups[0].n_levels, k, "", tuple(sds), "g.r", True,
-                        None, (None,) * k)
+    g0 = s.groups[0]
+    block = GroupLayout(
+        tuple(ren[n] for g in s.groups for n in g.names), g0.n_levels, k, "",
+        tuple(ren[n] for g in s.groups for n in g.sds), "g.r", True, None,
+        tuple(ren.get(n, n) if n else None for g in s.groups for n in g.loc))
     real_levels = s.sizes[1][0] if s.sizes else 0
     out = s._replace(params=tuple(params), groups=(block,), mfactor="g",
                      fixed=tuple(ren[n] for n in s.fixed), dim=dim,
@@ -135,18 +112,12 @@ def bucket(s: Structure, data: dict[str, Any], rows: dict[str, Any], center: np.
     """The bucket of ``s`` with its data pytree, row arrays and start (centre and jitter)
     rewritten to match: prior and least-squares entries under slot names, the dummy's
     prior, ``corr_on``, one group entry in the rows (the terms' columns side by side, as
-    the statistics already hold them), the dummy correlation's start at 0 with jitter 0.3
-    (as a correlation's). A padded term's dummy sd takes its real sd's prior, start and
-    jitter, and its zero column is added to the statistics and the rows."""
+    the statistics already hold them), the dummy's start at 0 with jitter 0.3 (as a
+    correlation's)."""
     b = bucket_structure(s)
     ren = {user: slot for slot, user in b.names.items() if user is not None}
     dummy = s.groups[0].corr is None
     prior = {ren.get(n, n): v for n, v in data["prior"].items()}
-    center, jitter = np.asarray(center), np.asarray(jitter)
-    if _padded(s):
-        prior["g.s1"] = tuple(np.copy(v) for v in prior["g.s0"])
-        data = {**data, "marg": _pad_statistics(data["marg"])}
-        center, jitter = (np.append(a, a[-1]) for a in (center, jitter))
     if dummy:
         prior["g.r"] = (np.asarray(DUMMY_LKJ, dtype=np.float64),)
     new = {**data, "prior": prior,
@@ -154,25 +125,12 @@ def bucket(s: Structure, data: dict[str, Any], rows: dict[str, Any], center: np.
            "W": [None], "parent": [None], "level_X": [None],
            "corr_on": [np.float64(0.0 if dummy else 1.0)]}
     new_rows = rows
-    if rows and "groups" in rows and (len(rows["groups"]) > 1 or _padded(s)):
+    if rows and "groups" in rows and len(rows["groups"]) > 1:
         gs = rows["groups"]
-        Z = np.concatenate([g["Z"] for g in gs], axis=1)
-        if _padded(s):
-            Z = np.concatenate([Z, np.zeros_like(Z)], axis=1)
-        new_rows = {**rows, "groups": [{"index": gs[0]["index"], "Z": Z}]}
+        new_rows = {**rows, "groups": [{"index": gs[0]["index"],
+                                        "Z": np.concatenate([g["Z"] for g in gs], axis=1)}]}
     if dummy:
-        extra = b.structure.dim - center.shape[0]
-        center = np.concatenate([center, np.zeros(extra)])
-        jitter = np.concatenate([jitter, np.full(extra, 0.3)])
+        extra = b.structure.dim - s.dim
+        center = np.concatenate([np.asarray(center), np.zeros(extra)])
+        jitter = np.concatenate([np.asarray(jitter), np.full(extra, 0.3)])
     return b, new, new_rows, center, jitter
-
-
-def _pad_statistics(marg: dict[str, Any]) -> dict[str, Any]:
-    """The integrated factor's statistics with a zero coefficient after the one there:
-    :math:`Z^\top Z` (1, 1, J) -> (2, 2, J), :math:`Z^\top X` (1, p, J) -> (2, p, J),
-    :math:`Z^\top y` (1, J) -> (2, J)."""
-    ZtZ = np.zeros((2, 2) + marg["ZtZ"].shape[2:], dtype=marg["ZtZ"].dtype)
-    ZtZ[0, 0] = marg["ZtZ"][0, 0]
-    return {**marg, "ZtZ": ZtZ,
-            "ZtX": np.concatenate([marg["ZtX"], np.zeros_like(marg["ZtX"])]),
-            "Zty": np.concatenate([marg["Zty"], np.zeros_like(marg["Zty"])])}
