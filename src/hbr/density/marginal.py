@@ -43,13 +43,22 @@ __all__ = ["marginal_loglik", "integrated_sum", "conditional_effects", "conditio
            "effects_logdet"]
 
 _LOG_2PI = math.log(2 * math.pi)
+ELEMENTWISE_K = 4  # the most coefficients whose M is written out entry by entry (_m_u)
 
 
 def _m_u(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, s2: jax.Array
-         ) -> tuple[list, jax.Array]:
-    r"""Columns of :math:`M_j = I + L^\top Z_j^\top Z_j L / \sigma^2` (as a k x k nested list of
-    (J,) arrays) and :math:`u_j = L^\top Z_j^\top r_j` (k, J)."""
+         ) -> tuple[Any, jax.Array]:
+    r""":math:`M_j = I + L^\top Z_j^\top Z_j L / \sigma^2` and :math:`u_j = L^\top Z_j^\top r_j`
+    (k, J). Up to :data:`ELEMENTWISE_K` coefficients, M as a k x k nested list of (J,)
+    arrays, each entry a sum of elementwise products (the closed forms read them, and XLA
+    fuses them into one pass over many groups); beyond, as a (J, k, k) array from two
+    contractions. Written out elementwise for every k, M took :math:`O(k^3)` operations in
+    the traced program: a smooth's eight coefficients made 3,500 of its 6,700 (284 now),
+    and compiling ``y ~ s(x) + (1 | g)``'s six programs took 5 minutes (27 s now)."""
     k = L.shape[0]
+    if k > ELEMENTWISE_K:
+        M = jnp.einsum("ca,cbj->jab", L, jnp.einsum("acj,cb->abj", ZtZ, L)) / s2
+        return M + jnp.eye(k, dtype=M.dtype), L.T @ Zr
     # A L, column by column, then L' (A L): k^3 elementwise products of (J,) vectors
     AL = [[sum(ZtZ[a, c] * L[c, b] for c in range(b, k)) for b in range(k)] for a in range(k)]
     M = [[(sum(L[c, a] * AL[c][b] for c in range(a, k)) / s2 + (1.0 if a == b else 0.0))
@@ -58,7 +67,14 @@ def _m_u(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, s2: jax.Array
     return M, u
 
 
-def group_logdet_quad(M: list, u: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _batched(M: Any) -> jax.Array:
+    """:func:`_m_u`'s M as a (J, k, k) array."""
+    if isinstance(M, list):
+        return jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)
+    return M
+
+
+def group_logdet_quad(M: Any, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""Per group, :math:`\log|M_j|` and :math:`u_j^\top M_j^{-1} u_j` (J,); closed form for
     k <= 2, batched Cholesky beyond."""
     k = u.shape[0]
@@ -69,8 +85,7 @@ def group_logdet_quad(M: list, u: jax.Array) -> tuple[jax.Array, jax.Array]:
         a, b, d = M[0][0], M[0][1], M[1][1]
         det = a * d - b * b
         return jnp.log(det), (d * u[0] ** 2 - 2 * b * u[0] * u[1] + a * u[1] ** 2) / det
-    Mj = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)  # (J, k, k)
-    C = jnp.linalg.cholesky(Mj)
+    C = jnp.linalg.cholesky(_batched(M))  # (J, k, k)
     w = jax.vmap(lambda c, v: solve_triangular(c, v, lower=True))(C, u.T)
     return 2 * jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)), axis=-1), \
         jnp.sum(w**2, axis=-1)
@@ -237,8 +252,7 @@ def conditional_effects(key: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Ar
         x1 = eps[:, 1] / c22  # solve C' x = eps (C' upper triangular)
         x0 = (eps[:, 0] - c21 * x1) / c11
         return jnp.stack([mean0 + x0, mean1 + x1], axis=1) @ L.T
-    Mj = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)  # (J, k, k)
-    C = jnp.linalg.cholesky(Mj)
+    C = jnp.linalg.cholesky(_batched(M))  # (J, k, k)
     mean = jax.vmap(lambda c, v: jax.scipy.linalg.cho_solve((c, True), v))(C, u.T) / s2
     noise = jax.vmap(lambda c, e: solve_triangular(c, e, lower=True, trans=1))(C, eps)
     return (mean + noise) @ L.T
@@ -270,8 +284,7 @@ def conditional_moments(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, sigma: jax.
             / (det * s2)[:, None]
         Minv = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-b, a], -1)], -2) / det[:, None, None]
     else:
-        Mj = jnp.moveaxis(jnp.stack([jnp.stack(row) for row in M]), -1, 0)  # (J, k, k)
-        Minv = jnp.linalg.inv(Mj)
+        Minv = jnp.linalg.inv(_batched(M))  # (J, k, k)
         mean = jnp.einsum("jab,bj->ja", Minv, u) / s2
     var = jnp.einsum("ab,jbc,ac->ja", L, Minv, L) * noise**2
     return mean @ L.T, var
