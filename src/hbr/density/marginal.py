@@ -74,6 +74,37 @@ def _batched(M: Any) -> jax.Array:
     return M
 
 
+def _chol(M: list) -> list:
+    """The lower Cholesky factor of every group's M, entry by entry: a nested list of (J,)
+    arrays (Cholesky-Banachiewicz). A batched ``jnp.linalg.cholesky`` of (J, 3, 3) runs one
+    small LAPACK call per group: value and gradient of the radon-sized sum took 5-8x as
+    long for k = 3 and 2.6-8.5x for k = 4 (J = 96 to 5000)."""
+    k = len(M)
+    C = [[None] * k for _ in range(k)]
+    for j in range(k):
+        C[j][j] = jnp.sqrt(M[j][j] - sum(C[j][c] ** 2 for c in range(j)))
+        for i in range(j + 1, k):
+            C[i][j] = (M[i][j] - sum(C[i][c] * C[j][c] for c in range(j))) / C[j][j]
+    return C
+
+
+def _forward(C: list, u: Any) -> list:
+    """Solve :math:`C w = u` (C lower triangular, from :func:`_chol`), group by group."""
+    w: list = []
+    for i in range(len(C)):
+        w.append((u[i] - sum(C[i][c] * w[c] for c in range(i))) / C[i][i])
+    return w
+
+
+def _backward(C: list, x: Any) -> list:
+    """Solve :math:`C^\top v = x`, group by group."""
+    k = len(C)
+    v: list = [None] * k
+    for i in reversed(range(k)):
+        v[i] = (x[i] - sum(C[c][i] * v[c] for c in range(i + 1, k))) / C[i][i]
+    return v
+
+
 def group_logdet_quad(M: Any, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""Per group, :math:`\log|M_j|` and :math:`u_j^\top M_j^{-1} u_j` (J,); closed form for
     k <= 2, batched Cholesky beyond."""
@@ -85,7 +116,10 @@ def group_logdet_quad(M: Any, u: jax.Array) -> tuple[jax.Array, jax.Array]:
         a, b, d = M[0][0], M[0][1], M[1][1]
         det = a * d - b * b
         return jnp.log(det), (d * u[0] ** 2 - 2 * b * u[0] * u[1] + a * u[1] ** 2) / det
-    C = jnp.linalg.cholesky(_batched(M))  # (J, k, k)
+    if isinstance(M, list):  # up to ELEMENTWISE_K
+        C = _chol(M)
+        return 2 * sum(jnp.log(C[i][i]) for i in range(k)), sum(w * w for w in _forward(C, u))
+    C = jnp.linalg.cholesky(M)  # (J, k, k)
     w = jax.vmap(lambda c, v: solve_triangular(c, v, lower=True))(C, u.T)
     return 2 * jnp.sum(jnp.log(jnp.diagonal(C, axis1=-2, axis2=-1)), axis=-1), \
         jnp.sum(w**2, axis=-1)
@@ -252,7 +286,12 @@ def conditional_effects(key: jax.Array, Zr: jax.Array, ZtZ: jax.Array, L: jax.Ar
         x1 = eps[:, 1] / c22  # solve C' x = eps (C' upper triangular)
         x0 = (eps[:, 0] - c21 * x1) / c11
         return jnp.stack([mean0 + x0, mean1 + x1], axis=1) @ L.T
-    C = jnp.linalg.cholesky(_batched(M))  # (J, k, k)
+    if isinstance(M, list):  # up to ELEMENTWISE_K: mean M^-1 u / s2, noise C'^-1 eps
+        C = _chol(M)
+        mean = _backward(C, _forward(C, u))
+        x = _backward(C, [eps[:, i] for i in range(k)])
+        return jnp.stack([m / s2 + e for m, e in zip(mean, x)], axis=1) @ L.T
+    C = jnp.linalg.cholesky(M)  # (J, k, k)
     mean = jax.vmap(lambda c, v: jax.scipy.linalg.cho_solve((c, True), v))(C, u.T) / s2
     noise = jax.vmap(lambda c, e: solve_triangular(c, e, lower=True, trans=1))(C, eps)
     return (mean + noise) @ L.T
