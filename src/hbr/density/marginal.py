@@ -323,7 +323,13 @@ def conditional_moments(Zr: jax.Array, ZtZ: jax.Array, L: jax.Array, sigma: jax.
             / (det * s2)[:, None]
         Minv = jnp.stack([jnp.stack([d, -b], -1), jnp.stack([-b, a], -1)], -2) / det[:, None, None]
     else:
-        Minv = jnp.linalg.inv(_batched(M))  # (J, k, k)
+        if isinstance(M, list):  # up to ELEMENTWISE_K: column b of M^-1 solves M x = e_b
+            C = _chol(M)
+            cols = [_backward(C, _forward(C, [float(a == b) for a in range(k)]))
+                    for b in range(k)]
+            Minv = jnp.stack([jnp.stack(col, -1) for col in cols], -1)  # (J, k, k)
+        else:
+            Minv = jnp.linalg.inv(M)  # (J, k, k)
         mean = jnp.einsum("jab,bj->ja", Minv, u) / s2
     var = jnp.einsum("ab,jbc,ac->ja", L, Minv, L) * noise**2
     return mean @ L.T, var
