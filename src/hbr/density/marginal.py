@@ -107,7 +107,7 @@ def _backward(C: list, x: Any) -> list:
 
 def group_logdet_quad(M: Any, u: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""Per group, :math:`\log|M_j|` and :math:`u_j^\top M_j^{-1} u_j` (J,); closed form for
-    k <= 2, batched Cholesky beyond."""
+    k <= 2, the Cholesky factor entry by entry up to :data:`ELEMENTWISE_K`, batched beyond."""
     k = u.shape[0]
     if k == 1:
         m = M[0][0]
